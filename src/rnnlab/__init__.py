@@ -1,7 +1,12 @@
-"""rnnlab: recurrent neural networks and the difficulty of training them."""
+"""rnnlab: recurrent neural networks and the difficulty of training them.
+
+Drop-in front doors for torch's layers (``rnnlab.RNN``, ``rnnlab.LSTM``, ``rnnlab.GRU``), cells
+(:mod:`rnnlab.cells`) and the layers that run them over time (:mod:`rnnlab.layers`).
+"""
 
 from rnnlab import cells, layers
+from rnnlab.layers.torch_compat import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "cells", "layers"]
+__all__ = ["GRU", "LSTM", "RNN", "__version__", "cells", "layers"]
