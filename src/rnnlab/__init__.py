@@ -4,9 +4,9 @@ Drop-in front doors for torch's layers (``rnnlab.RNN``, ``rnnlab.LSTM``, ``rnnla
 (:mod:`rnnlab.cells`) and the layers that run them over time (:mod:`rnnlab.layers`).
 """
 
-from rnnlab import cells, layers
+from rnnlab import cells, init, layers, models, tasks
 from rnnlab.layers.torch_compat import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "LSTM", "RNN", "__version__", "cells", "layers"]
+__all__ = ["GRU", "LSTM", "RNN", "__version__", "cells", "init", "layers", "models", "tasks"]

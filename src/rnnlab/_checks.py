@@ -36,6 +36,15 @@ def check_probability(name: str, value: object) -> float:
     return float(value)
 
 
+def check_real(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite real number (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
 def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
@@ -70,10 +79,32 @@ def check_sequence(name: str, x: object, feature_size: int, *, batch_first: bool
     return x
 
 
+def check_like_parameters(name: str, x: Tensor, module: torch.nn.Module) -> None:
+    """Check that ``x`` has the dtype and device of ``module``'s floating-point parameters.
+
+    The dtype is not checked under autocast, which casts inside the operations by design.
+    """
+    reference = next((p for p in module.parameters() if p.is_floating_point()), None)
+    if reference is None:
+        return
+    if x.device != reference.device:
+        raise ValueError(
+            f"{name} must be on {reference.device} (that of the parameters), got {x.device}"
+        )
+    if x.dtype != reference.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"{name} must have dtype {reference.dtype} (that of the parameters), got {x.dtype} "
+            f"(convert with {name}.to({reference.dtype}) or the module with .to({x.dtype}))"
+        )
+
+
 def check_lengths(lengths: object, batch_size: int, max_length: int) -> Tensor:
     """Return ``lengths`` as an int64 CPU-or-device tensor of shape ``(B,)`` in ``[1, T]``."""
     if isinstance(lengths, (list, tuple)):
-        lengths = torch.as_tensor(lengths)
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"lengths must be a list of ints, got {lengths!r}") from error
     if not isinstance(lengths, Tensor):
         raise TypeError(
             f"lengths must be a 1-D integer tensor or list, got {type(lengths).__name__}"

@@ -62,12 +62,12 @@ class Jordan(Cell):
         self.nonlinearity = activation(nonlinearity, choices=("tanh", "sigmoid", "relu")).name
         self.feedback = check_choice("feedback", feedback, self.FEEDBACKS)
         factory = {"device": device, "dtype": dtype}
-        H, O = hidden_size, output_size
+        H = hidden_size
         self.weight_ih = nn.Parameter(torch.empty(H, input_size, **factory))
-        self.weight_yh = nn.Parameter(torch.empty(H, O, **factory))
+        self.weight_yh = nn.Parameter(torch.empty(H, output_size, **factory))
         self.bias_ih = nn.Parameter(torch.empty(H, **factory)) if bias else None
-        self.weight_hy = nn.Parameter(torch.empty(O, H, **factory))
-        self.bias_hy = nn.Parameter(torch.empty(O, **factory)) if bias else None
+        self.weight_hy = nn.Parameter(torch.empty(output_size, H, **factory))
+        self.bias_hy = nn.Parameter(torch.empty(output_size, **factory)) if bias else None
         uniform_init_(self, hidden_size)
 
     @property

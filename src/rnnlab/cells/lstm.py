@@ -6,8 +6,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab._checks import check_bool, check_size
+from rnnlab._checks import check_bool, check_real, check_size
 from rnnlab.cells.base import Cell, uniform_init_
+from rnnlab.cells.fused.common import can_fuse
+from rnnlab.cells.fused.lstm import lstm_scan
+
+
+def check_forget_bias(forget_bias: object, bias: bool) -> float | None:
+    """``forget_bias`` must be None or a finite number, and needs ``bias=True``."""
+    if forget_bias is None:
+        return None
+    if not bias:
+        raise ValueError("forget_bias needs bias=True, got bias=False")
+    return check_real("forget_bias", forget_bias)
 
 
 class LSTM(Cell):
@@ -66,9 +77,7 @@ class LSTM(Cell):
         self.output_size = proj_size or hidden_size
         self.bias = check_bool("bias", bias)
         self.peephole = check_bool("peephole", peephole)
-        if forget_bias is not None and not bias:
-            raise ValueError("forget_bias needs bias=True, got bias=False")
-        self.forget_bias = forget_bias
+        self.forget_bias = check_forget_bias(forget_bias, bias)
         H, P = hidden_size, self.output_size
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(4 * H, input_size, **factory))
@@ -105,6 +114,19 @@ class LSTM(Cell):
         if self.weight_hr is not None:
             h = nn.functional.linear(h, self.weight_hr)  # (B, P)
         return h, (h, c)
+
+    def scan(self, x: Tensor, state: tuple, mask: Tensor | None = None) -> tuple[Tensor, tuple]:
+        """All steps at once with :func:`~rnnlab.cells.fused.lstm.lstm_scan`; equals :meth:`loop`.
+
+        With a projection (``proj_size > 0``) it runs :meth:`loop`.
+        """
+        if self.proj_size or not can_fuse(self, LSTM, x, *state):
+            return self.loop(x, state, mask)
+        h, c = state
+        return lstm_scan(
+            x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+            self.weight_ch, mask,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         parts = [f"{self.input_size}, {self.hidden_size}"]

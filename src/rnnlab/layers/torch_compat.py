@@ -28,6 +28,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnlab import cells
 from rnnlab._checks import check_bool, check_choice, check_probability, check_size
+from rnnlab.cells.lstm import check_forget_bias
 from rnnlab.layers.stack import Stack
 
 IMPLEMENTATIONS = ("auto", "torch", "rnnlab")
@@ -161,6 +162,8 @@ class TorchCompatible:
         return self._forward_rnnlab(input, hx)
 
     def _forward_rnnlab(self, input, hx):
+        if isinstance(hx, list):
+            hx = tuple(hx)  # torch accepts [h_0, c_0] too
         packed = isinstance(input, PackedSequence)
         lengths = None
         unbatched = not packed and input.dim() == 2
@@ -174,6 +177,7 @@ class TorchCompatible:
             hx = tuple(h.unsqueeze(1) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
 
         self._template.train(self.training)
+        self._template.dropout = self.dropout  # follow later edits of the attribute, as torch
         parameters = {t: getattr(self, n) for t, n in self._template_names.items()}
         output, finals = torch.func.functional_call(
             self._template, parameters, (x, self._to_stack_state(hx), lengths)
@@ -323,6 +327,7 @@ class LSTM(TorchCompatible, nn.LSTM):
         )
         check_size("proj_size", proj_size, minimum=0)
         check_bool("peephole", peephole)
+        forget_bias = check_forget_bias(forget_bias, bias)
         super().__init__(
             input_size,
             hidden_size,
@@ -337,8 +342,6 @@ class LSTM(TorchCompatible, nn.LSTM):
         )
         self.peephole = peephole
         self.forget_bias = forget_bias
-        if forget_bias is not None and not bias:
-            raise ValueError("forget_bias needs bias=True, got bias=False")
 
         def make_cell(n: int) -> cells.Cell:
             return cells.LSTM(

@@ -1,0 +1,1 @@
+"""Named experiments and what they leave in the runs folder."""
