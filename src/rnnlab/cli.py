@@ -2,33 +2,227 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from rnnlab.experiments.demo import DemoConfig, run_demo
 
 app = typer.Typer(
     help="rnnlab: recurrent networks and the difficulty of training them.", no_args_is_help=True
 )
+runs_app = typer.Typer(help="List and inspect the runs in a runs folder.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+console = Console()
+
+RunsDir = Annotated[Path, typer.Option(help="The runs folder (database, checkpoints, report).")]
+
+
+def _pair(text: str | None, option: str) -> tuple[int, int] | None:
+    """``"50,200"`` -> (50, 200)."""
+    if text is None:
+        return None
+    try:
+        low, high = (int(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{option} must be two integers 'a,b', got {text!r}") from None
+    return low, high
+
+
+def _bad_input(error: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {error}")
+    return typer.Exit(code=2)
 
 
 @app.command()
 def demo(
-    length: Annotated[int, typer.Option(help="Nominal sequence length T of the task.")] = 30,
-    steps: Annotated[int, typer.Option(help="Adam updates per model.")] = 1000,
-    hidden_size: Annotated[int, typer.Option(help="Units per model.")] = 32,
-    seed: Annotated[int, typer.Option(help="Seed for models and data.")] = 0,
-    runs_dir: Annotated[Path, typer.Option(help="Folder for plots and the HTML report.")] = Path(
-        "runs"
-    ),
+    length: Annotated[int, typer.Option(help="Nominal sequence length T.")] = DemoConfig.length,
+    steps: Annotated[int, typer.Option(help="Adam updates per model.")] = DemoConfig.steps,
+    hidden_size: Annotated[int, typer.Option(help="Units per model.")] = DemoConfig.hidden_size,
+    seed: Annotated[int, typer.Option(help="Seed for models and data.")] = DemoConfig.seed,
+    runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Train a peephole LSTM, an LSTM and an Elman RNN on the addition task; print the curves."""
-    from rnnlab.experiments.demo import DemoConfig, run_demo
-
-    config = DemoConfig(
-        length=length, steps=steps, hidden_size=hidden_size, seed=seed, runs_dir=runs_dir
+    run_demo(
+        DemoConfig(
+            length=length, steps=steps, hidden_size=hidden_size, seed=seed, runs_dir=runs_dir
+        )
     )
-    run_demo(config)
+
+
+@app.command()
+def train(
+    task: Annotated[str, typer.Option(help="Task name, e.g. temporal_order, addition.")],
+    length: Annotated[int, typer.Option(help="Nominal sequence length T.")] = 50,
+    variant: Annotated[str | None, typer.Option(help="Task variant (pascanu, ...).")] = None,
+    cell: Annotated[str, typer.Option(help="elman, lstm, gru or jordan.")] = "elman",
+    hidden_size: Annotated[int, typer.Option(help="Recurrent units.")] = 50,
+    nonlinearity: Annotated[str | None, typer.Option(help="tanh, sigmoid or relu.")] = None,
+    init: Annotated[
+        str, typer.Option(help="default, orthogonal, identity, sigmoid, basic_tanh or smart_tanh.")
+    ] = "default",
+    peephole: Annotated[bool, typer.Option(help="LSTM peephole connections.")] = False,
+    method: Annotated[
+        str | None, typer.Option(help="MSGD, MSGD-C or MSGD-CR (sets clip and omega).")
+    ] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd, adam or rmsprop.")] = "sgd",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
+    momentum: Annotated[float, typer.Option(help="SGD/RMSProp momentum.")] = 0.0,
+    clip: Annotated[str, typer.Option(help="none, norm or value.")] = "none",
+    clip_threshold: Annotated[float, typer.Option(help="Clipping threshold.")] = 1.0,
+    nonfinite: Annotated[str, typer.Option(help="pascanu or skip.")] = "pascanu",
+    omega: Annotated[float, typer.Option(help="Ω weight α (0 = off).")] = 0.0,
+    batch_size: Annotated[int, typer.Option(help="Sequences per update.")] = 20,
+    max_updates: Annotated[int, typer.Option(help="Update budget.")] = 10_000,
+    train_length: Annotated[str | None, typer.Option(help="Draw lengths in [a, b): 'a,b'.")] = None,
+    tbptt: Annotated[str | None, typer.Option(help="Truncated BPTT 'k1,k2'.")] = None,
+    eval_every: Annotated[int, typer.Option(help="Updates between evaluations.")] = 500,
+    eval_size: Annotated[int, typer.Option(help="Fresh test sequences.")] = 1000,
+    criterion: Annotated[str, typer.Option(help="paper (<1% wrong) or code (0 wrong).")] = "paper",
+    seed: Annotated[int, typer.Option(help="Seed of the model and the data.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Train one model on one task; the run is recorded in the runs store and resumable."""
+    from rnnlab.experiments.executor import SerialExecutor
+    from rnnlab.experiments.store import RunStore
+    from rnnlab.experiments.train_one import run_train, train_spec
+    from rnnlab.training import ClipConfig, TrainConfig
+    from rnnlab.training.methods import method_settings
+
+    try:
+        if method is not None:
+            clipping, omega = method_settings(
+                method, clip=clip_threshold, alpha=omega or 2.0, nonfinite=nonfinite
+            )
+        else:
+            clipping = ClipConfig(clip, clip_threshold, nonfinite)
+        config = TrainConfig(
+            optimizer=optimizer,
+            learning_rate=lr,
+            momentum=momentum,
+            batch_size=batch_size,
+            max_updates=max_updates,
+            train_length=_pair(train_length, "--train-length"),
+            clip=clipping,
+            omega=omega,
+            tbptt=_pair(tbptt, "--tbptt"),
+            eval_every=eval_every,
+            eval_size=eval_size,
+            criterion=criterion,
+            seed=seed,
+        )
+        spec = train_spec(
+            task=task,
+            length=length,
+            variant=variant,
+            cell=cell,
+            hidden_size=hidden_size,
+            nonlinearity=nonlinearity,
+            initialization=init,
+            peephole=peephole,
+            seed=seed,
+            config=config,
+        )
+        store = RunStore(runs_dir / "rnnlab.db")
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+    sweep = SerialExecutor().run([spec], run_train, store, progress=True)
+    record = store.get(sweep.keys[0])
+    _print_runs(store, [record])
+    if record.status != "done":
+        console.print(f"[red]run failed:[/red] {record.error}")
+        raise typer.Exit(code=1)
+
+
+def _print_runs(store, records) -> None:
+    table = Table(title=f"runs in {store.path}")
+    for column in ("key", "experiment", "status", "seconds", "outcome"):
+        table.add_column(column)
+    for record in records:
+        outcome = record.outcome or {}
+        summary = ", ".join(f"{k}={v}" for k, v in outcome.items() if not isinstance(v, list))
+        seconds = f"{record.wall_seconds:.1f}" if record.wall_seconds is not None else ""
+        table.add_row(record.key[:12], record.experiment, record.status, seconds, summary[:90])
+    console.print(table)
+
+
+@runs_app.command("list")
+def runs_list(
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, running, done or failed.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """List the runs of a runs folder."""
+    from rnnlab.experiments.store import RunStore
+
+    try:
+        store = RunStore(runs_dir / "rnnlab.db")
+        records = store.runs(experiment=experiment, status=status)
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+    _print_runs(store, records)
+
+
+@runs_app.command("show")
+def runs_show(
+    key: Annotated[str, typer.Argument(help="A run key or a unique prefix of one.")],
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Show one run: its spec, outcome and last metrics."""
+    from rnnlab.experiments.store import RunStore
+
+    try:
+        store = RunStore(runs_dir / "rnnlab.db")
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+    matches = [r for r in store.runs() if r.key.startswith(key)]
+    if len(matches) != 1:
+        raise _bad_input(ValueError(f"key {key!r} matches {len(matches)} runs; give more of it"))
+    record = matches[0]
+    console.print_json(
+        json.dumps(
+            {
+                "key": record.key,
+                "experiment": record.experiment,
+                "status": record.status,
+                "code_version": record.code_version,
+                "spec": record.spec,
+                "outcome": record.outcome,
+                "error": record.error,
+            }
+        )
+    )
+    metrics = store.metrics(record.key)
+    if metrics:
+        table = Table(title="metrics (last value)")
+        for column in ("name", "step", "value"):
+            table.add_column(column)
+        for name, points in sorted(metrics.items()):
+            step, value = points[-1]
+            table.add_row(name, str(step), f"{value:.6g}")
+        console.print(table)
+
+
+@app.command()
+def reproduce(
+    name: Annotated[str, typer.Argument(help="Experiment: pascanu2013.")],
+    preset: Annotated[
+        str, typer.Option(help="quick (about 10 minutes) or paper (the full protocol).")
+    ] = "quick",
+    workers: Annotated[int, typer.Option(help="Worker processes for the sweep.")] = 1,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Run a named reproduction (resumable); print its table, write plots and an HTML report."""
+    from rnnlab.experiments.reproduce import reproduce as run
+
+    try:
+        run(name, preset, workers=workers, runs_dir=runs_dir, console=console)
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
 
 
 @app.command()

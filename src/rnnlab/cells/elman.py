@@ -8,6 +8,8 @@ from torch import Tensor, nn
 from rnnlab._checks import check_bool, check_size
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, State, uniform_init_
+from rnnlab.cells.fused.common import can_fuse
+from rnnlab.cells.fused.elman import elman_scan
 
 
 class Elman(Cell):
@@ -64,6 +66,16 @@ class Elman(Cell):
         pre = pre + nn.functional.linear(state, self.weight_hh, self.bias_hh)
         h = self.act.forward(pre)
         return h, h
+
+    def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """All steps at once with :func:`~rnnlab.cells.fused.elman.elman_scan`; equals
+        :meth:`loop`."""
+        if not can_fuse(self, Elman, x, state):
+            return self.loop(x, state, mask)
+        return elman_scan(
+            x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+            self.nonlinearity, mask,
+        )  # fmt: skip
 
     def extra_repr(self) -> str:
         extra = "" if self.bias else ", bias=False"

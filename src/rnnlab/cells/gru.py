@@ -7,6 +7,8 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_bool, check_size
 from rnnlab.cells.base import Cell, uniform_init_
+from rnnlab.cells.fused.common import can_fuse
+from rnnlab.cells.fused.gru import gru_scan
 
 
 class GRU(Cell):
@@ -58,6 +60,12 @@ class GRU(Cell):
         n = torch.tanh(x_n + r * h_n)
         h = (1 - z) * n + z * state
         return h, h
+
+    def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """All steps at once with :func:`~rnnlab.cells.fused.gru.gru_scan`; equals :meth:`loop`."""
+        if not can_fuse(self, GRU, x, state):
+            return self.loop(x, state, mask)
+        return gru_scan(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, mask)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

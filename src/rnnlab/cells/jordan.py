@@ -8,6 +8,8 @@ from torch import Tensor, nn
 from rnnlab._checks import check_bool, check_choice, check_float_tensor, check_size
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, uniform_init_
+from rnnlab.cells.fused.common import can_fuse
+from rnnlab.cells.fused.jordan import jordan_scan
 
 
 class Jordan(Cell):
@@ -88,6 +90,16 @@ class Jordan(Cell):
         h = self.act.forward(pre + nn.functional.linear(state, self.weight_yh))
         y = nn.functional.linear(h, self.weight_hy, self.bias_hy)
         return y, self.feed_back(y)
+
+    def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """All steps at once with :func:`~rnnlab.cells.fused.jordan.jordan_scan`; equals
+        :meth:`loop` (free-running: each step sees its own fed-back output)."""
+        if not can_fuse(self, Jordan, x, state):
+            return self.loop(x, state, mask)
+        return jordan_scan(
+            x, state, self.weight_ih, self.weight_yh, self.weight_hy, self.bias_ih,
+            self.bias_hy, self.nonlinearity, self.feedback, mask,
+        )  # fmt: skip
 
     def teacher_forced(self, x: Tensor, targets: Tensor, state: Tensor | None = None) -> Tensor:
         """Outputs for all steps at once, feeding the previous *target* instead of the output.

@@ -2,8 +2,8 @@
 
 A peephole LSTM (rnnlab's own path), torch-kernel LSTM and a tanh Elman network are trained on
 the same stream of Pascanu et al. 2013 addition sequences. The learning curves show what the
-rest of rnnlab studies: over even 50 steps the gated cells find the two marked numbers, the plain
-RNN mostly predicts their average (error rate well above 0).
+rest of rnnlab studies: a long plateau at the error rate of always answering the mean (about
+0.36), then — for the nets that escape it — a sudden drop to zero errors.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from rich.table import Table
 
 import rnnlab
 from rnnlab.experiments.report import html_report, save_figure
-from rnnlab.models import LastStep
+from rnnlab.models import SequenceModel
 from rnnlab.tasks import make
 
 
 @dataclass
 class DemoConfig:
-    length: int = 50  # nominal sequence length T of the addition task
+    length: int = 20  # nominal sequence length T of the addition task
     hidden_size: int = 32  # units per model
-    steps: int = 1500  # Adam updates per model
-    batch_size: int = 32  # sequences per update
+    steps: int = 2500  # Adam updates per model
+    batch_size: int = 64  # sequences per update
     learning_rate: float = 3e-3  # Adam step size
     clip_norm: float = 1.0  # global gradient-norm clipping threshold
-    eval_every: int = 100  # updates between evaluations
+    eval_every: int = 250  # updates between evaluations
     eval_size: int = 1000  # fresh sequences per evaluation
     seed: int = 0  # seeds the models and the data streams
     runs_dir: Path = field(default_factory=lambda: Path("runs"))  # where plots and report go
@@ -47,7 +47,7 @@ def train_one(name: str, config: DemoConfig, progress: Progress) -> list[tuple[i
     """Train one model; return (update, test error rate) pairs."""
     task = make("addition", length=config.length)
     torch.manual_seed(config.seed)
-    model = LastStep(MODELS[name](task.input_size, config.hidden_size), task.output_size)
+    model = SequenceModel(MODELS[name](task.input_size, config.hidden_size), task.output_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     data = torch.Generator().manual_seed(config.seed)
     test = task.sample(config.eval_size, generator=torch.Generator().manual_seed(10**6))

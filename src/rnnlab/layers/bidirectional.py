@@ -34,6 +34,9 @@ class Bidirectional(nn.Module):
 
     def __init__(self, forward_cell: Cell, backward_cell: Cell, batch_first: bool = False) -> None:
         super().__init__()
+        for name, cell in (("forward_cell", forward_cell), ("backward_cell", backward_cell)):
+            if not isinstance(cell, Cell):
+                raise TypeError(f"{name} must be an rnnlab.cells.Cell, got {type(cell).__name__}")
         self.forward_layer = Recurrent(forward_cell)
         self.backward_layer = Recurrent(backward_cell)
         if backward_cell.input_size != forward_cell.input_size:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rnnlab._checks import check_bool, check_lengths, check_sequence, check_state_like
+from rnnlab._checks import (
+    check_bool,
+    check_lengths,
+    check_like_parameters,
+    check_sequence,
+    check_state_like,
+)
 from rnnlab.cells.base import Cell, State
 from rnnlab.layers.padding import step_mask
 
@@ -53,6 +59,7 @@ class Recurrent(nn.Module):
         self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, State]:
         x = check_sequence("x", x, self.input_size, batch_first=self.batch_first)
+        check_like_parameters("x", x, self.cell)
         if self.batch_first:
             x = x.transpose(0, 1)  # (T, B, F)
         T, B = x.shape[:2]

@@ -35,8 +35,8 @@ class Stack(nn.Module):
 
     Args:
         layers: :class:`Recurrent` or :class:`Bidirectional` layers sharing one ``batch_first``;
-            each layer's ``input_size`` must match what it reads (checked).
-        input_size: features of ``x``; by default ``layers[0].input_size``.
+            each layer's ``input_size`` must match what it reads (checked); ``x`` has
+            ``layers[0].input_size`` features.
         dropout: probability in [0, 1) of zeroing an element between layers (default 0).
         input_skip: feed ``x`` to every layer as well (default False).
         output_skip: concatenate every layer's outputs as the stack's output (default False).
@@ -54,8 +54,21 @@ class Stack(nn.Module):
         output_skip: bool = False,
     ) -> None:
         super().__init__()
+        try:
+            layers = list(layers)
+        except TypeError:
+            raise TypeError(
+                f"layers must be a sequence of layers, got {type(layers).__name__}"
+            ) from None
         if len(layers) == 0:
             raise ValueError("layers must hold at least one layer, got none")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, (Recurrent, Bidirectional)):
+                hint = " (wrap a cell in Recurrent(cell))" if isinstance(layer, Cell) else ""
+                raise TypeError(
+                    f"layers[{k}] must be a Recurrent or Bidirectional layer, "
+                    f"got {type(layer).__name__}{hint}"
+                )
         self.layers = nn.ModuleList(layers)
         self.dropout = check_probability("dropout", dropout)
         self.input_skip = check_bool("input_skip", input_skip)

@@ -1,5 +1,5 @@
 """Whole models built from rnnlab layers."""
 
-from rnnlab.models.last_step import LastStep
+from rnnlab.models.sequence import SequenceModel
 
-__all__ = ["LastStep"]
+__all__ = ["SequenceModel"]

@@ -1,17 +1,92 @@
-"""Sequence tasks, all generated on the fly: ``rnnlab.tasks.make(name, **options)``."""
+"""Sequence tasks, generated on the fly or shipped: ``rnnlab.tasks.make(name, **options)``.
+
+=======================  ==========================================  =========================
+name                     variants (first = default)                  source
+=======================  ==========================================  =========================
+``addition``             pascanu, hochreiter97, arjovsky16           Pascanu 2013; H&S 1997
+                                                                     exp. 4; Arjovsky 2016
+``multiplication``       pascanu, hochreiter97                       Pascanu 2013; H&S exp. 5
+``temporal_order``       pascanu, hochreiter97                       Pascanu 2013; H&S exp. 6a
+``temporal_order_3bit``  pascanu, hochreiter97                       Pascanu 2013; H&S exp. 6b
+``random_permutation``   pascanu                                     Pascanu 2013
+``memorization``         pascanu (``n_values``, ``n_pos``)           Pascanu 2013
+``copy``                 arjovsky16                                  Arjovsky 2016
+``latch``                bengio94 (``n_info``, ``output``)           Bengio et al. 1994
+``digits``               sklearn (``order``, ``split``, ...)         scikit-learn 8×8 digits
+=======================  ==========================================  =========================
+
+Every task: ``task.sample(batch_size, *, length=None, generator=None) -> Batch``,
+``task.loss(outputs, batch)``, ``task.errors(outputs, batch)`` (bool per sequence, the paper's
+criterion), ``task.input_size``, ``task.output_size``, ``task.baseline_loss``,
+``task.describe()``. Definitions: ``long_term_tasks.md``.
+"""
 
 from __future__ import annotations
 
+import inspect
+
 from rnnlab._checks import check_choice
-from rnnlab.tasks.addition import Addition
+from rnnlab.tasks.addition import Addition, Multiplication
 from rnnlab.tasks.base import Batch, Task
+from rnnlab.tasks.copying import Copy
+from rnnlab.tasks.digits import Digits
+from rnnlab.tasks.latch import Latch
+from rnnlab.tasks.memorization import Memorization
+from rnnlab.tasks.permutation import RandomPermutation
+from rnnlab.tasks.temporal_order import TemporalOrder, TemporalOrder3bit
 
-TASKS: dict[str, type[Task]] = {Addition.name: Addition}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls
+    for cls in (
+        Addition,
+        Multiplication,
+        TemporalOrder,
+        TemporalOrder3bit,
+        RandomPermutation,
+        Memorization,
+        Copy,
+        Latch,
+        Digits,
+    )
+}
 
 
-def make(name: str, **options) -> Task:
-    """Build the task called ``name`` (one of ``TASKS``) with its options, e.g. ``length=100``."""
-    return TASKS[check_choice("name", name, sorted(TASKS))](**options)
+def make(name: str, **options: object) -> Task:
+    """Build the task called ``name`` (one of ``TASKS``) with its options.
+
+    Example: ``make("addition", length=100)``, ``make("memorization", length=50, n_values=2,
+    n_pos=5)``, ``make("temporal_order", length=100, variant="hochreiter97")``,
+    ``make("digits", order="permuted", split="test")``.
+
+    Raises:
+        ValueError: ``name`` or ``variant`` unknown (the message lists the valid ones), or an
+            option out of range.
+        TypeError: an option the task does not take (the message lists those it takes), or of
+            the wrong type.
+    """
+    cls = TASKS[check_choice("name", name, list(TASKS))]
+    parameters = inspect.signature(cls).parameters
+    unknown = [key for key in options if key not in parameters]
+    if unknown:
+        raise TypeError(f"{name} takes the options {list(parameters)}, got unexpected {unknown}")
+    missing = [key for key, p in parameters.items() if p.default is p.empty and key not in options]
+    if missing:
+        raise TypeError(f"{name} needs the option(s) {missing} (e.g. length=100)")
+    return cls(**options)
 
 
-__all__ = ["TASKS", "Addition", "Batch", "Task", "make"]
+__all__ = [
+    "TASKS",
+    "Addition",
+    "Batch",
+    "Copy",
+    "Digits",
+    "Latch",
+    "Memorization",
+    "Multiplication",
+    "RandomPermutation",
+    "Task",
+    "TemporalOrder",
+    "TemporalOrder3bit",
+    "make",
+]

@@ -1,56 +1,229 @@
-"""The addition problem (Hochreiter & Schmidhuber 1997, exp. 4) in Pascanu et al. 2013's form."""
+"""The adding and multiplication problems: remember two marked values among many, combine them.
+
+Hochreiter & Schmidhuber 1997 (experiments 4 and 5) introduced them; Pascanu, Mikolov & Bengio
+2013 used a simpler form (code: ``pascanur/trainingRNNs``, ``addition.py``,
+``multiplication.py``); Arjovsky, Shah & Bengio 2016 the form most used today (sum target, one
+marker in each half). All three share one layout here: two input channels, channel 0 the
+marker, channel 1 the value, and one output read at the last step.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from rnnlab.tasks.base import Batch, Task
+from rnnlab.tasks.base import Batch, Task, draw_once, randint, squared_error, uniform
 
 
-def randint(high: int, size: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
-    """Uniform integers in ``{0, ..., high - 1}`` (numpy's ``randint(high)``)."""
-    return torch.randint(high, size, generator=generator)
+class _MarkedPairs(Task):
+    """Shared generator, loss and criterion of ``Addition`` and ``Multiplication``.
+
+    Subclasses give ``_combine(a, b)`` (the target from the two marked values), ``_neutral``
+    (the value that replaces a marked first pair in Hochreiter's form) and the baselines.
+    """
+
+    input_size = 2
+    output_size = 1
+    _neutral: float
+
+    def _configure(self) -> None:
+        if self.variant == "pascanu":
+            self.min_length = 10
+            self.min_length_reason = "int(0.1 * T) >= 1 so that L and p0 can be drawn"
+            self.criterion, self.threshold = "squared", 0.04
+        elif self.variant == "hochreiter97":
+            self.min_length = 11
+            self.min_length_reason = (
+                "X1 is marked among the first 10 pairs and the last pair must stay unmarked"
+            )
+            self.criterion, self.threshold = "absolute", 0.04
+        else:  # arjovsky16
+            self.min_length = 2
+            self.min_length_reason = "one marker in each half of the sequence"
+            self.criterion, self.threshold = "squared", 0.04
+
+    # ------------------------------------------------------------------ layouts
+    @staticmethod
+    def _pascanu_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
+        L = T + draw_once(int(T * 0.1), g)  # once per minibatch: [T, 1.1 T)
+        p0 = randint(int(L * 0.1), (B,), g)  # [0, 0.1 L)
+        p1 = randint(int(L * 0.4), (B,), g) + int(L * 0.1)  # [0.1 L, 0.5 L)
+        return L, p0, p1
+
+    @staticmethod
+    def _hochreiter_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
+        L = T + draw_once(T // 10 + 1, g)  # once per minibatch: [T, T + T/10]
+        p0 = randint(10, (B,), g)  # one of the first ten pairs
+        # one of the first T/2 - 1 pairs still unmarked: the r-th of them skips p0
+        r = randint(T // 2 - 1, (B,), g)
+        p1 = r + (r >= p0).long()
+        return L, p0, p1
+
+    @staticmethod
+    def _arjovsky_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
+        p0 = randint(T // 2, (B,), g)  # [0, T/2)
+        p1 = T // 2 + randint(T - T // 2, (B,), g)  # [T/2, T)
+        return T, p0, p1
+
+    def _values(self, size: tuple[int, int], g: torch.Generator | None) -> Tensor:
+        return uniform(0.0, 1.0, size, g)
+
+    def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
+        B = batch_size
+        layout = {
+            "pascanu": self._pascanu_layout,
+            "hochreiter97": self._hochreiter_layout,
+            "arjovsky16": self._arjovsky_layout,
+        }[self.variant]
+        L, p0, p1 = layout(B, length, generator)
+        values = self._values((L, B), generator)  # (L, B)
+        markers = torch.zeros(L, B)
+        columns = torch.arange(B)
+        if self.variant == "hochreiter97":
+            markers[0] = markers[L - 1] = -1.0  # first and last pairs, unless chosen below
+            first_marked = (p0 == 0) | (p1 == 0)
+            values[0, first_marked] = self._neutral  # "X1 := 0" (adding), "X1 := 1" (product)
+        markers[p0, columns] = 1.0
+        markers[p1, columns] = 1.0
+        targets = self._combine(values[p0, columns], values[p1, columns])
+        return Batch(inputs=torch.stack([markers, values], dim=-1), targets=targets)
+
+    def _combine(self, a: Tensor, b: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ scoring
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        """Squared error at the last step, averaged over the batch."""
+        return squared_error(self._check_outputs(outputs, batch), batch.targets)
+
+    def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
+        """Pascanu and Arjovsky forms: wrong when ``(y - ŷ)² > 0.04``; Hochreiter's: wrong
+        unless ``|y - ŷ| < 0.04``."""
+        difference = self._check_outputs(outputs, batch)[:, 0] - batch.targets
+        if self.criterion == "squared":
+            return difference**2 > self.threshold
+        return difference.abs() >= self.threshold
+
+    def _constant(self) -> float:
+        raise NotImplementedError
+
+    def baseline_outputs(self, batch: Batch) -> Tensor:
+        """The best constant: the mean of the target."""
+        return torch.full((batch.batch_size, 1), self._constant())
+
+    def _first_pair_marked(self) -> float:
+        """Hochreiter's form: the probability that pair 0 is marked (X1 there, or X2)."""
+        return 0.1 + 0.9 / (self.length // 2 - 1)
 
 
-class Addition(Task):
-    """Pascanu et al. 2013's addition task, code-exact (``pascanur/trainingRNNs/addition.py``).
+class Addition(_MarkedPairs):
+    """The adding problem: the target, read at the last step, combines two marked values.
 
-    Two input channels: channel 1 holds values ~ U[0, 1), channel 0 marks two steps with 1. The
-    target, read at the last step, is the mean of the two marked values::
+    Input channel 0 marks two steps ``p0 < p1``, channel 1 holds the values; output 1 value.
+    ``variant``:
+
+    ``"pascanu"`` (default): Pascanu et al. 2013, §5 (code-exact, ``addition.py``)::
 
         L  = T + randint(int(0.1 T))            once per minibatch: L in [T, 1.1 T)
         p0 = randint(int(0.1 L))                per sequence, in [0, 0.1 L)
         p1 = int(0.1 L) + randint(int(0.4 L))   per sequence, in [0.1 L, 0.5 L)
+        x[:, 1] ~ U[0, 1),  x[:, 0] = 0,  x[p0, 0] = x[p1, 0] = 1
         y  = (x[p0, 1] + x[p1, 1]) / 2
 
-    Loss: squared error at the last step. A sequence is wrong when ``(y - ŷ)² > 0.04``.
+      Wrong when ``(y - ŷ)² > 0.04``. Baseline (always 0.5): MSE 1/24.
+
+    ``"hochreiter97"``: Hochreiter & Schmidhuber 1997, experiment 4. Values ~ U[-1, 1);
+    ``L`` in [T, T + T//10] (once per minibatch); X1 marked among the first 10 steps, X2 among
+    the first ``T//2 - 1`` steps still unmarked; the markers of the first and last steps are
+    -1 where not chosen; if step 0 is marked its value is set to 0. ``y = 0.5 + (X1 + X2) / 4``.
+    Wrong unless ``|y - ŷ| < 0.04`` (the paper's test set: 2,560 sequences). Baseline (always
+    0.5): MSE ``(2 - q) / 48`` with ``q`` the chance that step 0 is marked.
+
+    ``"arjovsky16"``: Arjovsky, Shah & Bengio 2016, §4.2. Values ~ U[0, 1); length exactly T;
+    ``p0`` in [0, T/2), ``p1`` in [T/2, T); ``y = X1 + X2``. The paper reports MSE only; a
+    sequence is counted wrong here by Pascanu's rule ``(y - ŷ)² > 0.04``. Baseline (always 1):
+    MSE 1/6.
+
+    Loss: squared error at the last step, averaged over the batch (Pascanu's ``lastLinear``).
+    Model outputs (B, 1); targets (B,) floats.
 
     Args:
-        length: nominal length ``T`` (>= 10, so that every range above is non-empty).
+        length: nominal length ``T`` (>= 10 for ``pascanu``, >= 11 for ``hochreiter97``, >= 2
+            for ``arjovsky16``).
+        variant: ``"pascanu"`` (default), ``"hochreiter97"`` or ``"arjovsky16"``.
     """
 
     name = "addition"
-    input_size = 2
-    output_size = 1
-    min_length = 10
-    threshold = 0.04
+    variants = ("pascanu", "hochreiter97", "arjovsky16")
+    _neutral = 0.0
 
-    def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
-        T, B = length, batch_size
-        L = T + int(randint(int(0.1 * T), (1,), generator))
-        values = torch.rand(L, B, generator=generator)
-        p0 = randint(int(0.1 * L), (B,), generator)
-        p1 = int(0.1 * L) + randint(int(0.4 * L), (B,), generator)
-        markers = torch.zeros(L, B)
-        columns = torch.arange(B)
-        markers[p0, columns] = 1.0
-        markers[p1, columns] = 1.0
-        targets = (values[p0, columns] + values[p1, columns]) / 2
-        return Batch(inputs=torch.stack([markers, values], dim=-1), targets=targets)
+    def __init__(self, length: int, *, variant: str = "pascanu") -> None:
+        super().__init__(length, variant=variant)
 
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        return torch.nn.functional.mse_loss(outputs.squeeze(-1), batch.targets)
+    def _values(self, size: tuple[int, int], g: torch.Generator | None) -> Tensor:
+        low = -1.0 if self.variant == "hochreiter97" else 0.0
+        return uniform(low, 1.0, size, g)
 
-    def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
-        return (outputs.squeeze(-1) - batch.targets) ** 2 > self.threshold
+    def _combine(self, a: Tensor, b: Tensor) -> Tensor:
+        if self.variant == "pascanu":
+            return (a + b) / 2
+        if self.variant == "hochreiter97":
+            return 0.5 + (a + b) / 4
+        return a + b
+
+    def _constant(self) -> float:
+        return 1.0 if self.variant == "arjovsky16" else 0.5
+
+    @property
+    def baseline_loss(self) -> float:
+        if self.variant == "pascanu":
+            return 1 / 24  # Var((X1 + X2) / 2), X ~ U[0, 1)
+        if self.variant == "hochreiter97":
+            return (2 - self._first_pair_marked()) / 48  # E[X²] = 1/3 for X ~ U[-1, 1)
+        return 1 / 6  # Var(X1 + X2)
+
+
+class Multiplication(_MarkedPairs):
+    """The multiplication problem: as :class:`Addition`, with the product of the marked values.
+
+    ``variant``:
+
+    ``"pascanu"`` (default): Pascanu et al. 2013, §5 (code-exact, ``multiplication.py``):
+    the layout of ``Addition("pascanu")``, target ``y = x[p0, 1] * x[p1, 1]``. Wrong when
+    ``(y - ŷ)² > 0.04``. Baseline (always 1/4): MSE 7/144.
+
+    ``"hochreiter97"``: Hochreiter & Schmidhuber 1997, experiment 5: the layout of
+    ``Addition("hochreiter97")`` with values ~ U[0, 1); if step 0 is marked its value is set
+    to 1; ``y = X1 * X2``. Wrong unless ``|y - ŷ| < 0.04``.
+
+    Loss: squared error at the last step. Model outputs (B, 1); targets (B,) floats.
+
+    Args:
+        length: nominal length ``T`` (>= 10 for ``pascanu``, >= 11 for ``hochreiter97``).
+        variant: ``"pascanu"`` (default) or ``"hochreiter97"``.
+    """
+
+    name = "multiplication"
+    variants = ("pascanu", "hochreiter97")
+    _neutral = 1.0
+
+    def __init__(self, length: int, *, variant: str = "pascanu") -> None:
+        super().__init__(length, variant=variant)
+
+    def _combine(self, a: Tensor, b: Tensor) -> Tensor:
+        return a * b
+
+    def _moments(self) -> tuple[float, float]:
+        """Mean and second moment of the target."""
+        if self.variant == "pascanu":
+            return 1 / 4, 1 / 9
+        q = self._first_pair_marked()  # then one factor is 1 and the product is U[0, 1)
+        return (1 - q) / 4 + q / 2, (1 - q) / 9 + q / 3
+
+    def _constant(self) -> float:
+        return self._moments()[0]
+
+    @property
+    def baseline_loss(self) -> float:
+        mean, second = self._moments()
+        return second - mean**2

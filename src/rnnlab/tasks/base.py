@@ -1,14 +1,32 @@
-"""What every task provides: batches of sequences, a loss and the paper's error criterion."""
+"""What every task provides: batches of sequences, a loss and the paper's error criterion.
+
+A task is a sequence problem generated on the fly (or drawn from a shipped data set). Every
+random draw goes through the ``torch.Generator`` given to :meth:`Task.sample`, so the same seed
+gives the same batch, bit for bit, on CPU.
+
+Output conventions (what ``loss`` and ``errors`` expect from the model):
+
+- tasks scored at the last step (``scored_every_step = False``): ``outputs`` (B, output_size),
+  the model's readout of the last step; ``batch.targets`` (B,) class ids (int64) or values;
+- tasks scored at every step (``scored_every_step = True``): ``outputs`` (L, B, output_size);
+  ``batch.targets`` (L, B) class ids.
+
+Outputs of classification tasks are logits (the loss applies the softmax).
+"""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab._checks import check_size
+from rnnlab._checks import check_choice, check_float_tensor, check_size
 
 
 @dataclass(frozen=True)
@@ -16,9 +34,9 @@ class Batch:
     """A minibatch, time-major.
 
     Attributes:
-        inputs: (L, B, input_size) floats.
-        targets: (B,) for tasks scored at the last step (class ids or values), or (L, B) class
-            ids for tasks scored at every step.
+        inputs: (L, B, input_size) floats of the default dtype.
+        targets: (B,) for tasks scored at the last step (int64 class ids or float values), or
+            (L, B) int64 class ids for tasks scored at every step.
     """
 
     inputs: Tensor
@@ -26,34 +44,139 @@ class Batch:
 
     @property
     def length(self) -> int:
+        """``L``, the number of steps."""
         return self.inputs.shape[0]
 
     @property
     def batch_size(self) -> int:
+        """``B``, the number of sequences."""
         return self.inputs.shape[1]
+
+    def __getitem__(self, steps: slice) -> Batch:
+        """The steps ``steps`` of a batch scored at every step (for truncated BPTT windows)."""
+        if not isinstance(steps, slice):
+            raise TypeError(f"steps must be a slice of time steps, got {type(steps).__name__}")
+        if self.targets.dim() != 2:
+            raise ValueError(
+                "only a batch scored at every step (targets (L, B)) can be cut in time; this "
+                f"one has targets of shape {tuple(self.targets.shape)}"
+            )
+        return Batch(inputs=self.inputs[steps], targets=self.targets[steps])
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Batch:
+        """Move both tensors to ``device``; ``dtype`` applies to ``inputs`` and to floating-point
+        (regression) targets, never to class ids."""
+        targets_dtype = dtype if self.targets.is_floating_point() else None
+        return Batch(
+            inputs=self.inputs.to(device=device, dtype=dtype),
+            targets=self.targets.to(device=device, dtype=targets_dtype),
+        )
+
+
+def check_generator(generator: object) -> torch.Generator | None:
+    """Return ``generator`` if it is ``None`` (torch's global RNG) or a CPU ``torch.Generator``."""
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+            f"(make one with torch.Generator().manual_seed(seed))"
+        )
+    if generator.device.type != "cpu":
+        raise ValueError(
+            f"generator must be a CPU torch.Generator (tasks draw on the CPU; move the batch with "
+            f"batch.to(device)), got one on {generator.device}"
+        )
+    return generator
+
+
+def randint(high: int, size: Sequence[int], generator: torch.Generator | None) -> Tensor:
+    """Uniform int64 in ``{0, ..., high - 1}`` (numpy's ``RandomState.randint(high)``)."""
+    return torch.randint(high, tuple(size), generator=generator)
+
+
+def draw_once(high: int, generator: torch.Generator | None) -> int:
+    """One uniform integer in ``{0, ..., high - 1}``, as a Python int."""
+    return int(torch.randint(high, (1,), generator=generator))
+
+
+def one_hot(symbols: Tensor, n: int) -> Tensor:
+    """(L, B) int64 -> (L, B, n) one-hot floats of the default dtype."""
+    return F.one_hot(symbols, n).to(torch.get_default_dtype())
+
+
+def uniform(
+    low: float, high: float, size: Sequence[int], generator: torch.Generator | None
+) -> Tensor:
+    """Floats ~ U[low, high) of the default dtype."""
+    return low + (high - low) * torch.rand(tuple(size), generator=generator)
 
 
 class Task(ABC):
     """A sequence problem generated on the fly.
 
+    ``sample`` draws a :class:`Batch` (inputs (L, B, input_size)); the model's ``outputs`` that
+    ``loss`` and ``errors`` take are
+
+    - (B, output_size) for tasks scored at the last step (``scored_every_step = False``; the
+      model reads its last step), with ``batch.targets`` (B,) class ids or values;
+    - (L, B, output_size) for tasks scored at every step (``scored_every_step = True``), with
+      ``batch.targets`` (L, B) class ids.
+
+    Classification outputs are logits. Wrong shapes are refused, never broadcast.
+
+    Subclasses set the class attributes and implement ``_sample``, ``loss`` and ``errors`` (and,
+    where the task has one, ``baseline_loss`` and ``baseline_outputs``); ``_configure`` sets
+    what depends on the variant or the options before ``length`` is checked.
+
     Attributes:
         name: the registry name (``rnnlab.tasks.make(name)``).
+        variants: the accepted ``variant`` values; the first is the default.
+        variant: which paper's definition this instance follows.
         input_size: features per step.
-        output_size: classes, or values for regression.
+        output_size: classes (logits expected) or values for regression.
         length: the nominal length ``T`` used when ``sample`` is not given one.
-        scored_every_step: targets are (L, B) instead of (B,).
+        min_length: the smallest ``T`` for which every range of the definition is non-empty.
+        scored_every_step: targets are (L, B) and outputs (L, B, output_size) instead of (B,)
+            and (B, output_size).
+        baseline_loss: the loss of the memoryless (chance-level) predictor of
+            ``baseline_outputs``: the plateau of a model that has learned nothing long-term.
     """
 
-    name: str
+    name: ClassVar[str]
+    variants: ClassVar[tuple[str, ...]] = ("default",)
+    scored_every_step: ClassVar[bool] = False
     input_size: int
     output_size: int
-    scored_every_step: bool = False
+    min_length: int = 2
+    # Why min_length is what it is; shown when a length is refused.
+    min_length_reason: str = "a sequence needs at least two steps"
 
-    def __init__(self, length: int) -> None:
-        self.length = check_size("length", length, minimum=self.min_length)
+    def __init__(self, length: int, *, variant: str | None = None) -> None:
+        self.variant = check_choice(
+            "variant", self.variants[0] if variant is None else variant, self.variants
+        )
+        self._configure()
+        self.length = self._check_length("length", length)
 
-    min_length: int = 1
+    def _configure(self) -> None:
+        """Set the variant-dependent attributes (sizes, ``min_length``) before ``length`` is
+        checked. The default does nothing."""
+        return None
 
+    def _check_length(self, name: str, length: object) -> int:
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError(f"{name} must be an int, got {type(length).__name__} {length!r}")
+        if length < self.min_length:
+            raise ValueError(
+                f"{name} must be >= {self.min_length} for {self.name} ({self.variant}): "
+                f"{self.min_length_reason}; got {length}"
+            )
+        return length
+
+    # ------------------------------------------------------------------ sampling
     def sample(
         self,
         batch_size: int,
@@ -61,14 +184,24 @@ class Task(ABC):
         length: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Batch:
-        """Draw a fresh batch of ``batch_size`` sequences of nominal length ``length``."""
+        """Draw a fresh batch of ``batch_size`` sequences of nominal length ``length``.
+
+        Args:
+            batch_size: sequences ``B`` (>= 1).
+            length: nominal length ``T``; default ``self.length``. The actual length ``L`` of
+                the batch follows the task's definition (it may be drawn, once per batch).
+            generator: a CPU ``torch.Generator`` for every draw; ``None`` uses torch's global
+                RNG.
+        """
         check_size("batch_size", batch_size)
-        T = self.length if length is None else check_size("length", length, minimum=self.min_length)
-        return self._sample(batch_size, T, generator)
+        T = self.length if length is None else self._check_length("length", length)
+        return self._sample(batch_size, T, check_generator(generator))
 
     @abstractmethod
-    def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch: ...
+    def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
+        """Draw a batch; the arguments are already checked."""
 
+    # ------------------------------------------------------------------ scoring
     @abstractmethod
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Scalar training loss of the model's ``outputs`` (B, output_size) or (L, B, ...)."""
@@ -76,3 +209,129 @@ class Task(ABC):
     @abstractmethod
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Bool (B,): which sequences are wrong by the paper's own criterion."""
+
+    @property
+    def baseline_loss(self) -> float | None:
+        """The expected loss of ``baseline_outputs`` at the nominal length (None: not defined)."""
+        return None
+
+    def baseline_outputs(self, batch: Batch) -> Tensor:
+        """The outputs of the memoryless (chance-level) predictor for ``batch``."""
+        raise NotImplementedError(f"{self.name} defines no baseline")
+
+    def _check_outputs(self, outputs: object, batch: object) -> Tensor:
+        """Check that ``outputs`` fits ``batch``: shape and a floating dtype."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"batch must be a rnnlab.tasks.Batch, got {type(batch).__name__}")
+        outputs = check_float_tensor("outputs", outputs)
+        if self.scored_every_step:
+            expected, layout = (batch.length, batch.batch_size, self.output_size), "(L, B, K)"
+        else:
+            expected, layout = (batch.batch_size, self.output_size), "(B, K)"
+        if tuple(outputs.shape) != expected:
+            raise ValueError(
+                f"outputs must have shape {layout} = {expected} for {self.name} "
+                f"(output_size {self.output_size}), got {tuple(outputs.shape)}"
+            )
+        return outputs
+
+    # ------------------------------------------------------------------ description
+    def _options(self) -> dict[str, Any]:
+        """Constructor options beyond ``length`` and ``variant`` (for ``describe``)."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Name, variant, length and options, JSON-serialisable: ``make(**task.describe())``
+        rebuilds the task."""
+        return {"name": self.name, "variant": self.variant, "length": self.length} | (
+            self._options()
+        )
+
+    def __repr__(self) -> str:
+        described = self.describe()
+        name = described.pop("name")
+        return f"{name}({', '.join(f'{k}={v!r}' for k, v in described.items())})"
+
+
+# ---------------------------------------------------------------------------- shared scoring
+def last_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy at the last step, averaged over the batch (Pascanu's ``lastSoftmax``)."""
+    return F.cross_entropy(outputs, targets)
+
+
+def last_argmax_errors(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Wrong where the argmax of the last step's outputs differs from the class."""
+    return outputs.argmax(-1) != targets
+
+
+def squared_error(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Squared error summed over outputs, averaged over the batch (Pascanu's ``lastLinear``)."""
+    return ((outputs - targets.reshape(outputs.shape)) ** 2).sum(-1).mean()
+
+
+def every_step_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy averaged over every step and sequence (Pascanu's ``softmax``)."""
+    return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
+
+
+class LastStepClassification(Task):
+    """Classification read at the last step: cross-entropy loss; wrong when the argmax differs.
+
+    Outputs (B, output_size) logits; targets (B,) class ids.
+    """
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        return last_cross_entropy(self._check_outputs(outputs, batch), batch.targets)
+
+    def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
+        return last_argmax_errors(self._check_outputs(outputs, batch), batch.targets)
+
+    @property
+    def baseline_loss(self) -> float:
+        """``ln K``: uniform logits over the ``K`` classes."""
+        return math.log(self.output_size)
+
+    def baseline_outputs(self, batch: Batch) -> Tensor:
+        """Uniform (zero) logits: the argmax is then class 0."""
+        return torch.zeros(batch.batch_size, self.output_size)
+
+
+class DelayedRecall(Task):
+    """Scored at every step: a blank is expected until the last ``n_recall`` steps, which must
+    replay data symbols seen long before (the memorization and copy problems).
+
+    Classes: data symbols ``0 .. n_data - 1`` and the blank ``n_data`` (``output_size =
+    n_data + 1``). Loss: cross-entropy averaged over every step and sequence. Outputs
+    (L, B, output_size) logits; targets (L, B) class ids.
+    """
+
+    scored_every_step = True
+    n_data: int  # data symbols; the blank is class n_data
+    n_recall: int  # the last n_recall steps replay the data
+    errors_on_every_step: bool  # else only the last n_recall steps are judged
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        return every_step_cross_entropy(self._check_outputs(outputs, batch), batch.targets)
+
+    def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
+        wrong = self._check_outputs(outputs, batch).argmax(-1) != batch.targets  # (L, B)
+        if not self.errors_on_every_step:
+            wrong = wrong[-self.n_recall :]
+        return wrong.any(0)
+
+    def _nominal_steps(self) -> int:
+        """``L`` at the nominal length."""
+        raise NotImplementedError
+
+    @property
+    def baseline_loss(self) -> float:
+        """``n_recall · ln(n_data) / L``: blanks predicted perfectly, data guessed uniformly."""
+        return self.n_recall * math.log(self.n_data) / self._nominal_steps()
+
+    def baseline_outputs(self, batch: Batch) -> Tensor:
+        """Knows when to answer but not what: certain blanks, then uniform over the data."""
+        L, B = batch.length, batch.batch_size
+        logits = torch.full((L, B, self.output_size), -math.inf)
+        logits[: L - self.n_recall, :, self.n_data] = 0.0
+        logits[L - self.n_recall :, :, : self.n_data] = 0.0
+        return logits

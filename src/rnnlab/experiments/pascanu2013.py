@@ -1,0 +1,248 @@
+"""Pascanu, Mikolov & Bengio 2013, §5 and Fig. 7: success rate against sequence length.
+
+For each task, initialisation scheme and length, seeds × methods (MSGD, MSGD-C, MSGD-CR) Elman
+networks of 50 units are trained by the paper's protocol; a run succeeds when fewer than 1% of
+fresh test sequences are wrong (``criterion="code"``: none). One sweep unit trains one
+(task, init, length) cell's members together as a :class:`~rnnlab.training.ensemble.ElmanEnsemble`,
+each exactly as if alone, and records every member's outcome.
+
+The ``paper`` preset is the full protocol; ``quick`` shrinks lengths, updates and test sizes to
+fit about ten minutes on two cores, and says so in its output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+from rnnlab._checks import check_choice
+from rnnlab.experiments.executor import RunContext
+from rnnlab.tasks import make
+from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from rnnlab.training.ensemble import ElmanEnsemble, Member
+from rnnlab.training.loop import is_solved
+from rnnlab.training.methods import METHODS, method_settings
+
+EXPERIMENT = "pascanu2013"
+TASKS = (
+    "temporal_order",
+    "addition",
+    "multiplication",
+    "temporal_order_3bit",
+    "random_permutation",
+    "memorization",
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    tasks: tuple[str, ...]  # task names (Pascanu variant)
+    lengths: tuple[int, ...]  # nominal lengths T, each trained separately (Fig. 7)
+    inits: tuple[str, ...]  # Pascanu initialisation schemes
+    methods: tuple[str, ...]  # MSGD, MSGD-C, MSGD-CR
+    seeds: int  # runs per (task, init, method, length); success rate = solved / seeds
+    max_updates: int  # update budget per run
+    eval_every: int  # updates between tests
+    eval_size: int  # fresh test sequences per test (paper: 10,000)
+    learning_rate: float = 0.01  # the paper's
+    clip: float = 1.0  # norm threshold of MSGD-C and MSGD-CR
+    alpha: float = 4.0  # Ω's weight for MSGD-CR (Fig. 7)
+    hidden_size: int = 50
+    batch_size: int = 20
+    criterion: str = "paper"  # < 1% wrong; "code": 0 wrong
+    note: str = ""  # how the preset departs from the paper, printed with the results
+
+
+PRESETS = {
+    "paper": Preset(
+        name="paper",
+        tasks=TASKS,
+        lengths=(50, 100, 150, 200, 250),
+        inits=("sigmoid", "basic_tanh", "smart_tanh"),
+        methods=tuple(METHODS),
+        seeds=5,
+        max_updates=5_000_000,
+        eval_every=1000,
+        eval_size=10_000,
+        note="the paper's protocol: 5 seeds, up to 5M updates, < 1% of 10,000 wrong",
+    ),
+    "quick": Preset(
+        name="quick",
+        tasks=("temporal_order",),
+        lengths=(10, 20, 40),
+        inits=("sigmoid", "basic_tanh", "smart_tanh"),
+        methods=tuple(METHODS),
+        seeds=4,
+        max_updates=3000,
+        eval_every=250,
+        eval_size=500,
+        learning_rate=0.1,
+        note="QUICK PRESET, NOT THE PAPER'S PROTOCOL: temporal order only, lengths 10-40 "
+        "instead of 50-250, 4 seeds, 3,000 updates instead of up to 5M, 500 test sequences "
+        "instead of 10,000, learning rate 0.1 instead of 0.01",
+    ),
+}
+
+
+def group_specs(preset: Preset) -> list[dict[str, Any]]:
+    """One sweep unit per (task, init, length); its members are methods × seeds."""
+    settings = {
+        k: v
+        for k, v in asdict(preset).items()
+        if k not in ("tasks", "lengths", "inits", "name", "note")
+    }
+    return [
+        {"experiment": EXPERIMENT, "task": task, "init": scheme, "length": length, **settings}
+        for task in preset.tasks
+        for scheme in preset.inits
+        for length in preset.lengths
+    ]
+
+
+def members_of(spec: dict[str, Any]) -> list[tuple[str, int, Member]]:
+    """``(method, seed, Member)`` for each member of a unit, methods outermost."""
+    members = []
+    for method in spec["methods"]:
+        clip, alpha = method_settings(method, clip=spec["clip"], alpha=spec["alpha"])
+        for seed in range(spec["seeds"]):
+            member = Member(
+                seed=seed,
+                lr=spec["learning_rate"],
+                init=spec["init"],
+                alpha=alpha,
+                clip=clip.threshold if clip.mode == "norm" else math.inf,
+            )
+            members.append((method, seed, member))
+    return members
+
+
+def run_group(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+    """Train a unit's members together until each is solved or the budget is spent.
+
+    A member keeps training after it is solved (the ensemble moves together); its outcome is
+    frozen at the first test that meets the criterion. Resumable: the ensemble, its streams and
+    the outcomes so far are checkpointed in the run's folder after every test.
+    """
+    task = make(spec["task"], length=spec["length"])
+    labelled = members_of(spec)
+    ensemble = ElmanEnsemble(
+        task,
+        [m for _, _, m in labelled],
+        hidden_size=spec["hidden_size"],
+        batch_size=spec["batch_size"],
+    )
+    test = torch.Generator().manual_seed(2_147_483_647)
+    K = ensemble.size
+    solved_at: list[int | None] = [None] * K
+    error_rates = [1.0] * K
+    path = run.directory / "ensemble.pt"
+    if path.is_file():
+        saved = load_checkpoint(path)
+        ensemble.load_state_dict(saved["ensemble"])
+        test.set_state(saved["test_rng"])
+        solved_at, error_rates = saved["solved_at"], saved["error_rates"]
+    while ensemble.counters.updates < spec["max_updates"] and None in solved_at:
+        for _ in range(spec["eval_every"]):
+            step = ensemble.update()
+        updates = ensemble.counters.updates
+        errors = _test(ensemble, task, spec["eval_size"], test)
+        for k, (method, seed, _) in enumerate(labelled):
+            if solved_at[k] is None:
+                error_rates[k] = float(errors[k])
+                if is_solved(error_rates[k], spec["criterion"]):
+                    solved_at[k] = updates
+            run.log(
+                updates,
+                {
+                    f"{method}/{seed}/loss": float(step.loss[k]),
+                    f"{method}/{seed}/error_rate": float(errors[k]),
+                },
+            )
+        save_checkpoint(
+            path,
+            {
+                "format": "rnnlab-checkpoint",
+                "ensemble": ensemble.state_dict(),
+                "test_rng": test.get_state(),
+                "solved_at": solved_at,
+                "error_rates": error_rates,
+            },
+        )
+    return {
+        "members": [
+            {
+                "method": method,
+                "seed": seed,
+                "solved": solved_at[k] is not None,
+                "solved_at": solved_at[k],
+                "error_rate": error_rates[k],
+                "clipped": int(ensemble.counters.clipped[k]),
+                "nonfinite": int(ensemble.counters.nonfinite[k]),
+            }
+            for k, (method, seed, _) in enumerate(labelled)
+        ],
+        "updates": ensemble.counters.updates,
+    }
+
+
+def _test(ensemble: ElmanEnsemble, task, size: int, generator: torch.Generator) -> torch.Tensor:
+    """(K,) error rates on ``size`` fresh sequences, the same ones for every member."""
+    wrong, done = torch.zeros(ensemble.size, dtype=torch.float64), 0
+    while done < size:
+        n = min(1000, size - done)
+        batch = task.sample(n, generator=generator)
+        wrong += ensemble.errors([batch] * ensemble.size) * n
+        done += n
+    return wrong / size
+
+
+def preset(name: str, **overrides: Any) -> Preset:
+    """A named preset, optionally with fields replaced (e.g. ``seeds=2``)."""
+    return replace(PRESETS[check_choice("preset", name, tuple(PRESETS))], **overrides)
+
+
+def summarize(records) -> list[dict[str, Any]]:
+    """Success rate per (task, init, method, length) from finished unit records."""
+    rows = []
+    for record in records:
+        spec, outcome = record.spec, record.outcome or {}
+        by_method: dict[str, list[dict]] = {}
+        for member in outcome.get("members", []):
+            by_method.setdefault(member["method"], []).append(member)
+        for method, members in by_method.items():
+            solved = [m for m in members if m["solved"]]
+            rows.append(
+                {
+                    "task": spec["task"],
+                    "init": spec["init"],
+                    "method": method,
+                    "length": spec["length"],
+                    "solved": len(solved),
+                    "runs": len(members),
+                    "median_updates": _median([m["solved_at"] for m in solved]),
+                    "paper": paper_number(spec["task"], spec["init"], method, spec["length"]),
+                }
+            )
+    order = {m: i for i, m in enumerate(METHODS)}
+    return sorted(rows, key=lambda r: (r["task"], r["init"], order[r["method"]], r["length"]))
+
+
+def _median(values: list[int]) -> int | None:
+    return sorted(values)[len(values) // 2] if values else None
+
+
+def paper_number(task: str, scheme: str, method: str, length: int) -> str:
+    """What Pascanu et al. 2013 report for this cell, from the spec; '' where they give none."""
+    if method != "MSGD-CR" or length > 200:
+        return ""
+    if task == "random_permutation":
+        return "2/5 solved"
+    if task == "temporal_order" and scheme == "smart_tanh":
+        return "5/5 (Fig. 7)"
+    if task != "temporal_order" and scheme == "smart_tanh":
+        return "100% of seeds"
+    return ""

@@ -1,0 +1,60 @@
+"""The experiments' figures, written as PNG files (matplotlib, no screen needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnnlab.experiments.report import save_figure
+
+METHOD_STYLE = {
+    "MSGD": ("tab:red", "o"),
+    "MSGD-C": ("tab:blue", "s"),
+    "MSGD-CR": ("tab:green", "^"),
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def success_against_length(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
+    """Pascanu et al. 2013 Fig. 7: success rate against length, one panel per (task, init).
+
+    ``rows`` hold ``task, init, method, length, solved, runs``.
+    """
+    plt = _pyplot()
+    tasks = sorted({r["task"] for r in rows})
+    inits = list(dict.fromkeys(r["init"] for r in rows))
+    figure, axes = plt.subplots(
+        len(tasks),
+        len(inits),
+        squeeze=False,
+        sharey=True,
+        figsize=(3.6 * len(inits), 2.8 * len(tasks)),
+    )
+    for i, task in enumerate(tasks):
+        for j, scheme in enumerate(inits):
+            ax = axes[i][j]
+            for method, (color, marker) in METHOD_STYLE.items():
+                points = sorted(
+                    (r["length"], r["solved"] / r["runs"])
+                    for r in rows
+                    if (r["task"], r["init"], r["method"]) == (task, scheme, method)
+                )
+                if points:
+                    ax.plot(*zip(*points, strict=True), color=color, marker=marker, label=method)
+            ax.set_title(f"{task}, {scheme}", fontsize=9)
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_xlabel("sequence length T")
+            if j == 0:
+                ax.set_ylabel("success rate")
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return save_figure(figure, path)

@@ -1,0 +1,83 @@
+"""``rnnlab train``: one model, any task × cell × method, recorded in the runs store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rnnlab.experiments.executor import RunContext
+from rnnlab.models.factory import build_model
+from rnnlab.tasks import make
+from rnnlab.training.clipping import ClipConfig
+from rnnlab.training.loop import TrainConfig, train
+
+EXPERIMENT = "train"
+
+
+def train_spec(
+    *,
+    task: str,
+    length: int,
+    variant: str | None = None,
+    task_options: dict[str, Any] | None = None,
+    cell: str = "elman",
+    hidden_size: int = 50,
+    nonlinearity: str | None = None,
+    initialization: str = "default",
+    peephole: bool = False,
+    seed: int = 0,
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """A plain, serialisable run spec; building the task and model here checks every name."""
+    task_spec = {"name": task, "length": length, **(task_options or {})}
+    if variant is not None:
+        task_spec["variant"] = variant
+    model_spec = {
+        "cell": cell,
+        "hidden_size": hidden_size,
+        "nonlinearity": nonlinearity,
+        "initialization": initialization,
+        "peephole": peephole,
+        "seed": seed,
+    }
+    build_model(make(**task_spec), **model_spec)  # fail now, not in a worker
+    return {
+        "experiment": EXPERIMENT,
+        "seed": seed,
+        "task": task_spec,
+        "model": model_spec,
+        "train": asdict(config),
+    }
+
+
+def config_from_spec(train: dict[str, Any]) -> TrainConfig:
+    fields = dict(train)
+    fields["clip"] = ClipConfig(**fields["clip"])
+    for name in ("train_length", "tbptt"):
+        if fields.get(name) is not None:
+            fields[name] = tuple(fields[name])
+    return TrainConfig(**fields)
+
+
+def run_train(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+    """Train the spec's model; log metrics; checkpoint in the run's folder (resumable)."""
+    task = make(**spec["task"])
+    model = build_model(task, **spec["model"])
+    result = train(
+        model,
+        task,
+        config_from_spec(spec["train"]),
+        on_metrics=run.log,
+        checkpoint=run.directory / "checkpoint.pt",
+    )
+    run.artifact("checkpoint", run.directory / "checkpoint.pt")
+    return {
+        "solved": result.solved,
+        "solved_at": result.solved_at,
+        "updates": result.updates,
+        "error_rate": result.error_rate,
+        "clipped": result.clipped,
+        "nonfinite": result.nonfinite,
+        "skipped": result.skipped,
+        "final_loss": result.losses[-1] if result.losses else None,
+    }

@@ -1,0 +1,78 @@
+"""Build a task's model from names: what the CLI and the experiments ask for."""
+
+from __future__ import annotations
+
+import torch
+
+from rnnlab import cells, init
+from rnnlab._checks import check_choice, check_size
+from rnnlab.layers.recurrent import Recurrent
+from rnnlab.models.sequence import SequenceModel
+from rnnlab.tasks.base import Task
+
+CELLS = ("elman", "lstm", "gru", "jordan")
+INITS = ("default", "orthogonal", "identity", *init.PASCANU_SCHEMES)
+
+
+def build_model(
+    task: Task,
+    cell: str = "elman",
+    hidden_size: int = 50,
+    *,
+    nonlinearity: str | None = None,
+    initialization: str = "default",
+    peephole: bool = False,
+    forget_bias: float | None = None,
+    seed: int = 0,
+) -> SequenceModel:
+    """A one-layer recurrent model with a linear readout suited to ``task``.
+
+    Args:
+        task: fixes the input and output sizes and whether every step is read out.
+        cell: ``"elman"``, ``"lstm"``, ``"gru"`` or ``"jordan"``.
+        hidden_size: recurrent units.
+        nonlinearity: Elman/Jordan activation; by default the one the initialisation implies
+            (sigmoid for Pascanu's ``sigmoid`` scheme, relu for ``identity`` (IRNN), else tanh).
+        initialization: ``"default"`` (torch's U(-1/√H, 1/√H)), ``"orthogonal"`` (W_hh),
+            ``"identity"`` (IRNN, Le et al. 2015: W_hh = I, relu), or a Pascanu 2013 scheme
+            ``"sigmoid"``, ``"basic_tanh"``, ``"smart_tanh"`` (Elman only; readout included).
+        peephole, forget_bias: LSTM options (see :class:`rnnlab.cells.LSTM`).
+        seed: the model's initial weights depend on this alone (the global RNG is left as is).
+    """
+    check_choice("cell", cell, CELLS)
+    check_choice("initialization", initialization, INITS)
+    check_size("hidden_size", hidden_size)
+    pascanu = initialization in init.PASCANU_SCHEMES
+    if pascanu and cell != "elman":
+        raise ValueError(f"initialization {initialization!r} is for Elman cells, got cell {cell!r}")
+    if nonlinearity is None:
+        nonlinearity = {"identity": "relu"}.get(initialization, "tanh")
+        nonlinearity = init.PASCANU_ACTIVATION.get(initialization, nonlinearity)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if cell == "elman":
+            core = cells.Elman(task.input_size, hidden_size, nonlinearity=nonlinearity)
+        elif cell == "jordan":
+            core = cells.Jordan(
+                task.input_size, hidden_size, hidden_size, nonlinearity=nonlinearity
+            )
+        elif cell == "lstm":
+            core = cells.LSTM(
+                task.input_size, hidden_size, peephole=peephole, forget_bias=forget_bias
+            )
+        else:
+            core = cells.GRU(task.input_size, hidden_size)
+        readout = "every" if task.scored_every_step else "last"
+        model = SequenceModel(Recurrent(core), task.output_size, readout=readout)
+    if pascanu:
+        init.pascanu_cell_(core, initialization, model.readout, generator=generator)
+    elif initialization == "orthogonal":
+        init.orthogonal_(
+            core.weight_hh if cell != "jordan" else core.weight_yh, generator=generator
+        )
+    elif initialization == "identity":
+        if cell != "elman":
+            raise ValueError(f"initialization 'identity' (IRNN) is for Elman cells, got {cell!r}")
+        init.identity_(core.weight_hh)
+    return model

@@ -1,0 +1,481 @@
+r"""Seed ensembles: K independent Elman networks trained as one vectorised model.
+
+Pascanu et al.'s protocol (§5) judges a training method by how many of several seeds solve a
+task. The models are small (50 units), so one model's update is dominated by per-operation
+overhead, not arithmetic; stacking K models' weights — ``W_hh`` (K, H, H), ... — and running
+every step as one batched product (:mod:`rnnlab.training.ensemble_scan`) makes K updates cost
+little more than one.
+
+Each member is exactly the model and the training of Pascanu et al. 2013 (§5 and ``RNN.py``),
+trained alone:
+
+- the network ``h_t = φ(W_ih x_t + W_hh h_{t-1} + b)``, ``h_0 = 0``, and a linear readout
+  ``ŷ = W_hy h + b_y`` of the last state (or of every step, for tasks scored at every step);
+- weights from one of the paper's initialisation schemes (:func:`rnnlab.init.pascanu_`);
+- its own data stream: a ``torch.Generator`` seeded with the member's seed draws the initial
+  weights (``W_ih``, ``W_hh``, ``W_hy``, in that order), then, for every update, the nominal
+  length (uniform in ``[low, high)`` when a range is given, as ``min_length +
+  rng.randint(max_length - min_length)`` in the code) and the task's minibatch;
+- the loss ``E`` of the task (:meth:`rnnlab.tasks.Task.loss`);
+- plain SGD (optional momentum, torch's convention ``v ← μ v + g``, ``θ ← θ - lr v``);
+- Ω (:mod:`rnnlab.training.omega`, the code's conventions): ``g_{W_hh} += α ∂⁺Ω/∂W_hh``;
+- clipping by the global norm of all gradients (``W_ih, W_hh, b, W_hy, b_y``), as in the
+  code's ``rescale``: if ``‖g‖ > c`` then ``g ← c g / ‖g‖`` (``c = inf``: no clipping);
+- explosions: when ``‖g‖`` is NaN, inf or above ``1e10``, policy ``"pascanu"`` (the code's)
+  replaces the ``W_hh`` gradient by ``0.02 W_hh`` and zeroes the others; ``"skip"`` leaves the
+  member unchanged for that update. Either is counted per member.
+
+Members differ in seed and method (learning rate, momentum, clipping threshold, α, init
+scheme); they share the task, the hidden size, the batch size, the length range and the
+nonlinearity (which the schemes must agree on). Each member's losses equal those of training
+it alone with the same seed, up to rounding (the tests train the same members one by one with
+plain autograd).
+
+The one deliberate difference from the code: it has one recurrent bias ``b_hh``; torch-style
+cells have two. Here there is one, ``b`` (exported as ``bias_ih``, with ``bias_hh = 0``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from rnnlab import init
+from rnnlab._checks import check_choice, check_size
+from rnnlab.cells.elman import Elman
+from rnnlab.layers.recurrent import Recurrent
+from rnnlab.models.sequence import SequenceModel
+from rnnlab.tasks.base import Batch, Task
+from rnnlab.training import ensemble_scan as scan
+from rnnlab.training.omega import BOUND, check_bound
+
+__all__ = ["EXPLOSION_NORM", "SHRINK", "ElmanEnsemble", "EnsembleStep", "Member"]
+
+EXPLOSION_NORM = 1e10  # larger gradient norms are treated as non-finite (Pascanu's code)
+SHRINK = 0.02  # the fallback gradient of W_hh is SHRINK · W_hh
+NONFINITE_POLICIES = ("pascanu", "skip")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of a seed ensemble: its seed and its training method.
+
+    Attributes:
+        seed: seeds the member's generator: its initial weights, then its data stream.
+        lr: SGD learning rate (default 0.01, the paper's).
+        momentum: SGD momentum μ (default 0: plain SGD, the paper's).
+        clip: gradient-norm threshold c (default inf: no clipping; the paper's MSGD-C uses 1).
+        alpha: weight α of Ω (default 0: no regularizer; the paper's MSGD-CR uses 2 or 4).
+        init: Pascanu's initialisation scheme: ``"smart_tanh"`` (default), ``"basic_tanh"``
+            or ``"sigmoid"``.
+    """
+
+    seed: int
+    lr: float = 0.01
+    momentum: float = 0.0
+    clip: float = math.inf
+    alpha: float = 0.0
+    init: str = "smart_tanh"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TypeError(f"seed must be an int, got {type(self.seed).__name__} {self.seed!r}")
+        for name, low, allow_inf in (
+            ("lr", 0.0, False),
+            ("momentum", 0.0, False),
+            ("clip", 0.0, True),
+            ("alpha", 0.0, False),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+            if value != value or (math.isinf(value) and not (allow_inf and value > 0)):
+                raise ValueError(
+                    f"{name} must be finite{' or inf' if allow_inf else ''}, got {value}"
+                )
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.clip <= 0:
+            raise ValueError(f"clip must be > 0 (inf: no clipping), got {self.clip}")
+        if self.alpha < 0:
+            raise ValueError(f"alpha must be >= 0 (0: no Ω), got {self.alpha}")
+        check_choice("init", self.init, tuple(init.PASCANU_SCHEMES))
+
+
+@dataclass(frozen=True)
+class EnsembleStep:
+    """What one update did to each member; every tensor is (K,).
+
+    Attributes:
+        loss: the task's loss on the member's minibatch, before the update.
+        grad_norm: the global gradient norm before clipping (Ω's gradient included).
+        omega: Ω on the minibatch (0 where it was not computed: no member has α > 0).
+        omega_terms: N, the number of (step, sequence) terms Ω kept.
+        clipped: the norm exceeded the member's threshold and was rescaled.
+        nonfinite: the norm was NaN, inf or > 1e10 and the explosion policy acted.
+        length: the minibatch's actual length L.
+    """
+
+    loss: Tensor
+    grad_norm: Tensor
+    omega: Tensor
+    omega_terms: Tensor
+    clipped: Tensor
+    nonfinite: Tensor
+    length: Tensor
+
+
+@dataclass
+class _Counters:
+    updates: int = 0
+    clipped: Tensor | None = field(default=None)
+    nonfinite: Tensor | None = field(default=None)
+
+
+class ElmanEnsemble:
+    r"""K Elman networks with linear readouts, trained together, each as if alone.
+
+    Parameters (member k in row k): ``weight_in`` (K, H, I+1) = ``[W_ih | b]``, ``weight_hh``
+    (K, H, H), ``weight_hy`` (K, O, H), ``bias_y`` (K, O), torch's layouts. Momentum buffers
+    alike.
+
+    Args:
+        task: the task every member learns (its sizes, its loss, last-step or every-step
+            readout).
+        members: the K :class:`Member` s (K >= 1).
+        hidden_size: H (default 50, the paper's).
+        batch_size: sequences per minibatch (default 20, the paper's).
+        length: the nominal length T of each minibatch: an int, or ``(low, high)`` for a
+            length drawn uniformly in ``[low, high)`` per update and member (the paper trains on
+            ``(50, 200)``); default None: ``task.length``.
+        nonfinite: ``"pascanu"`` (default) or ``"skip"``, see the module docstring.
+        bound: Ω skips terms with ``‖δ_t‖² < bound`` (default 1e-20).
+        dtype: float32 (default) or float64.
+
+    Example::
+
+        task = rnnlab.tasks.make("addition", length=100)
+        members = [Member(seed, clip=1.0, alpha=2.0) for seed in range(5)]
+        ensemble = ElmanEnsemble(task, members)
+        for _ in range(1000):
+            step = ensemble.update()         # step.loss: (5,)
+        errors = ensemble.errors(ensemble.sample())
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        members: Sequence[Member],
+        *,
+        hidden_size: int = 50,
+        batch_size: int = 20,
+        length: int | tuple[int, int] | None = None,
+        nonfinite: str = "pascanu",
+        bound: float = BOUND,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if not isinstance(task, Task):
+            raise TypeError(f"task must be an rnnlab.tasks.Task, got {type(task).__name__}")
+        members = list(members)
+        if not members or not all(isinstance(m, Member) for m in members):
+            raise TypeError("members must be a non-empty sequence of Member")
+        schemes = {m.init for m in members}
+        activations = {init.PASCANU_ACTIVATION[s] for s in schemes}
+        if len(activations) > 1:
+            raise ValueError(
+                f"all members must share one nonlinearity, but their init schemes "
+                f"{sorted(schemes)} imply {sorted(activations)}; train them as separate ensembles"
+            )
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.task = task
+        self.members = members
+        self.nonlinearity = activations.pop()
+        self.hidden_size = H = check_size("hidden_size", hidden_size)
+        self.batch_size = check_size("batch_size", batch_size)
+        self.length = self._check_length(task.length if length is None else length)
+        self.nonfinite = check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+        self.bound = check_bound(bound)
+        self.dtype = dtype
+        K, I, O = len(members), task.input_size, task.output_size
+
+        def per_member(name: str) -> Tensor:
+            return torch.tensor([float(getattr(m, name)) for m in members], dtype=dtype)
+
+        self.lr, self.momentum = per_member("lr"), per_member("momentum")
+        self.clip, self.alpha = per_member("clip"), per_member("alpha")
+        self.generators = [torch.Generator().manual_seed(m.seed) for m in members]
+
+        self.weight_in = torch.zeros(K, H, I + 1, dtype=dtype)
+        self.weight_hh = torch.zeros(K, H, H, dtype=dtype)
+        self.weight_hy = torch.zeros(K, O, H, dtype=dtype)
+        self.bias_y = torch.zeros(K, O, dtype=dtype)
+        for k, (member, generator) in enumerate(zip(members, self.generators)):
+            init.pascanu_(
+                self.weight_in[k, :, :I],
+                self.weight_hh[k],
+                self.weight_hy[k],
+                scheme=member.init,
+                generator=generator,
+            )
+        self._buffers: list[Tensor] | None = None  # momentum, created at the first update
+        self._workspace = scan.Workspace()
+        self.counters = _Counters(
+            clipped=torch.zeros(K, dtype=torch.long), nonfinite=torch.zeros(K, dtype=torch.long)
+        )
+
+    # ------------------------------------------------------------------ configuration
+    def _check_length(self, length: object) -> int | tuple[int, int]:
+        if isinstance(length, tuple):
+            if len(length) != 2:
+                raise ValueError(f"length must be an int or (low, high), got {length!r}")
+            low, high = (
+                self.task._check_length(name, v) for name, v in zip(("low", "high"), length)
+            )
+            if high <= low:
+                raise ValueError(f"length (low, high) needs high > low, got {length!r}")
+            return (low, high)
+        return self.task._check_length("length", length)
+
+    @property
+    def size(self) -> int:
+        """K, the number of members."""
+        return len(self.members)
+
+    @property
+    def parameters(self) -> list[Tensor]:
+        """The stacked parameters, in the order of the gradients: W_in, W_hh, W_hy, b_y."""
+        return [self.weight_in, self.weight_hh, self.weight_hy, self.bias_y]
+
+    # ------------------------------------------------------------------ data
+    def sample(self) -> list[Batch]:
+        """Draw every member's next minibatch from its own stream."""
+        batches = []
+        for generator in self.generators:
+            if isinstance(self.length, tuple):
+                low, high = self.length
+                nominal = low + int(torch.randint(high - low, (1,), generator=generator))
+            else:
+                nominal = self.length
+            batch = self.task.sample(self.batch_size, length=nominal, generator=generator)
+            batches.append(batch.to(dtype=self.dtype))
+        return batches
+
+    def _check_batches(self, batches: Sequence[Batch]) -> list[Batch]:
+        batches = list(batches)
+        if len(batches) != self.size or not all(isinstance(b, Batch) for b in batches):
+            raise ValueError(f"batches must be {self.size} rnnlab.tasks.Batch, one per member")
+        shapes = {(b.batch_size, b.inputs.shape[-1]) for b in batches}
+        if len(shapes) != 1 or shapes.pop()[1] != self.task.input_size:
+            raise ValueError(
+                f"every batch must have the same batch size and input_size "
+                f"{self.task.input_size}, got (B, I) = "
+                f"{[(b.batch_size, b.inputs.shape[-1]) for b in batches]}"
+            )
+        return [b.to(dtype=self.dtype) for b in batches]
+
+    # ------------------------------------------------------------------ computation
+    def _readout(self, states: Tensor) -> Tensor:
+        """ŷ: (K, B, O) from the last state, or (K, T, B, O) from every step."""
+        K, T1, B, H = states.shape
+        if not self.task.scored_every_step:
+            return torch.baddbmm(self.bias_y.unsqueeze(1), states[:, -1], self.weight_hy.mT)
+        every = states[:, 1:].reshape(K, (T1 - 1) * B, H)
+        out = torch.baddbmm(self.bias_y.unsqueeze(1), every, self.weight_hy.mT)
+        return out.view(K, T1 - 1, B, -1)
+
+    def _member_outputs(self, y: Tensor, packed: scan.PackedInputs) -> list[Tensor]:
+        if not self.task.scored_every_step:
+            return list(y.unbind(0))
+        return [y[k, int(s) :] for k, s in enumerate(packed.start)]
+
+    def predict(self, batches: Sequence[Batch]) -> list[Tensor]:
+        """Every member's outputs on its batch: (B, O), or (L_k, B, O) for every-step tasks."""
+        batches = self._check_batches(batches)
+        packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
+        with torch.no_grad():
+            states = self._forward(packed)
+            return self._member_outputs(self._readout(states), packed)
+
+    def _forward(self, packed: scan.PackedInputs) -> Tensor:
+        return scan.forward(
+            self.weight_in, self.weight_hh, packed, self.nonlinearity, workspace=self._workspace
+        )
+
+    def errors(self, batches: Sequence[Batch]) -> Tensor:
+        """(K,) the fraction of each member's sequences that are wrong by the task's criterion."""
+        batches = self._check_batches(batches)
+        outputs = self.predict(batches)
+        return torch.stack(
+            [self.task.errors(o, b).double().mean() for o, b in zip(outputs, batches)]
+        )
+
+    def gradients(self, batches: Sequence[Batch]) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+        """Losses and gradients of every member on its batch, Ω's included (α-weighted).
+
+        Ω is computed for every member as soon as one has α > 0 (it is then nearly free).
+
+        Returns:
+            loss (K,), the gradients in the order of :attr:`parameters` (with ``α ∂⁺Ω/∂W_hh``
+            added to W_hh's), Ω (K,; zeros when not computed) and Ω's kept terms N (K,).
+        """
+        batches = self._check_batches(batches)
+        packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
+        K = self.size
+        with torch.no_grad():
+            states = self._forward(packed)
+            y = self._readout(states)
+            grad_y, loss = self._loss_grads(y, packed, batches)
+            if self.task.scored_every_step:
+                T, B = packed.steps, self.batch_size
+                flat = grad_y.view(K, T * B, -1)
+                every = states[:, 1:].reshape(K, T * B, -1)
+                g_hy = torch.bmm(flat.mT, every)
+                g_by = flat.sum(1)
+                step_grads = torch.bmm(flat, self.weight_hy).view(K, T, B, -1)
+                top = torch.zeros_like(states[:, -1])
+            else:
+                g_hy = torch.bmm(grad_y.mT, states[:, -1])  # (K, O, H)
+                g_by = grad_y.sum(1)
+                step_grads = None
+                top = torch.bmm(grad_y, self.weight_hy)  # (K, B, H)
+            use_omega = bool((self.alpha > 0).any())
+            grads = scan.backward(
+                self.weight_hh,
+                states,
+                packed,
+                self.nonlinearity,
+                top,
+                step_grads,
+                omega_bound=self.bound if use_omega else None,
+                workspace=self._workspace,
+            )
+            g_hh = grads.weight_hh
+            if use_omega:
+                weighted = self.alpha.view(K, 1, 1) * grads.omega_grad
+                g_hh = g_hh + torch.where((self.alpha > 0).view(K, 1, 1), weighted, 0)
+                omega, terms = grads.omega, grads.omega_terms
+            else:
+                omega = torch.zeros(K, dtype=self.dtype)
+                terms = torch.zeros(K, dtype=torch.long)
+        return loss, [grads.weight_in, g_hh, g_hy, g_by], omega, terms
+
+    def _loss_grads(
+        self, y: Tensor, packed: scan.PackedInputs, batches: list[Batch]
+    ) -> tuple[Tensor, Tensor]:
+        """Each member's task loss on its outputs and ``∂E_k/∂ŷ_k`` (padded steps: 0)."""
+        with torch.enable_grad():
+            leaf = y.detach().requires_grad_(True)
+            outputs = self._member_outputs(leaf, packed)
+            losses = torch.stack([self.task.loss(o, b) for o, b in zip(outputs, batches)])
+            (grad,) = torch.autograd.grad(losses.sum(), leaf)
+        return grad, losses.detach()
+
+    # ------------------------------------------------------------------ training
+    def update(self, batches: Sequence[Batch] | None = None) -> EnsembleStep:
+        """One SGD update of every member on its next minibatch (drawn unless given)."""
+        if batches is None:
+            batches = self.sample()
+        batches = self._check_batches(batches)
+        loss, grads, omega, terms = self.gradients(batches)
+        K = self.size
+        with torch.no_grad():
+            norm = torch.stack([g.reshape(K, -1).square().sum(1) for g in grads]).sum(0).sqrt()
+            nonfinite = ~torch.isfinite(norm) | (norm > EXPLOSION_NORM)
+            clipped = (norm > self.clip) & ~nonfinite
+            scale = torch.where(clipped, self.clip / torch.where(clipped, norm, 1), 1)
+            step = torch.ones(K, dtype=torch.bool)
+            if self.nonfinite == "skip":
+                step = ~nonfinite
+            new_grads = []
+            for i, g in enumerate(grads):
+                shape = (K,) + (1,) * (g.dim() - 1)
+                g = g * scale.view(shape)
+                if i == 1:  # W_hh: Pascanu's fallback step
+                    fallback = SHRINK * self.weight_hh
+                else:
+                    fallback = torch.zeros_like(g)
+                g = torch.where(nonfinite.view(shape), fallback, g)
+                new_grads.append(g)
+            self._sgd(new_grads, step)
+        self.counters.updates += 1
+        self.counters.clipped += clipped.long()
+        self.counters.nonfinite += nonfinite.long()
+        length = torch.tensor([b.length for b in batches])
+        return EnsembleStep(loss, norm, omega, terms, clipped, nonfinite, length)
+
+    def _sgd(self, grads: list[Tensor], step: Tensor) -> None:
+        K = self.size
+        uses_momentum = bool((self.momentum > 0).any())
+        if uses_momentum and self._buffers is None:
+            self._buffers = [torch.zeros_like(p) for p in self.parameters]
+        for i, (p, g) in enumerate(zip(self.parameters, grads)):
+            shape = (K,) + (1,) * (g.dim() - 1)
+            keep = step.view(shape)
+            if uses_momentum:
+                buf = self._buffers[i]
+                new = torch.where(
+                    self.momentum.view(shape) > 0, buf * self.momentum.view(shape) + g, g
+                )
+                buf.copy_(torch.where(keep, new, buf))
+                g = buf
+            p.sub_(torch.where(keep, g * self.lr.view(shape), torch.zeros_like(g)))
+
+    def train(self, updates: int) -> list[EnsembleStep]:
+        """``updates`` calls of :meth:`update`; their reports."""
+        return [self.update() for _ in range(check_size("updates", updates, minimum=0))]
+
+    # ------------------------------------------------------------------ export
+    def model(self, k: int) -> SequenceModel:
+        """Member ``k`` as an rnnlab model: ``SequenceModel(Recurrent(Elman), readout)``.
+
+        ``bias_ih`` holds the member's bias ``b`` and ``bias_hh`` is 0: the same network.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < self.size:
+            raise ValueError(f"k must be a member index in [0, {self.size}), got {k!r}")
+        I, H, O = self.task.input_size, self.hidden_size, self.task.output_size
+        cell = Elman(I, H, nonlinearity=self.nonlinearity, dtype=self.dtype)
+        readout = "every" if self.task.scored_every_step else "last"
+        model = SequenceModel(Recurrent(cell), O, readout=readout).to(self.dtype)
+        with torch.no_grad():
+            cell.weight_ih.copy_(self.weight_in[k, :, :I])
+            cell.bias_ih.copy_(self.weight_in[k, :, I])
+            cell.bias_hh.zero_()
+            cell.weight_hh.copy_(self.weight_hh[k])
+            model.readout.weight.copy_(self.weight_hy[k])
+            model.readout.bias.copy_(self.bias_y[k])
+        return model
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything an exact resume needs: weights, momentum, generators, counters."""
+        return {
+            "parameters": [p.clone() for p in self.parameters],
+            "buffers": None if self._buffers is None else [b.clone() for b in self._buffers],
+            "generators": [g.get_state() for g in self.generators],
+            "updates": self.counters.updates,
+            "clipped": self.counters.clipped.clone(),
+            "nonfinite": self.counters.nonfinite.clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore :meth:`state_dict`'s output (same members, task and sizes)."""
+        for p, saved in zip(self.parameters, state["parameters"], strict=True):
+            if p.shape != saved.shape:
+                raise ValueError(
+                    f"saved parameter of shape {tuple(saved.shape)} does not fit "
+                    f"{tuple(p.shape)}: a different ensemble?"
+                )
+            p.copy_(saved)
+        buffers = state["buffers"]
+        self._buffers = None if buffers is None else [b.clone() for b in buffers]
+        for g, s in zip(self.generators, state["generators"], strict=True):
+            g.set_state(s)
+        self.counters = _Counters(
+            state["updates"], state["clipped"].clone(), state["nonfinite"].clone()
+        )

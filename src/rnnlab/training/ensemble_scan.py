@@ -1,0 +1,329 @@
+r"""K Elman networks at once: stacked weights, batched matrix products, a hand-written BPTT.
+
+The batched counterpart of :mod:`rnnlab.cells.fused.elman` for seed ensembles
+(:mod:`rnnlab.training.ensemble`): member k has its own weights ``W_in[k] = [W_ih | b]``
+(H, I+1) and ``W_hh[k]`` (H, H), its own minibatch, and shares only the shapes. Every step is
+one batched product over the K members; no autograd graph is built.
+
+Padding. Members' minibatches may differ in length (Pascanu's tasks draw the length once per
+minibatch). They are padded to the longest, ``T``, *at the front*: member k's ``L_k`` real
+steps are the last ones, ``start_k = T - L_k``. The padded steps keep the state at ``h_0 = 0``
+exactly: their input row is all zero, the bias included (the bias is the weight of a constant
+input channel that is 1 on real steps and 0 on padding), so ``a_t = 0 + 0 · W_hh = 0`` and
+``φ(0) = 0`` for tanh, ReLU and identity; sigmoid's padded pre-activations are set to
+``-inf``. The final state is then every member's own last state, and its first real step starts
+from ``h_0 = 0`` as when it is trained alone.
+
+Forward, for t = 0..T-1 (``x̃_t = [x_t, m_t]``, ``m_t = 1`` on real steps)::
+
+    a_t = x̃_t W_inᵀ + h_{t-1} W_hhᵀ        (K, B, H); x̃ W_inᵀ one bmm per block of steps
+    h_t = φ(a_t)
+
+Backward, with ``δ_t = ∂E/∂h_t`` (``δ_{T-1}`` = the readout's gradient ``top``, plus ``ȳ_{T-1}``
+when every step is read out, ``ȳ_t = ∂E/∂h_t`` directly) and ``ā_t = ∂E/∂a_t``::
+
+    ā_t     = δ_t ⊙ φ'_t                   φ' from h_t: 1 - h², h - h², sign h, 1
+    v_t     = ā_t W_hh                     bmm
+    δ_{t-1} = v_t + ȳ_{t-1}
+    ∂E/∂W_in = Σ_t ā_tᵀ x̃_t,    ∂E/∂W_hh = Σ_t ā_tᵀ h_{t-1}
+
+On padded steps ``ā_t`` need not be zero: it meets ``x̃_t = 0`` and ``h_{t-1} = 0`` and adds
+nothing.
+
+Blocks. The backward walks the steps in blocks of ``n`` (about :data:`BLOCK_ELEMENTS` numbers
+per (K, n, B, H) buffer): the block's slopes come from its states in one op, its ``ā`` stay in a
+block buffer, and when the block is done its share of the weight gradients is added by one
+``baddbmm`` while those buffers are still in cache. Nothing of size (T, K, B, H) is written in
+the backward; the forward writes only the states.
+
+Ω (:mod:`rnnlab.training.omega`, the paper code's conventions) comes almost free: its ``u_t``
+is ``ā_t`` and its ``v_t = u_t W_hh`` is the backward's own product. Per block, with
+``d_t = ‖δ_t‖²``, ``n_t = ‖v_t‖²``, ``r_t = n_t / d_t`` on kept terms (real steps with
+``d_t >= bound``)::
+
+    S   += Σ (r_t - 1)²        N += #kept        G += Σ ā_tᵀ (c'_t v_t),  c'_t = 4 (r_t - 1) / d_t
+
+and at the end ``Ω = S / N`` and ``∂⁺Ω/∂W_hh = G / N`` per member.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: Elements per (K, n, B, H) block buffer of the backward (float32: 1 MiB).
+BLOCK_ELEMENTS = 1 << 18
+
+
+@dataclass(frozen=True)
+class PackedInputs:
+    """The members' minibatches in one tensor, padded at the front.
+
+    Attributes:
+        inputs: (K, T, B, I+1): member k's inputs in ``[k, start_k:, :, :I]``; channel ``I``
+            is 1 on real steps (the bias input); everything else is 0.
+        start: (K,) int64, each member's first real step ``T - L_k``.
+        real: (T, K) bool, true on real steps.
+    """
+
+    inputs: Tensor
+    start: Tensor
+    real: Tensor
+
+    @property
+    def steps(self) -> int:
+        """T, the padded length."""
+        return self.inputs.shape[1]
+
+
+def pack_inputs(
+    inputs: Sequence[Tensor], *, dtype: torch.dtype, device: torch.device | None = None
+) -> PackedInputs:
+    """Pad each member's inputs (L_k, B, I) at the front to ``T = max L_k``; add the bias
+    channel."""
+    K = len(inputs)
+    lengths = [x.shape[0] for x in inputs]
+    T = max(lengths)
+    _, B, I = inputs[0].shape
+    packed = torch.zeros(K, T, B, I + 1, dtype=dtype, device=device)
+    start = torch.tensor([T - L for L in lengths], dtype=torch.long)
+    for k, x in enumerate(inputs):
+        packed[k, T - lengths[k] :, :, :I] = x
+        packed[k, T - lengths[k] :, :, I] = 1.0
+    real = torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)  # (T, K)
+    return PackedInputs(packed, start, real.to(device))
+
+
+class Workspace:
+    """Reusable scratch tensors, so that an update allocates (and page-faults) nothing big.
+
+    ``get(name, shape, like)`` returns a contiguous tensor of ``shape`` backed by a cached flat
+    buffer that only grows. Its content is whatever the last user left: callers overwrite it.
+    A tensor from ``get`` is valid until the next ``get`` of the same name.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[str, Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        numel = math.prod(shape)
+        flat = self._flat.get(name)
+        if (
+            flat is None
+            or flat.numel() < numel
+            or flat.dtype != like.dtype
+            or flat.device != like.device
+        ):
+            flat = like.new_empty(numel)
+            self._flat[name] = flat
+        return flat[:numel].view(shape)
+
+
+def _fresh(workspace: Workspace | None, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    return like.new_empty(shape) if workspace is None else workspace.get(name, shape, like)
+
+
+def block_length(T: int, step_elements: int) -> int:
+    """Steps per block: about :data:`BLOCK_ELEMENTS` numbers per block buffer, at least 1."""
+    return max(1, min(T, BLOCK_ELEMENTS // max(1, step_elements)))
+
+
+_ACTIVATE = {
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": lambda a, out: torch.clamp(a, min=0, out=out),
+    "identity": lambda a, out: out.copy_(a),
+}
+
+
+def _slope(nonlinearity: str, h: Tensor, out: Tensor) -> Tensor:
+    """``out = φ'(a)`` from ``h = φ(a)``, in one op."""
+    if nonlinearity == "tanh":
+        return torch.addcmul(torch.ones((), dtype=h.dtype), h, h, value=-1, out=out)
+    if nonlinearity == "sigmoid":
+        return torch.addcmul(h, h, h, value=-1, out=out)
+    if nonlinearity == "relu":
+        return torch.sign(h, out=out)
+    return out.fill_(1.0)
+
+
+def forward(
+    weight_in: Tensor,
+    weight_hh: Tensor,
+    packed: PackedInputs,
+    nonlinearity: str,
+    *,
+    workspace: Workspace | None = None,
+) -> Tensor:
+    """Run the K recurrences (see the module docstring).
+
+    Args:
+        weight_in: (K, H, I+1), ``[W_ih | b]``.
+        weight_hh: (K, H, H), torch's layout.
+        packed: the inputs (:func:`pack_inputs`).
+        nonlinearity: ``"tanh"``, ``"sigmoid"``, ``"relu"`` or ``"identity"``.
+        workspace: where to put the big buffers (default None: fresh tensors).
+
+    Returns:
+        states (K, T+1, B, H): ``states[:, 0] = h_0 = 0`` and ``states[:, t+1] = h_t``.
+    """
+    X = packed.inputs
+    K, T, B, I1 = X.shape
+    H = weight_hh.shape[1]
+    whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, H): h @ W_hhᵀ
+    win_t = weight_in.transpose(1, 2).contiguous()  # (K, I+1, H)
+    states = _fresh(workspace, "states", (K, T + 1, B, H), X)
+    states[:, 0].zero_()
+    hs = states.unbind(1)
+    scratch = X.new_empty(K, B, H)
+    activate = _ACTIVATE[nonlinearity]
+    mask_padding = nonlinearity == "sigmoid" and not bool(packed.real.all())
+    n = block_length(T, K * B * H)
+    for t0 in range(0, T, n):
+        t1 = min(t0 + n, T)
+        m = t1 - t0
+        proj = _fresh(workspace, "projection", (K, m, B, H), X)
+        torch.bmm(X[:, t0:t1].reshape(K, m * B, I1), win_t, out=proj.view(K, m * B, H))
+        if mask_padding:
+            proj.masked_fill_(~packed.real[t0:t1].t()[:, :, None, None], -torch.inf)  # σ → 0
+        for j, p in enumerate(proj.unbind(1)):
+            t = t0 + j
+            torch.baddbmm(p, hs[t], whh_t, out=scratch)
+            activate(scratch, out=hs[t + 1])
+    return states
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """What :func:`backward` returns.
+
+    Attributes:
+        weight_in: ``∂E/∂W_in`` (K, H, I+1).
+        weight_hh: ``∂E/∂W_hh`` (K, H, H).
+        omega: Ω (K,), or None when not asked for.
+        omega_grad: ``∂⁺Ω/∂W_hh`` (K, H, H), or None.
+        omega_terms: N (K,) int64, or None.
+    """
+
+    weight_in: Tensor
+    weight_hh: Tensor
+    omega: Tensor | None = None
+    omega_grad: Tensor | None = None
+    omega_terms: Tensor | None = None
+
+
+def backward(
+    weight_hh: Tensor,
+    states: Tensor,
+    packed: PackedInputs,
+    nonlinearity: str,
+    top: Tensor,
+    step_grads: Tensor | None = None,
+    *,
+    omega_bound: float | None = None,
+    workspace: Workspace | None = None,
+) -> Gradients:
+    """Backpropagation through time for the K recurrences, with the weight gradients and Ω.
+
+    Args:
+        weight_hh: (K, H, H).
+        states: (K, T+1, B, H) from :func:`forward`.
+        packed: the inputs given to :func:`forward`.
+        nonlinearity: as given to :func:`forward`.
+        top: ``∂E/∂h_{T-1}`` from a readout of the last state (K, B, H).
+        step_grads: ``ȳ_t``, the direct gradients from a readout of every step (K, T, B, H),
+            or None.
+        omega_bound: compute Ω, skipping terms with ``‖δ_t‖²`` below this (default None: no
+            Ω).
+        workspace: where to put the block buffers (default None: fresh tensors).
+    """
+    K, T1, B, H = states.shape
+    T = T1 - 1
+    X = packed.inputs
+    I1 = X.shape[-1]
+    n = block_length(T, K * B * H)
+    g_in_t = X.new_zeros(K, I1, H)  # Σ x̃ᵀ ā, transposed at the end
+    g_hh = X.new_zeros(K, H, H)
+    g = home = X.new_empty(K, B, H)  # δ_t
+    spare = X.new_empty(K, B, H)
+    if step_grads is None:
+        g.copy_(top)
+    else:
+        torch.add(top, step_grads[:, T - 1], out=g)
+    extra = None if step_grads is None else step_grads.unbind(1)
+    omega = omega_bound is not None
+    if omega:
+        real = packed.real  # (T, K)
+        total = X.new_zeros(K)
+        count = torch.zeros(K, dtype=torch.long)
+        g_om = X.new_zeros(K, H, H)
+        d_next = torch.linalg.vector_norm(g, dim=-1).square_()  # d_{T-1}: (K, B)
+    for t1 in range(T, 0, -n):
+        t0 = max(0, t1 - n)
+        m = t1 - t0
+        slope = _slope(
+            nonlinearity, states[:, t0 + 1 : t1 + 1], _fresh(workspace, "slope", (K, m, B, H), X)
+        )
+        grad_a = _fresh(workspace, "grad_a", (K, m, B, H), X)
+        v_block = _fresh(workspace, "v", (K, m, B, H), X) if omega else None
+        if omega and step_grads is not None:
+            d_block = X.new_empty(m, K, B)  # d_t of the block, t = t0..t1-1
+        a_steps, s_steps = grad_a.unbind(1), slope.unbind(1)
+        v_steps = v_block.unbind(1) if omega else None
+        for j in range(m - 1, -1, -1):
+            t = t0 + j
+            if omega and step_grads is not None:
+                torch.linalg.vector_norm(g, dim=-1, out=d_block[j]).square_()
+            a_t = a_steps[j]
+            torch.mul(g, s_steps[j], out=a_t)
+            if t == 0 and not omega:
+                break
+            v_t = v_steps[j] if omega else spare
+            torch.bmm(a_t, weight_hh, out=v_t)
+            if t == 0:
+                break
+            if extra is not None:
+                torch.add(v_t, extra[t - 1], out=spare if omega else v_t)
+                if omega:
+                    g, spare = spare, g
+                else:
+                    g, spare = v_t, g
+            elif omega:
+                g = v_t  # δ_{t-1} = v_t, read from the block buffer until the block ends
+            else:
+                g, spare = spare, g
+        if omega and extra is None and t0 > 0:
+            g = home.copy_(g)  # the block buffer is about to be reused
+        a2 = grad_a.view(K, m * B, H)
+        g_in_t.baddbmm_(X[:, t0:t1].reshape(K, m * B, I1).transpose(1, 2), a2)
+        g_hh.baddbmm_(a2.transpose(1, 2), states[:, t0:t1].reshape(K, m * B, H))
+        if omega:
+            n_block = torch.linalg.vector_norm(v_block, dim=-1).square_()  # (K, m, B): n_t
+            if step_grads is None:  # d_t = ‖δ_t‖² = ‖v_{t+1}‖² = n_{t+1}
+                d = torch.cat([n_block[:, 1:], d_next.unsqueeze(1)], dim=1)
+                d_next = n_block[:, 0]
+            else:
+                d = d_block.permute(1, 0, 2)
+            kept = real[t0:t1].t().unsqueeze(-1) & (d >= omega_bound)  # (K, m, B)
+            ones = torch.ones_like(d)
+            safe_d = torch.where(kept, d, ones)
+            excess = torch.where(kept, n_block / safe_d, ones) - 1
+            total += excess.square().sum((1, 2))
+            count += kept.sum((1, 2))
+            coef = (4 * excess / safe_d).unsqueeze(-1)  # (K, m, B, 1)
+            mixed = v_block.mul_(coef).view(K, m * B, H)  # c'_t v_t, in place
+            g_om.baddbmm_(a2.transpose(1, 2), mixed)
+    if not omega:
+        return Gradients(g_in_t.transpose(1, 2), g_hh)
+    N = count.clamp_min(1).to(X.dtype)
+    return Gradients(
+        g_in_t.transpose(1, 2),
+        g_hh,
+        omega=total / N,
+        omega_grad=g_om / N.view(K, 1, 1),
+        omega_terms=count,
+    )

@@ -1,0 +1,271 @@
+"""The training loop: minibatch SGD / Adam / RMSProp on a task, with clipping, Ω, evaluation on
+fresh sequences, stop-at-solved, atomic checkpoints and exact resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab._checks import check_choice, check_size
+from rnnlab.models.sequence import SequenceModel
+from rnnlab.tasks.base import Task
+from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from rnnlab.training.clipping import ClipConfig, clip_gradients
+from rnnlab.training.regularize import add_omega_gradient, recurrent_weights
+from rnnlab.training.tbptt import check_tbptt, truncated_bptt
+
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+CRITERIA = {"paper": "fewer than 1% of the test sequences wrong", "code": "no test sequence wrong"}
+
+MetricsCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "sgd"  # "sgd", "adam" or "rmsprop"
+    learning_rate: float = 0.01  # step size (Pascanu 2013: 0.01)
+    momentum: float = 0.0  # SGD momentum (MSGD); 0 = plain SGD
+    batch_size: int = 20  # sequences per update (Pascanu 2013: 20)
+    max_updates: int = 10_000  # stop after this many updates if not solved
+    train_length: tuple[int, int] | None = None  # lengths drawn uniformly in [low, high) per
+    # minibatch (Pascanu's code: [50, 200)); None = the task's own length
+    clip: ClipConfig = field(default_factory=ClipConfig)  # clipping and the non-finite policy
+    omega: float = 0.0  # α, the weight of Pascanu's Ω regularizer; 0 = off
+    tbptt: tuple[int, int] | None = None  # (k1, k2): BPTT(k2; k1) for per-step tasks; None = full
+    eval_every: int = 500  # updates between evaluations
+    eval_size: int = 1000  # fresh test sequences per evaluation (Pascanu: 10,000)
+    eval_length: int | None = None  # length of test sequences; None = the task's
+    criterion: str = "paper"  # "paper": < 1% wrong is solved; "code": 0 wrong
+    log_every: int = 50  # updates between training-metric reports
+    checkpoint_every: int = 1000  # updates between checkpoints (when a path is given)
+    seed: int = 0  # seeds the data and evaluation streams (the model is seeded by its builder)
+
+    def __post_init__(self) -> None:
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("criterion", self.criterion, tuple(CRITERIA))
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.omega < 0:
+            raise ValueError(f"omega (α) must be >= 0, got {self.omega}")
+        for name in (
+            "batch_size",
+            "max_updates",
+            "eval_every",
+            "eval_size",
+            "log_every",
+            "checkpoint_every",
+        ):
+            check_size(name, getattr(self, name))
+        if self.tbptt is not None:
+            check_tbptt(*self.tbptt)
+            if self.omega > 0:
+                raise ValueError("omega and tbptt cannot be combined: Ω needs the full sequence")
+        if self.train_length is not None:
+            low, high = self.train_length
+            if not 2 <= low < high:
+                raise ValueError(
+                    f"train_length must be [low, high) with 2 <= low < high, "
+                    f"got {self.train_length}"
+                )
+
+
+@dataclass
+class TrainResult:
+    updates: int  # updates done
+    solved: bool  # the criterion was met at an evaluation
+    solved_at: int | None  # the update at which it was first met
+    error_rate: float  # at the last evaluation
+    clipped: int  # updates whose gradient was clipped
+    nonfinite: int  # updates whose gradient norm was NaN, inf or > 1e10
+    skipped: int  # updates dropped by the "skip" policy
+    losses: list[float] = field(default_factory=list)  # training loss of every update
+    evaluations: list[tuple[int, float]] = field(default_factory=list)  # (update, error rate)
+
+
+def make_optimizer(
+    name: str, parameters, learning_rate: float, momentum: float = 0.0
+) -> torch.optim.Optimizer:
+    """SGD (with ``momentum``), Adam or RMSProp over ``parameters``."""
+    check_choice("optimizer", name, OPTIMIZERS)
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate)
+    return torch.optim.RMSprop(parameters, lr=learning_rate, momentum=momentum)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    task: Task,
+    size: int,
+    *,
+    length: int | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1000,
+) -> float:
+    """Fraction of ``size`` fresh sequences that ``model`` gets wrong by the task's criterion."""
+    wrong = 0
+    for start in range(0, size, batch_size):
+        batch = task.sample(min(batch_size, size - start), length=length, generator=generator)
+        wrong += int(task.errors(model(batch.inputs), batch).sum())
+    return wrong / size
+
+
+def is_solved(error_rate: float, criterion: str) -> bool:
+    return error_rate < 0.01 if criterion == "paper" else error_rate == 0.0
+
+
+def train(
+    model: SequenceModel,
+    task: Task,
+    config: TrainConfig,
+    *,
+    on_metrics: MetricsCallback | None = None,
+    checkpoint: Path | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``task`` until solved or ``config.max_updates``.
+
+    Each update: draw a minibatch from the data stream (seeded by ``config.seed``), compute the
+    task's loss, backpropagate through time (or BPTT(k2; k1) with ``config.tbptt``), add
+    ``α·∂⁺Ω/∂W_hh`` if ``config.omega > 0``, clip (or apply the non-finite policy), step. Every
+    ``eval_every`` updates the model is tested on fresh sequences from a separate stream; training
+    stops when the criterion is met.
+
+    With ``checkpoint``, the model, optimiser, RNG streams and counters are saved atomically
+    every ``checkpoint_every`` updates (at the end of a minibatch) and at the end; if the file
+    exists, training resumes from it and produces exactly the losses an uninterrupted run would.
+
+    ``on_metrics(update, metrics)`` receives the training loss, gradient norm and counters every
+    ``log_every`` updates and the error rate at each evaluation.
+    """
+    optimizer = make_optimizer(
+        config.optimizer, model.parameters(), config.learning_rate, config.momentum
+    )
+    data = torch.Generator().manual_seed(config.seed)
+    test = torch.Generator().manual_seed(config.seed + 1_000_003)
+    result = TrainResult(0, False, None, 1.0, 0, 0, 0)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        result = _restore(load_checkpoint(checkpoint), model, optimizer, data, test, config)
+    weights = recurrent_weights(model)
+
+    def finish_update(loss: Tensor, metrics: dict[str, float]) -> None:
+        """Clip, step, count, report and evaluate after one backward pass."""
+        outcome = clip_gradients(model.parameters(), config.clip, weights)
+        if not outcome.skip:
+            optimizer.step()
+        optimizer.zero_grad()
+        result.updates += 1
+        result.losses.append(loss.item())
+        result.clipped += outcome.clipped
+        result.nonfinite += outcome.nonfinite
+        result.skipped += outcome.skip
+        if on_metrics is not None and result.updates % config.log_every == 0:
+            metrics.update(
+                loss=loss.item(),
+                grad_norm=outcome.norm,
+                clipped=result.clipped,
+                nonfinite=result.nonfinite,
+                skipped=result.skipped,
+            )
+            on_metrics(result.updates, metrics)
+        if result.updates % config.eval_every == 0 or result.updates >= config.max_updates:
+            _evaluate_into(result, model, task, config, test, on_metrics)
+
+    optimizer.zero_grad()
+    while result.updates < config.max_updates and not result.solved:
+        before = result.updates
+        length = None
+        if config.train_length is not None:
+            low, high = config.train_length
+            length = int(torch.randint(low, high, (1,), generator=data))
+        batch = task.sample(config.batch_size, length=length, generator=data)
+        if config.tbptt is not None:
+            k1, k2 = config.tbptt
+            truncated_bptt(
+                model,
+                batch.inputs,
+                lambda p, steps, batch=batch: task.loss(p, batch[steps]),
+                k1,
+                k2,
+                lambda loss: finish_update(loss, {}),
+            )
+        else:
+            predictions, outputs, _ = model.forward_with_outputs(batch.inputs)
+            loss = task.loss(predictions, batch)
+            metrics: dict[str, float] = {}
+            if config.omega > 0:
+                (output_grads,) = torch.autograd.grad(loss, outputs, retain_graph=True)
+                loss.backward()
+                metrics["omega"] = add_omega_gradient(
+                    model, batch.inputs, outputs, output_grads, config.omega
+                )
+            else:
+                loss.backward()
+            finish_update(loss, metrics)
+        crossed = result.updates // config.checkpoint_every > before // config.checkpoint_every
+        finished = result.solved or result.updates >= config.max_updates
+        if checkpoint is not None and (crossed or finished):
+            _save(checkpoint, model, optimizer, data, test, result, config)
+    return result
+
+
+def _evaluate_into(
+    result: TrainResult,
+    model,
+    task,
+    config: TrainConfig,
+    generator,
+    on_metrics: MetricsCallback | None,
+) -> None:
+    model.eval()
+    error_rate = evaluate(
+        model, task, config.eval_size, length=config.eval_length, generator=generator
+    )
+    model.train()
+    result.error_rate = error_rate
+    result.evaluations.append((result.updates, error_rate))
+    if is_solved(error_rate, config.criterion):
+        result.solved, result.solved_at = True, result.updates
+    if on_metrics is not None:
+        on_metrics(result.updates, {"error_rate": error_rate})
+
+
+def _save(path, model, optimizer, data, test, result: TrainResult, config: TrainConfig) -> None:
+    save_checkpoint(
+        path,
+        {
+            "format": "rnnlab-checkpoint",
+            "config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "data_rng": data.get_state(),
+            "test_rng": test.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "result": asdict(result),
+        },
+    )
+
+
+def _restore(payload, model, optimizer, data, test, config: TrainConfig) -> TrainResult:
+    saved = payload["config"]
+    if saved != asdict(config):
+        changed = sorted(k for k in saved if saved[k] != asdict(config).get(k))
+        raise ValueError(
+            f"checkpoint was written with a different config (differs in {changed});"
+            " use a new checkpoint path or the same config"
+        )
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    data.set_state(payload["data_rng"])
+    test.set_state(payload["test_rng"])
+    torch.set_rng_state(payload["torch_rng"])
+    result = TrainResult(**payload["result"])
+    result.evaluations = [tuple(e) for e in result.evaluations]
+    return result

@@ -1,0 +1,85 @@
+"""Top-level functions for tests/test_store.py that spawned worker processes import by name,
+and a small sweep to run (and kill) as a script::
+
+    python tests/_sweep_worker.py DB N SLEEP SIDE_FILE
+
+runs N runs of :func:`slow_run` serially into the store DB and prints the sweep's summary as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from rnnlab.experiments.executor import RunContext, SerialExecutor
+from rnnlab.experiments.store import RunStore
+
+
+def claim_race(path: str, keys: list[str], barrier, results) -> None:
+    """Race the other processes: claim_next until nothing is left, then claim(key) each key."""
+    store = RunStore(path)
+    barrier.wait()
+    by_next = []
+    while (record := store.claim_next("race-next")) is not None:
+        by_next.append(record.key)
+    by_key = [key for key in keys if store.claim(key) is not None]
+    results.put((os.getpid(), by_next, by_key))
+
+
+def metrics_run(spec: dict, run: RunContext) -> dict:
+    """Log ``spec["steps"]`` steps of two metrics to its own run (one transaction each) and one
+    metric named after itself to the shared run. Runs with ``spec["meet"] = k`` first wait
+    until k different processes run runs of the experiment, so that the writes overlap."""
+    deadline = time.monotonic() + 60
+    while spec.get("meet"):
+        running = run.store.runs(spec["experiment"], status="running")
+        if len({r.pid for r in running}) >= spec["meet"]:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("the other workers never came")
+        time.sleep(0.01)
+    for step in range(spec["steps"]):
+        run.log(step, {"loss": spec["i"] + step / 1000, "accuracy": step / spec["steps"]})
+        run.store.log_metrics(spec["shared"], step, {f"run{spec['i']}": float(step)})
+    return {"i": spec["i"], "pid": os.getpid()}
+
+
+def slow_run(spec: dict, run: RunContext) -> dict:
+    """Note the start and end in the side file, sleeping in between."""
+    with open(spec["side_file"], "a") as f:
+        f.write(f"start {run.key}\n")
+    run.log(0, loss=float(spec["i"]))
+    time.sleep(spec["sleep"])
+    with open(spec["side_file"], "a") as f:
+        f.write(f"end {run.key}\n")
+    return {"square": spec["i"] ** 2}
+
+
+def flaky_run(spec: dict, run: RunContext) -> dict:
+    """Raise for odd ``i``."""
+    if spec["i"] % 2:
+        raise RuntimeError(f"odd run {spec['i']}")
+    return {"i": spec["i"]}
+
+
+def sweep_specs(n: int, sleep: float, side_file: str) -> list[dict]:
+    return [
+        {"experiment": "killed-sweep", "i": i, "seed": i, "sleep": sleep, "side_file": side_file}
+        for i in range(n)
+    ]
+
+
+if __name__ == "__main__":
+    db, n, sleep, side = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    sweep = SerialExecutor().run(
+        sweep_specs(n, sleep, side), "_sweep_worker:slow_run", RunStore(db)
+    )
+    summary = {
+        "already_done": sweep.already_done,
+        "recovered": sweep.recovered,
+        "done": sweep.done,
+        "complete": sweep.complete,
+    }
+    print(json.dumps(summary))

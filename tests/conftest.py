@@ -1,0 +1,170 @@
+"""Shared fixtures: seeded randomness in float64, a factory for every cell configuration, and a
+``gradcheck`` that also perturbs a module's parameters.
+
+``seeded`` and ``single_thread`` are opt-in (``pytestmark = pytest.mark.usefixtures(...)``) so
+that they change nothing for test modules that do not ask for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from rnnlab import cells
+
+DTYPE = torch.float64
+
+# name -> factory(input_size, **factory_kwargs) -> Cell. Hidden sizes are tiny on purpose: these
+# configurations feed the gradchecks, and every test below runs in milliseconds.
+CELL_FACTORIES: dict[str, Callable[..., cells.Cell]] = {
+    "elman-tanh": lambda n, **kw: cells.Elman(n, 3, **kw),
+    "elman-sigmoid": lambda n, **kw: cells.Elman(n, 3, nonlinearity="sigmoid", **kw),
+    "elman-relu": lambda n, **kw: cells.Elman(n, 3, nonlinearity="relu", **kw),
+    "elman-nobias": lambda n, **kw: cells.Elman(n, 3, bias=False, **kw),
+    "jordan-identity": lambda n, **kw: cells.Jordan(n, 3, 2, **kw),
+    "jordan-softmax": lambda n, **kw: cells.Jordan(n, 3, 3, feedback="softmax", **kw),
+    "jordan-sigmoid": lambda n, **kw: cells.Jordan(
+        n, 3, 2, nonlinearity="relu", feedback="sigmoid", **kw
+    ),
+    "jordan-tanh-nobias": lambda n, **kw: cells.Jordan(
+        n, 3, 2, bias=False, nonlinearity="sigmoid", feedback="tanh", **kw
+    ),
+    "lstm": lambda n, **kw: cells.LSTM(n, 3, **kw),
+    "lstm-peephole": lambda n, **kw: cells.LSTM(n, 3, peephole=True, **kw),
+    "lstm-forget-bias": lambda n, **kw: cells.LSTM(n, 3, forget_bias=1.0, **kw),
+    "lstm-proj": lambda n, **kw: cells.LSTM(n, 4, proj_size=2, **kw),
+    "lstm-peephole-proj": lambda n, **kw: cells.LSTM(n, 4, peephole=True, proj_size=2, **kw),
+    "lstm-nobias": lambda n, **kw: cells.LSTM(n, 3, bias=False, **kw),
+    "gru": lambda n, **kw: cells.GRU(n, 3, **kw),
+    "gru-nobias": lambda n, **kw: cells.GRU(n, 3, bias=False, **kw),
+}
+
+
+@pytest.fixture
+def seeded() -> None:
+    """Parameter initialisation and dropout draw from torch's global RNG: fix it per test."""
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: these tests use tiny tensors, where thread hand-offs cost more than
+    the arithmetic and make a loaded machine hundreds of times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    """A seeded CPU generator for the test's own data."""
+    return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def randn(gen: torch.Generator) -> Callable[..., Tensor]:
+    """``randn(*shape)``: standard normal float64 data from ``gen``."""
+
+    def draw(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=gen, dtype=DTYPE)
+
+    return draw
+
+
+@pytest.fixture
+def random_state(gen: torch.Generator) -> Callable[..., object]:
+    """``random_state(module, B)``: a random state shaped like ``module.initial_state(B)``."""
+
+    def draw(module: nn.Module, batch_size: int) -> object:
+        template = module.initial_state(batch_size, dtype=DTYPE)
+        return map_leaves(
+            lambda t: torch.randn(t.shape, generator=gen, dtype=DTYPE) * 0.5, template
+        )
+
+    return draw
+
+
+@pytest.fixture(params=list(CELL_FACTORIES))
+def cell_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_cell(cell_name: str) -> Callable[[int], cells.Cell]:
+    """``make_cell(input_size)``: a fresh float64 cell of the parametrized configuration."""
+
+    def build(input_size: int = 2) -> cells.Cell:
+        return CELL_FACTORIES[cell_name](input_size, dtype=DTYPE)
+
+    return build
+
+
+# ------------------------------------------------------------------------------ state trees
+def float_leaves(tree: object) -> list[Tensor]:
+    """The floating-point tensors of a nested tuple/list, depth first."""
+    if isinstance(tree, Tensor):
+        return [tree] if tree.is_floating_point() else []
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in float_leaves(item)]
+    return []
+
+
+def map_leaves(fn: Callable[[Tensor], Tensor], tree: object) -> object:
+    """Apply ``fn`` to every floating-point tensor of a nested tuple/list (lists become tuples)."""
+    if isinstance(tree, Tensor):
+        return fn(tree) if tree.is_floating_point() else tree
+    if isinstance(tree, (tuple, list)):
+        return tuple(map_leaves(fn, item) for item in tree)
+    return tree
+
+
+def index_state(tree: object, index: object) -> object:
+    """``state[index]`` on every leaf (leaves are batch-major)."""
+    return map_leaves(lambda t: t[index], tree)
+
+
+class _Method(nn.Module):
+    """Exposes ``module.<method>`` as ``forward`` so that ``functional_call`` can reach it."""
+
+    def __init__(self, module: nn.Module, method: str) -> None:
+        super().__init__()
+        self.module, self.method = module, method
+
+    def forward(self, *args: object) -> object:
+        return getattr(self.module, self.method)(*args)
+
+
+@pytest.fixture
+def gradcheck_module() -> Callable[..., None]:
+    """``gradcheck_module(module, *args, method="forward")``: ``torch.autograd.gradcheck`` of
+    ``module.method(*args)`` with respect to every parameter and every floating-point tensor in
+    ``args`` (nested states included). Outputs are flattened to their floating-point leaves."""
+
+    def check(module: nn.Module, *args: object, method: str = "forward") -> None:
+        if method != "forward":
+            module = _Method(module, method)
+        names = [name for name, _ in module.named_parameters()]
+        params = [p.detach().clone().requires_grad_() for _, p in module.named_parameters()]
+        inputs = [t.detach().clone().requires_grad_() for t in float_leaves(args)]
+
+        def fn(*flat: Tensor) -> tuple[Tensor, ...]:
+            given = iter(flat[len(names) :])
+            call_args = map_leaves(lambda _: next(given), args)
+            parameters = dict(zip(names, flat[: len(names)], strict=True))
+            out = torch.func.functional_call(module, parameters, call_args)
+            return tuple(float_leaves(out))
+
+        assert torch.autograd.gradcheck(fn, (*params, *inputs))
+
+    return check
+
+
+@pytest.fixture
+def tree() -> SimpleNamespace:
+    """Helpers on nested states: ``tree.leaves``, ``tree.map``, ``tree.index``."""
+    return SimpleNamespace(leaves=float_leaves, map=map_leaves, index=index_state)
