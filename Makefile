@@ -1,6 +1,7 @@
 # rnnlab: every target sets itself up on a fresh machine.
 #   make test   lint (ruff check + format check) and the test suite
-#   make demo   the main job: a quick reproduction with a table and plots
+#   make demo   the main job: Pascanu et al. 2013's Fig. 7 in miniature (rnnlab reproduce
+#               pascanu2013 --preset quick): a table, plots and an HTML report in runs/
 #   make bench  the benchmarks, written to benchmarks/RESULTS.md
 #
 # TORCH picks the PyTorch build installed before rnnlab. The default is the CPU build that lies
@@ -33,7 +34,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/rnnlab demo
+	$(BIN)/rnnlab reproduce pascanu2013 --preset quick --workers 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -226,6 +226,19 @@ def reproduce(
 
 
 @app.command()
+def report(runs_dir: RunsDir = Path("runs")) -> None:
+    """Write the runs folder's HTML report and PNG plots from its database."""
+    from rnnlab.experiments.reproduce import write_report
+    from rnnlab.experiments.store import RunStore
+
+    try:
+        store = RunStore(runs_dir / "rnnlab.db")
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+    console.print(f"report: {write_report(runs_dir, store)}")
+
+
+@app.command()
 def version() -> None:
     """Print rnnlab's version."""
     import rnnlab

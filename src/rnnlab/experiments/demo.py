@@ -17,7 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import rnnlab
-from rnnlab.experiments.report import html_report, save_figure
+from rnnlab.experiments.report import Section, html_report, save_figure
 from rnnlab.models import SequenceModel
 from rnnlab.tasks import make
 
@@ -93,15 +93,14 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> dict[str, li
 
     out = config.runs_dir / "demo"
     plot = save_figure(_plot(curves, config), out / "learning_curves.png")
-    report = html_report(
-        out / "report.html",
-        "rnnlab demo: the addition problem",
+    summary = (
         f"T = {config.length}, {config.hidden_size} units, Adam lr {config.learning_rate}, "
         f"batch {config.batch_size}, clip {config.clip_norm}, seed {config.seed}; error rate on "
-        f"{config.eval_size} fresh sequences.",
-        ["update", *curves],
-        rows,
-        [plot],
+        f"{config.eval_size} fresh sequences."
+    )
+    section = Section("Test error rate", header=["update", *curves], rows=rows, images=[plot])
+    report = html_report(
+        out / "report.html", "rnnlab demo: the addition problem", summary, [section]
     )
     console.print(f"plot: {plot}\nreport: {report}")
     return curves

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from rnnlab._checks import check_choice
 from rnnlab.experiments.executor import RunContext
+from rnnlab.experiments.plots import learning_curves, success_against_length
+from rnnlab.experiments.report import Section
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.ensemble import ElmanEnsemble, Member
@@ -96,7 +99,14 @@ def group_specs(preset: Preset) -> list[dict[str, Any]]:
         if k not in ("tasks", "lengths", "inits", "name", "note")
     }
     return [
-        {"experiment": EXPERIMENT, "task": task, "init": scheme, "length": length, **settings}
+        {
+            "experiment": EXPERIMENT,
+            "preset": preset.name,
+            "task": task,
+            "init": scheme,
+            "length": length,
+            **settings,
+        }
         for task in preset.tasks
         for scheme in preset.inits
         for length in preset.lengths
@@ -201,8 +211,15 @@ def _test(ensemble: ElmanEnsemble, task, size: int, generator: torch.Generator) 
 
 
 def preset(name: str, **overrides: Any) -> Preset:
-    """A named preset, optionally with fields replaced (e.g. ``seeds=2``)."""
-    return replace(PRESETS[check_choice("preset", name, tuple(PRESETS))], **overrides)
+    """A named preset, optionally with fields replaced (e.g. ``seeds=2``); a changed preset is
+    renamed ``<name>-custom`` and its note lists the changes, so results never pass for the
+    preset's own."""
+    base = PRESETS[check_choice("preset", name, tuple(PRESETS))]
+    if not overrides:
+        return base
+    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    note = f"{base.note}; CHANGED: {changes}" if base.note else f"CHANGED: {changes}"
+    return replace(base, name=f"{name}-custom", note=note, **overrides)
 
 
 def summarize(records) -> list[dict[str, Any]]:
@@ -217,6 +234,7 @@ def summarize(records) -> list[dict[str, Any]]:
             solved = [m for m in members if m["solved"]]
             rows.append(
                 {
+                    "preset": spec["preset"],
                     "task": spec["task"],
                     "init": spec["init"],
                     "method": method,
@@ -228,7 +246,9 @@ def summarize(records) -> list[dict[str, Any]]:
                 }
             )
     order = {m: i for i, m in enumerate(METHODS)}
-    return sorted(rows, key=lambda r: (r["task"], r["init"], order[r["method"]], r["length"]))
+    return sorted(
+        rows, key=lambda r: (r["preset"], r["task"], r["init"], order[r["method"]], r["length"])
+    )
 
 
 def _median(values: list[int]) -> int | None:
@@ -242,7 +262,56 @@ def paper_number(task: str, scheme: str, method: str, length: int) -> str:
     if task == "random_permutation":
         return "2/5 solved"
     if task == "temporal_order" and scheme == "smart_tanh":
-        return "5/5 (Fig. 7)"
+        return "5/5 up to T=200 (Fig. 7)"
     if task != "temporal_order" and scheme == "smart_tanh":
-        return "100% of seeds"
+        return "100% of seeds up to T=200"
     return ""
+
+
+def report_sections(store, records, out: Path) -> list[Section]:
+    """The report's part for this experiment: per preset, the Fig. 7 plot and table, and every
+    unit's learning curves (test error rate of each member against updates)."""
+    rows = summarize(records)
+    sections = []
+    for name in sorted({r["preset"] for r in rows}):
+        chosen = [r for r in rows if r["preset"] == name]
+        figure = success_against_length(
+            chosen, out / f"success_vs_length_{name}.png", title=f"{EXPERIMENT}, {name} preset"
+        )
+        sections.append(
+            Section(
+                f"{EXPERIMENT}, {name} preset: success rate against length",
+                PRESETS[name].note if name in PRESETS else "",
+                ["task", "init", "method", "T", "solved", "median updates to solve", "paper"],
+                [
+                    [
+                        r["task"],
+                        r["init"],
+                        r["method"],
+                        r["length"],
+                        f"{r['solved']}/{r['runs']}",
+                        r["median_updates"] or "",
+                        r["paper"],
+                    ]
+                    for r in chosen
+                ],
+                [figure],
+            )
+        )
+    curves = []
+    for record in records:
+        spec = record.spec
+        label = f"{spec['preset']}_{spec['task']}_{spec['init']}_T{spec['length']}"
+        series = {
+            name.rsplit("/", 1)[0]: points
+            for name, points in store.metrics(record.key).items()
+            if name.endswith("/error_rate")
+        }
+        curves.append(
+            learning_curves(
+                series, out / "curves" / f"{label}.png", title=label, ylabel="test error rate"
+            )
+        )
+    if curves:
+        sections.append(Section(f"{EXPERIMENT}: learning curves (method/seed)", images=curves))
+    return sections

@@ -58,3 +58,31 @@ def success_against_length(rows: list[dict[str, Any]], path: Path, *, title: str
     figure.suptitle(title)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def learning_curves(
+    series: dict[str, list[tuple[int, float]]], path: Path, *, title: str, ylabel: str
+) -> Path:
+    """One line per series (label -> [(update, value)]); colour by the label's first part
+    (the method, for ``"MSGD-C/3"``)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 3.2))
+    seen = set()
+    for label, points in sorted(series.items()):
+        group = label.split("/", 1)[0]
+        color = METHOD_STYLE.get(group, (None, None))[0]
+        axes.plot(
+            *zip(*points, strict=True),
+            color=color,
+            alpha=0.8,
+            linewidth=1,
+            label=group if group not in seen else None,
+        )
+        seen.add(group)
+    axes.set_xlabel("update")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=9)
+    if seen:
+        axes.legend(fontsize=7)
+    figure.tight_layout()
+    return save_figure(figure, path)

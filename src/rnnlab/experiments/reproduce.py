@@ -1,4 +1,5 @@
-"""``rnnlab reproduce NAME``: run a named experiment's sweep, then its table, plots and report."""
+"""``rnnlab reproduce NAME`` and ``rnnlab report``: run a named experiment's sweep; print its table;
+write the runs folder's plots and HTML report."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnlab._checks import check_size
-from rnnlab.experiments import pascanu2013
+from rnnlab.experiments import pascanu2013, train_one
 from rnnlab.experiments.executor import ProcessExecutor, SerialExecutor
-from rnnlab.experiments.plots import success_against_length
 from rnnlab.experiments.report import html_report
 from rnnlab.experiments.store import RunStore
 
@@ -20,7 +20,7 @@ from rnnlab.experiments.store import RunStore
 @dataclass(frozen=True)
 class Experiment:
     name: str
-    module: Any  # has EXPERIMENT, preset(name), group_specs(preset), run_group, summarize
+    module: Any  # has preset(name, **overrides), group_specs(preset), summarize, report_sections
     run_function: str  # "module:function", importable by worker processes
 
 
@@ -29,6 +29,7 @@ EXPERIMENTS = {
         "pascanu2013", pascanu2013, "rnnlab.experiments.pascanu2013:run_group"
     ),
 }
+REPORTED = {"pascanu2013": pascanu2013, "train": train_one}  # experiments with report sections
 
 
 def reproduce(
@@ -40,10 +41,10 @@ def reproduce(
     console: Console | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run (or resume) experiment ``name`` with ``preset``; print and save its results.
+    """Run (or resume) experiment ``name`` with ``preset``; print its table; write the report.
 
     Finished units are skipped, so running it again after an interruption finishes the rest.
-    Returns the summary rows.
+    Returns the summary rows of this preset.
     """
     console = console or Console()
     if name not in EXPERIMENTS:
@@ -65,39 +66,34 @@ def reproduce(
     records = [r for r in store.runs(experiment=name, status="done") if r.key in keys]
     rows = experiment.module.summarize(records)
     _print_table(console, name, chosen, rows)
-    out = runs_dir / name
-    figure = success_against_length(
-        rows, out / f"success_vs_length_{chosen.name}.png", title=f"{name} ({chosen.name} preset)"
-    )
-    report = html_report(
-        out / f"report_{chosen.name}.html",
-        f"{name}: success rate against sequence length ({chosen.name} preset)",
-        chosen.note or "The paper's protocol.",
-        ["task", "init", "method", "T", "solved", "median updates to solve", "paper"],
-        [
-            [
-                r["task"],
-                r["init"],
-                r["method"],
-                r["length"],
-                f"{r['solved']}/{r['runs']}",
-                r["median_updates"] or "",
-                r["paper"],
-            ]
-            for r in rows
-        ],
-        [figure],
-    )
-    console.print(f"plots: {figure}\nreport: {report}")
     failed = [r for r in sweep.results if r.status == "failed"]
     if failed:
         console.print(f"[red]{len(failed)} unit(s) failed[/red]: {failed[0].error}")
+    console.print(f"report: {write_report(runs_dir, store)}")
     return rows
 
 
+def write_report(runs_dir: Path, store: RunStore | None = None) -> Path:
+    """The runs folder's HTML report (``<runs>/report.html``) with every finished run's
+    tables and plots, regenerated from the store."""
+    store = store or RunStore(runs_dir / "rnnlab.db")
+    sections = []
+    for name, module in REPORTED.items():
+        records = store.runs(experiment=name, status="done")
+        if records:
+            sections += module.report_sections(store, records, runs_dir / name)
+    counts = store.counts()
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet"
+    return html_report(
+        runs_dir / "report.html", f"rnnlab runs in {runs_dir}", f"Runs: {summary}.", sections
+    )
+
+
 def _print_table(console: Console, name: str, chosen, rows: list[dict[str, Any]]) -> None:
+    criterion = "< 1%" if chosen.criterion == "paper" else "none"
     table = Table(
-        title=f"{name}: runs solved (< 1% of fresh sequences wrong) — {chosen.name} preset"
+        title=f"{name}, {chosen.name} preset: runs solved ({criterion} of fresh "
+        "sequences wrong), beside the paper"
     )
     for column in ("task", "init", "method", "T", "solved", "median updates", "paper"):
         table.add_column(column, justify="right" if column in ("T", "median updates") else "left")

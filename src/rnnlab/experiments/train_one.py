@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from rnnlab.experiments.executor import RunContext
+from rnnlab.experiments.plots import learning_curves
+from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
 from rnnlab.training.clipping import ClipConfig
@@ -81,3 +84,51 @@ def run_train(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
         "skipped": result.skipped,
         "final_loss": result.losses[-1] if result.losses else None,
     }
+
+
+def report_sections(store, records, out: Path) -> list[Section]:
+    """The report's part for single training runs: their outcomes and learning curves."""
+    rows, images = [], []
+    for record in records:
+        spec, outcome = record.spec, record.outcome or {}
+        model, train_config = spec["model"], spec["train"]
+        rows.append(
+            [
+                record.key[:12],
+                spec["task"]["name"],
+                spec["task"]["length"],
+                model["cell"],
+                model["initialization"],
+                train_config["optimizer"],
+                train_config["clip"]["mode"],
+                train_config["omega"],
+                outcome.get("solved"),
+                outcome.get("updates"),
+                outcome.get("error_rate"),
+            ]
+        )
+        metrics = store.metrics(record.key)
+        series = {name: metrics[name] for name in ("loss", "error_rate") if name in metrics}
+        if series:
+            images.append(
+                learning_curves(
+                    series,
+                    out / f"{record.key[:12]}.png",
+                    title=f"run {record.key[:12]}",
+                    ylabel="value",
+                )
+            )
+    header = [
+        "run",
+        "task",
+        "T",
+        "cell",
+        "init",
+        "optimizer",
+        "clip",
+        "Ω α",
+        "solved",
+        "updates",
+        "error rate",
+    ]
+    return [Section("Single training runs (rnnlab train)", header=header, rows=rows, images=images)]

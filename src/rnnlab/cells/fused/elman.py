@@ -39,8 +39,9 @@ class ElmanScan(torch.autograd.Function):
         ā_t     = m_t · ḡ_t ⊙ φ'(h'_t)                          # (B, H), all of dA
         ḡ_{t-1} = ā_t @ W_hh + (1 - m_t) · ḡ_t + m_{t-1} · ȳ_{t-1}
 
-    then, over all steps at once, ``W̄_hh = Σ_t ā_tᵀ h_{t-1}``, ``W̄_ih = Σ_t ā_tᵀ x_t``,
-    ``b̄_ih = b̄_hh = Σ_t ā_t``, ``x̄ = ā @ W_ih`` and ``h̄_{-1} = ḡ_{-1}``.
+    where ``φ'`` is computed for a block of steps at once, and then, with one matrix product per
+    block of steps, ``W̄_hh = Σ_t ā_tᵀ h_{t-1}``, ``W̄_ih = Σ_t ā_tᵀ x_t``, ``x̄_t = ā_t @ W_ih``,
+    and ``b̄_ih = b̄_hh = Σ_t ā_t``; the initial state's gradient is ``ḡ_{-1}``.
 
     First-order gradients only: the backward is not itself differentiable.
     """
@@ -55,10 +56,10 @@ class ElmanScan(torch.autograd.Function):
         news = new.unbind(0)  # h'_t, the pre-activations until step t runs
         if mask is None:
             previous = h0
-            for t in range(T):
-                news[t].addmm_(previous, whh_t)
-                activate(news[t])
-                previous = news[t]
+            for new_t in news:
+                new_t.addmm_(previous, whh_t)
+                activate(new_t)
+                previous = new_t
             states, last = new, new[-1].clone()
         else:
             m = Mask(mask, x.dtype)

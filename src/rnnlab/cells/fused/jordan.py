@@ -53,7 +53,8 @@ class JordanScan(torch.autograd.Function):
         ā_t     = (ẏ_t @ W_hy) ⊙ φ'(h_t)                       # (B, H)
         s̄_{t-1} = ā_t @ W_yh + (1 - m_t) · s̄_t
 
-    then, over blocks of steps at once, ``W̄_ih = Σ_t ā_tᵀ x_t``, ``b̄_ih = Σ_t ā_t``,
+    with ``φ'`` and ``ψ'`` computed for a block of steps at once; then, with one matrix product
+    per block of steps, ``W̄_ih = Σ_t ā_tᵀ x_t``, ``b̄_ih = Σ_t ā_t``,
     ``W̄_yh = Σ_t ā_tᵀ s_{t-1}``, ``W̄_hy = Σ_t ẏ_tᵀ h_t``, ``b̄_hy = Σ_t ẏ_t``,
     ``x̄ = ā @ W_ih`` and ``s̄_{-1}`` as above.
 

@@ -48,27 +48,30 @@ class LSTMScan(torch.autograd.Function):
 
     The gates are kept in the inner order ``o, i, f, g`` (see :func:`_to_inner`); the input
     projection of all steps is one matrix product; the loop runs without autograd into
-    preallocated buffers and keeps the gate activations (T, B, 4H), ``tanh c'`` (T, B, H) and
-    the states.
+    preallocated buffers and keeps the gate activations (T, B, 4H) and the states ``h``, ``c``
+    (T, B, H) for the backward pass.
 
     Backward, with ``ḡ_t`` and ``c̄_t`` the gradients arriving at ``h_t`` and ``c_t`` (``ḡ_t``
-    includes ``ȳ_t``). Every factor that does not depend on the recurrence is computed for all
-    steps at once before the loop (primes are derivatives from the outputs)::
+    includes ``ȳ_t``; primes are derivatives written through the activations' outputs). The
+    factors that do not depend on the recurrence are computed for a block of steps at once
+    (:func:`_factors`)::
 
-        A_o = m ⊙ tanh c' ⊙ σ'(o)                 A_i = m ⊙ g ⊙ σ'(i)
-        K   = m ⊙ (o ⊙ tanh'(c') + p_o ⊙ A_o / m) A_f = m ⊙ c_{t-1} ⊙ σ'(f)
-        F   = m ? f + p_i ⊙ A_i + p_f ⊙ A_f : 1     A_g = m ⊙ i ⊙ tanh'(g)
+        A_o = m ⊙ σ'(o) ⊙ tanh c'           A_i = m ⊙ σ'(i) ⊙ g
+        A_f = m ⊙ σ'(f) ⊙ c_{t-1}           A_g = m ⊙ i ⊙ tanh'(g)
+        K   = m ⊙ (o ⊙ tanh'(c') + p_o ⊙ σ'(o) ⊙ tanh c')     # ∂h'/∂c', through o too
+        F   = m ? f + p_i ⊙ A_i + p_f ⊙ A_f : 1                # ∂c_t/∂c_{t-1}, peepholes too
 
     and the loop t = T-1..0 is five operations (six with a mask)::
 
-        D_t      = c̄_t + ḡ_t ⊙ K_t                 # gradient at c'_t (= c̄_t on padding)
-        z̄_o      = ḡ_t ⊙ A_o;   z̄_{i,f,g} = D_t ⊙ A_{i,f,g}
+        D_t      = c̄_t + ḡ_t ⊙ K_t                 # gradient at c'_t (c̄_t on padding)
+        z̄_o      = ḡ_t ⊙ A_o;   z̄_{i,f,g} = D_t ⊙ A_{i,f,g}    # (B, 4H)
         c̄_{t-1}  = D_t ⊙ F_t
         ḡ_{t-1}  = z̄_t @ W_hh + (1 - m_t) ḡ_t + m_{t-1} ȳ_{t-1}
 
-    then, over all steps at once, ``W̄_hh = Σ_t z̄_tᵀ h_{t-1}``, ``W̄_ih = Σ_t z̄_tᵀ x_t``,
-    ``b̄_ih = b̄_hh = Σ_t z̄_t``, ``x̄ = z̄ @ W_ih``, ``p̄_i = Σ z̄_i ⊙ c_{t-1}``,
-    ``p̄_f = Σ z̄_f ⊙ c_{t-1}``, ``p̄_o = Σ z̄_o ⊙ c'_t``, ``(h̄_{-1}, c̄_{-1}) = (ḡ_{-1}, c̄_{-1})``.
+    then, with one matrix product per block of steps, ``W̄_hh = Σ_t z̄_tᵀ h_{t-1}``,
+    ``W̄_ih = Σ_t z̄_tᵀ x_t``, ``x̄_t = z̄_t @ W_ih``, and ``b̄_ih = b̄_hh = Σ_t z̄_t``,
+    ``p̄_i = Σ z̄_i ⊙ c_{t-1}``, ``p̄_f = Σ z̄_f ⊙ c_{t-1}``, ``p̄_o = Σ z̄_o ⊙ c'_t``; the initial
+    state's gradient is ``(ḡ_{-1}, c̄_{-1})``.
 
     First-order gradients only: the backward is not itself differentiable.
     """

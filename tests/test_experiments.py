@@ -1,0 +1,167 @@
+"""Experiments, the reproduce driver and the CLI, end to end on tiny presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnnlab import tasks
+from rnnlab.cli import app
+from rnnlab.experiments import pascanu2013
+from rnnlab.experiments.reproduce import reproduce
+from rnnlab.experiments.store import RunStore
+from rnnlab.models.factory import build_model
+from rnnlab.training.ensemble import ElmanEnsemble
+
+TINY = {
+    "lengths": (10,),
+    "seeds": 2,
+    "max_updates": 40,
+    "eval_every": 20,
+    "eval_size": 50,
+    "inits": ("smart_tanh",),
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_group_specs_cover_the_grid():
+    preset = pascanu2013.preset("quick")
+    specs = pascanu2013.group_specs(preset)
+    cells = {(s["task"], s["init"], s["length"]) for s in specs}
+    assert len(cells) == len(specs) == len(preset.tasks) * len(preset.inits) * len(preset.lengths)
+    members = pascanu2013.members_of(specs[0])
+    assert len(members) == len(preset.methods) * preset.seeds
+    by_method = {method: member for method, _, member in members}
+    assert by_method["MSGD"].clip == float("inf") and by_method["MSGD"].alpha == 0
+    assert by_method["MSGD-C"].clip == preset.clip and by_method["MSGD-C"].alpha == 0
+    assert by_method["MSGD-CR"].alpha == preset.alpha
+
+
+def test_paper_preset_is_the_papers_protocol():
+    paper = pascanu2013.preset("paper")
+    assert paper.seeds == 5 and paper.max_updates == 5_000_000 and paper.eval_size == 10_000
+    assert paper.learning_rate == 0.01 and paper.hidden_size == 50 and paper.batch_size == 20
+    assert set(paper.tasks) == set(pascanu2013.TASKS)
+
+
+def test_reproduce_runs_records_and_resumes(tmp_path):
+    rows = reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY)
+    assert {r["method"] for r in rows} == {"MSGD", "MSGD-C", "MSGD-CR"}
+    assert all(r["runs"] == 2 for r in rows)
+    assert (tmp_path / "report.html").is_file()
+    assert (tmp_path / "pascanu2013" / "success_vs_length_quick-custom.png").stat().st_size > 1000
+    store = RunStore(tmp_path / "rnnlab.db")
+    (record,) = store.runs(experiment="pascanu2013")
+    assert record.status == "done" and record.outcome["updates"] <= 40
+    finished = record.finished
+    again = reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY)
+    assert again == rows and store.get(record.key).finished == finished  # not run twice
+
+
+def test_member_outcome_equals_the_ensemble_member_trained_alone(tmp_path):
+    """The unit's recorded error rate for a member is what that member alone reaches."""
+    spec = pascanu2013.group_specs(pascanu2013.preset("quick", **TINY))[0]
+    members = pascanu2013.members_of(spec)
+    task = tasks.make(spec["task"], length=spec["length"])
+    *_, member = members[-1]
+    alone = ElmanEnsemble(task, [member], hidden_size=spec["hidden_size"])
+    together = ElmanEnsemble(task, [m for *_, m in members], hidden_size=spec["hidden_size"])
+    for _ in range(5):
+        a, b = alone.update(), together.update()
+        torch.testing.assert_close(a.loss[0], b.loss[-1], rtol=0, atol=1e-6)
+
+
+def test_build_model_is_seeded_and_checks_names():
+    task = tasks.make("temporal_order", length=10)
+    a = build_model(task, "elman", 8, initialization="smart_tanh", seed=1)
+    b = build_model(task, "elman", 8, initialization="smart_tanh", seed=1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert a.layer.cell.nonlinearity == "tanh"
+    assert build_model(task, "elman", 8, initialization="sigmoid").layer.cell.nonlinearity == (
+        "sigmoid"
+    )
+    assert build_model(task, "lstm", 8, peephole=True).layer.cell.peephole
+    with pytest.raises(ValueError, match="cell"):
+        build_model(task, "transformer", 8)
+    with pytest.raises(ValueError, match="initialization"):
+        build_model(task, "lstm", 8, initialization="smart_tanh")
+
+
+runner = CliRunner()
+
+
+def test_cli_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("train", "reproduce", "runs", "report", "demo"):
+        assert command in result.output
+
+
+def test_cli_train_records_a_run_and_runs_show_finds_it(tmp_path):
+    args = [
+        "train",
+        "--task",
+        "addition",
+        "--length",
+        "10",
+        "--hidden-size",
+        "8",
+        "--max-updates",
+        "20",
+        "--eval-every",
+        "10",
+        "--eval-size",
+        "20",
+        "--method",
+        "MSGD-CR",
+        "--init",
+        "smart_tanh",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (record,) = RunStore(tmp_path / "rnnlab.db").runs()
+    assert record.status == "done" and record.outcome["updates"] == 20
+    assert record.spec["train"]["omega"] == 2.0
+    shown = runner.invoke(app, ["runs", "show", record.key[:10], "--runs-dir", str(tmp_path)])
+    assert shown.exit_code == 0 and "error_rate" in shown.output
+    listed = runner.invoke(app, ["runs", "list", "--runs-dir", str(tmp_path)])
+    assert listed.exit_code == 0 and record.key[:12] in listed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["train", "--task", "sorting"], "name"),
+        (["train", "--task", "addition", "--cell", "transformer"], "cell"),
+        (["train", "--task", "addition", "--method", "SGD-X"], "method"),
+        (["train", "--task", "addition", "--length", "1"], "length"),
+        (["train", "--task", "addition", "--batch-size", "0"], "batch_size"),
+        (["train", "--task", "addition", "--clip", "norm", "--clip-threshold", "-1"], "threshold"),
+        (["train", "--task", "addition", "--omega", "-0.5"], "omega"),
+        (["reproduce", "nothing"], "experiment"),
+        (["reproduce", "pascanu2013", "--preset", "huge"], "preset"),
+    ],
+)
+def test_cli_refuses_bad_input_before_any_work(tmp_path, args, match):
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert match in result.output
+    assert not (tmp_path / "rnnlab.db").exists()
+
+
+def test_cli_refuses_a_foreign_database(tmp_path):
+    (tmp_path / "rnnlab.db").write_bytes(b"this is not sqlite at all" * 10)
+    before = (tmp_path / "rnnlab.db").read_bytes()
+    result = runner.invoke(app, ["runs", "list", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "rnnlab.db" in result.output
+    assert (tmp_path / "rnnlab.db").read_bytes() == before
