@@ -165,3 +165,69 @@ def test_cli_refuses_a_foreign_database(tmp_path):
     result = runner.invoke(app, ["runs", "list", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2 and "rnnlab.db" in result.output
     assert (tmp_path / "rnnlab.db").read_bytes() == before
+
+
+def test_generalization_tests_every_length(tmp_path):
+    tiny = {
+        "train_lengths": (10, 14),
+        "test_lengths": (10, 30),
+        "seeds": 2,
+        "max_updates": 20,
+        "eval_every": 10,
+        "eval_size": 40,
+    }
+    rows = reproduce("generalization", "quick", runs_dir=tmp_path, overrides=tiny)
+    assert [r["length"] for r in rows] == [10, 30]
+    assert all(len(r["error_rates"]) == 2 and r["runs"] == 2 for r in rows)
+    assert all(0 <= e <= 1 for r in rows for e in r["error_rates"])
+    assert (tmp_path / "generalization" / "error_vs_length_quick-custom.png").is_file()
+
+
+def test_hochreiter1997_trains_both_cells(tmp_path):
+    tiny = {
+        "cases": (("temporal_order", 12),),
+        "seeds": 1,
+        "max_updates": 20,
+        "eval_every": 10,
+        "eval_size": 32,
+        "hidden_size": 8,
+    }
+    rows = reproduce("hochreiter1997", "quick", runs_dir=tmp_path, overrides=tiny)
+    assert {r["cell"] for r in rows} == {"lstm", "elman"}
+    records = RunStore(tmp_path / "rnnlab.db").runs(experiment="hochreiter1997")
+    assert len(records) == 2 and all(r.spec["task"]["variant"] == "hochreiter97" for r in records)
+    assert all(r.outcome["updates"] == 20 for r in records)
+
+
+def test_cli_report_rebuilds_the_page(tmp_path):
+    reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY)
+    (tmp_path / "report.html").unlink()
+    result = runner.invoke(app, ["report", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report.html").read_text()
+    assert "success rate against length" in page and "learning curves" in page
+
+
+class StopError(Exception):
+    pass
+
+
+class FakeRun:
+    """What run functions need of a RunContext: a folder and a metrics sink."""
+
+    def __init__(self, directory, stop_at=None):
+        self.directory, self.stop_at, self.logged = directory, stop_at, []
+
+    def log(self, step, values=None, **named):
+        if step == self.stop_at:
+            raise StopError
+        self.logged.append((step, values))
+
+
+def test_interrupted_unit_resumes_to_the_same_outcome(tmp_path):
+    spec = pascanu2013.group_specs(pascanu2013.preset("quick", **TINY))[0]
+    straight = pascanu2013.run_group(spec, FakeRun(tmp_path / "a"))
+    (tmp_path / "b").mkdir()
+    with pytest.raises(StopError):
+        pascanu2013.run_group(spec, FakeRun(tmp_path / "b", stop_at=40))
+    assert pascanu2013.run_group(spec, FakeRun(tmp_path / "b")) == straight

@@ -310,3 +310,22 @@ def test_no_grad_runs_forward_only():
     assert out.grad_fn is None
     assert_close(out, expected_out, **TOLERANCE[torch.float64])
     assert_close(final, expected_final, **TOLERANCE[torch.float64])
+
+
+@pytest.mark.parametrize("serial_macs", [1 << 30, 1], ids=["small-steps", "large-steps"])
+def test_step_threads_restores_the_thread_count(serial_macs, monkeypatch):
+    """Small steps run on one intra-op thread; the caller's thread count is always restored."""
+    monkeypatch.setattr(common, "SERIAL_STEP_MACS", serial_macs)
+    torch.set_num_threads(2)  # the single_thread fixture restores the original count
+    x = torch.zeros(1, 1)
+    with common.step_threads(x, 100):
+        inside = torch.get_num_threads()
+    assert torch.get_num_threads() == 2
+    if common._openmp():
+        assert inside == (1 if serial_macs > 100 else 2)
+    cell, x, state, mask, _ = _setup("lstm-peephole-bias", torch.float64, "holes")
+    _, results_scan, grads_scan = _run(cell, x, state, mask, scan=True)
+    assert torch.get_num_threads() == 2
+    _, results_loop, grads_loop = _run(cell, x, state, mask, scan=False)
+    for a, b in zip([*results_scan, *grads_scan], [*results_loop, *grads_loop], strict=True):
+        assert_close(a, b, **TOLERANCE[torch.float64])

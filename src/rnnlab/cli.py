@@ -209,7 +209,7 @@ def runs_show(
 
 @app.command()
 def reproduce(
-    name: Annotated[str, typer.Argument(help="Experiment: pascanu2013.")],
+    name: Annotated[str, typer.Argument(help="pascanu2013, generalization or hochreiter1997.")],
     preset: Annotated[
         str, typer.Option(help="quick (about 10 minutes) or paper (the full protocol).")
     ] = "quick",
@@ -223,6 +223,9 @@ def reproduce(
         run(name, preset, workers=workers, runs_dir=runs_dir, console=console)
     except (ValueError, TypeError) as error:
         raise _bad_input(error) from None
+    except RuntimeError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=1) from None
 
 
 @app.command()

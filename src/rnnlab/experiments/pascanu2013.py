@@ -30,6 +30,7 @@ from rnnlab.training.loop import is_solved
 from rnnlab.training.methods import METHODS, method_settings
 
 EXPERIMENT = "pascanu2013"
+RUN_FUNCTION = "rnnlab.experiments.pascanu2013:run_group"
 TASKS = (
     "temporal_order",
     "addition",
@@ -148,22 +149,22 @@ def run_group(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     test = torch.Generator().manual_seed(2_147_483_647)
     K = ensemble.size
     solved_at: list[int | None] = [None] * K
-    error_rates = [1.0] * K
+    last_error = [1.0] * K
     path = run.directory / "ensemble.pt"
     if path.is_file():
         saved = load_checkpoint(path)
         ensemble.load_state_dict(saved["ensemble"])
         test.set_state(saved["test_rng"])
-        solved_at, error_rates = saved["solved_at"], saved["error_rates"]
+        solved_at, last_error = saved["solved_at"], saved["last_error"]
     while ensemble.counters.updates < spec["max_updates"] and None in solved_at:
         for _ in range(spec["eval_every"]):
             step = ensemble.update()
         updates = ensemble.counters.updates
-        errors = _test(ensemble, task, spec["eval_size"], test)
+        errors = error_rates(ensemble, task, spec["eval_size"], test)
         for k, (method, seed, _) in enumerate(labelled):
             if solved_at[k] is None:
-                error_rates[k] = float(errors[k])
-                if is_solved(error_rates[k], spec["criterion"]):
+                last_error[k] = float(errors[k])
+                if is_solved(last_error[k], spec["criterion"]):
                     solved_at[k] = updates
             run.log(
                 updates,
@@ -179,7 +180,7 @@ def run_group(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
                 "ensemble": ensemble.state_dict(),
                 "test_rng": test.get_state(),
                 "solved_at": solved_at,
-                "error_rates": error_rates,
+                "last_error": last_error,
             },
         )
     return {
@@ -189,7 +190,7 @@ def run_group(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
                 "seed": seed,
                 "solved": solved_at[k] is not None,
                 "solved_at": solved_at[k],
-                "error_rate": error_rates[k],
+                "error_rate": last_error[k],
                 "clipped": int(ensemble.counters.clipped[k]),
                 "nonfinite": int(ensemble.counters.nonfinite[k]),
             }
@@ -199,12 +200,20 @@ def run_group(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     }
 
 
-def _test(ensemble: ElmanEnsemble, task, size: int, generator: torch.Generator) -> torch.Tensor:
-    """(K,) error rates on ``size`` fresh sequences, the same ones for every member."""
+def error_rates(
+    ensemble: ElmanEnsemble,
+    task,
+    size: int,
+    generator: torch.Generator,
+    *,
+    length: int | None = None,
+) -> torch.Tensor:
+    """(K,) error rates on ``size`` fresh sequences (of nominal ``length``; the task's by
+    default), the same sequences for every member."""
     wrong, done = torch.zeros(ensemble.size, dtype=torch.float64), 0
     while done < size:
         n = min(1000, size - done)
-        batch = task.sample(n, generator=generator)
+        batch = task.sample(n, length=length, generator=generator)
         wrong += ensemble.errors([batch] * ensemble.size) * n
         done += n
     return wrong / size
@@ -315,3 +324,20 @@ def report_sections(store, records, out: Path) -> list[Section]:
     if curves:
         sections.append(Section(f"{EXPERIMENT}: learning curves (method/seed)", images=curves))
     return sections
+
+
+def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the terminal table."""
+    header = ["task", "init", "method", "T", "solved", "median updates", "paper"]
+    return header, [
+        [
+            r["task"],
+            r["init"],
+            r["method"],
+            str(r["length"]),
+            f"{r['solved']}/{r['runs']}",
+            str(r["median_updates"] or "—"),
+            r["paper"],
+        ]
+        for r in rows
+    ]

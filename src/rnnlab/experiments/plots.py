@@ -86,3 +86,28 @@ def learning_curves(
         axes.legend(fontsize=7)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def error_against_length(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
+    """Test error rate of each seed against test length (log-log-ish), one panel per task;
+    the 1% line is the paper's success threshold."""
+    plt = _pyplot()
+    tasks = sorted({r["task"] for r in rows})
+    figure, axes = plt.subplots(1, len(tasks), squeeze=False, figsize=(4.5 * len(tasks), 3.2))
+    for ax, task in zip(axes[0], tasks, strict=True):
+        chosen = sorted((r for r in rows if r["task"] == task), key=lambda r: r["length"])
+        lengths = [r["length"] for r in chosen]
+        for seed in range(len(chosen[0]["error_rates"])):
+            rates = [max(r["error_rates"][seed], 1e-4) for r in chosen]
+            ax.plot(lengths, rates, marker="o", label=f"seed {seed}")
+        ax.axhline(0.01, color="gray", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(5e-5, 1.5)
+        ax.set_xlabel("test length T")
+        ax.set_ylabel("error rate (0 drawn at 1e-4)")
+        ax.set_title(task, fontsize=9)
+        ax.legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return save_figure(figure, path)

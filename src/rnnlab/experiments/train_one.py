@@ -30,6 +30,7 @@ def train_spec(
     peephole: bool = False,
     seed: int = 0,
     config: TrainConfig,
+    experiment: str = EXPERIMENT,
 ) -> dict[str, Any]:
     """A plain, serialisable run spec; building the task and model here checks every name."""
     task_spec = {"name": task, "length": length, **(task_options or {})}
@@ -45,7 +46,7 @@ def train_spec(
     }
     build_model(make(**task_spec), **model_spec)  # fail now, not in a worker
     return {
-        "experiment": EXPERIMENT,
+        "experiment": experiment,
         "seed": seed,
         "task": task_spec,
         "model": model_spec,

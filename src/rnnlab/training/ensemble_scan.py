@@ -41,9 +41,11 @@ is ``ā_t`` and its ``v_t = u_t W_hh`` is the backward's own product. Per block,
 ``d_t = ‖δ_t‖²``, ``n_t = ‖v_t‖²``, ``r_t = n_t / d_t`` on kept terms (real steps with
 ``d_t >= bound``)::
 
-    S   += Σ (r_t - 1)²        N += #kept        G += Σ ā_tᵀ (c'_t v_t),  c'_t = 4 (r_t - 1) / d_t
+    S   += Σ (r_t - 1)²        N += #kept        M += Σ c'_t ā_tᵀ ā_t,  c'_t = 4 (r_t - 1) / d_t
 
-and at the end ``Ω = S / N`` and ``∂⁺Ω/∂W_hh = G / N`` per member.
+and at the end ``Ω = S / N`` and ``∂⁺Ω/∂W_hh = Σ c'_t ā_tᵀ v_t / N = M W_hh / N`` per member
+(``v_t = ā_t W_hh``), so the Ω gradient costs one product over the block like the loss
+gradient's.
 """
 
 from __future__ import annotations
@@ -93,9 +95,9 @@ def pack_inputs(
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
     for k, x in enumerate(inputs):
         packed[k, T - lengths[k] :, :, :I] = x
-        packed[k, T - lengths[k] :, :, I] = 1.0
-    real = torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)  # (T, K)
-    return PackedInputs(packed, start, real.to(device))
+    real = (torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)).to(device)  # (T, K)
+    packed[..., I] = real.t().unsqueeze(-1)  # the bias channel: 1 on real steps
+    return PackedInputs(packed, start, real)
 
 
 class Workspace:
@@ -269,11 +271,11 @@ def backward(
             nonlinearity, states[:, t0 + 1 : t1 + 1], _fresh(workspace, "slope", (K, m, B, H), X)
         )
         grad_a = _fresh(workspace, "grad_a", (K, m, B, H), X)
-        v_block = _fresh(workspace, "v", (K, m, B, H), X) if omega else None
+        v_block = _fresh(workspace, "v", (m, K, B, H), X) if omega else None  # step-major
         if omega and step_grads is not None:
             d_block = X.new_empty(m, K, B)  # d_t of the block, t = t0..t1-1
         a_steps, s_steps = grad_a.unbind(1), slope.unbind(1)
-        v_steps = v_block.unbind(1) if omega else None
+        v_steps = v_block.unbind(0) if omega else None
         for j in range(m - 1, -1, -1):
             t = t0 + j
             if omega and step_grads is not None:
@@ -302,12 +304,12 @@ def backward(
         g_in_t.baddbmm_(X[:, t0:t1].reshape(K, m * B, I1).transpose(1, 2), a2)
         g_hh.baddbmm_(a2.transpose(1, 2), states[:, t0:t1].reshape(K, m * B, H))
         if omega:
-            n_block = torch.linalg.vector_norm(v_block, dim=-1).square_()  # (K, m, B): n_t
-            if step_grads is None:  # d_t = ‖δ_t‖² = ‖v_{t+1}‖² = n_{t+1}
+            n_block = torch.linalg.vector_norm(v_block, dim=-1).square_().transpose(0, 1)
+            if step_grads is None:  # d_t = ‖δ_t‖² = ‖v_{t+1}‖² = n_{t+1}; n_block (K, m, B)
                 d = torch.cat([n_block[:, 1:], d_next.unsqueeze(1)], dim=1)
                 d_next = n_block[:, 0]
             else:
-                d = d_block.permute(1, 0, 2)
+                d = d_block.transpose(0, 1)
             kept = real[t0:t1].t().unsqueeze(-1) & (d >= omega_bound)  # (K, m, B)
             ones = torch.ones_like(d)
             safe_d = torch.where(kept, d, ones)
@@ -315,8 +317,9 @@ def backward(
             total += excess.square().sum((1, 2))
             count += kept.sum((1, 2))
             coef = (4 * excess / safe_d).unsqueeze(-1)  # (K, m, B, 1)
-            mixed = v_block.mul_(coef).view(K, m * B, H)  # c'_t v_t, in place
-            g_om.baddbmm_(a2.transpose(1, 2), mixed)
+            mixed = _fresh(workspace, "mixed", (K, m, B, H), X)
+            torch.mul(grad_a, coef, out=mixed)  # c'_t ā_t
+            g_om.baddbmm_(a2.transpose(1, 2), mixed.view(K, m * B, H))  # Σ c' āᵀ ā
     if not omega:
         return Gradients(g_in_t.transpose(1, 2), g_hh)
     N = count.clamp_min(1).to(X.dtype)
@@ -324,6 +327,6 @@ def backward(
         g_in_t.transpose(1, 2),
         g_hh,
         omega=total / N,
-        omega_grad=g_om / N.view(K, 1, 1),
+        omega_grad=torch.bmm(g_om, weight_hh) / N.view(K, 1, 1),  # Σ c' āᵀ (ā W_hh) / N
         omega_terms=count,
     )

@@ -1,6 +1,11 @@
-"""Pieces shared by the fused whole-sequence functions: when to fuse, masks, sums over time."""
+"""Pieces shared by the fused whole-sequence functions: when to fuse, masks, blocks of steps,
+sums over time, and how many threads a step may use."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 
 import torch
 from torch import Tensor, nn
@@ -72,6 +77,43 @@ def backward_blocks(
 def backwards(start: int, stop: int, offset: int = 0) -> slice:
     """The slice of steps ``stop-1, ..., start`` in a sequence whose item 0 is step ``offset``."""
     return slice(stop - 1 - offset, start - 1 - offset if start > offset else None, -1)
+
+
+# A recurrent step whose matrix product has fewer multiply-adds than this runs on one intra-op
+# thread (see :func:`step_threads`).
+SERIAL_STEP_MACS = 1 << 20
+
+
+@cache
+def _openmp() -> bool:
+    """Whether torch's intra-op thread count can be changed at any time (the OpenMP backend;
+    the native backend fixes it once parallel work has started, and warns)."""
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
+@contextmanager
+def step_threads(x: Tensor, macs_per_step: int) -> Iterator[None]:
+    """Run a stretch of per-step work on one intra-op thread when a step is too small to share.
+
+    A time loop issues thousands of small operations; when each matrix product of a step has
+    fewer than ``SERIAL_STEP_MACS`` multiply-adds, splitting it between threads costs more in
+    hand-offs than it saves (and a busy machine turns each hand-off into a long wait). On CPU
+    with the OpenMP backend this sets ``torch.set_num_threads(1)`` for the duration, which
+    affects only the calling thread's parallel regions, and restores the previous count after.
+    Large steps, other devices and other backends run unchanged.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1 or macs_per_step >= SERIAL_STEP_MACS or x.device.type != "cpu":
+        yield
+        return
+    if not _openmp():
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def add_biases(first: Tensor | None, second: Tensor | None) -> Tensor | None:

@@ -16,6 +16,7 @@ from rnnlab.cells.fused.common import (
     backwards,
     masked_grad,
     project,
+    step_threads,
 )
 
 
@@ -55,22 +56,21 @@ class ElmanScan(torch.autograd.Function):
         new = project(x, weight_ih, add_biases(bias_ih, bias_hh), x.new_empty(T, B, H))
         news = new.unbind(0)  # h'_t, the pre-activations until step t runs
         if mask is None:
-            previous = h0
-            for new_t in news:
-                new_t.addmm_(previous, whh_t)
-                activate(new_t)
-                previous = new_t
-            states, last = new, new[-1].clone()
+            states, steps, state_ts = new, (None,) * T, news
         else:
-            m = Mask(mask, x.dtype)
             states = x.new_empty(T, B, H)
-            previous = h0
-            for new_t, step, state_t in zip(news, m.step.unbind(0), states.unbind(0), strict=True):
+            steps, state_ts = mask.unsqueeze(-1).unbind(0), states.unbind(0)  # (B, 1), (B, H)
+        previous = h0
+        with step_threads(x, B * H * H):
+            for new_t, step, state_t in zip(news, steps, state_ts, strict=True):
                 new_t.addmm_(previous, whh_t)
                 activate(new_t)
-                previous = torch.where(step, new_t, previous, out=state_t)
-            last = states[-1].clone()
-            new.masked_fill_(~m.step, 0.0)  # the outputs; φ' is masked anyway in backward
+                previous = (
+                    new_t if step is None else torch.where(step, new_t, previous, out=state_t)
+                )
+        last = states[-1].clone()
+        if mask is not None:
+            new.masked_fill_(~mask.unsqueeze(-1), 0.0)  # the outputs; φ' is masked in backward
         ctx.nonlinearity = nonlinearity
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, new, states, mask)
         return new, last
@@ -98,24 +98,25 @@ class ElmanScan(torch.autograd.Function):
         g = grad_last + gys[-1]  # ḡ_{T-1}
         spare = torch.empty_like(g)
         for o_start, o_stop, inner in blocks:
-            for start, stop in inner:
-                slope = slope_of(new[start:stop])  # (n, B, H)
-                if m is not None:
-                    slope.mul_(m.real[start:stop])
-                back = backwards(start, stop)
-                steps = zip(
-                    ds[backwards(start, stop, o_start)], slope.unbind(0)[::-1], gys_before[back],
-                    pads[back], strict=True,
-                )  # fmt: skip
-                for d_t, slope_t, gy_before, pad in steps:
-                    mul(g, slope_t, out=d_t)
-                    if gy_before is None:
-                        mm(d_t, weight_hh, out=spare)
-                    else:
-                        addmm(gy_before, d_t, weight_hh, out=spare)
-                    if pad is not None:
-                        spare.addcmul_(g, pad)
-                    g, spare = spare, g
+            with step_threads(x, B * H * H):
+                for start, stop in inner:
+                    slope = slope_of(new[start:stop])  # (n, B, H)
+                    if m is not None:
+                        slope.mul_(m.real[start:stop])
+                    back = backwards(start, stop)
+                    in_d = backwards(start, stop, o_start)
+                    block = zip(
+                        ds[in_d], slope.unbind(0)[::-1], gys_before[back], pads[back], strict=True
+                    )
+                    for d_t, slope_t, gy_before, pad in block:
+                        mul(g, slope_t, out=d_t)
+                        if gy_before is None:
+                            mm(d_t, weight_hh, out=spare)
+                        else:
+                            addmm(gy_before, d_t, weight_hh, out=spare)
+                        if pad is not None:
+                            spare.addcmul_(g, pad)
+                        g, spare = spare, g
             n = o_stop - o_start
             d2 = d[:n].view(n * B, H)
             if grad_x is not None:

@@ -13,6 +13,7 @@ from rnnlab.cells.fused.common import (
     backwards,
     masked_grad,
     project,
+    step_threads,
 )
 
 
@@ -63,27 +64,28 @@ class GRUScan(torch.autograd.Function):
             torch.mm, torch.addmm, torch.sigmoid_, torch.tanh_, torch.lerp, torch.where
         )  # fmt: skip
         h = h0
-        for u_t, rz, u_rz, n, u_n, r, z, h_next, h_state, step in zip(
-            u.unbind(0),
-            gates[:, :, : 2 * H].unbind(0),
-            u[:, :, : 2 * H].unbind(0),
-            gates[:, :, 2 * H :].unbind(0),
-            u[:, :, 2 * H :].unbind(0),
-            gates[:, :, :H].unbind(0),
-            gates[:, :, H : 2 * H].unbind(0),
-            h_new.unbind(0),
-            h_states.unbind(0),
-            steps,
-            strict=True,
-        ):
-            if bias_hh is None:
-                mm(h, whh_t, out=u_t)
-            else:
-                addmm(bias_hh, h, whh_t, out=u_t)
-            sigmoid_(rz.add_(u_rz))
-            tanh_(n.addcmul_(r, u_n))
-            lerp(n, h, z, out=h_next)
-            h = h_next if step is None else where(step, h_next, h, out=h_state)
+        with step_threads(x, B * H * 3 * H):
+            for u_t, rz, u_rz, n, u_n, r, z, h_next, h_state, step in zip(
+                u.unbind(0),
+                gates[:, :, : 2 * H].unbind(0),
+                u[:, :, : 2 * H].unbind(0),
+                gates[:, :, 2 * H :].unbind(0),
+                u[:, :, 2 * H :].unbind(0),
+                gates[:, :, :H].unbind(0),
+                gates[:, :, H : 2 * H].unbind(0),
+                h_new.unbind(0),
+                h_states.unbind(0),
+                steps,
+                strict=True,
+            ):
+                if bias_hh is None:
+                    mm(h, whh_t, out=u_t)
+                else:
+                    addmm(bias_hh, h, whh_t, out=u_t)
+                sigmoid_(rz.add_(u_rz))
+                tanh_(n.addcmul_(r, u_n))
+                lerp(n, h, z, out=h_next)
+                h = h_next if step is None else where(step, h_next, h, out=h_state)
         last = h_states[-1].clone()
         if mask is not None:
             h_new.masked_fill_(~mask.unsqueeze(-1), 0.0)  # the outputs
@@ -109,6 +111,7 @@ class GRUScan(torch.autograd.Function):
         d_hh = d[:, :, H:].unbind(0)  # (ā_r, ā_z, ū_n) as (B, 3H)
         a_s, zks = a.unbind(0), zk.unbind(0)
         grad_x = x.new_empty(x.shape) if need[0] else None
+        w_ih_nrz = _nrz(weight_ih, H) if need[0] else None  # rows in the order of ā
         g_wih = x.new_zeros(H3, n_in) if need[2] else None
         g_whh = x.new_zeros(H3, H) if need[3] else None
         g_bih = x.new_zeros(H3) if need[4] else None
@@ -119,31 +122,32 @@ class GRUScan(torch.autograd.Function):
         spare = torch.empty_like(g)
         spare1 = spare.unsqueeze(1)
         for o_start, o_stop, inner in blocks:
-            for start, stop in inner:
-                n = stop - start
-                h_prev = _previous(h0, h_states, start, stop)
-                _factors(
-                    a[:n], zk[:n], gates[start:stop], u_n[start:stop], h_prev,
-                    None if m is None else m.real[start:stop],
-                )  # fmt: skip
-                in_d = backwards(start, stop, o_start)
-                steps = zip(
-                    d4s[in_d], d_hh[in_d], a_s[n - 1 :: -1], zks[n - 1 :: -1],
-                    gys_before[backwards(start, stop)], strict=True,
-                )  # fmt: skip
-                for d4_t, d_hh_t, a_t, z_t, gy_before in steps:
-                    mul(g1, a_t, out=d4_t)
-                    if gy_before is None:
-                        mm(d_hh_t, weight_hh, out=spare)
-                    else:
-                        addmm(gy_before, d_hh_t, weight_hh, out=spare)
-                    spare.addcmul_(g, z_t)
-                    g, spare, g1, spare1 = spare, g, spare1, g1
+            with step_threads(x, B * H * 3 * H):
+                for start, stop in inner:
+                    n = stop - start
+                    h_prev = _previous(h0, h_states, start, stop)
+                    _factors(
+                        a[:n], zk[:n], gates[start:stop], u_n[start:stop], h_prev,
+                        None if m is None else m.real[start:stop],
+                    )  # fmt: skip
+                    in_d = backwards(start, stop, o_start)
+                    steps = zip(
+                        d4s[in_d], d_hh[in_d], a_s[n - 1 :: -1], zks[n - 1 :: -1],
+                        gys_before[backwards(start, stop)], strict=True,
+                    )  # fmt: skip
+                    for d4_t, d_hh_t, a_t, z_t, gy_before in steps:
+                        mul(g1, a_t, out=d4_t)
+                        if gy_before is None:
+                            mm(d_hh_t, weight_hh, out=spare)
+                        else:
+                            addmm(gy_before, d_hh_t, weight_hh, out=spare)
+                        spare.addcmul_(g, z_t)
+                        g, spare, g1, spare1 = spare, g, spare1, g1
             n = o_stop - o_start
             d2 = d[:n].view(n * B, 4 * H)
             d_ih, d_hh2 = d2[:, : 3 * H], d2[:, H:]  # (n·B, 3H) in orders n, r, z / r, z, n
             if grad_x is not None:
-                mm(d_ih, _nrz(weight_ih, H), out=grad_x[o_start:o_stop].view(n * B, n_in))
+                mm(d_ih, w_ih_nrz, out=grad_x[o_start:o_stop].view(n * B, n_in))
             if g_wih is not None:
                 g_wih.addmm_(d_ih.t(), x[o_start:o_stop].reshape(n * B, n_in))
             if g_whh is not None:

@@ -16,6 +16,7 @@ from rnnlab.cells.fused.common import (
     backwards,
     masked_grad,
     project,
+    step_threads,
 )
 
 
@@ -82,18 +83,19 @@ class JordanScan(torch.autograd.Function):
             fed = y.unbind(0) if identity else (x.new_empty(B, n_out),) * T  # ψ(y'_t)
         mm, addmm, where = torch.mm, torch.addmm, torch.where
         s = s0
-        for h_t, y_t, fed_t, s_t, step in zip(
-            hidden.unbind(0), y.unbind(0), fed, states.unbind(0), steps, strict=True
-        ):
-            h_t.addmm_(s, wyh_t)
-            activate(h_t)
-            if bias_hy is None:
-                mm(h_t, why_t, out=y_t)
-            else:
-                addmm(bias_hy, h_t, why_t, out=y_t)
-            if psi is not None:
-                psi(y_t, fed_t)
-            s = fed_t if step is None else where(step, fed_t, s, out=s_t)
+        with step_threads(x, 2 * B * H * n_out):
+            for h_t, y_t, fed_t, s_t, step in zip(
+                hidden.unbind(0), y.unbind(0), fed, states.unbind(0), steps, strict=True
+            ):
+                h_t.addmm_(s, wyh_t)
+                activate(h_t)
+                if bias_hy is None:
+                    mm(h_t, why_t, out=y_t)
+                else:
+                    addmm(bias_hy, h_t, why_t, out=y_t)
+                if psi is not None:
+                    psi(y_t, fed_t)
+                s = fed_t if step is None else where(step, fed_t, s, out=s_t)
         last = states[-1].clone()
         if mask is not None:
             y.masked_fill_(~mask.unsqueeze(-1), 0.0)  # the outputs
@@ -129,40 +131,43 @@ class JordanScan(torch.autograd.Function):
         spare = torch.empty_like(g_s)
         g_hidden = x.new_empty(B, H)
         for o_start, o_stop, inner in blocks:
-            for start, stop in inner:
-                slope = slope_of(hidden[start:stop])  # φ'(h), (n, B, H)
-                if feedback in ("sigmoid", "tanh"):
-                    psi_slope = ACTIVATIONS[feedback].grad_from_output(states[start:stop])
-                    if m is not None:
-                        psi_slope.mul_(m.real[start:stop])
-                    psi_slopes = psi_slope.unbind(0)[::-1]
-                elif feedback == "softmax":
-                    fed = states[start:stop]
-                    psi_slopes = (fed if m is None else fed * m.real[start:stop]).unbind(0)[::-1]
-                    feds = fed.unbind(0)[::-1]
-                else:
-                    psi_slopes = reals[backwards(start, stop)]
-                back = backwards(start, stop)
-                in_d = backwards(start, stop, o_start)
-                steps = zip(
-                    d_hs[in_d], d_ys[in_d], slope.unbind(0)[::-1], psi_slopes, gys[back],
-                    pads[back], feds if feedback == "softmax" else (None,) * (stop - start),
-                    strict=True,
-                )  # fmt: skip
-                for d_h_t, d_y_t, slope_t, psi_t, gy, pad, fed_t in steps:
-                    if fed_t is not None:  # softmax: ψ'ᵀ(s̄) = s ⊙ (s̄ - ⟨s̄, s⟩), masked
-                        dot = vecdot(g_s, fed_t).unsqueeze(-1)
-                        addcmul(gy, psi_t, g_s - dot, out=d_y_t)
-                    elif psi_t is None:  # identity, no mask
-                        torch.add(gy, g_s, out=d_y_t)
+            with step_threads(x, 2 * B * H * n_out):
+                for start, stop in inner:
+                    slope = slope_of(hidden[start:stop])  # φ'(h), (n, B, H)
+                    if feedback in ("sigmoid", "tanh"):
+                        psi_slope = ACTIVATIONS[feedback].grad_from_output(states[start:stop])
+                        if m is not None:
+                            psi_slope.mul_(m.real[start:stop])
+                        psi_slopes = psi_slope.unbind(0)[::-1]
+                    elif feedback == "softmax":
+                        fed = states[start:stop]
+                        psi_slopes = (fed if m is None else fed * m.real[start:stop]).unbind(0)[
+                            ::-1
+                        ]
+                        feds = fed.unbind(0)[::-1]
                     else:
-                        addcmul(gy, g_s, psi_t, out=d_y_t)
-                    mm(d_y_t, weight_hy, out=g_hidden)
-                    mul(g_hidden, slope_t, out=d_h_t)
-                    mm(d_h_t, weight_yh, out=spare)
-                    if pad is not None:
-                        spare.addcmul_(g_s, pad)
-                    g_s, spare = spare, g_s
+                        psi_slopes = reals[backwards(start, stop)]
+                    back = backwards(start, stop)
+                    in_d = backwards(start, stop, o_start)
+                    steps = zip(
+                        d_hs[in_d], d_ys[in_d], slope.unbind(0)[::-1], psi_slopes, gys[back],
+                        pads[back], feds if feedback == "softmax" else (None,) * (stop - start),
+                        strict=True,
+                    )  # fmt: skip
+                    for d_h_t, d_y_t, slope_t, psi_t, gy, pad, fed_t in steps:
+                        if fed_t is not None:  # softmax: ψ'ᵀ(s̄) = s ⊙ (s̄ - ⟨s̄, s⟩), masked
+                            dot = vecdot(g_s, fed_t).unsqueeze(-1)
+                            addcmul(gy, psi_t, g_s - dot, out=d_y_t)
+                        elif psi_t is None:  # identity, no mask
+                            torch.add(gy, g_s, out=d_y_t)
+                        else:
+                            addcmul(gy, g_s, psi_t, out=d_y_t)
+                        mm(d_y_t, weight_hy, out=g_hidden)
+                        mul(g_hidden, slope_t, out=d_h_t)
+                        mm(d_h_t, weight_yh, out=spare)
+                        if pad is not None:
+                            spare.addcmul_(g_s, pad)
+                        g_s, spare = spare, g_s
             n = o_stop - o_start
             dh2, dy2 = d_h[:n].view(n * B, H), d_y[:n].view(n * B, n_out)
             if grad_x is not None:

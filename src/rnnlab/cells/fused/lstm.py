@@ -15,6 +15,7 @@ from rnnlab.cells.fused.common import (
     backwards,
     masked_grad,
     project,
+    step_threads,
 )
 
 
@@ -113,27 +114,28 @@ class LSTMScan(torch.autograd.Function):
             torch.sigmoid_, torch.tanh_, torch.tanh, torch.mul, torch.where
         )  # fmt: skip
         h = h0
-        for z, s, g, f, i, o, c, c_next, c_state, c4, h_next, h_out, step in zip(
-            zs, sig, gs, fs, is_, os_, cs[:-1], c_news, cs[1:], c_prev4, h_news, h_outs, steps,
-            strict=True,
-        ):  # fmt: skip
-            z.addmm_(h, whh_t)
-            if peephole:
-                s.addcmul_(p_if, c4)
-            sigmoid_(s)
-            tanh_(g)
-            mul(f, c, out=c_next)
-            c_next.addcmul_(i, g)
-            if peephole:
-                o.addcmul_(p_o, c_next)
-                sigmoid_(o)
-            tanh(c_next, out=tanh_c)
-            mul(o, tanh_c, out=h_next)
-            if step is None:
-                h = h_next
-            else:
-                where(step, c_next, c, out=c_state)
-                h = where(step, h_next, h, out=h_out)
+        with step_threads(x, B * H * 4 * H):
+            for z, s, g, f, i, o, c, c_next, c_state, c4, h_next, h_out, step in zip(
+                zs, sig, gs, fs, is_, os_, cs[:-1], c_news, cs[1:], c_prev4, h_news, h_outs, steps,
+                strict=True,
+            ):  # fmt: skip
+                z.addmm_(h, whh_t)
+                if peephole:
+                    s.addcmul_(p_if, c4)
+                sigmoid_(s)
+                tanh_(g)
+                mul(f, c, out=c_next)
+                c_next.addcmul_(i, g)
+                if peephole:
+                    o.addcmul_(p_o, c_next)
+                    sigmoid_(o)
+                tanh(c_next, out=tanh_c)
+                mul(o, tanh_c, out=h_next)
+                if step is None:
+                    h = h_next
+                else:
+                    where(step, c_next, c, out=c_state)
+                    h = where(step, h_next, h, out=h_out)
         last = (h_states[-1].clone(), c_states[-1].clone())
         if mask is not None:
             h_new.masked_fill_(~mask.unsqueeze(-1), 0.0)  # the outputs
@@ -175,30 +177,31 @@ class LSTMScan(torch.autograd.Function):
         dc = grad_c.clone()  # c̄, then D_t in the middle of a step
         dc1 = dc.unsqueeze(1)  # (B, 1, H)
         for o_start, o_stop, inner in blocks:
-            for start, stop in inner:
-                n = stop - start
-                _factors(
-                    a[:n], kf[:n], gates4[start:stop], c_new[start:stop], c_states[start:stop],
-                    p, None if m is None else m.real[start:stop],
-                )  # fmt: skip
-                back, in_d = backwards(start, stop), backwards(start, stop, o_start)
-                block = zip(
-                    ds[in_d], d_os[in_d], d_ifgs[in_d], a_os[n - 1 :: -1], a_ifgs[n - 1 :: -1],
-                    ks[n - 1 :: -1], fs[n - 1 :: -1] if f_gates is None else f_gates[back],
-                    gys_before[back], pads[back], strict=True,
-                )  # fmt: skip
-                for d_t, d_o, d_ifg, a_o, a_ifg, k_t, f_t, gy_before, pad in block:
-                    dc.addcmul_(gh, k_t)  # D_t
-                    mul(gh, a_o, out=d_o)
-                    mul(dc1, a_ifg, out=d_ifg)
-                    dc.mul_(f_t)
-                    if gy_before is None:
-                        mm(d_t, w_hh, out=spare)
-                    else:
-                        addmm(gy_before, d_t, w_hh, out=spare)
-                    if pad is not None:
-                        spare.addcmul_(gh, pad)
-                    gh, spare = spare, gh
+            with step_threads(x, B * H * 4 * H):
+                for start, stop in inner:
+                    n = stop - start
+                    _factors(
+                        a[:n], kf[:n], gates4[start:stop], c_new[start:stop], c_states[start:stop],
+                        p, None if m is None else m.real[start:stop],
+                    )  # fmt: skip
+                    back, in_d = backwards(start, stop), backwards(start, stop, o_start)
+                    block = zip(
+                        ds[in_d], d_os[in_d], d_ifgs[in_d], a_os[n - 1 :: -1], a_ifgs[n - 1 :: -1],
+                        ks[n - 1 :: -1], fs[n - 1 :: -1] if f_gates is None else f_gates[back],
+                        gys_before[back], pads[back], strict=True,
+                    )  # fmt: skip
+                    for d_t, d_o, d_ifg, a_o, a_ifg, k_t, f_t, gy_before, pad in block:
+                        dc.addcmul_(gh, k_t)  # D_t
+                        mul(gh, a_o, out=d_o)
+                        mul(dc1, a_ifg, out=d_ifg)
+                        dc.mul_(f_t)
+                        if gy_before is None:
+                            mm(d_t, w_hh, out=spare)
+                        else:
+                            addmm(gy_before, d_t, w_hh, out=spare)
+                        if pad is not None:
+                            spare.addcmul_(gh, pad)
+                        gh, spare = spare, gh
             n = o_stop - o_start
             d_block = d[:n]  # (n, B, 4H)
             d2 = d_block.view(n * B, H4)
