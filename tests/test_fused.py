@@ -275,7 +275,7 @@ class _Doubled(cells.Elman):
 
 @pytest.mark.parametrize(
     "case",
-    ["projection", "subclass", "hook", "float16", "dtype-mismatch"],
+    ["projection", "subclass", "hook", "float16", "dtype-mismatch", "int-mask"],
 )
 def test_unsupported_configurations_fall_back_to_the_loop(case):
     gen = torch.Generator().manual_seed(0)
@@ -294,6 +294,10 @@ def test_unsupported_configurations_fall_back_to_the_loop(case):
     if case == "dtype-mismatch":
         with pytest.raises(RuntimeError):  # the loop raises torch's own error
             cell.scan(x.float(), state)
+        return
+    if case == "int-mask":
+        with pytest.raises(RuntimeError):  # the loop's torch.where wants a bool condition
+            cell.scan(x, state, torch.ones(T, B, dtype=torch.long))
         return
     out, final = cell.scan(x, state)
     assert "ScanBackward" not in type(out.grad_fn).__name__

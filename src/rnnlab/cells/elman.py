@@ -70,7 +70,7 @@ class Elman(Cell):
     def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """All steps at once with :func:`~rnnlab.cells.fused.elman.elman_scan`; equals
         :meth:`loop`."""
-        if not can_fuse(self, Elman, x, state):
+        if not can_fuse(self, Elman, x, state, mask=mask):
             return self.loop(x, state, mask)
         return elman_scan(
             x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,

@@ -63,7 +63,7 @@ class GRU(Cell):
 
     def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """All steps at once with :func:`~rnnlab.cells.fused.gru.gru_scan`; equals :meth:`loop`."""
-        if not can_fuse(self, GRU, x, state):
+        if not can_fuse(self, GRU, x, state, mask=mask):
             return self.loop(x, state, mask)
         return gru_scan(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, mask)
 

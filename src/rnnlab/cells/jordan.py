@@ -94,7 +94,7 @@ class Jordan(Cell):
     def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """All steps at once with :func:`~rnnlab.cells.fused.jordan.jordan_scan`; equals
         :meth:`loop` (free-running: each step sees its own fed-back output)."""
-        if not can_fuse(self, Jordan, x, state):
+        if not can_fuse(self, Jordan, x, state, mask=mask):
             return self.loop(x, state, mask)
         return jordan_scan(
             x, state, self.weight_ih, self.weight_yh, self.weight_hy, self.bias_ih,

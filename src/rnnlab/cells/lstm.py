@@ -120,7 +120,7 @@ class LSTM(Cell):
 
         With a projection (``proj_size > 0``) it runs :meth:`loop`.
         """
-        if self.proj_size or not can_fuse(self, LSTM, x, *state):
+        if self.proj_size or not can_fuse(self, LSTM, x, *state, mask=mask):
             return self.loop(x, state, mask)
         h, c = state
         return lstm_scan(

@@ -84,19 +84,12 @@ class Member:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__} {self.seed!r}")
-        for name, low, allow_inf in (
-            ("lr", 0.0, False),
-            ("momentum", 0.0, False),
-            ("clip", 0.0, True),
-            ("alpha", 0.0, False),
-        ):
+        for name in ("lr", "momentum", "clip", "alpha"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-            if value != value or (math.isinf(value) and not (allow_inf and value > 0)):
-                raise ValueError(
-                    f"{name} must be finite{' or inf' if allow_inf else ''}, got {value}"
-                )
+            if math.isnan(value) or (math.isinf(value) and not (name == "clip" and value > 0)):
+                raise ValueError(f"{name} must be finite (clip: or inf), got {value}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.momentum < 1:
@@ -216,7 +209,7 @@ class ElmanEnsemble:
         self.weight_hh = torch.zeros(K, H, H, dtype=dtype)
         self.weight_hy = torch.zeros(K, O, H, dtype=dtype)
         self.bias_y = torch.zeros(K, O, dtype=dtype)
-        for k, (member, generator) in enumerate(zip(members, self.generators)):
+        for k, (member, generator) in enumerate(zip(members, self.generators, strict=True)):
             init.pascanu_(
                 self.weight_in[k, :, :I],
                 self.weight_hh[k],
@@ -237,7 +230,8 @@ class ElmanEnsemble:
             if len(length) != 2:
                 raise ValueError(f"length must be an int or (low, high), got {length!r}")
             low, high = (
-                self.task._check_length(name, v) for name, v in zip(("low", "high"), length)
+                self.task._check_length(name, v)
+                for name, v in zip(("low", "high"), length, strict=True)
             )
             if high <= low:
                 raise ValueError(f"length (low, high) needs high > low, got {length!r}")
@@ -301,12 +295,17 @@ class ElmanEnsemble:
         batches = self._check_batches(batches)
         packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
         with torch.no_grad():
-            states = self._forward(packed)
+            states = self._forward(packed, keep=self.task.scored_every_step)
             return self._member_outputs(self._readout(states), packed)
 
-    def _forward(self, packed: scan.PackedInputs) -> Tensor:
+    def _forward(self, packed: scan.PackedInputs, keep: bool = True) -> Tensor:
         return scan.forward(
-            self.weight_in, self.weight_hh, packed, self.nonlinearity, workspace=self._workspace
+            self.weight_in,
+            self.weight_hh,
+            packed,
+            self.nonlinearity,
+            keep=keep,
+            workspace=self._workspace,
         )
 
     def errors(self, batches: Sequence[Batch]) -> Tensor:
@@ -314,7 +313,7 @@ class ElmanEnsemble:
         batches = self._check_batches(batches)
         outputs = self.predict(batches)
         return torch.stack(
-            [self.task.errors(o, b).double().mean() for o, b in zip(outputs, batches)]
+            [self.task.errors(o, b).double().mean() for o, b in zip(outputs, batches, strict=True)]
         )
 
     def gradients(self, batches: Sequence[Batch]) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
@@ -334,7 +333,7 @@ class ElmanEnsemble:
             y = self._readout(states)
             grad_y, loss = self._loss_grads(y, packed, batches)
             if self.task.scored_every_step:
-                T, B = packed.steps, self.batch_size
+                T, B = packed.steps, packed.inputs.shape[2]
                 flat = grad_y.view(K, T * B, -1)
                 every = states[:, 1:].reshape(K, T * B, -1)
                 g_hy = torch.bmm(flat.mT, every)
@@ -393,16 +392,16 @@ class ElmanEnsemble:
         with torch.enable_grad():
             leaf = y.detach().requires_grad_(True)
             outputs = self._member_outputs(leaf, packed)
-            losses = torch.stack([self.task.loss(o, b) for o, b in zip(outputs, batches)])
+            losses = torch.stack(
+                [self.task.loss(o, b) for o, b in zip(outputs, batches, strict=True)]
+            )
             (grad,) = torch.autograd.grad(losses.sum(), leaf)
         return grad, losses.detach()
 
     # ------------------------------------------------------------------ training
     def update(self, batches: Sequence[Batch] | None = None) -> EnsembleStep:
         """One SGD update of every member on its next minibatch (drawn unless given)."""
-        if batches is None:
-            batches = self.sample()
-        batches = self._check_batches(batches)
+        batches = self._check_batches(self.sample() if batches is None else batches)
         loss, grads, omega, terms = self.gradients(batches)
         K = self.size
         with torch.no_grad():
@@ -417,10 +416,8 @@ class ElmanEnsemble:
             for i, g in enumerate(grads):
                 shape = (K,) + (1,) * (g.dim() - 1)
                 g = g * scale.view(shape)
-                if i == 1:  # W_hh: Pascanu's fallback step
-                    fallback = SHRINK * self.weight_hh
-                else:
-                    fallback = torch.zeros_like(g)
+                # W_hh: Pascanu's fallback step; the others: nothing
+                fallback = SHRINK * self.weight_hh if i == 1 else torch.zeros_like(g)
                 g = torch.where(nonfinite.view(shape), fallback, g)
                 new_grads.append(g)
             self._sgd(new_grads, step)
@@ -435,7 +432,7 @@ class ElmanEnsemble:
         uses_momentum = bool((self.momentum > 0).any())
         if uses_momentum and self._buffers is None:
             self._buffers = [torch.zeros_like(p) for p in self.parameters]
-        for i, (p, g) in enumerate(zip(self.parameters, grads)):
+        for i, (p, g) in enumerate(zip(self.parameters, grads, strict=True)):
             shape = (K,) + (1,) * (g.dim() - 1)
             keep = step.view(shape)
             if uses_momentum:

@@ -159,6 +159,7 @@ def forward(
     packed: PackedInputs,
     nonlinearity: str,
     *,
+    keep: bool = True,
     workspace: Workspace | None = None,
 ) -> Tensor:
     """Run the K recurrences (see the module docstring).
@@ -168,19 +169,22 @@ def forward(
         weight_hh: (K, H, H), torch's layout.
         packed: the inputs (:func:`pack_inputs`).
         nonlinearity: ``"tanh"``, ``"sigmoid"``, ``"relu"`` or ``"identity"``.
+        keep: keep every state (default True, as the backward needs); False keeps the last
+            only, in memory of two states (for predictions read from the last step).
         workspace: where to put the big buffers (default None: fresh tensors).
 
     Returns:
-        states (K, T+1, B, H): ``states[:, 0] = h_0 = 0`` and ``states[:, t+1] = h_t``.
+        states (K, T+1, B, H): ``states[:, 0] = h_0 = 0`` and ``states[:, t+1] = h_t``; with
+        ``keep=False``, (K, 1, B, H): the last state only.
     """
     X = packed.inputs
     K, T, B, I1 = X.shape
     H = weight_hh.shape[1]
     whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, H): h @ W_hhᵀ
     win_t = weight_in.transpose(1, 2).contiguous()  # (K, I+1, H)
-    states = _fresh(workspace, "states", (K, T + 1, B, H), X)
+    states = _fresh(workspace, "states", (K, T + 1 if keep else 2, B, H), X)
     states[:, 0].zero_()
-    hs = states.unbind(1)
+    hs = states.unbind(1) if keep else states.unbind(1) * ((T + 2) // 2)  # two slots, in turn
     scratch = X.new_empty(K, B, H)
     activate = _ACTIVATE[nonlinearity]
     mask_padding = nonlinearity == "sigmoid" and not bool(packed.real.all())
@@ -196,7 +200,7 @@ def forward(
             t = t0 + j
             torch.baddbmm(p, hs[t], whh_t, out=scratch)
             activate(scratch, out=hs[t + 1])
-    return states
+    return states if keep else states[:, T % 2 : T % 2 + 1]
 
 
 @dataclass(frozen=True)

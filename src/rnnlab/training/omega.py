@@ -566,17 +566,20 @@ def omega_generic(
         if mask is not None:
             wanted += [leaf for s in states[1:] for leaf in _float_leaves(s)]
         raw = torch.autograd.grad(loss, wanted, allow_unused=True)
-        raw = [torch.zeros_like(w) if g is None else g for w, g in zip(wanted, raw)]
+        raw = [torch.zeros_like(w) if g is None else g for w, g in zip(wanted, raw, strict=True)]
         delta_leaves = [torch.stack(raw[j : T * n_leaves : n_leaves]) for j in range(n_leaves)]
         if mask is not None:
             kept_leaves = [torch.stack(raw[T * n_leaves + j :: n_leaves]) for j in range(n_leaves)]
             delta_leaves = [
                 torch.where(mask.view(T, B, *([1] * (d.dim() - 2))), d, k)
-                for d, k in zip(delta_leaves, kept_leaves)
+                for d, k in zip(delta_leaves, kept_leaves, strict=True)
             ]
 
         # 3. the vector-Jacobian products of every real step, as one batch of rows
-        rows = torch.arange(T * B) if mask is None else mask.reshape(-1).nonzero().squeeze(-1)
+        if mask is None:
+            rows = torch.arange(T * B, device=x.device)
+        else:
+            rows = mask.reshape(-1).nonzero().squeeze(-1)
         previous = states[:-1]
 
         def stack_rows(leaf_of: Callable[[State], Tensor]) -> Tensor:
@@ -616,7 +619,7 @@ def omega_generic(
             raw_grads = (None,) * len(names)
         grads = {
             k: torch.zeros_like(params[k]) if g is None else g.detach()
-            for k, g in zip(names, raw_grads)
+            for k, g in zip(names, raw_grads, strict=True)
         }
 
     if isinstance(state, Tensor):

@@ -18,7 +18,9 @@ How they are fast, the same way in every family:
   operations per step carries the state gradient; everything that does not depend on the
   recurrence (gate derivatives, masks) is computed for blocks of steps at once, and the weight
   gradients are a few large matrix products over blocks of steps (see
-  :func:`~rnnlab.cells.fused.common.backward_blocks`).
+  :func:`~rnnlab.cells.fused.common.backward_blocks`);
+- on CPU, a time loop whose steps are too small to share between threads runs on one
+  intra-op thread (:func:`~rnnlab.cells.fused.common.step_threads`).
 
 A step mask (T, B), false on padding, keeps the state and zeroes the output exactly as
 :meth:`Cell.loop <rnnlab.cells.Cell.loop>` does; in backward the gradient then flows through the

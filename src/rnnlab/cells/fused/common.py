@@ -17,20 +17,26 @@ INPLACE = {"tanh": torch.tanh_, "sigmoid": torch.sigmoid_, "relu": torch.relu_}
 DTYPES = (torch.float32, torch.float64)
 
 
-def can_fuse(cell: nn.Module, family: type, x: Tensor, *tensors: Tensor) -> bool:
+def can_fuse(
+    cell: nn.Module, family: type, x: Tensor, *tensors: Tensor, mask: Tensor | None = None
+) -> bool:
     """Whether ``cell.scan`` may take the fused path instead of ``cell.loop``.
 
     True when ``cell`` still computes what ``family.forward`` computes (its class does not
     override ``forward`` and no hooks are registered, since the fused path never calls it), ``x``
-    is a non-empty (T, B, F) sequence, and ``x``, the state tensors and the parameters share one
-    dtype (float32 or float64) and one device. Anything else runs the reference loop, which
-    either handles it or raises torch's own error.
+    is a non-empty (T, B, F) sequence, ``x``, the state tensors and the parameters share one
+    dtype (float32 or float64) and one device, and the mask, if any, is bool (T, B) there too.
+    Anything else runs the reference loop, which either handles it or raises torch's own error.
     """
     if type(cell).forward is not family.forward:
         return False
     if cell._forward_hooks or cell._forward_pre_hooks:
         return False
     if x.dim() != 3 or x.shape[0] == 0 or x.dtype not in DTYPES:
+        return False
+    if mask is not None and (
+        mask.dtype != torch.bool or mask.shape != x.shape[:2] or mask.device != x.device
+    ):
         return False
     for tensor in (*tensors, *cell.parameters()):
         if tensor.dtype != x.dtype or tensor.device != x.device:
@@ -98,9 +104,10 @@ def step_threads(x: Tensor, macs_per_step: int) -> Iterator[None]:
     A time loop issues thousands of small operations; when each matrix product of a step has
     fewer than ``SERIAL_STEP_MACS`` multiply-adds, splitting it between threads costs more in
     hand-offs than it saves (and a busy machine turns each hand-off into a long wait). On CPU
-    with the OpenMP backend this sets ``torch.set_num_threads(1)`` for the duration, which
-    affects only the calling thread's parallel regions, and restores the previous count after.
-    Large steps, other devices and other backends run unchanged.
+    with the OpenMP backend this calls ``torch.set_num_threads(1)`` for the duration (OpenMP
+    and MKL keep that count per calling thread) and restores the previous count afterwards,
+    also on error. Large steps, other devices and other backends run unchanged. The large
+    matrix products outside the time loop keep all threads.
     """
     threads = torch.get_num_threads()
     if threads == 1 or macs_per_step >= SERIAL_STEP_MACS or x.device.type != "cpu":
@@ -175,8 +182,3 @@ def add_outer(acc: Tensor, d: Tensor, first: Tensor, states: Tensor, start: int)
         d, start, n = d[1:], 1, n - 1
     if n:
         acc.addmm_(d.reshape(n * B, K).t(), states[start - 1 : start - 1 + n].reshape(n * B, N))
-
-
-def flat(t: Tensor) -> Tensor:
-    """(T, B, K) -> (T·B, K), a view when the layout allows it."""
-    return t.reshape(-1, t.shape[-1])

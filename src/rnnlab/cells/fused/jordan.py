@@ -140,11 +140,10 @@ class JordanScan(torch.autograd.Function):
                             psi_slope.mul_(m.real[start:stop])
                         psi_slopes = psi_slope.unbind(0)[::-1]
                     elif feedback == "softmax":
-                        fed = states[start:stop]
-                        psi_slopes = (fed if m is None else fed * m.real[start:stop]).unbind(0)[
-                            ::-1
-                        ]
+                        fed = states[start:stop]  # s_t = softmax(y'_t) on real steps
                         feds = fed.unbind(0)[::-1]
+                        real_fed = fed if m is None else fed * m.real[start:stop]
+                        psi_slopes = real_fed.unbind(0)[::-1]
                     else:
                         psi_slopes = reals[backwards(start, stop)]
                     back = backwards(start, stop)
