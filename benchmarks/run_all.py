@@ -11,9 +11,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import ensemble  # noqa: E402
 import recurrent  # noqa: E402
 
-BENCHMARKS = [recurrent]
+BENCHMARKS = [recurrent, ensemble]
 
 
 def main() -> None:

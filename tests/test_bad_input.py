@@ -354,8 +354,7 @@ def test_teacher_forced_rejects(corrupt, error, match):
         cell.teacher_forced(x, targets)
 
 
-# ------------------------------------------------------------------------------ known gaps in cells
-# rnnlab/cells/ belongs to another engineer; each case below fails today and is reported.
+# ------------------------------------------------------------------------------ checks in cells
 TEACHER_GAPS = {
     "state-shape": (
         lambda: (torch.randn(B, 3, dtype=DTYPE), DTYPE, DTYPE),
@@ -371,12 +370,6 @@ TEACHER_GAPS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(RuntimeError, AssertionError),
-    reason="Jordan.teacher_forced checks neither the state's shape nor that x has the "
-    "parameters' dtype: torch.cat / F.linear fail with a RuntimeError that names no argument",
-)
 @pytest.mark.parametrize("make, error, match", TEACHER_GAPS.values(), ids=TEACHER_GAPS.keys())
 def test_teacher_forced_checks_state_and_dtypes(make, error, match):
     cell = _jordan()
@@ -386,12 +379,6 @@ def test_teacher_forced_checks_state_and_dtypes(make, error, match):
         cell.teacher_forced(x, targets, state)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="Cell.forward (one step, public) checks neither x_t nor the state: a wrong feature "
-    "size fails inside F.linear with a RuntimeError that names no argument",
-)
 @pytest.mark.parametrize("name", ["elman", "jordan", "lstm", "gru"])
 def test_cell_forward_checks_x_t(name):
     cell = {

@@ -23,6 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from rnnlab._checks import check_float_tensor, check_like_parameters, check_state_like
+
 State = Tensor | tuple[Tensor, ...]
 
 
@@ -66,7 +68,23 @@ class Cell(nn.Module, ABC):
 
     @abstractmethod
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        """One step: ``x_t`` (B, input_size) -> ``y_t`` (B, output_size) and the new state."""
+        """One step: ``x_t`` (B, input_size) -> ``y_t`` (B, output_size) and the new state.
+
+        Implementations start with ``self.check_step(x_t, state)``.
+        """
+
+    def check_step(self, x_t: object, state: object) -> None:
+        """Reject a bad direct call of :meth:`forward` with an error that names the argument.
+
+        ``x_t`` must be a floating (B, input_size) tensor with the parameters' dtype and device,
+        and ``state`` must have the structure and shapes of ``initial_state(B)``.
+        """
+        x_t = check_float_tensor("x_t", x_t)
+        if x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            raise ValueError(f"x_t must have shape (B, {self.input_size}), got {tuple(x_t.shape)}")
+        check_like_parameters("x_t", x_t, self)
+        expected = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
+        check_state_like("state", state, expected)
 
     def scan(self, x: Tensor, state: State, mask: Tensor | None = None) -> tuple[Tensor, State]:
         """All steps of ``x`` (T, B, input_size) from ``state``; see :meth:`loop`.

@@ -62,6 +62,7 @@ class Elman(Cell):
         return self._zeros(batch_size, self.hidden_size, device, dtype)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, Tensor]:
+        self.check_step(x_t, state)
         pre = nn.functional.linear(x_t, self.weight_ih, self.bias_ih)
         pre = pre + nn.functional.linear(state, self.weight_hh, self.bias_hh)
         h = self.act.forward(pre)

@@ -53,6 +53,7 @@ class GRU(Cell):
         return self._zeros(batch_size, self.hidden_size, device, dtype)
 
     def forward(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        self.check_step(x_t, state)
         x_r, x_z, x_n = nn.functional.linear(x_t, self.weight_ih, self.bias_ih).chunk(3, dim=-1)
         h_r, h_z, h_n = nn.functional.linear(state, self.weight_hh, self.bias_hh).chunk(3, dim=-1)
         r = torch.sigmoid(x_r + h_r)

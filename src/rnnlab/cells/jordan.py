@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab._checks import check_bool, check_choice, check_float_tensor, check_size
+from rnnlab._checks import (
+    check_bool,
+    check_choice,
+    check_float_tensor,
+    check_like_parameters,
+    check_size,
+    check_state_like,
+)
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, uniform_init_
 from rnnlab.cells.fused.common import can_fuse
@@ -86,6 +93,7 @@ class Jordan(Cell):
         return self._zeros(batch_size, self.output_size, device, dtype)
 
     def forward(self, x_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        self.check_step(x_t, state)
         pre = nn.functional.linear(x_t, self.weight_ih, self.bias_ih)
         h = self.act.forward(pre + nn.functional.linear(state, self.weight_yh))
         y = nn.functional.linear(h, self.weight_hy, self.bias_hy)
@@ -121,8 +129,14 @@ class Jordan(Cell):
         expected = (*x.shape[:2], self.output_size)
         if tuple(targets.shape) != expected:
             raise ValueError(f"targets must have shape {expected}, got {tuple(targets.shape)}")
+        check_like_parameters("x", x, self)
+        if targets.dtype != x.dtype:
+            raise TypeError(f"targets must have x's dtype {x.dtype}, got {targets.dtype}")
+        zeros = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
         if state is None:
-            state = self.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
+            state = zeros
+        else:
+            check_state_like("state", state, zeros)
         previous = torch.cat([state.unsqueeze(0), targets[:-1]])  # (T, B, O)
         pre = nn.functional.linear(x, self.weight_ih, self.bias_ih)
         h = self.act.forward(pre + nn.functional.linear(previous, self.weight_yh))  # (T, B, H)

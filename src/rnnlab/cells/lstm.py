@@ -99,6 +99,7 @@ class LSTM(Cell):
         )
 
     def forward(self, x_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple]:
+        self.check_step(x_t, state)
         h, c = state
         gates = nn.functional.linear(x_t, self.weight_ih, self.bias_ih)
         gates = gates + nn.functional.linear(h, self.weight_hh, self.bias_hh)  # (B, 4H)
