@@ -16,13 +16,7 @@ from rnnlab.training.clipping import PASCANU_SHRINK, ClipConfig, clip_gradients
 from rnnlab.training.loop import TrainConfig, evaluate, train
 from rnnlab.training.tbptt import truncated_bptt
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def elman_model(hidden=8, input_size=2, output_size=1, readout="last", seed=0, dtype=None):

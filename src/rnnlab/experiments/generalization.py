@@ -9,16 +9,16 @@ the budget is spent, then tests every member at each test length.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rnnlab._checks import check_choice
 from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.pascanu2013 import error_rates
 from rnnlab.experiments.plots import error_against_length
+from rnnlab.experiments.presets import choose_preset
 from rnnlab.experiments.report import Section
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
@@ -84,14 +84,8 @@ PRESETS = {
 
 
 def preset(name: str, **overrides: Any) -> Preset:
-    """A named preset; with ``overrides`` it is renamed ``<name>-custom`` and says so."""
-    base = PRESETS[check_choice("preset", name, tuple(PRESETS))]
-    if not overrides:
-        return base
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
-    return replace(
-        base, name=f"{name}-custom", note=f"{base.note}; CHANGED: {changes}", **overrides
-    )
+    """A named preset, optionally changed (see :func:`.presets.choose_preset`)."""
+    return choose_preset(PRESETS, name, overrides)
 
 
 def group_specs(chosen: Preset) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rnnlab._checks import check_choice
+from rnnlab.experiments.presets import choose_preset
 from rnnlab.experiments.report import Section
 from rnnlab.experiments.train_one import report_sections as train_sections
 from rnnlab.experiments.train_one import train_spec
@@ -83,14 +83,8 @@ PRESETS = {
 
 
 def preset(name: str, **overrides: Any) -> Preset:
-    """A named preset; with ``overrides`` it is renamed ``<name>-custom`` and says so."""
-    base = PRESETS[check_choice("preset", name, tuple(PRESETS))]
-    if not overrides:
-        return base
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
-    return replace(
-        base, name=f"{name}-custom", note=f"{base.note}; CHANGED: {changes}", **overrides
-    )
+    """A named preset, optionally changed (see :func:`.presets.choose_preset`)."""
+    return choose_preset(PRESETS, name, overrides)
 
 
 def group_specs(chosen: Preset) -> list[dict[str, Any]]:

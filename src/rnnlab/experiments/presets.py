@@ -1,0 +1,25 @@
+"""Named presets of the reproductions, and how a changed preset identifies itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from rnnlab._checks import check_choice
+
+P = TypeVar("P")
+
+
+def choose_preset(presets: Mapping[str, P], name: str, overrides: Mapping[str, Any]) -> P:
+    """``presets[name]``, with fields replaced by ``overrides`` if any.
+
+    A changed preset is renamed ``<name>-custom`` and its note lists the changes, so that its
+    results are never shown as the preset's own.
+    """
+    base = presets[check_choice("preset", name, tuple(presets))]
+    if not overrides:
+        return base
+    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    note = f"{base.note}; CHANGED: {changes}" if base.note else f"CHANGED: {changes}"
+    return replace(base, name=f"{name}-custom", note=note, **overrides)
