@@ -226,3 +226,12 @@ def test_interrupted_unit_resumes_to_the_same_outcome(tmp_path):
     with pytest.raises(StopError):
         pascanu2013.run_group(spec, FakeRun(tmp_path / "b", stop_at=40))
     assert pascanu2013.run_group(spec, FakeRun(tmp_path / "b")) == straight
+
+
+def test_cli_demo_trains_three_models_and_writes_its_report(tmp_path):
+    args = ["demo", "--steps", "20", "--length", "10", "--hidden-size", "4"]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "LSTM peephole" in result.output and "Elman tanh" in result.output
+    assert (tmp_path / "demo" / "learning_curves.png").is_file()
+    assert (tmp_path / "demo" / "report.html").is_file()
