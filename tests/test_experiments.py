@@ -235,3 +235,68 @@ def test_cli_demo_trains_three_models_and_writes_its_report(tmp_path):
     assert "LSTM peephole" in result.output and "Elman tanh" in result.output
     assert (tmp_path / "demo" / "learning_curves.png").is_file()
     assert (tmp_path / "demo" / "report.html").is_file()
+
+
+def test_vanishing_measures_the_ratio_from_the_flow(tmp_path):
+    tiny = {
+        "cells": ("elman_tanh", "lstm"),
+        "lengths": (10, 30),
+        "omegas": (0.0,),
+        "updates": 4,
+        "measure_size": 8,
+        "hidden_size": 6,
+    }
+    rows = reproduce("vanishing", "quick", runs_dir=tmp_path, overrides=tiny)
+    assert len(rows) == 4 and all(r["ratio_init"] > 0 for r in rows)
+    # the ratio is the flow's first over its last entry, recomputed from the stored flow
+    for record in RunStore(tmp_path / "rnnlab.db").runs(experiment="vanishing"):
+        flow = record.outcome["flow_init"]
+        assert record.outcome["ratio_init"] == pytest.approx(flow[0] / flow[-1])
+        assert len(flow) == record.spec["length"]
+    tanh = {r["length"]: r["ratio_init"] for r in rows if r["cell"] == "elman_tanh"}
+    assert tanh[30] < tanh[10]  # longer sequences: a smaller share reaches step 1
+
+
+def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
+    fresh = [
+        "gradients",
+        "--task",
+        "addition",
+        "--length",
+        "12",
+        "--hidden-size",
+        "6",
+        "--batch-size",
+        "8",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    result = runner.invoke(app, fresh)
+    assert result.exit_code == 0, result.output
+    assert "‖∂L/∂h_t‖" in result.output and (tmp_path / "gradients" / "gradient_flow.png").is_file()
+    train_args = [
+        "train",
+        "--task",
+        "addition",
+        "--length",
+        "12",
+        "--hidden-size",
+        "6",
+        "--max-updates",
+        "5",
+        "--eval-every",
+        "5",
+        "--eval-size",
+        "8",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    assert runner.invoke(app, train_args).exit_code == 0
+    (record,) = RunStore(tmp_path / "rnnlab.db").runs(experiment="train")
+    trained = runner.invoke(
+        app,
+        ["gradients", "--run", record.key[:8], "--batch-size", "8", "--runs-dir", str(tmp_path)],
+    )
+    assert trained.exit_code == 0, trained.output
+    unknown = runner.invoke(app, ["gradients", "--run", "zzzz", "--runs-dir", str(tmp_path)])
+    assert unknown.exit_code == 2 and "matches 0" in unknown.output

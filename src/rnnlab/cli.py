@@ -229,6 +229,52 @@ def reproduce(
 
 
 @app.command()
+def gradients(
+    task: Annotated[str, typer.Option(help="Task name (fresh model).")] = "temporal_order",
+    length: Annotated[int, typer.Option(help="Nominal sequence length T.")] = 100,
+    cell: Annotated[str, typer.Option(help="elman, lstm, gru or jordan.")] = "elman",
+    hidden_size: Annotated[int, typer.Option(help="Recurrent units.")] = 50,
+    nonlinearity: Annotated[str | None, typer.Option(help="tanh, sigmoid or relu.")] = None,
+    init: Annotated[str, typer.Option(help="Initialisation (see rnnlab train).")] = "default",
+    run: Annotated[
+        str | None,
+        typer.Option(help="Key (prefix) of a trained run to inspect instead of a fresh model."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Fresh sequences to measure on.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the model and the sequences.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Print and plot ‖∂L/∂h_t‖ against t for a fresh or trained model."""
+    from rnnlab.experiments.gradients import inspect_gradients, model_for
+    from rnnlab.experiments.store import RunStore
+
+    try:
+        store = RunStore(runs_dir / "rnnlab.db") if run is not None else None
+        task_obj, model = model_for(
+            run=run,
+            store=store,
+            task_options={"name": task, "length": length},
+            model_options={
+                "cell": cell,
+                "hidden_size": hidden_size,
+                "nonlinearity": nonlinearity,
+                "initialization": init,
+                "seed": seed,
+            },
+        )
+        inspect_gradients(
+            task_obj,
+            model,
+            batch_size=batch_size,
+            seed=seed,
+            out=runs_dir / "gradients",
+            console=console,
+        )
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+
+
+@app.command()
 def report(runs_dir: RunsDir = Path("runs")) -> None:
     """Write the runs folder's HTML report and PNG plots from its database."""
     from rnnlab.experiments.reproduce import write_report

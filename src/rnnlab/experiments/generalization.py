@@ -89,6 +89,9 @@ def preset(name: str, **overrides: Any) -> Preset:
 
 
 def group_specs(chosen: Preset) -> list[dict[str, Any]]:
+    for task in chosen.tasks:
+        for length in (chosen.train_lengths[0], *chosen.test_lengths):
+            make(task, length=length)  # refuse impossible tasks and lengths before any work
     settings = {k: v for k, v in asdict(chosen).items() if k not in ("name", "note", "tasks")}
     return [
         {"experiment": EXPERIMENT, "preset": chosen.name, "task": task, **settings}

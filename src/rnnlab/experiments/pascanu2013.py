@@ -94,6 +94,9 @@ PRESETS = {
 
 def group_specs(preset: Preset) -> list[dict[str, Any]]:
     """One sweep unit per (task, init, length); its members are methods × seeds."""
+    for task in preset.tasks:
+        for length in preset.lengths:
+            make(task, length=length)  # refuse impossible tasks and lengths before any work
     settings = {
         k: v
         for k, v in asdict(preset).items()

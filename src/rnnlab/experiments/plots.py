@@ -111,3 +111,64 @@ def error_against_length(rows: list[dict[str, Any]], path: Path, *, title: str) 
     figure.suptitle(title)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def ratio_against_length(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
+    """``‖∂L/∂h_1‖ / ‖∂L/∂h_T‖`` against T (log scales), one line per cell, at initialisation
+    (solid) and after training (dashed), one panel per Ω weight."""
+    plt = _pyplot()
+    omegas = sorted({r["omega"] for r in rows})
+    figure, axes = plt.subplots(
+        1, len(omegas), squeeze=False, sharey=True, figsize=(4.5 * len(omegas), 3.4)
+    )
+    for ax, omega in zip(axes[0], omegas, strict=True):
+        for i, cell in enumerate(dict.fromkeys(r["cell"] for r in rows)):
+            chosen = sorted(
+                (r for r in rows if (r["cell"], r["omega"]) == (cell, omega)),
+                key=lambda r: r["length"],
+            )
+            lengths = [r["length"] for r in chosen]
+            color = f"C{i}"
+            ax.plot(
+                lengths,
+                [r["ratio_init"] for r in chosen],
+                color=color,
+                marker="o",
+                label=f"{cell} (init)",
+            )
+            ax.plot(
+                lengths,
+                [r["ratio_trained"] for r in chosen],
+                color=color,
+                marker="x",
+                linestyle="--",
+                label=f"{cell} (trained)",
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_title(f"Ω α = {omega:g}", fontsize=9)
+    axes[0][0].set_ylabel("‖∂L/∂h_1‖ / ‖∂L/∂h_T‖")
+    axes[0][-1].legend(fontsize=6)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def flow_against_step(flow, path: Path, *, title: str) -> Path:
+    """``‖∂L/∂h_t‖`` against t on a log scale; one line per row of a (layers, T) flow."""
+    plt = _pyplot()
+    rows = flow.reshape(-1, flow.shape[-1])
+    figure, axes = plt.subplots(figsize=(5.5, 3.4))
+    steps = range(1, rows.shape[1] + 1)
+    for i, row in enumerate(rows):
+        label = f"layer {i}" if rows.shape[0] > 1 else None
+        axes.plot(steps, row.clamp_min(1e-300).tolist(), label=label)
+    axes.set_yscale("log")
+    axes.set_xlabel("step t")
+    axes.set_ylabel("‖∂L/∂h_t‖")
+    axes.set_title(title, fontsize=9)
+    if rows.shape[0] > 1:
+        axes.legend(fontsize=7)
+    figure.tight_layout()
+    return save_figure(figure, path)

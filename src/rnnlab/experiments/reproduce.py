@@ -10,13 +10,19 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnlab._checks import check_size
-from rnnlab.experiments import generalization, hochreiter1997, pascanu2013, train_one
+from rnnlab.experiments import (
+    generalization,
+    hochreiter1997,
+    pascanu2013,
+    train_one,
+    vanishing,
+)
 from rnnlab.experiments.executor import ProcessExecutor, SerialExecutor
 from rnnlab.experiments.report import html_report
 from rnnlab.experiments.store import RunStore
 
 EXPERIMENTS = {
-    module.EXPERIMENT: module for module in (pascanu2013, generalization, hochreiter1997)
+    module.EXPERIMENT: module for module in (pascanu2013, generalization, hochreiter1997, vanishing)
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker
 processes), ``PRESETS``, ``preset(name, **overrides)``, ``group_specs(preset)``,
@@ -65,6 +71,8 @@ def reproduce(
     for row in cells:
         table.add_row(*row)
     console.print(table)
+    for line in getattr(experiment, "verdicts", lambda rows: [])(rows):
+        console.print(line)
     console.print(f"report: {write_report(runs_dir, store)}")
     failed = [r for r in sweep.results if r.status == "failed"]
     if failed:

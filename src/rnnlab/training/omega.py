@@ -79,7 +79,8 @@ from torch import Tensor
 
 from rnnlab._checks import check_bool, check_choice, check_float_tensor
 from rnnlab.cells.activations import activation
-from rnnlab.cells.base import Cell, State, keep_where
+from rnnlab.cells.base import Cell, State
+from rnnlab.diagnostics.gradient_flow import total_gradients, unroll
 
 __all__ = [
     "BOUND",
@@ -545,16 +546,9 @@ def omega_generic(
     with torch.enable_grad():
         # 1. the forward pass, keeping every state: `fresh` as the cell returned it, `states`
         #    after the mask (the same tensors without a mask)
-        states, fresh, outputs = [state], [], []
-        for t in range(T):
-            y_t, new = cell(x[t], states[-1])
-            fresh.append(new)
-            if mask is not None:
-                new = keep_where(mask[t], new, states[-1])
-                y_t = y_t.masked_fill(~mask[t].unsqueeze(-1), 0.0)
-            states.append(new)
-            outputs.append(y_t)
-        loss = loss_fn(torch.stack(outputs), states[-1])
+        trajectory = unroll(cell, x, state, mask)
+        states, fresh = trajectory.states, trajectory.fresh
+        loss = loss_fn(torch.stack(trajectory.outputs), states[-1])
         if not isinstance(loss, Tensor) or loss.dim() != 0:
             raise ValueError(f"loss_fn must return a scalar tensor, got {_describe(loss)}")
 
@@ -565,8 +559,7 @@ def omega_generic(
         wanted = [leaf for s in fresh for leaf in _float_leaves(s)]
         if mask is not None:
             wanted += [leaf for s in states[1:] for leaf in _float_leaves(s)]
-        raw = torch.autograd.grad(loss, wanted, allow_unused=True)
-        raw = [torch.zeros_like(w) if g is None else g for w, g in zip(wanted, raw, strict=True)]
+        raw = total_gradients(loss, wanted)
         delta_leaves = [torch.stack(raw[j : T * n_leaves : n_leaves]) for j in range(n_leaves)]
         if mask is not None:
             kept_leaves = [torch.stack(raw[T * n_leaves + j :: n_leaves]) for j in range(n_leaves)]

@@ -1,0 +1,80 @@
+"""``rnnlab gradients``: how the loss gradient flows back through time in one model.
+
+For a fresh model (task, cell, length, initialisation) or a trained ``rnnlab train`` run, the
+norm ``‖∂L/∂h_t‖`` at every step t on a batch of fresh sequences
+(:func:`rnnlab.diagnostics.gradient_flow`), printed at a few steps and plotted against t.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from rnnlab.diagnostics import gradient_flow
+from rnnlab.experiments.plots import flow_against_step
+from rnnlab.experiments.store import RunStore
+from rnnlab.models.factory import build_model
+from rnnlab.tasks import make
+from rnnlab.training.checkpoint import load_checkpoint
+
+
+def model_for(
+    *,
+    run: str | None,
+    store: RunStore | None,
+    task_options: dict[str, Any],
+    model_options: dict[str, Any],
+):
+    """(task, model): a trained run's (by key prefix) or a fresh one from the options."""
+    if run is None:
+        task = make(**task_options)
+        return task, build_model(task, **model_options)
+    matches = [r for r in store.runs(experiment=None) if r.key.startswith(run)]
+    matches = [r for r in matches if "model" in r.spec and "task" in r.spec]
+    if len(matches) != 1:
+        raise ValueError(f"run {run!r} matches {len(matches)} training runs; give more of its key")
+    record = matches[0]
+    task = make(**record.spec["task"])
+    model = build_model(task, **record.spec["model"])
+    checkpoints = [Path(p) for kind, p in store.artifacts(record.key) if kind == "checkpoint"]
+    if not checkpoints or not checkpoints[-1].is_file():
+        raise ValueError(f"run {record.key[:12]} has no checkpoint on disk")
+    model.load_state_dict(load_checkpoint(checkpoints[-1])["model"])
+    return task, model
+
+
+def inspect_gradients(
+    task, model, *, batch_size: int, seed: int, out: Path, console: Console
+) -> torch.Tensor:
+    """Print ``‖∂L/∂h_t‖`` at a few steps, plot all of it, return the flow (T,)."""
+    batch = task.sample(batch_size, generator=torch.Generator().manual_seed(seed))
+    if model.readout_mode == "last":
+
+        def loss_fn(outputs):
+            return task.loss(model.readout(outputs[-1]), batch)
+    else:
+
+        def loss_fn(outputs):
+            return task.loss(model.readout(outputs), batch)
+
+    flow = gradient_flow(model.layer, batch.inputs, loss_fn)
+    T = flow.shape[-1]
+    steps = sorted({0, 1, 4, 9, 19, 49, 99, 199, 499, T - 1} & set(range(T)))
+    table = Table(title=f"‖∂L/∂h_t‖ on {batch_size} fresh {task.name} sequences (L = {T})")
+    table.add_column("t", justify="right")
+    table.add_column("‖∂L/∂h_t‖", justify="right")
+    table.add_column("relative to t = L-1", justify="right")
+    last = float(flow[..., -1].reshape(-1)[-1])
+    for t in steps:
+        value = float(flow[..., t].reshape(-1)[-1])
+        table.add_row(str(t + 1), f"{value:.3e}", f"{value / last:.3e}" if last else "—")
+    console.print(table)
+    figure = flow_against_step(
+        flow, out / "gradient_flow.png", title=f"gradient flow, {task.name}, L = {T}"
+    )
+    console.print(f"plot: {figure}")
+    return flow
