@@ -1,6 +1,14 @@
 """Seeing the difficulty of training recurrent nets: gradient flow through time, step Jacobians
-and their products, spectral radii (DL book §10.7; Bengio et al. 1994; Pascanu et al. 2013)."""
+and their products, spectral radii, the linear eigen-analysis, Lyapunov exponents and fixed points
+(DL book §10.7; Bengio et al. 1994; Pascanu et al. 2013; Sussillo & Barak 2013)."""
 
+from rnnlab.diagnostics.fixed_points import (
+    FixedPoint,
+    classify,
+    find_fixed_points,
+    speed,
+    states_from_trajectory,
+)
 from rnnlab.diagnostics.gradient_flow import Trajectory, gradient_flow, total_gradients, unroll
 from rnnlab.diagnostics.jacobians import (
     JacobianProducts,
@@ -8,14 +16,37 @@ from rnnlab.diagnostics.jacobians import (
     spectral_radius,
     state_jacobians,
 )
+from rnnlab.diagnostics.linear_dynamics import (
+    EigenDemo,
+    closed_form,
+    closed_form_components,
+    eigen_components,
+    eigen_demo,
+    linear_rnn_with_eigenvalues,
+    propagate,
+)
+from rnnlab.diagnostics.lyapunov import lyapunov_exponents
 
 __all__ = [
+    "EigenDemo",
+    "FixedPoint",
     "JacobianProducts",
     "Trajectory",
+    "classify",
+    "closed_form",
+    "closed_form_components",
+    "eigen_components",
+    "eigen_demo",
+    "find_fixed_points",
     "gradient_flow",
     "jacobian_products",
+    "linear_rnn_with_eigenvalues",
+    "lyapunov_exponents",
+    "propagate",
     "spectral_radius",
+    "speed",
     "state_jacobians",
+    "states_from_trajectory",
     "total_gradients",
     "unroll",
 ]
