@@ -274,6 +274,8 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
     result = runner.invoke(app, fresh)
     assert result.exit_code == 0, result.output
     assert "‖∂L/∂h_t‖" in result.output and (tmp_path / "gradients" / "gradient_flow.png").is_file()
+    for name in ("jacobian_singular_values", "lyapunov_spectrum", "eigenvalues_w_hh"):
+        assert (tmp_path / "gradients" / f"{name}.png").is_file()
     train_args = [
         "train",
         "--task",
@@ -288,6 +290,8 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
         "5",
         "--eval-size",
         "8",
+        "--diagnose-every",
+        "2",
         "--runs-dir",
         str(tmp_path),
     ]
@@ -298,5 +302,8 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
         ["gradients", "--run", record.key[:8], "--batch-size", "8", "--runs-dir", str(tmp_path)],
     )
     assert trained.exit_code == 0, trained.output
+    assert "flow/12" in RunStore(tmp_path / "rnnlab.db").metrics(record.key)
+    assert runner.invoke(app, ["report", "--runs-dir", str(tmp_path)]).exit_code == 0
+    assert (tmp_path / "train" / f"{record.key[:12]}_flow.png").is_file()
     unknown = runner.invoke(app, ["gradients", "--run", "zzzz", "--runs-dir", str(tmp_path)])
     assert unknown.exit_code == 2 and "matches 0" in unknown.output

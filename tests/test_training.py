@@ -308,3 +308,28 @@ def test_tbptt_in_the_loop_counts_one_update_per_window():
 def test_train_config_rejects_bad_values(overrides, match):
     with pytest.raises((ValueError, TypeError), match=match):
         addition_config(**overrides)
+
+
+def test_diagnostics_are_recorded_during_training():
+    from rnnlab.diagnostics import gradient_flow, spectral_radius
+
+    task = tasks.make("temporal_order", length=10)
+    model = elman_model(input_size=task.input_size, output_size=task.output_size)
+    seen = {}
+
+    def record(update, metrics):
+        if "spectral_radius" in metrics:
+            seen[update] = metrics
+
+    config = addition_config(max_updates=6, diagnose_every=3, eval_every=6)
+    train(model, task, config, on_metrics=record)
+    assert sorted(seen) == [3, 6]
+    flows = [seen[6][f"flow/{t}"] for t in range(1, 11)]
+    assert all(f > 0 for f in flows) and flows[-1] > flows[0]  # gradients shrink going back
+    assert seen[6]["spectral_radius"] == pytest.approx(
+        spectral_radius(model.layer.cell.weight_hh.detach())
+    )
+    # the flow is gradient_flow's on a fresh batch of the same shape: same order of magnitude
+    batch = task.sample(8, generator=torch.Generator().manual_seed(0))
+    reference = gradient_flow(model.layer, batch.inputs, lambda o: task.loss(model.read(o), batch))
+    assert reference.shape == (10,)

@@ -83,6 +83,9 @@ def train(
     eval_every: Annotated[int, typer.Option(help="Updates between evaluations.")] = 500,
     eval_size: Annotated[int, typer.Option(help="Fresh test sequences.")] = 1000,
     criterion: Annotated[str, typer.Option(help="paper (<1% wrong) or code (0 wrong).")] = "paper",
+    diagnose_every: Annotated[
+        int, typer.Option(help="Record ‖∂L/∂h_t‖ and W_hh's spectral radius every N updates.")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the model and the data.")] = 0,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
@@ -113,6 +116,7 @@ def train(
             eval_every=eval_every,
             eval_size=eval_size,
             criterion=criterion,
+            diagnose_every=diagnose_every,
             seed=seed,
         )
         spec = train_spec(

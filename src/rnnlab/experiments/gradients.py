@@ -14,9 +14,21 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.diagnostics import gradient_flow
-from rnnlab.experiments.plots import flow_against_step
+from rnnlab.diagnostics import (
+    gradient_flow,
+    jacobian_products,
+    lyapunov_exponents,
+    spectral_radius,
+    state_jacobians,
+)
+from rnnlab.experiments.plots import (
+    eigenvalues_in_the_plane,
+    flow_against_step,
+    lyapunov_spectrum,
+    singular_values_against_horizon,
+)
 from rnnlab.experiments.store import RunStore
+from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint
@@ -73,8 +85,50 @@ def inspect_gradients(
         value = float(flow[..., t].reshape(-1)[-1])
         table.add_row(str(t + 1), f"{value:.3e}", f"{value / last:.3e}" if last else "—")
     console.print(table)
-    figure = flow_against_step(
-        flow, out / "gradient_flow.png", title=f"gradient flow, {task.name}, L = {T}"
-    )
-    console.print(f"plot: {figure}")
+    figures = [
+        flow_against_step(
+            flow, out / "gradient_flow.png", title=f"gradient flow, {task.name}, L = {T}"
+        )
+    ]
+    figures += dynamics_figures(model, batch.inputs, out, console)
+    console.print("plots: " + ", ".join(str(f) for f in figures))
     return flow
+
+
+def dynamics_figures(model, x: torch.Tensor, out: Path, console: Console) -> list[Path]:
+    """Jacobian-product singular values along the first sequence, W_hh's eigenvalues and the
+    input-driven Lyapunov spectrum of a one-cell model; their plots."""
+    layer = model.layer
+    if not isinstance(layer, Recurrent):
+        return []
+    cell = layer.cell
+    steps = x[: min(x.shape[0], 100), :1]  # (≤100, 1, F): one sequence keeps it cheap
+    products = jacobian_products(state_jacobians(cell, steps))
+    figures = [
+        singular_values_against_horizon(
+            products.horizons,
+            products.singular_values,
+            out / "jacobian_singular_values.png",
+            title="singular values of ∂h_k/∂h_0 along one sequence",
+        )
+    ]
+    exponents = lyapunov_exponents(cell, steps[:, 0])
+    console.print(
+        f"largest Lyapunov exponent (input-driven, {steps.shape[0]} steps): "
+        f"{float(exponents[0]):.4f} nats/step"
+    )
+    figures.append(
+        lyapunov_spectrum(
+            exponents, out / "lyapunov_spectrum.png", title="Lyapunov spectrum (input-driven)"
+        )
+    )
+    weight = getattr(cell, "weight_hh", None)
+    if weight is not None and weight.shape[0] == weight.shape[1]:
+        eigenvalues = torch.linalg.eigvals(weight.detach().double())
+        console.print(f"spectral radius of W_hh: {spectral_radius(weight.detach()):.4f}")
+        figures.append(
+            eigenvalues_in_the_plane(
+                eigenvalues, out / "eigenvalues_w_hh.png", title="eigenvalues of W_hh"
+            )
+        )
+    return figures

@@ -172,3 +172,80 @@ def flow_against_step(flow, path: Path, *, title: str) -> Path:
         axes.legend(fontsize=7)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def flow_heatmap(updates: list[int], flows: list[list[float]], path: Path, *, title: str) -> Path:
+    """log10 ‖∂L/∂h_t‖ over step t (x) and training update (y), from recorded flows."""
+    import math
+
+    plt = _pyplot()
+    T = min(len(f) for f in flows)
+    grid = [[math.log10(max(v, 1e-300)) for v in f[:T]] for f in flows]
+    figure, axes = plt.subplots(figsize=(6, 3.6))
+    image = axes.imshow(
+        grid,
+        aspect="auto",
+        origin="lower",
+        cmap="viridis",
+        extent=(0.5, T + 0.5, updates[0], updates[-1] if len(updates) > 1 else updates[0] + 1),
+    )
+    figure.colorbar(image, ax=axes, label="log10 ‖∂L/∂h_t‖")
+    axes.set_xlabel("step t")
+    axes.set_ylabel("training update")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def singular_values_against_horizon(horizons, singular_values, path: Path, *, title: str) -> Path:
+    """Singular values of the Jacobian product J_k ⋯ J_1 against the horizon k (log scale),
+    the first sequence of the batch."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 3.4))
+    values = singular_values[:, 0, :].clamp_min(1e-300)  # (K, S)
+    for i in range(values.shape[1]):
+        axes.plot(
+            horizons.tolist(),
+            values[:, i].tolist(),
+            color="tab:blue",
+            alpha=0.9 if i == 0 else 0.25,
+            linewidth=1.5 if i == 0 else 0.8,
+        )
+    axes.set_yscale("log")
+    axes.set_xlabel("horizon k")
+    axes.set_ylabel("singular values of ∏ ∂h_t/∂h_{t-1}")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def eigenvalues_in_the_plane(eigenvalues, path: Path, *, title: str) -> Path:
+    """Eigenvalues (complex) with the unit circle: outside it, directions that explode."""
+    import math
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(4, 4))
+    angles = [2 * math.pi * i / 200 for i in range(201)]
+    axes.plot(
+        [math.cos(a) for a in angles], [math.sin(a) for a in angles], color="gray", linewidth=1
+    )
+    axes.scatter(eigenvalues.real.tolist(), eigenvalues.imag.tolist(), s=12)
+    axes.set_aspect("equal")
+    axes.set_xlabel("Re λ")
+    axes.set_ylabel("Im λ")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def lyapunov_spectrum(exponents, path: Path, *, title: str) -> Path:
+    """Lyapunov exponents in decreasing order; above 0, nearby trajectories diverge."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 3.2))
+    axes.plot(range(1, len(exponents) + 1), exponents.tolist(), marker="o", markersize=3)
+    axes.axhline(0.0, color="gray", linewidth=1)
+    axes.set_xlabel("index i")
+    axes.set_ylabel("λ_i (nats per step)")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots import learning_curves
+from rnnlab.experiments.plots import flow_heatmap, learning_curves
 from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
@@ -109,7 +109,25 @@ def report_sections(store, records, out: Path) -> list[Section]:
             ]
         )
         metrics = store.metrics(record.key)
-        series = {name: metrics[name] for name in ("loss", "error_rate") if name in metrics}
+        series = {
+            name: metrics[name]
+            for name in ("loss", "error_rate", "spectral_radius")
+            if name in metrics
+        }
+        flows = sorted(
+            (int(n.split("/")[1]), points) for n, points in metrics.items() if n.startswith("flow/")
+        )
+        if flows:
+            updates = [step for step, _ in flows[0][1]]
+            grid = [[points[i][1] for _, points in flows] for i in range(len(updates))]
+            images.append(
+                flow_heatmap(
+                    updates,
+                    grid,
+                    out / f"{record.key[:12]}_flow.png",
+                    title=f"run {record.key[:12]}: log10 ‖∂L/∂h_t‖",
+                )
+            )
         if series:
             images.append(
                 learning_curves(

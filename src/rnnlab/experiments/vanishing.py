@@ -112,7 +112,7 @@ def gradient_ratio(model, task, size: int, generator: torch.Generator) -> tuple[
     model = copy.deepcopy(model).double()
     batch = task.sample(size, generator=generator).to(dtype=torch.float64)
     flow = gradient_flow(
-        model.layer, batch.inputs, lambda outputs: task.loss(model.readout(outputs[-1]), batch)
+        model.layer, batch.inputs, lambda outputs: task.loss(model.read(outputs), batch)
     )
     return float(flow[0] / flow[-1]), flow
 

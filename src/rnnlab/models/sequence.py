@@ -39,8 +39,11 @@ class SequenceModel(nn.Module):
     def forward_with_outputs(self, x: Tensor, state=None) -> tuple[Tensor, Tensor, object]:
         """Predictions, the layer's outputs (T, B, H) and its final state, from ``state``."""
         outputs, final = self.layer(x, state)
-        read = outputs[-1] if self.readout_mode == "last" else outputs
-        return self.readout(read), outputs, final
+        return self.read(outputs), outputs, final
+
+    def read(self, outputs: Tensor) -> Tensor:
+        """Predictions from the layer's outputs (T, B, H): the last step's or every step's."""
+        return self.readout(outputs[-1] if self.readout_mode == "last" else outputs)
 
 
 def layer_output_size(layer: nn.Module) -> int:

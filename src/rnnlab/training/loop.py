@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_choice, check_size
+from rnnlab.diagnostics import gradient_flow, spectral_radius
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Task
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
@@ -41,6 +42,8 @@ class TrainConfig:
     eval_length: int | None = None  # length of test sequences; None = the task's
     criterion: str = "paper"  # "paper": < 1% wrong is solved; "code": 0 wrong
     log_every: int = 50  # updates between training-metric reports
+    diagnose_every: int = 0  # updates between records of ‖∂L/∂h_t‖ for every t ("flow/t") and
+    # of W_hh's spectral radius, on the current minibatch; 0 = never
     checkpoint_every: int = 1000  # updates between checkpoints (when a path is given)
     seed: int = 0  # seeds the data and evaluation streams (the model is seeded by its builder)
 
@@ -53,6 +56,8 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.omega < 0:
             raise ValueError(f"omega (α) must be >= 0, got {self.omega}")
+        if self.diagnose_every < 0:
+            raise ValueError(f"diagnose_every must be >= 0, got {self.diagnose_every}")
         for name in (
             "batch_size",
             "max_updates",
@@ -178,6 +183,20 @@ def train(
         if result.updates % config.eval_every == 0 or result.updates >= config.max_updates:
             _evaluate_into(result, model, task, config, test, on_metrics)
 
+    def diagnose(batch) -> None:
+        """Record the gradient flow and spectral radius (model in eval mode: no dropout draws)."""
+        model.eval()
+        flow = gradient_flow(
+            model.layer, batch.inputs, lambda out: task.loss(model.read(out), batch)
+        )
+        model.train()
+        values = {
+            f"flow/{t + 1}": float(v) for t, v in enumerate(flow.reshape(-1, flow.shape[-1])[-1])
+        }
+        if weights:
+            values["spectral_radius"] = spectral_radius(weights[0].detach())
+        on_metrics(result.updates, values)
+
     optimizer.zero_grad()
     while result.updates < config.max_updates and not result.solved:
         before = result.updates
@@ -209,6 +228,12 @@ def train(
             else:
                 loss.backward()
             finish_update(loss, metrics)
+        if (
+            on_metrics is not None
+            and config.diagnose_every
+            and (result.updates // config.diagnose_every > before // config.diagnose_every)
+        ):
+            diagnose(batch)
         crossed = result.updates // config.checkpoint_every > before // config.checkpoint_every
         finished = result.solved or result.updates >= config.max_updates
         if checkpoint is not None and (crossed or finished):
