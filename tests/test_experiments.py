@@ -307,3 +307,17 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
     assert (tmp_path / "train" / f"{record.key[:12]}_flow.png").is_file()
     unknown = runner.invoke(app, ["gradients", "--run", "zzzz", "--runs-dir", str(tmp_path)])
     assert unknown.exit_code == 2 and "matches 0" in unknown.output
+
+
+def test_cli_eigen_demo_matches_the_closed_form(tmp_path):
+    result = runner.invoke(
+        app, ["eigen", "--eigenvalues", "0.5,1.2", "--steps", "20", "--runs-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "vanishes" in result.output and "explodes" in result.output
+    assert (tmp_path / "eigen" / "eigen_components.png").is_file()
+    assert runner.invoke(app, ["report", "--runs-dir", str(tmp_path)]).exit_code == 0
+    assert "eigen_components" in (tmp_path / "report.html").read_text()
+    for bad in ("0.5,zero", "0.9+0.3j"):  # not a number; a complex value without its conjugate
+        refused = runner.invoke(app, ["eigen", "--eigenvalues", bad, "--runs-dir", str(tmp_path)])
+        assert refused.exit_code == 2

@@ -279,6 +279,28 @@ def gradients(
 
 
 @app.command()
+def eigen(
+    eigenvalues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated eigenvalues of W, e.g. '0.5,0.9,1.1' or '0.9+0.3j,0.9-0.3j'."
+        ),
+    ] = ("0.5,0.9,1.0,1.1"),
+    steps: Annotated[int, typer.Option(help="Steps of h_t = W h_(t-1).")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the eigenvectors and h_0.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """The DL book's eigen-analysis (§10.7): components along |λ|<1 vanish, |λ|>1 explode."""
+    from rnnlab.experiments.eigen import run_eigen_demo
+
+    try:
+        values = [complex(part.strip()) for part in eigenvalues.split(",")]
+        run_eigen_demo(values, steps, seed, runs_dir / "eigen", console)
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+
+
+@app.command()
 def report(runs_dir: RunsDir = Path("runs")) -> None:
     """Write the runs folder's HTML report and PNG plots from its database."""
     from rnnlab.experiments.reproduce import write_report

@@ -249,3 +249,32 @@ def lyapunov_spectrum(exponents, path: Path, *, title: str) -> Path:
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def eigen_components_against_step(demo, path: Path) -> Path:
+    """Measured |c_{t,i}| (markers) and the closed form |λ_i|^t |c_{0,i}| (lines), log scale."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 3.6))
+    steps = list(range(demo.measured.shape[0]))
+    for i, lam in enumerate(demo.eigenvalues.tolist()):
+        color = f"C{i % 10}"
+        axes.plot(
+            steps,
+            demo.predicted[:, i].clamp_min(1e-300).tolist(),
+            color=color,
+            label=f"|λ| = {abs(lam):.2f}",
+        )
+        axes.plot(
+            steps,
+            demo.measured[:, i].clamp_min(1e-300).tolist(),
+            color=color,
+            marker=".",
+            linestyle="none",
+        )
+    axes.set_yscale("log")
+    axes.set_xlabel("step t")
+    axes.set_ylabel("|component along eigenvector|")
+    axes.set_title("h_t = W h_(t-1): measured (dots) vs |λ|^t |c_0| (lines)", fontsize=9)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    return save_figure(figure, path)

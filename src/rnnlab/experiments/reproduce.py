@@ -18,7 +18,7 @@ from rnnlab.experiments import (
     vanishing,
 )
 from rnnlab.experiments.executor import ProcessExecutor, SerialExecutor
-from rnnlab.experiments.report import html_report
+from rnnlab.experiments.report import Section, html_report
 from rnnlab.experiments.store import RunStore
 
 EXPERIMENTS = {
@@ -92,6 +92,13 @@ def write_report(runs_dir: Path, store: RunStore | None = None) -> Path:
         records = store.runs(experiment=name, status="done")
         if records:
             sections += module.report_sections(store, records, runs_dir / name)
+    figures = sorted((runs_dir / "gradients").glob("*.png")) + sorted(
+        (runs_dir / "eigen").glob("*.png")
+    )
+    if figures:
+        sections.append(
+            Section("Diagnostics (latest rnnlab gradients / rnnlab eigen)", images=figures)
+        )
     counts = store.counts()
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet"
     return html_report(
