@@ -151,28 +151,10 @@ def _run_layer(layer: nn.Module, x: Tensor, state) -> tuple[Tensor, list]:
 
 
 def _run_stack(stack: Stack, x: Tensor, state) -> tuple[Tensor, list[list]]:
-    """As :meth:`Stack.forward` (dropout and skips included) with every step's output kept:
-    returns the stack's outputs and, per layer, its list of directions' steps."""
-    if state is not None and (
-        not isinstance(state, (tuple, list)) or len(state) != len(stack.layers)
-    ):
-        raise TypeError(
-            f"state must be a tuple of {len(stack.layers)} layer states or None, "
-            f"got {type(state).__name__}"
-        )
-    states = state if state is not None else (None,) * len(stack.layers)
-    outputs, steps = [], []
-    z = x
-    for k, (layer, layer_state) in enumerate(zip(stack.layers, states, strict=True)):
-        if k > 0:
-            z = nn.functional.dropout(outputs[-1], stack.dropout, stack.training)
-            if stack.input_skip:
-                z = torch.cat([z, x], dim=-1)
-        out, layer_steps = _run_layer(layer, z, layer_state)
-        outputs.append(out)
-        steps.append(layer_steps)
-    result = torch.cat(outputs, dim=-1) if stack.output_skip else outputs[-1]
-    return result, steps
+    """As :meth:`Stack.forward` (its own wiring: dropout and skips) with every step's output
+    kept: returns the stack's outputs and, per layer, its list of directions' steps."""
+    outputs, steps = stack.run(x, state, _run_layer)
+    return outputs, list(steps)
 
 
 class _FrontDoorFlow(nn.Module):

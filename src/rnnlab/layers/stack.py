@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -141,6 +142,20 @@ class Stack(nn.Module):
         state: Sequence[State] | None = None,
         lengths: Tensor | None = None,
     ) -> tuple[Tensor, tuple[State, ...]]:
+        return self.run(x, state, lambda layer, z, layer_state: layer(z, layer_state, lengths))
+
+    def run(
+        self,
+        x: Tensor,
+        state: Sequence[State] | None,
+        run_layer: Callable[[Layer, Tensor, State | None], tuple[Tensor, Any]],
+    ) -> tuple[Tensor, tuple[Any, ...]]:
+        """The stack's wiring (dropout between layers, skips) around ``run_layer(layer, z,
+        layer_state) -> (outputs, extra)``; returns the stack's outputs and every layer's extra.
+
+        :meth:`forward` passes the layers' own forward (extra = final state); diagnostics pass a
+        runner that also keeps every step's state.
+        """
         if state is not None and (
             not isinstance(state, (tuple, list)) or len(state) != len(self.layers)
         ):
@@ -149,15 +164,15 @@ class Stack(nn.Module):
                 f"got {type(state).__name__}"
             )
         states = state if state is not None else (None,) * len(self.layers)
-        outputs, finals = [], []
+        outputs, extras = [], []
         z = x
         for k, (layer, layer_state) in enumerate(zip(self.layers, states, strict=True)):
             if k > 0:
                 z = nn.functional.dropout(outputs[-1], self.dropout, self.training)
                 if self.input_skip:
                     z = torch.cat([z, x], dim=-1)
-            out, final = layer(z, layer_state, lengths)
+            out, extra = run_layer(layer, z, layer_state)
             outputs.append(out)
-            finals.append(final)
+            extras.append(extra)
         result = torch.cat(outputs, dim=-1) if self.output_skip else outputs[-1]
-        return result, tuple(finals)
+        return result, tuple(extras)
