@@ -6,6 +6,8 @@ expected and what was received, so that bad input never reaches torch and fails 
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -36,13 +38,17 @@ def check_probability(name: str, value: object) -> float:
     return float(value)
 
 
-def check_real(name: str, value: object) -> float:
-    """Return ``value`` as a float if it is a finite real number (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def check_real(name: str, value: object, *, positive: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite real number (bools are refused);
+    ``positive`` also requires ``value > 0``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    if value != value or value in (float("inf"), float("-inf")):
+    value = float(value)
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
 
 
 def check_choice(name: str, value: object, choices: Sequence[str]) -> str:

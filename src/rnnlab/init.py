@@ -38,7 +38,6 @@ generator untouched. Eigenvalues are always computed on the CPU in float64
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from types import MappingProxyType
 import torch
 from torch import Tensor, nn
 
-from rnnlab._checks import check_choice, check_float_tensor
+from rnnlab._checks import check_choice, check_float_tensor, check_real
 from rnnlab.cells.elman import Elman
 
 __all__ = [
@@ -87,18 +86,6 @@ def _check_square(name: str, weight: object) -> Tensor:
     if weight.shape[0] != weight.shape[1]:
         raise ValueError(f"{name} must be square (n, n), got shape {tuple(weight.shape)}")
     return weight
-
-
-def _check_real(name: str, value: object, *, positive: bool = False) -> float:
-    """A finite real number (bools refused); ``positive`` also requires ``value > 0``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
 
 
 def _check_generator(generator: object) -> torch.Generator | None:
@@ -201,7 +188,7 @@ def orthogonal_(
         ``weight``.
     """
     weight = _check_matrix("weight", weight)
-    gain = _check_real("gain", gain)
+    gain = check_real("gain", gain)
     generator = _check_generator(generator)
     rows, cols = weight.shape
     a = _gaussian((max(rows, cols), min(rows, cols)), 1.0, weight, generator)  # (n, m)
@@ -238,7 +225,7 @@ def identity_(weight: Tensor, scale: float = 1.0) -> Tensor:
         ``weight``.
     """
     weight = _check_square("weight", weight)
-    scale = _check_real("scale", scale)
+    scale = check_real("scale", scale)
     with torch.no_grad():
         weight.zero_()
         weight.diagonal().fill_(scale)
@@ -270,7 +257,7 @@ def spectral_radius_(weight: Tensor, radius: float) -> Tensor:
             zeros, strictly triangular, ...), or if ``radius`` <= 0.
     """
     weight = _check_square("weight", weight)
-    radius = _check_real("radius", radius, positive=True)
+    radius = check_real("radius", radius, positive=True)
     scaled = _rescaled("weight", weight.detach().to("cpu", torch.float64), radius)
     with torch.no_grad():
         weight.copy_(scaled)
@@ -317,10 +304,10 @@ def sparse_(
     weight = _check_matrix("weight", weight)
     rows, cols = weight.shape
     k = _check_count("nonzeros_per_row", nonzeros_per_row, cols, f"weight has {cols} columns")
-    std = _check_real("std", std, positive=True)
+    std = check_real("std", std, positive=True)
     if radius is not None:
         weight = _check_square("weight (square because radius is given)", weight)
-        radius = _check_real("radius", radius, positive=True)
+        radius = check_real("radius", radius, positive=True)
     generator = _check_generator(generator)
     device = _draw_device(weight, generator)
     dtype = _work_dtype(device)

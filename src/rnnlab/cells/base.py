@@ -127,8 +127,13 @@ class Cell(nn.Module, ABC):
         return torch.zeros(batch_size, size, device=device, dtype=dtype)
 
 
+def uniform_(parameter: Tensor, hidden_size: int) -> None:
+    """torch's default for a recurrent parameter: U(-1/√H, 1/√H), in place."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    nn.init.uniform_(parameter, -bound, bound)
+
+
 def uniform_init_(cell: nn.Module, hidden_size: int) -> None:
     """torch's default for recurrent parameters: every parameter ~ U(-1/√H, 1/√H)."""
-    bound = 1.0 / math.sqrt(hidden_size)
     for parameter in cell.parameters():
-        nn.init.uniform_(parameter, -bound, bound)
+        uniform_(parameter, hidden_size)

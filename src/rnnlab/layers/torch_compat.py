@@ -19,7 +19,6 @@ tests compare against torch); ``"torch"`` insists on the fused kernel.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -28,6 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnlab import cells
 from rnnlab._checks import check_bool, check_choice, check_probability, check_size
+from rnnlab.cells.base import uniform_
 from rnnlab.cells.lstm import check_forget_bias
 from rnnlab.layers.stack import Stack
 
@@ -229,12 +229,6 @@ def _pack_like(output: Tensor, template: PackedSequence, lengths: Tensor) -> Pac
     )
 
 
-def _uniform_(parameter: Tensor, hidden_size: int) -> None:
-    bound = 1.0 / math.sqrt(hidden_size)
-    with torch.no_grad():
-        parameter.uniform_(-bound, bound)
-
-
 class RNN(TorchCompatible, nn.RNN):
     r"""Elman network, drop-in for ``torch.nn.RNN``, plus ``nonlinearity="sigmoid"``.
 
@@ -359,7 +353,7 @@ class LSTM(TorchCompatible, nn.LSTM):
         for template_name, torch_name in self._template_names.items():
             if template_name.endswith("weight_ch"):
                 peep = nn.Parameter(torch.empty(3 * H, device=device, dtype=dtype))
-                _uniform_(peep, H)
+                uniform_(peep, H)
                 self.register_parameter(torch_name, peep)
             elif template_name.endswith("bias_ih") and forget_bias is not None:
                 with torch.no_grad():

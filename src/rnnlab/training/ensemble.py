@@ -51,12 +51,12 @@ from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.training import ensemble_scan as scan
+from rnnlab.training.clipping import EXPLOSION_NORM
+from rnnlab.training.clipping import PASCANU_SHRINK as SHRINK
 from rnnlab.training.omega import BOUND, check_bound
 
 __all__ = ["EXPLOSION_NORM", "SHRINK", "ElmanEnsemble", "EnsembleStep", "Member"]
 
-EXPLOSION_NORM = 1e10  # larger gradient norms are treated as non-finite (Pascanu's code)
-SHRINK = 0.02  # the fallback gradient of W_hh is SHRINK · W_hh
 NONFINITE_POLICIES = ("pascanu", "skip")
 
 
