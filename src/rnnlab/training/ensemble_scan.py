@@ -198,8 +198,9 @@ def forward(
             proj.masked_fill_(~packed.real[t0:t1].t()[:, :, None, None], -torch.inf)  # σ → 0
         for j, p in enumerate(proj.unbind(1)):
             t = t0 + j
-            torch.baddbmm(p, hs[t], whh_t, out=scratch)
-            activate(scratch, out=hs[t + 1])
+            # bmm then add, not baddbmm: baddbmm copies p into its output before the product
+            torch.bmm(hs[t], whh_t, out=scratch)
+            activate(scratch.add_(p), out=hs[t + 1])
     return states if keep else states[:, T % 2 : T % 2 + 1]
 
 
