@@ -1,0 +1,483 @@
+"""The RNN Transducer loss (Graves 2012, §2), with torchaudio's signature and semantics.
+
+The loss of one utterance is ``L = −ln Pr(y|x)``, summed over every alignment of the ``U``
+labels ``y`` to the ``T`` frames. The joint network's output ``logits[t, u, :]`` (``V`` classes,
+one of them the blank ∅) is normalised here: ``lp = log_softmax(logits)``. The lattice needs only
+two small tensors of it (0-based indices, ``t < T``, ``u ≤ U``)::
+
+    blank_lp[t, u] = lp[t, u, blank]        # (B, T, U+1)  log ∅(t, u): move to (t+1, u)
+    emit_lp[t, u]  = lp[t, u, y[u]]         # (B, T, U)    log y(t, u): move to (t, u+1)
+
+Forward variables (Graves 2012 eq. 7–8, in log space)::
+
+    alpha[0, 0] = 0
+    alpha[t, u] = logaddexp(alpha[t−1, u] + blank_lp[t−1, u], alpha[t, u−1] + emit_lp[t, u−1])
+    log P       = alpha[T−1, U] + blank_lp[T−1, U]                  # the final blank
+
+Backward variables (eq. 9–10), with ``beta[T, U] := 0`` for the final blank::
+
+    beta[t, u] = logaddexp(beta[t+1, u] + blank_lp[t, u], beta[t, u+1] + emit_lp[t, u])
+    log P      = beta[0, 0]
+
+**Column scan.** Along a column ``u`` the forward recursion is linear in log space, so with
+``c[t] = alpha[t, u−1] + emit_lp[t, u−1]`` (the inflow from the left) and the prefix sums
+``C[t] = Σ_{s<t} blank_lp[s, u]`` it has the closed form ::
+
+    alpha[:, u] = C + logcumsumexp(c − C)
+
+and, mirrored, ``beta[:, u] = R + reverse_logcumsumexp(d − R)`` with ``d[t] = beta[t, u+1] +
+emit_lp[t, u]`` and ``R[t] = Σ_{s≥t} blank_lp[s, u]``. The Python loop therefore runs over the
+``U+1`` columns only, each step one vectorised op over ``(B, T)``. ``C`` and ``R`` grow linearly
+with ``T``, and their cancellation costs float32 about the float spacing at ``|C|`` (≈ 1e-4 at a
+loss of a few thousand nats), so the lattice always runs in float64; its tensors are ``B·T·(U+1)``
+and small next to the logits.
+
+**Gradients** (Graves 2012 eq. 11–12 with the softmax folded in, the "function merging" of Li et
+al. 2019, §3.2). With ``gb = ∂ln P/∂blank_lp = exp(alpha + blank_lp + beta[t+1, u] − ln P)`` and
+``ge = ∂ln P/∂emit_lp = exp(alpha + emit_lp + beta[t, u+1] − ln P)`` (the probability that an
+alignment takes that arc), and ``p = softmax(logits)``::
+
+    ∂L/∂logits[t, u, k] = (gb + ge)[t, u] · p[k] − gb[t, u]·[k = blank] − ge[t, u]·[k = y[u]]
+
+``p`` is recomputed in backward from the saved logits and the per-cell log-normaliser, straight
+into the gradient's buffer, so no second full-size tensor is ever kept: beyond the logits and
+their gradient the loss holds ``O(B·T·U)`` memory.
+
+The slow, obviously correct twin is :mod:`rnnlab.losses.rnnt_reference` (scalar loops).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import Tensor
+
+from rnnlab._checks import check_choice, check_real
+
+REDUCTIONS = ("none", "mean", "sum")
+NEG = -1e30  # "log 0" of the lattice: finite, so that differences and exp stay NaN-free
+LENGTH_DTYPES = (torch.int32, torch.int64)
+# Logits are processed in pieces of at most this fraction of their size (and at least
+# MIN_PIECE elements): the log-sum-exp's temporary and, for float16/bfloat16, the float32 copy
+# of a piece are the only full-width temporaries.
+PIECE_FRACTION = 8
+MIN_PIECE = 1 << 18
+
+
+# ------------------------------------------------------------------------------ checks
+def check_lengths(
+    name: str, value: object, batch_size: int, *, low: int, high: int, dim: str
+) -> Tensor:
+    """Return ``value`` as an int64 tensor of shape ``(B,)`` with entries in ``[low, high]``.
+
+    ``dim`` names the tensor dimension that bounds the lengths (for the error message).
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a 1-D int32 or int64 tensor, got {type(value).__name__}")
+    if value.dtype not in LENGTH_DTYPES:
+        raise TypeError(f"{name} must have dtype torch.int32 or torch.int64, got {value.dtype}")
+    if value.dim() != 1 or value.shape[0] != batch_size:
+        raise ValueError(
+            f"{name} must have shape ({batch_size},), one per utterance, got {tuple(value.shape)}"
+        )
+    smallest, largest = int(value.min()), int(value.max())
+    if smallest < low:
+        raise ValueError(f"{name} must be >= {low}, got a length of {smallest}")
+    if largest > high:
+        raise ValueError(f"{name} must be <= {dim}={high}, got a length of {largest}")
+    return value.long()
+
+
+def check_blank(blank: object, num_classes: int) -> int:
+    """Return ``blank`` as an index in ``[0, V)``; negative values count from the end."""
+    if isinstance(blank, bool) or not isinstance(blank, numbers.Integral):
+        raise TypeError(f"blank must be an int, got {type(blank).__name__} {blank!r}")
+    blank = int(blank)
+    if not -num_classes <= blank < num_classes:
+        raise ValueError(
+            f"blank must be in [-{num_classes}, {num_classes}) for V={num_classes} classes, "
+            f"got {blank}"
+        )
+    return blank % num_classes
+
+
+def check_targets(
+    targets: object,
+    batch_size: int,
+    num_labels: int,
+    target_lengths: Tensor,
+    num_classes: int,
+    blank: int,
+    *,
+    where: str,
+) -> Tensor:
+    """Return ``targets`` (B, U) as int64; labels in ``[0, V)`` and never ``blank`` where
+    ``u < target_lengths[b]`` (padding is not read). ``where`` names the dimension that fixes U."""
+    if not isinstance(targets, Tensor):
+        raise TypeError(
+            f"targets must be a 2-D int32 or int64 tensor, got {type(targets).__name__}"
+        )
+    if targets.dtype not in LENGTH_DTYPES:
+        raise TypeError(f"targets must have dtype torch.int32 or torch.int64, got {targets.dtype}")
+    if targets.dim() != 2 or targets.shape[0] != batch_size:
+        raise ValueError(f"targets must have shape (B={batch_size}, U), got {tuple(targets.shape)}")
+    if targets.shape[1] != num_labels:
+        raise ValueError(
+            f"targets must have U={num_labels} columns to match {where}, "
+            f"got shape {tuple(targets.shape)}"
+        )
+    targets = targets.long()
+    valid = torch.arange(num_labels, device=targets.device) < target_lengths[:, None]  # (B, U)
+    labels = targets[valid]
+    if labels.numel():
+        if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
+            raise ValueError(
+                f"targets must hold labels in [0, {num_classes}) within target_lengths, got "
+                f"values in [{int(labels.min())}, {int(labels.max())}]"
+            )
+        if bool((labels == blank).any()):
+            b, u = (valid & (targets == blank)).nonzero()[0].tolist()
+            raise ValueError(
+                f"targets must not contain the blank id {blank} within target_lengths, "
+                f"got targets[{b}, {u}] = {blank}"
+            )
+    return targets
+
+
+def _check_same_device(reference: Tensor, **tensors: Tensor) -> None:
+    for name, tensor in tensors.items():
+        if tensor.device != reference.device:
+            raise ValueError(
+                f"{name} must be on {reference.device} (that of the logits), got {tensor.device}"
+            )
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; float32, float16 and bfloat16 are computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# ------------------------------------------------------------------------------ the lattice
+def _lattice_masks(
+    B: int, T: int, U1: int, logit_lengths: Tensor, target_lengths: Tensor, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Validity of the lattice's arcs: blank (B, T, U+1), emit (B, T, U), and the final blank
+    ``(t, u) = (T_b−1, U_b)`` as a (B, T, U+1) mask."""
+    t = torch.arange(T, device=device)[None, :, None]
+    u = torch.arange(U1, device=device)[None, None, :]
+    frames = t < logit_lengths[:, None, None]
+    valid_blank = frames & (u <= target_lengths[:, None, None])
+    valid_emit = (frames & (u < target_lengths[:, None, None]))[:, :, : U1 - 1]
+    final = (t == logit_lengths[:, None, None] - 1) & (u == target_lengths[:, None, None])
+    return valid_blank, valid_emit, final
+
+
+def lattice_forward(
+    blank_lp: Tensor, emit_lp: Tensor, logit_lengths: Tensor, target_lengths: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Forward variables and log-likelihood by the column scan.
+
+    Args:
+        blank_lp: ``(B, T, U+1)`` blank log-probabilities; cells outside the lengths must be 0.
+        emit_lp: ``(B, T, U)`` next-label log-probabilities; cells outside the lengths must be 0.
+        logit_lengths, target_lengths: ``(B,)`` int64, ``1 ≤ T_b ≤ T``, ``0 ≤ U_b ≤ U``.
+
+    Returns:
+        ``alpha`` (B, T, U+1) float64 (meaningful where ``t < T_b, u ≤ U_b``) and ``log_p``
+        (B,) float64, ``log_p[b] = alpha[b, T_b−1, U_b] + blank_lp[b, T_b−1, U_b]``.
+    """
+    B, T, U1 = blank_lp.shape
+    b = blank_lp.to(torch.float64)
+    e = emit_lp.to(torch.float64)
+    alpha = torch.empty(B, T, U1, dtype=torch.float64, device=blank_lp.device)
+    zero = b.new_zeros(B, 1)
+    alpha[:, :, 0] = torch.cat([zero, b[:, :-1, 0].cumsum(1)], 1)  # only blanks along u = 0
+    for u in range(1, U1):
+        inflow = alpha[:, :, u - 1] + e[:, :, u - 1]  # (B, T) c
+        prefix = torch.cat([zero, b[:, :-1, u].cumsum(1)], 1)  # (B, T) C
+        alpha[:, :, u] = prefix + torch.logcumsumexp(inflow - prefix, 1)
+    batch = torch.arange(B, device=blank_lp.device)
+    last_t, last_u = logit_lengths - 1, target_lengths
+    log_p = alpha[batch, last_t, last_u] + b[batch, last_t, last_u]
+    return alpha, log_p
+
+
+def lattice_backward(
+    blank_lp: Tensor,
+    emit_lp: Tensor,
+    alpha: Tensor,
+    log_p: Tensor,
+    logit_lengths: Tensor,
+    target_lengths: Tensor,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor]:
+    """``∂ln P/∂blank_lp`` (B, T, U+1) and ``∂ln P/∂emit_lp`` (B, T, U+1), by the backward
+    column scan; each entry is the probability that an alignment takes that arc.
+
+    The emit gradient has a zero last column (no label leaves ``u = U``) so that the two can be
+    added cell by cell; its first ``U`` columns are the gradient wrt ``emit_lp``. Entries outside
+    the lengths are exactly 0. Arguments as in :func:`lattice_forward`, plus its outputs.
+    """
+    B, T, U1 = blank_lp.shape
+    device = blank_lp.device
+    b = blank_lp.to(torch.float64)
+    e = emit_lp.to(torch.float64)
+    valid_blank, valid_emit, final = _lattice_masks(B, T, U1, logit_lengths, target_lengths, device)
+    grad_blank = torch.zeros(B, T, U1, dtype=dtype, device=device)
+    grad_emit = torch.zeros(B, T, U1, dtype=dtype, device=device)
+    neg_row = b.new_full((B, 1), NEG)
+    beta_right = b.new_full((B, T), NEG)  # beta[:, u+1]; nothing right of the last column
+    for u in range(U1 - 1, -1, -1):
+        inflow = beta_right + e[:, :, u] if u < U1 - 1 else beta_right  # (B, T) d
+        # The final blank enters the lattice at (T_b − 1, U_b) with beta[T_b, U_b] = 0.
+        inflow = torch.where(final[:, :, u], b[:, :, u], inflow)
+        suffix = b[:, :, u].flip(1).cumsum(1).flip(1)  # (B, T) R
+        beta = suffix + torch.logcumsumexp((inflow - suffix).flip(1), 1).flip(1)
+        beta_down = torch.cat([beta[:, 1:], neg_row], 1)  # beta[t+1, u]
+        beta_down = torch.where(final[:, :, u], 0.0, beta_down)
+        alpha_u = alpha[:, :, u] - log_p[:, None]
+        arc = (alpha_u + b[:, :, u] + beta_down).exp()
+        grad_blank[:, :, u] = torch.where(valid_blank[:, :, u], arc, 0.0)
+        if u < U1 - 1:
+            arc = (alpha_u + e[:, :, u] + beta_right).exp()
+            grad_emit[:, :, u] = torch.where(valid_emit[:, :, u], arc, 0.0)
+        beta_right = beta
+    return grad_blank, grad_emit
+
+
+class _LatticeLogLikelihood(torch.autograd.Function):
+    """``log P`` (B,) of the lattice from ``blank_lp`` and ``emit_lp``; backward by β."""
+
+    @staticmethod
+    def forward(ctx, blank_lp, emit_lp, logit_lengths, target_lengths):
+        alpha, log_p = lattice_forward(blank_lp, emit_lp, logit_lengths, target_lengths)
+        ctx.save_for_backward(blank_lp, emit_lp, alpha, log_p, logit_lengths, target_lengths)
+        return log_p.to(blank_lp.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_log_p):
+        blank_lp, emit_lp, alpha, log_p, logit_lengths, target_lengths = ctx.saved_tensors
+        grad_blank, grad_emit = lattice_backward(
+            blank_lp, emit_lp, alpha, log_p, logit_lengths, target_lengths, blank_lp.dtype
+        )
+        scale = grad_log_p[:, None, None]
+        return grad_blank * scale, grad_emit[:, :, :-1] * scale, None, None
+
+
+def lattice_log_likelihood(
+    blank_lp: Tensor, emit_lp: Tensor, logit_lengths: Tensor, target_lengths: Tensor
+) -> Tensor:
+    """``ln Pr(y|x)`` per utterance from the lattice's two log-probability tensors.
+
+    This is the DP shared by :func:`rnnt_loss` and :func:`rnnt_loss_additive`; it is
+    differentiable wrt ``blank_lp`` and ``emit_lp`` (backward by the β recursion, not by autograd
+    through the scan). It runs in float64 and returns the dtype of ``blank_lp``.
+
+    Args:
+        blank_lp: ``(B, T, U+1)`` float, ``log Pr(∅ | t, u)``.
+        emit_lp: ``(B, T, U)`` float, ``log Pr(y[u] | t, u)``; same dtype as ``blank_lp``.
+        logit_lengths: ``(B,)`` int32/int64, frames per utterance, ``1 ≤ T_b ≤ T``.
+        target_lengths: ``(B,)`` int32/int64, labels per utterance, ``0 ≤ U_b ≤ U``.
+
+    Cells outside ``t < T_b, u ≤ U_b`` (``u < U_b`` for ``emit_lp``) are never read and get zero
+    gradient, whatever they hold (NaN included).
+
+    Returns:
+        ``(B,)`` log-likelihoods.
+    """
+    if not isinstance(blank_lp, Tensor) or not blank_lp.is_floating_point():
+        raise TypeError(f"blank_lp must be a floating-point tensor, got {describe(blank_lp)}")
+    if blank_lp.dim() != 3 or 0 in blank_lp.shape:
+        raise ValueError(
+            f"blank_lp must be a non-empty 3-D (B, T, U+1) tensor, got {tuple(blank_lp.shape)}"
+        )
+    B, T, U1 = blank_lp.shape
+    if not isinstance(emit_lp, Tensor) or emit_lp.dtype != blank_lp.dtype:
+        raise TypeError(
+            f"emit_lp must be a tensor of dtype {blank_lp.dtype} (that of blank_lp), "
+            f"got {describe(emit_lp)}"
+        )
+    if emit_lp.shape != (B, T, U1 - 1):
+        raise ValueError(
+            f"emit_lp must have shape (B, T, U) = {(B, T, U1 - 1)}, got {tuple(emit_lp.shape)}"
+        )
+    _check_same_device(blank_lp, emit_lp=emit_lp)
+    logit_lengths = check_lengths("logit_lengths", logit_lengths, B, low=1, high=T, dim="T")
+    target_lengths = check_lengths("target_lengths", target_lengths, B, low=0, high=U1 - 1, dim="U")
+    _check_same_device(blank_lp, logit_lengths=logit_lengths, target_lengths=target_lengths)
+    valid_blank, valid_emit, _ = _lattice_masks(
+        B, T, U1, logit_lengths, target_lengths, blank_lp.device
+    )
+    blank_lp = torch.where(valid_blank, blank_lp, 0.0)
+    emit_lp = torch.where(valid_emit, emit_lp, 0.0)
+    return _LatticeLogLikelihood.apply(blank_lp, emit_lp, logit_lengths, target_lengths)
+
+
+def describe(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of dtype {value.dtype}"
+    return type(value).__name__
+
+
+# ------------------------------------------------------------------------------ the full loss
+def _pieces(lengths: list[int], cells_per_row: list[int], numel: int):
+    """Yield ``(b, t0, t1)``: frame ranges of each utterance's valid lattice, each piece of at
+    most ``max(numel / PIECE_FRACTION, MIN_PIECE)`` logits (but at least one frame)."""
+    budget = max(numel // PIECE_FRACTION, MIN_PIECE)
+    for b, (T_b, row) in enumerate(zip(lengths, cells_per_row, strict=True)):
+        step = max(1, budget // row)
+        for t0 in range(0, T_b, step):
+            yield b, t0, min(T_b, t0 + step)
+
+
+class _RNNTLoss(torch.autograd.Function):
+    """Per-utterance costs (B,) from raw logits; gradient by function merging, with clamp."""
+
+    @staticmethod
+    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp):
+        B, T, U1, _ = logits.shape
+        compute = _compute_dtype(logits.dtype)
+        T_list, U_list = logit_lengths.tolist(), target_lengths.tolist()
+        V = logits.shape[-1]
+        rows = [(U_b + 1) * V for U_b in U_list]
+        lse = torch.zeros(B, T, U1, dtype=compute, device=logits.device)  # log-normalisers
+        blank_lp = torch.zeros(B, T, U1, dtype=torch.float64, device=logits.device)
+        emit_lp = torch.zeros(B, T, U1 - 1, dtype=torch.float64, device=logits.device)
+        for b, t0, t1 in _pieces(T_list, rows, logits.numel()):
+            U_b = U_list[b]
+            x = logits[b, t0:t1, : U_b + 1].to(compute)  # (n, U_b+1, V)
+            norm = torch.logsumexp(x, -1)  # (n, U_b+1)
+            lse[b, t0:t1, : U_b + 1] = norm
+            blank_lp[b, t0:t1, : U_b + 1] = x[:, :, blank] - norm
+            if U_b:
+                labels = targets[b, None, :U_b, None].expand(t1 - t0, U_b, 1)
+                emit = x[:, :U_b].gather(-1, labels)[..., 0] - norm[:, :U_b]
+                emit_lp[b, t0:t1, :U_b] = emit
+        alpha, log_p = lattice_forward(blank_lp, emit_lp, logit_lengths, target_lengths)
+        ctx.save_for_backward(logits, targets, logit_lengths, target_lengths, lse)
+        # Intermediates live on ctx so that backward can free them before it allocates the
+        # full-size gradient.
+        ctx.lattice = (blank_lp, emit_lp, alpha, log_p)
+        ctx.blank, ctx.clamp = blank, clamp
+        return (-log_p).to(logits.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_costs):
+        logits, targets, logit_lengths, target_lengths, lse = ctx.saved_tensors
+        compute = lse.dtype
+        grad_blank, grad_emit = lattice_backward(
+            *ctx.lattice, logit_lengths, target_lengths, compute
+        )
+        del ctx.lattice
+        # ∂L/∂logits = occupancy·softmax − gb·onehot(blank) − ge·onehot(y), L = −ln P.
+        occupancy = grad_blank + grad_emit  # (B, T, U+1)
+        clamp, blank = ctx.clamp, ctx.blank
+        dy = grad_costs.to(compute)
+        if clamp <= 0:  # no clamp: fold the incoming gradient into the small tensors
+            occupancy.mul_(dy[:, None, None])
+            grad_blank.mul_(dy[:, None, None])
+            grad_emit.mul_(dy[:, None, None])
+        T_list, U_list = logit_lengths.tolist(), target_lengths.tolist()
+        V = logits.shape[-1]
+        rows = [(U_b + 1) * V for U_b in U_list]
+        grad = torch.empty_like(logits)
+        for b, (T_b, U_b) in enumerate(zip(T_list, U_list, strict=True)):
+            grad[b, T_b:].zero_()  # padded lattice cells get exactly zero gradient
+            grad[b, :T_b, U_b + 1 :].zero_()
+        for b, t0, t1 in _pieces(T_list, rows, logits.numel()):
+            U_b = U_list[b]
+            cells = (b, slice(t0, t1), slice(0, U_b + 1))
+            x, out = logits[cells], grad[cells]  # (n, U_b+1, V)
+            if out.dtype == compute:
+                p = torch.sub(x, lse[cells][..., None], out=out)
+            else:
+                p = x.to(compute) - lse[cells][..., None]
+            p.exp_().mul_(occupancy[cells][..., None])
+            p[..., blank].sub_(grad_blank[cells])
+            if U_b:
+                labels = targets[b, None, :U_b, None].expand(t1 - t0, U_b, 1)
+                p[:, :U_b].scatter_add_(-1, labels, grad_emit[b, t0:t1, :U_b, None].neg())
+            if clamp > 0:
+                p.clamp_(-clamp, clamp).mul_(dy[b])
+            if p is not out:
+                out.copy_(p)
+        return grad, None, None, None, None, None
+
+
+def rnnt_loss(
+    logits: Tensor,
+    targets: Tensor,
+    logit_lengths: Tensor,
+    target_lengths: Tensor,
+    blank: int = -1,
+    clamp: float = -1,
+    reduction: str = "mean",
+) -> Tensor:
+    """The RNN Transducer loss ``−ln Pr(y|x)`` (Graves 2012, §2), a drop-in for
+    ``torchaudio.functional.rnnt_loss`` (with its default ``fused_log_softmax=True``).
+
+    The equations, the column scan and the merged gradient are in the module docstring. The
+    log-softmax is applied inside; only the blank and next-label log-probabilities are gathered,
+    and the softmax is recomputed in backward, so beyond ``logits`` and their gradient the loss
+    keeps ``O(B·T·U)`` memory. The lattice runs in float64.
+
+    Args:
+        logits: ``(B, T, U+1, V)`` raw joint-network outputs (not log-probabilities), float64,
+            float32, float16 or bfloat16 (the last two computed in float32). ``T`` may exceed
+            ``max(logit_lengths)`` (torchaudio requires equality).
+        targets: ``(B, U)`` int32 or int64 labels, padded beyond ``target_lengths`` with any
+            value; within the lengths in ``[0, V)`` and never ``blank``.
+        logit_lengths: ``(B,)`` int32 or int64 frames per utterance, ``1 ≤ T_b ≤ T``.
+        target_lengths: ``(B,)`` int32 or int64 labels per utterance, ``0 ≤ U_b ≤ U`` (0: an
+            utterance with no labels).
+        blank: the blank's class index; ``blank < 0`` means ``V + blank`` (default: the last).
+        clamp: if ``> 0``, each element of the per-utterance gradient ``∂L_b/∂logits`` is
+            clipped to ``[−clamp, clamp]`` before it is scaled by the incoming gradient (as
+            torchaudio does); ``≤ 0`` (default −1): no clipping.
+        reduction: ``"mean"`` (default: the batch mean of the per-utterance losses, not per
+            token), ``"sum"`` or ``"none"`` (shape ``(B,)``).
+
+    Returns:
+        The loss in the dtype of ``logits``: a scalar, or ``(B,)`` for ``reduction="none"``.
+        Gradients wrt ``logits`` are exactly 0 in padded cells (``t ≥ T_b`` or ``u > U_b``).
+    """
+    if isinstance(logits, Tensor) and logits.is_complex():
+        raise TypeError(f"logits must be a real floating-point tensor, got dtype {logits.dtype}")
+    if not isinstance(logits, Tensor) or not logits.is_floating_point():
+        raise TypeError(
+            "logits must be a floating-point tensor (float64, float32, float16 or bfloat16), "
+            f"got {describe(logits)}"
+        )
+    if logits.dim() != 4 or 0 in logits.shape:
+        raise ValueError(
+            f"logits must be a non-empty 4-D (B, T, U+1, V) tensor, got {tuple(logits.shape)}"
+        )
+    B, T, U1, V = logits.shape
+    blank = check_blank(blank, V)
+    clamp = check_real("clamp", clamp)
+    check_choice("reduction", reduction, REDUCTIONS)
+    logit_lengths = check_lengths("logit_lengths", logit_lengths, B, low=1, high=T, dim="T")
+    target_lengths = check_lengths("target_lengths", target_lengths, B, low=0, high=U1 - 1, dim="U")
+    targets = check_targets(
+        targets, B, U1 - 1, target_lengths, V, blank, where=f"logits.size(2) = U+1 = {U1}"
+    )
+    _check_same_device(
+        logits, targets=targets, logit_lengths=logit_lengths, target_lengths=target_lengths
+    )
+    costs = _RNNTLoss.apply(logits, targets, logit_lengths, target_lengths, blank, clamp)
+    return reduce_costs(costs, reduction)
+
+
+def reduce_costs(costs: Tensor, reduction: str) -> Tensor:
+    """Apply ``reduction`` ("none", "mean" over the batch, "sum") to per-utterance costs."""
+    if reduction == "mean":
+        return costs.mean()
+    if reduction == "sum":
+        return costs.sum()
+    return costs
+
+
+__all__ = ["lattice_log_likelihood", "rnnt_loss"]
