@@ -310,6 +310,20 @@ def test_greedy_is_beam_width_one(rule, config):
         assert ours[n].score == ours[n].log_prob
 
 
+@pytest.mark.parametrize("rule", ["eos", "unit"])
+def test_float32_model_is_searched_in_float64(rule):
+    model = TableDecoder()
+    model.table, model.stop_table = model.table.float(), model.stop_table.float()
+    search = dict(stop=make_rule(rule), max_length=MAX_LENGTH, length_penalty=0.6)
+    exact = exhaustive_search(model, model.initial_state(), start(), **search)
+    beams = beam_search(model, model.initial_state(), start(), beam_width=WIDE, **search)
+    for n in range(N):
+        assert [h.tokens for h in beams[n]] == [h.tokens for h in exact[n]]
+        assert [h.log_prob for h in beams[n]] == pytest.approx(
+            [h.log_prob for h in exact[n]], rel=0, abs=1e-5
+        )
+
+
 def test_beam_search_keeps_examples_apart():
     # one example alone gives the same beam as in a batch with others
     model = TableDecoder()
