@@ -244,35 +244,35 @@ def test_exhaustive_probabilities_sum_to_one(rule):
         assert total == pytest.approx(1.0, rel=0, abs=1e-12)
 
 
-@pytest.mark.parametrize("width", [1, 2, 3])
 @pytest.mark.parametrize("config", list(CONFIGS))
 @pytest.mark.parametrize("rule", ["eos", "unit", "fixed"])
-def test_narrow_beam_is_plain_beam_search_and_never_beats_the_optimum(rule, config, width):
+def test_narrow_beam_is_plain_beam_search_and_never_beats_the_optimum(rule, config):
     kwargs = CONFIGS[config]
     model = TableDecoder()
     search = dict(stop=make_rule(rule), max_length=MAX_LENGTH, **kwargs)
-    beams = beam_search(model, model.initial_state(), start(), beam_width=width, **search)
     exact = exhaustive_search(model, model.initial_state(), start(), **search)
-    for n in range(N):
-        reference = reference_beam(
-            model,
-            n,
-            rule,
-            width,
-            min_length=kwargs.get("min_length", 0),
-            alpha=kwargs.get("length_penalty", 0.0),
-            no_repeat_ngram=kwargs.get("no_repeat_ngram", 0),
-        )
-        assert len(beams[n]) == len(reference)
-        for ours, theirs in zip(beams[n], reference, strict=True):
-            assert_same(ours, *theirs)
-        if not exact[n]:  # a fixed length that blocking makes impossible
-            assert beams[n] == []
-            continue
-        assert beams[n][0].score <= exact[n][0].score + 1e-12
-        table = {(tuple(h.tokens), h.truncated): h for h in exact[n]}
-        for h in beams[n]:  # a real sequence, with its exact log-probability and score
-            assert_same(h, *_fields(table[(tuple(h.tokens), h.truncated)]))
+    for width in (1, 2, 3):
+        beams = beam_search(model, model.initial_state(), start(), beam_width=width, **search)
+        for n in range(N):
+            reference = reference_beam(
+                model,
+                n,
+                rule,
+                width,
+                min_length=kwargs.get("min_length", 0),
+                alpha=kwargs.get("length_penalty", 0.0),
+                no_repeat_ngram=kwargs.get("no_repeat_ngram", 0),
+            )
+            assert len(beams[n]) == len(reference)
+            for ours, theirs in zip(beams[n], reference, strict=True):
+                assert_same(ours, *theirs)
+            if not exact[n]:  # a fixed length that blocking makes impossible
+                assert beams[n] == []
+                continue
+            assert beams[n][0].score <= exact[n][0].score + 1e-12
+            table = {(tuple(h.tokens), h.truncated): h for h in exact[n]}
+            for h in beams[n]:  # a real sequence, with its exact log-probability and score
+                assert_same(h, *_fields(table[(tuple(h.tokens), h.truncated)]))
 
 
 def _fields(h: Hypothesis) -> tuple[list[int], float, float, bool]:
