@@ -181,6 +181,7 @@ def lattice_forward(
     Args:
         blank_lp: ``(B, T, U+1)`` blank log-probabilities; cells outside the lengths must be 0.
         emit_lp: ``(B, T, U)`` next-label log-probabilities; cells outside the lengths must be 0.
+            Both may be of any float dtype; each column is taken to float64 as it is used.
         logit_lengths, target_lengths: ``(B,)`` int64, ``1 ≤ T_b ≤ T``, ``0 ≤ U_b ≤ U``.
 
     Returns:
@@ -188,18 +189,17 @@ def lattice_forward(
         (B,) float64, ``log_p[b] = alpha[b, T_b−1, U_b] + blank_lp[b, T_b−1, U_b]``.
     """
     B, T, U1 = blank_lp.shape
-    b = blank_lp.to(torch.float64)
-    e = emit_lp.to(torch.float64)
-    alpha = torch.empty(B, T, U1, dtype=torch.float64, device=blank_lp.device)
-    zero = b.new_zeros(B, 1)
-    alpha[:, :, 0] = torch.cat([zero, b[:, :-1, 0].cumsum(1)], 1)  # only blanks along u = 0
+    f64 = torch.float64
+    alpha = torch.empty(B, T, U1, dtype=f64, device=blank_lp.device)
+    zero = alpha.new_zeros(B, 1)
+    alpha[:, :, 0] = torch.cat([zero, blank_lp[:, :-1, 0].to(f64).cumsum(1)], 1)  # blanks only
     for u in range(1, U1):
-        inflow = alpha[:, :, u - 1] + e[:, :, u - 1]  # (B, T) c
-        prefix = torch.cat([zero, b[:, :-1, u].cumsum(1)], 1)  # (B, T) C
+        inflow = alpha[:, :, u - 1] + emit_lp[:, :, u - 1].to(f64)  # (B, T) c
+        prefix = torch.cat([zero, blank_lp[:, :-1, u].to(f64).cumsum(1)], 1)  # (B, T) C
         alpha[:, :, u] = prefix + torch.logcumsumexp(inflow - prefix, 1)
     batch = torch.arange(B, device=blank_lp.device)
     last_t, last_u = logit_lengths - 1, target_lengths
-    log_p = alpha[batch, last_t, last_u] + b[batch, last_t, last_u]
+    log_p = alpha[batch, last_t, last_u] + blank_lp[batch, last_t, last_u].to(f64)
     return alpha, log_p
 
 
@@ -220,27 +220,28 @@ def lattice_backward(
     the lengths are exactly 0. Arguments as in :func:`lattice_forward`, plus its outputs.
     """
     B, T, U1 = blank_lp.shape
-    device = blank_lp.device
-    b = blank_lp.to(torch.float64)
-    e = emit_lp.to(torch.float64)
+    device, f64 = blank_lp.device, torch.float64
     valid_blank, valid_emit, final = _lattice_masks(B, T, U1, logit_lengths, target_lengths, device)
     grad_blank = torch.zeros(B, T, U1, dtype=dtype, device=device)
     grad_emit = torch.zeros(B, T, U1, dtype=dtype, device=device)
-    neg_row = b.new_full((B, 1), NEG)
-    beta_right = b.new_full((B, T), NEG)  # beta[:, u+1]; nothing right of the last column
+    neg_row = alpha.new_full((B, 1), NEG)
+    beta_right = alpha.new_full((B, T), NEG)  # beta[:, u+1]; nothing right of the last column
     for u in range(U1 - 1, -1, -1):
-        inflow = beta_right + e[:, :, u] if u < U1 - 1 else beta_right  # (B, T) d
+        b = blank_lp[:, :, u].to(f64)  # (B, T)
+        e = emit_lp[:, :, u].to(f64) if u < U1 - 1 else None
+        inflow = beta_right if e is None else beta_right + e  # (B, T) d
         # The final blank enters the lattice at (T_b − 1, U_b) with beta[T_b, U_b] = 0.
-        inflow = torch.where(final[:, :, u], b[:, :, u], inflow)
-        suffix = b[:, :, u].flip(1).cumsum(1).flip(1)  # (B, T) R
+        inflow = torch.where(final[:, :, u], b, inflow)
+        suffix = b.flip(1).cumsum(1).flip(1)  # (B, T) R
         beta = suffix + torch.logcumsumexp((inflow - suffix).flip(1), 1).flip(1)
         beta_down = torch.cat([beta[:, 1:], neg_row], 1)  # beta[t+1, u]
         beta_down = torch.where(final[:, :, u], 0.0, beta_down)
         alpha_u = alpha[:, :, u] - log_p[:, None]
-        arc = (alpha_u + b[:, :, u] + beta_down).exp()
-        grad_blank[:, :, u] = torch.where(valid_blank[:, :, u], arc, 0.0)
-        if u < U1 - 1:
-            arc = (alpha_u + e[:, :, u] + beta_right).exp()
+        grad_blank[:, :, u] = torch.where(
+            valid_blank[:, :, u], (alpha_u + b + beta_down).exp(), 0.0
+        )
+        if e is not None:
+            arc = (alpha_u + e + beta_right).exp()
             grad_emit[:, :, u] = torch.where(valid_emit[:, :, u], arc, 0.0)
         beta_right = beta
     return grad_blank, grad_emit
@@ -333,60 +334,59 @@ def _pieces(lengths: list[int], cells_per_row: list[int], numel: int):
 
 
 class _RNNTLoss(torch.autograd.Function):
-    """Per-utterance costs (B,) from raw logits; gradient by function merging, with clamp."""
+    """Per-utterance costs (B,) from raw logits; gradient by function merging, with clamp.
+
+    Like torchaudio, forward also runs the backward lattice (when a gradient will be needed), so
+    that only the log-normalisers and the two arc-probability tensors are kept for backward.
+    """
 
     @staticmethod
-    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp):
-        B, T, U1, _ = logits.shape
+    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp, need_grad):
+        B, T, U1, V = logits.shape
         compute = _compute_dtype(logits.dtype)
         T_list, U_list = logit_lengths.tolist(), target_lengths.tolist()
-        V = logits.shape[-1]
         rows = [(U_b + 1) * V for U_b in U_list]
         lse = torch.zeros(B, T, U1, dtype=compute, device=logits.device)  # log-normalisers
-        blank_lp = torch.zeros(B, T, U1, dtype=torch.float64, device=logits.device)
-        emit_lp = torch.zeros(B, T, U1 - 1, dtype=torch.float64, device=logits.device)
+        blank_lp = torch.zeros(B, T, U1, dtype=compute, device=logits.device)
+        emit_lp = torch.zeros(B, T, U1 - 1, dtype=compute, device=logits.device)
         for b, t0, t1 in _pieces(T_list, rows, logits.numel()):
             U_b = U_list[b]
             x = logits[b, t0:t1, : U_b + 1].to(compute)  # (n, U_b+1, V)
             norm = torch.logsumexp(x, -1)  # (n, U_b+1)
             lse[b, t0:t1, : U_b + 1] = norm
-            blank_lp[b, t0:t1, : U_b + 1] = x[:, :, blank] - norm
+            torch.sub(x[:, :, blank], norm, out=blank_lp[b, t0:t1, : U_b + 1])
             if U_b:
                 labels = targets[b, None, :U_b, None].expand(t1 - t0, U_b, 1)
-                emit = x[:, :U_b].gather(-1, labels)[..., 0] - norm[:, :U_b]
-                emit_lp[b, t0:t1, :U_b] = emit
+                emit = x[:, :U_b].gather(-1, labels)[..., 0]
+                torch.sub(emit, norm[:, :U_b], out=emit_lp[b, t0:t1, :U_b])
         alpha, log_p = lattice_forward(blank_lp, emit_lp, logit_lengths, target_lengths)
-        ctx.save_for_backward(logits, targets, logit_lengths, target_lengths, lse)
-        # Intermediates live on ctx so that backward can free them before it allocates the
-        # full-size gradient.
-        ctx.lattice = (blank_lp, emit_lp, alpha, log_p)
-        ctx.blank, ctx.clamp = blank, clamp
+        if need_grad:
+            grad_blank, grad_emit = lattice_backward(
+                blank_lp, emit_lp, alpha, log_p, logit_lengths, target_lengths, compute
+            )
+            ctx.save_for_backward(logits, targets, lse, grad_blank, grad_emit)
+            ctx.lengths = (T_list, U_list)
+            ctx.blank, ctx.clamp = blank, clamp
         return (-log_p).to(logits.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_costs):
-        logits, targets, logit_lengths, target_lengths, lse = ctx.saved_tensors
-        compute = lse.dtype
-        grad_blank, grad_emit = lattice_backward(
-            *ctx.lattice, logit_lengths, target_lengths, compute
-        )
-        del ctx.lattice
-        # ∂L/∂logits = occupancy·softmax − gb·onehot(blank) − ge·onehot(y), L = −ln P.
-        occupancy = grad_blank + grad_emit  # (B, T, U+1)
+        logits, targets, lse, grad_blank, grad_emit = ctx.saved_tensors
+        T_list, U_list = ctx.lengths
         clamp, blank = ctx.clamp, ctx.blank
+        compute = lse.dtype
         dy = grad_costs.to(compute)
         if clamp <= 0:  # no clamp: fold the incoming gradient into the small tensors
-            occupancy.mul_(dy[:, None, None])
-            grad_blank.mul_(dy[:, None, None])
-            grad_emit.mul_(dy[:, None, None])
-        T_list, U_list = logit_lengths.tolist(), target_lengths.tolist()
+            grad_blank = grad_blank * dy[:, None, None]
+            grad_emit = grad_emit * dy[:, None, None]
         V = logits.shape[-1]
         rows = [(U_b + 1) * V for U_b in U_list]
         grad = torch.empty_like(logits)
         for b, (T_b, U_b) in enumerate(zip(T_list, U_list, strict=True)):
             grad[b, T_b:].zero_()  # padded lattice cells get exactly zero gradient
             grad[b, :T_b, U_b + 1 :].zero_()
+        # ∂L/∂logits = (gb + ge)·softmax − gb·onehot(blank) − ge·onehot(y), with L = −ln P.
         for b, t0, t1 in _pieces(T_list, rows, logits.numel()):
             U_b = U_list[b]
             cells = (b, slice(t0, t1), slice(0, U_b + 1))
@@ -395,7 +395,7 @@ class _RNNTLoss(torch.autograd.Function):
                 p = torch.sub(x, lse[cells][..., None], out=out)
             else:
                 p = x.to(compute) - lse[cells][..., None]
-            p.exp_().mul_(occupancy[cells][..., None])
+            p.exp_().mul_((grad_blank[cells] + grad_emit[cells])[..., None])
             p[..., blank].sub_(grad_blank[cells])
             if U_b:
                 labels = targets[b, None, :U_b, None].expand(t1 - t0, U_b, 1)
@@ -404,7 +404,7 @@ class _RNNTLoss(torch.autograd.Function):
                 p.clamp_(-clamp, clamp).mul_(dy[b])
             if p is not out:
                 out.copy_(p)
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 def rnnt_loss(
@@ -467,7 +467,8 @@ def rnnt_loss(
     _check_same_device(
         logits, targets=targets, logit_lengths=logit_lengths, target_lengths=target_lengths
     )
-    costs = _RNNTLoss.apply(logits, targets, logit_lengths, target_lengths, blank, clamp)
+    need_grad = torch.is_grad_enabled() and logits.requires_grad
+    costs = _RNNTLoss.apply(logits, targets, logit_lengths, target_lengths, blank, clamp, need_grad)
     return reduce_costs(costs, reduction)
 
 
