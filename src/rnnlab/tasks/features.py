@@ -22,6 +22,7 @@ about ``d / 10 ms``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -92,6 +93,14 @@ def mel_filterbank(
     return torch.clamp(torch.minimum(rising, falling), min=0.0).to(dtype)
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_filterbank(
+    n_mels: int, n_fft: int, sample_rate: float, f_min: float, f_max: float | None, dtype
+) -> Tensor:
+    """:func:`mel_filterbank`, built once per configuration (read-only: callers never write)."""
+    return mel_filterbank(n_mels, n_fft, sample_rate, f_min=f_min, f_max=f_max, dtype=dtype)
+
+
 def frame_sizes(sample_rate: float, window_ms: float, hop_ms: float) -> tuple[int, int, int]:
     """``(win, hop, n_fft)`` in samples: ``win = round(window_ms · sample_rate / 1000)``,
     ``hop = round(hop_ms · sample_rate / 1000)``, ``n_fft`` the smallest power of two >= win."""
@@ -141,9 +150,8 @@ def log_mel(
         )
     floor = check_real("floor", floor, positive=True)
     win, hop, n_fft = frame_sizes(sample_rate, window_ms, hop_ms)
-    fbank = mel_filterbank(
-        n_mels, n_fft, sample_rate, f_min=f_min, f_max=f_max, dtype=audio.dtype
-    ).to(audio.device)
+    fbank = _cached_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, audio.dtype)
+    fbank = fbank.to(audio.device)
     window = torch.hann_window(win, periodic=True, dtype=audio.dtype, device=audio.device)
     spectrum = torch.stft(
         audio,
