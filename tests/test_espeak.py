@@ -3,6 +3,7 @@ says, and bad input."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -173,3 +174,22 @@ def test_bad_text_is_refused():
         synthesize(b"one")
     with pytest.raises(ValueError, match="voice must be"):
         phonemes("one", voice="nope")
+
+
+def test_other_users_of_the_library_do_not_break_determinism():
+    import ctypes
+
+    import espeakng_loader
+
+    shared = ctypes.CDLL(espeakng_loader.get_library_path())  # someone else's handle
+    assert shared.espeak_Info is not None
+    first = synthesize("five six", variant="m2")
+    synthesize("seven", variant="f1")
+    assert torch.equal(first, synthesize("five six", variant="m2"))
+
+
+def test_the_private_copy_is_made_again_if_removed():
+    path = espeak._private_library()
+    os.remove(path)
+    pcm = synthesize("two")
+    assert espeak._private_library() != path and len(pcm) > 0

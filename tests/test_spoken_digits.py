@@ -165,6 +165,9 @@ def test_a_foreign_cache_file_is_refused(tmp_path):
     atomic_save({"key": {"something": "else"}}, task.cache_path)
     with pytest.raises(ValueError, match="does not hold the features"):
         task.pairs("train")
+    task.cache_path.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="is not a readable feature file"):
+        SpokenDigits(**TINY, cache_dir=tmp_path).pairs("train")
 
 
 def test_noise_at_the_requested_snr(tmp_path):

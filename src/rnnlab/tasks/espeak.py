@@ -18,7 +18,8 @@ random generators it reads are seeded from ``seed``: eSpeak's own (``espeak_ng_S
 breath noise, used by e.g. the ``f2``/``f5``/``whisper`` variants) and the C library's
 ``rand`` (``srand``: a few variants such as ``Reed`` and ``caleb``; this reseeds the process's
 C ``rand``, which Python, numpy and torch do not use). The same arguments then give the same
-samples, bit for bit, in any order and in any process. Loading costs ~5 ms per call.
+samples, bit for bit, in any order and in any process. Loading, initialising and selecting
+the voice cost about 10 ms a call.
 
 The library is process-global state: every call holds a module lock.
 """
@@ -29,6 +30,7 @@ import _ctypes
 import atexit
 import ctypes
 import functools
+import os
 import shutil
 import sys
 import tempfile
@@ -115,15 +117,26 @@ def voice_name(voice: str, variant: str | None = None) -> str:
     return f"{voice}+{variant}"
 
 
-@functools.lru_cache(maxsize=1)
+_private: dict[str, str] = {}  # "path": this process's private copy of the library
+
+
 def _private_library() -> str:
-    """A copy of ``libespeak-ng`` that only this module loads (see the module docstring)."""
-    source = Path(espeakng_loader.get_library_path())
-    folder = tempfile.mkdtemp(prefix="rnnlab-espeak-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    target = Path(folder) / f"rnnlab-{source.name}"
-    shutil.copyfile(source, target)
-    return str(target)
+    """A copy of ``libespeak-ng`` that only this module loads (see the module docstring),
+    made once per process (again if it has gone, e.g. removed by a parent process at exit)."""
+    path = _private.get("path")
+    if path is None or not os.path.isfile(path):
+        source = Path(espeakng_loader.get_library_path())
+        folder = tempfile.mkdtemp(prefix="rnnlab-espeak-")
+        atexit.register(_remove_if_owner, folder, os.getpid())
+        path = str(Path(folder) / f"rnnlab-{source.name}")
+        shutil.copyfile(source, path)
+        _private["path"] = path
+    return path
+
+
+def _remove_if_owner(folder: str, owner: int) -> None:
+    if os.getpid() == owner:  # a forked child inherits the handler but not the folder
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unload(lib: ctypes.CDLL) -> None:

@@ -305,7 +305,12 @@ class SpokenDigits(PairTask):
         if self._data is None:
             path = self.cache_path
             if path.is_file():
-                data = torch.load(path, map_location="cpu", weights_only=True)
+                try:
+                    data = torch.load(path, map_location="cpu", weights_only=True)
+                except Exception as error:
+                    raise ValueError(
+                        f"{path} is not a readable feature file ({error}); delete it to rebuild"
+                    ) from None
                 if not isinstance(data, dict) or data.get("key") != self._cache_key():
                     raise ValueError(
                         f"{path} does not hold the features of {self!r}; delete it to rebuild"
