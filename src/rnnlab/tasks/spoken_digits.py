@@ -158,8 +158,9 @@ class SpokenDigits(PairTask):
     utterance; a rich progress bar from 100 utterances), stored as float16 in
     ``cache_dir/spoken_digits-v{FORMAT_VERSION}-{hash}.pt`` and loaded afterwards; ``hash``
     covers every option that changes the data, the format version and the eSpeak version.
-    The file is written atomically; synthesising again gives the same bits. :meth:`pairs`
-    returns float32.
+    The file is written atomically; synthesising again gives the same bits (same platform and
+    torch build). :meth:`pairs` returns float32. The default options make a 48 MB file in about
+    20 s on one quiet CPU core. A larger ``n_train`` or ``n_test`` keeps the first recipes.
 
     Args:
         n_train: training utterances (>= 1; default 2000).
