@@ -580,7 +580,7 @@ def test_bad_batches():
 
     cases = [
         (changed(sources=batch.sources[:0]), ValueError, "at least one step"),
-        (changed(sources=batch.sources.float()), TypeError, "sources must hold int64"),
+        (changed(sources=batch.sources.float()), TypeError, "sources must be an int64 tensor"),
         (changed(sources=batch.sources + 10), ValueError, r"sources must be ids in \[0, 10\)"),
         (changed(source_lengths=torch.tensor([5, 2, 3])), ValueError, "lengths must be <="),
         (changed(source_lengths=torch.tensor([0, 2, 3])), ValueError, "lengths must be >= 1"),
@@ -598,6 +598,8 @@ def test_bad_batches():
             model(bad)
     with pytest.raises(ValueError, match=r"target_lengths must be in \[1"):
         make_model(stop="length")(changed(target_lengths=torch.tensor([3, 0, 4])))
+    with pytest.raises(TypeError, match="target_lengths must be an int64 tensor"):
+        model(changed(target_lengths=torch.tensor([3.0, 1.0, 4.0])))
     with pytest.raises(TypeError, match="batch must be a SequencePairs"):
         model((batch.sources, batch.targets))
     with pytest.raises(ValueError, match="truth_probability must be in"):

@@ -314,12 +314,7 @@ class Seq2Seq(nn.Module):
     def _check_sources(self, sources: object, source_lengths: object) -> tuple[Tensor, Tensor]:
         c = self.config
         if c.source_tokens:
-            if not isinstance(sources, Tensor):
-                raise TypeError(
-                    f"sources must be a tensor of token ids, got {type(sources).__name__}"
-                )
-            if sources.is_floating_point() or sources.is_complex() or sources.dtype == torch.bool:
-                raise TypeError(f"sources must hold int64 token ids, got dtype {sources.dtype}")
+            sources = _check_int_tensor("sources", sources)
             if sources.dim() != 2:
                 raise ValueError(
                     f"sources must be 2-D (S, B) token ids, got shape {tuple(sources.shape)}"
@@ -338,31 +333,14 @@ class Seq2Seq(nn.Module):
 
     def _check_targets(self, targets: object, target_lengths: object, batch_size: int) -> tuple:
         c = self.config
-        if (
-            not isinstance(targets, Tensor)
-            or targets.is_floating_point()
-            or targets.dtype
-            in (
-                torch.bool,
-                torch.complex64,
-                torch.complex128,
-            )
-        ):
-            raise TypeError(
-                f"targets must be an int64 tensor of token ids, got "
-                f"{getattr(targets, 'dtype', type(targets).__name__)}"
-            )
+        targets = _check_int_tensor("targets", targets)
         if targets.dim() != 2 or targets.shape[0] != batch_size:
             raise ValueError(
                 f"targets must have shape (B, U) with B={batch_size} (batch-major),"
                 f" got {tuple(targets.shape)}"
             )
         _check_ids("targets", targets, c.target_size)
-        if not isinstance(target_lengths, Tensor) or target_lengths.is_floating_point():
-            raise TypeError(
-                "target_lengths must be an int64 tensor, got "
-                f"{getattr(target_lengths, 'dtype', type(target_lengths).__name__)}"
-            )
+        target_lengths = _check_int_tensor("target_lengths", target_lengths)
         if target_lengths.shape != (batch_size,):
             raise ValueError(
                 f"target_lengths must have shape ({batch_size},), got {tuple(target_lengths.shape)}"
@@ -491,15 +469,7 @@ class Seq2Seq(nn.Module):
             raise TypeError(
                 f"state must be a Seq2SeqState (from start()), got {type(state).__name__}"
             )
-        if (
-            not isinstance(tokens, Tensor)
-            or tokens.is_floating_point()
-            or tokens.dtype in (torch.bool, torch.complex64, torch.complex128)
-        ):
-            raise TypeError(
-                f"tokens must be an int64 tensor, got "
-                f"{getattr(tokens, 'dtype', type(tokens).__name__)}"
-            )
+        tokens = _check_int_tensor("tokens", tokens)
         if tokens.shape != (state.batch_size,):
             raise ValueError(
                 f"tokens must have shape ({state.batch_size},), one per hypothesis, "
@@ -551,10 +521,14 @@ class Seq2Seq(nn.Module):
             truth_probability: ε in [0, 1].
             feed: the model's own token: ``"argmax"`` (most probable) or ``"sample"`` (drawn
                 from its distribution, as Bengio et al. 2015 §2.4). Never differentiated.
-            generator: the random draws when ``truth_probability < 1``: first the coins
-                ``torch.rand(U' - 1, B) < ε`` (row i - 1 decides step i >= 1; step 0 reads
-                ``<s>``), then, with ``"sample"``, one ``torch.multinomial`` draw per step
-                i >= 1 for every sequence.
+            generator: a CPU generator (None: torch's global RNG) for the draws, all made on
+                the CPU: first, when 0 < ε < 1, the coins ``torch.rand(U' - 1, B) < ε`` (row
+                i - 1 decides step i >= 1, True = the truth; step 0 reads ``<s>``), then, with
+                ``"sample"`` and ε < 1, one ``torch.multinomial`` draw per step i >= 1 for
+                every sequence. With ε = 1 nothing is drawn.
+
+        Returns:
+            A :class:`Seq2SeqOutput`.
         """
         if not isinstance(batch, SequencePairs):
             raise TypeError(f"batch must be a SequencePairs, got {type(batch).__name__}")
@@ -583,7 +557,9 @@ class Seq2Seq(nn.Module):
                 if feed == "argmax":
                     own = previous.argmax(dim=-1)
                 else:
-                    own = torch.multinomial(previous.exp(), 1, generator=generator).squeeze(1)
+                    probabilities = previous.exp().cpu()  # drawn on the CPU, as the coins
+                    own = torch.multinomial(probabilities, 1, generator=generator)
+                    own = own.squeeze(1).to(truth.device)
                 token = own if coins is None else torch.where(coins[i - 1], truth[i], own)
             elif i > 0:
                 token = truth[i]
@@ -704,6 +680,14 @@ class Seq2Seq(nn.Module):
 
 def _leaves(state: State) -> list[Tensor]:
     return [state] if isinstance(state, Tensor) else [t for s in state for t in _leaves(s)]
+
+
+def _check_int_tensor(name: str, value: object) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be an int64 tensor, got {type(value).__name__}")
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be an int64 tensor, got dtype {value.dtype}")
+    return value
 
 
 def _check_ids(name: str, ids: Tensor, size: int) -> None:
