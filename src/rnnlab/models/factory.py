@@ -39,6 +39,12 @@ def build_model(
         peephole, forget_bias: LSTM options (see :class:`rnnlab.cells.LSTM`).
         seed: the model's initial weights depend on this alone (the global RNG is left as is).
     """
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"task must be a rnnlab.tasks.Task (one scored per sequence or per step), got "
+            f"{type(task).__name__}; sequence-pair tasks train with rnnlab.models.Transducer, "
+            "CTC or Seq2Seq"
+        )
     check_choice("cell", cell, CELLS)
     check_choice("initialization", initialization, INITS)
     check_size("hidden_size", hidden_size)

@@ -19,6 +19,17 @@ Every task: ``task.sample(batch_size, *, length=None, generator=None) -> Batch``
 ``task.loss(outputs, batch)``, ``task.errors(outputs, batch)`` (bool per sequence, the paper's
 criterion), ``task.input_size``, ``task.output_size``, ``task.baseline_loss``,
 ``task.describe()``. Definitions: ``long_term_tasks.md``.
+
+Sequence-pair tasks (:class:`~rnnlab.tasks.pairs.PairTask`: a source and a target of different
+lengths, fixed splits, ``task.batches(split, batch_size)``, ``task.sample(batch_size)`` of
+:class:`~rnnlab.tasks.pairs.SequencePairs`) are in ``PAIR_TASKS``:
+
+=====================  ==========================================================================
+name                   data
+=====================  ==========================================================================
+``spoken_digits``      digit strings spoken by eSpeak NG (log-mel features → digit labels)
+``toy_transduction``   labels shown as noisy runs of frames (a unit-test-sized transduction task)
+=====================  ==========================================================================
 """
 
 from __future__ import annotations
@@ -32,8 +43,11 @@ from rnnlab.tasks.copying import Copy
 from rnnlab.tasks.digits import Digits
 from rnnlab.tasks.latch import Latch
 from rnnlab.tasks.memorization import Memorization
+from rnnlab.tasks.pairs import PairTask, SequencePairs, Vocabulary
 from rnnlab.tasks.permutation import RandomPermutation
+from rnnlab.tasks.spoken_digits import SpokenDigits
 from rnnlab.tasks.temporal_order import TemporalOrder, TemporalOrder3bit
+from rnnlab.tasks.toy_transduction import ToyTransduction
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
@@ -49,14 +63,15 @@ TASKS: dict[str, type[Task]] = {
         Digits,
     )
 }
+PAIR_TASKS: dict[str, type[PairTask]] = {cls.name: cls for cls in (SpokenDigits, ToyTransduction)}
 
 
-def make(name: str, **options: object) -> Task:
-    """Build the task called ``name`` (one of ``TASKS``) with its options.
+def make(name: str, **options: object) -> Task | PairTask:
+    """Build the task called ``name`` (one of ``TASKS`` or ``PAIR_TASKS``) with its options.
 
     Example: ``make("addition", length=100)``, ``make("memorization", length=50, n_values=2,
     n_pos=5)``, ``make("temporal_order", length=100, variant="hochreiter97")``,
-    ``make("digits", order="permuted", split="test")``.
+    ``make("digits", order="permuted", split="test")``, ``make("spoken_digits", n_train=500)``.
 
     Raises:
         ValueError: ``name`` or ``variant`` unknown (the message lists the valid ones), or an
@@ -64,7 +79,8 @@ def make(name: str, **options: object) -> Task:
         TypeError: an option the task does not take (the message lists those it takes), or of
             the wrong type.
     """
-    cls = TASKS[check_choice("name", name, list(TASKS))]
+    every = TASKS | PAIR_TASKS
+    cls = every[check_choice("name", name, list(every))]
     parameters = inspect.signature(cls).parameters
     unknown = [key for key in options if key not in parameters]
     if unknown:
@@ -76,6 +92,7 @@ def make(name: str, **options: object) -> Task:
 
 
 __all__ = [
+    "PAIR_TASKS",
     "TASKS",
     "Addition",
     "Batch",
@@ -84,9 +101,14 @@ __all__ = [
     "Latch",
     "Memorization",
     "Multiplication",
+    "PairTask",
     "RandomPermutation",
+    "SequencePairs",
+    "SpokenDigits",
     "Task",
     "TemporalOrder",
     "TemporalOrder3bit",
+    "ToyTransduction",
+    "Vocabulary",
     "make",
 ]
