@@ -181,25 +181,26 @@ def lattice_forward(
     Args:
         blank_lp: ``(B, T, U+1)`` blank log-probabilities; cells outside the lengths must be 0.
         emit_lp: ``(B, T, U)`` next-label log-probabilities; cells outside the lengths must be 0.
-            Both may be of any float dtype; each column is taken to float64 as it is used.
         logit_lengths, target_lengths: ``(B,)`` int64, ``1 ≤ T_b ≤ T``, ``0 ≤ U_b ≤ U``.
 
     Returns:
-        ``alpha`` (B, T, U+1) float64 (meaningful where ``t < T_b, u ≤ U_b``) and ``log_p``
-        (B,) float64, ``log_p[b] = alpha[b, T_b−1, U_b] + blank_lp[b, T_b−1, U_b]``.
+        ``alpha`` (U+1, B, T) float64, column-major (meaningful where ``t < T_b, u ≤ U_b``), and
+        ``log_p`` (B,) float64, ``log_p[b] = alpha[U_b, b, T_b−1] + blank_lp[b, T_b−1, U_b]``.
     """
     B, T, U1 = blank_lp.shape
-    f64 = torch.float64
-    alpha = torch.empty(B, T, U1, dtype=f64, device=blank_lp.device)
-    zero = alpha.new_zeros(B, 1)
-    alpha[:, :, 0] = torch.cat([zero, blank_lp[:, :-1, 0].to(f64).cumsum(1)], 1)  # blanks only
+    b = blank_lp.to(torch.float64).permute(2, 0, 1)  # (U+1, B, T)
+    e = emit_lp.to(torch.float64).permute(2, 0, 1).contiguous()  # (U, B, T)
+    # prefix[u, :, t] = Σ_{s<t} blank_lp[:, s, u]  (C of the closed form)
+    prefix = torch.zeros(U1, B, T, dtype=torch.float64, device=b.device)
+    torch.cumsum(b[:, :, :-1], 2, out=prefix[:, :, 1:])
+    alpha = torch.empty_like(prefix)
+    alpha[0] = prefix[0]  # along u = 0 only blanks
     for u in range(1, U1):
-        inflow = alpha[:, :, u - 1] + emit_lp[:, :, u - 1].to(f64)  # (B, T) c
-        prefix = torch.cat([zero, blank_lp[:, :-1, u].to(f64).cumsum(1)], 1)  # (B, T) C
-        alpha[:, :, u] = prefix + torch.logcumsumexp(inflow - prefix, 1)
-    batch = torch.arange(B, device=blank_lp.device)
+        inflow = alpha[u - 1] + e[u - 1]  # (B, T) c
+        torch.add(prefix[u], torch.logcumsumexp(inflow.sub_(prefix[u]), 1), out=alpha[u])
+    batch = torch.arange(B, device=b.device)
     last_t, last_u = logit_lengths - 1, target_lengths
-    log_p = alpha[batch, last_t, last_u] + blank_lp[batch, last_t, last_u].to(f64)
+    log_p = alpha[last_u, batch, last_t] + b[last_u, batch, last_t]
     return alpha, log_p
 
 
@@ -222,28 +223,29 @@ def lattice_backward(
     B, T, U1 = blank_lp.shape
     device, f64 = blank_lp.device, torch.float64
     valid_blank, valid_emit, final = _lattice_masks(B, T, U1, logit_lengths, target_lengths, device)
-    grad_blank = torch.zeros(B, T, U1, dtype=dtype, device=device)
-    grad_emit = torch.zeros(B, T, U1, dtype=dtype, device=device)
-    neg_row = alpha.new_full((B, 1), NEG)
-    beta_right = alpha.new_full((B, T), NEG)  # beta[:, u+1]; nothing right of the last column
+    # Time runs backwards in the scan: work on time-reversed columns, (U+1, B, T).
+    b_rev = blank_lp.to(f64).permute(2, 0, 1).flip(2)
+    e_rev = emit_lp.to(f64).permute(2, 0, 1).flip(2)
+    final_rev = final.permute(2, 0, 1).flip(2)
+    suffix_rev = b_rev.cumsum(2)  # R[t] = Σ_{s≥t} blank_lp[s]  (reversed)
+    beta_rev = torch.empty(U1, B, T, dtype=f64, device=device)
+    beta_right = torch.full((B, T), NEG, dtype=f64, device=device)  # nothing right of column U
     for u in range(U1 - 1, -1, -1):
-        b = blank_lp[:, :, u].to(f64)  # (B, T)
-        e = emit_lp[:, :, u].to(f64) if u < U1 - 1 else None
-        inflow = beta_right if e is None else beta_right + e  # (B, T) d
+        inflow = beta_right + e_rev[u] if u < U1 - 1 else beta_right  # (B, T) d
         # The final blank enters the lattice at (T_b − 1, U_b) with beta[T_b, U_b] = 0.
-        inflow = torch.where(final[:, :, u], b, inflow)
-        suffix = b.flip(1).cumsum(1).flip(1)  # (B, T) R
-        beta = suffix + torch.logcumsumexp((inflow - suffix).flip(1), 1).flip(1)
-        beta_down = torch.cat([beta[:, 1:], neg_row], 1)  # beta[t+1, u]
-        beta_down = torch.where(final[:, :, u], 0.0, beta_down)
-        alpha_u = alpha[:, :, u] - log_p[:, None]
-        grad_blank[:, :, u] = torch.where(
-            valid_blank[:, :, u], (alpha_u + b + beta_down).exp(), 0.0
-        )
-        if e is not None:
-            arc = (alpha_u + e + beta_right).exp()
-            grad_emit[:, :, u] = torch.where(valid_emit[:, :, u], arc, 0.0)
-        beta_right = beta
+        inflow = torch.where(final_rev[u], b_rev[u], inflow)
+        scan = torch.logcumsumexp(inflow.sub_(suffix_rev[u]), 1)
+        beta_right = torch.add(suffix_rev[u], scan, out=beta_rev[u])
+    beta = beta_rev.flip(2).permute(1, 2, 0)  # (B, T, U+1)
+    alpha = alpha.permute(1, 2, 0) - log_p[:, None, None]  # (B, T, U+1) log(α / P)
+    beta_down = torch.cat([beta[:, 1:], beta.new_full((B, 1, U1), NEG)], 1)  # beta[t+1, u]
+    beta_down.masked_fill_(final, 0.0)
+    grad_blank = (alpha + blank_lp.to(f64) + beta_down).exp_()
+    grad_blank = torch.where(valid_blank, grad_blank, 0.0).to(dtype)
+    grad_emit = torch.zeros(B, T, U1, dtype=dtype, device=device)
+    if U1 > 1:
+        arc = (alpha[:, :, :-1] + emit_lp.to(f64) + beta[:, :, 1:]).exp_()
+        grad_emit[:, :, :-1] = torch.where(valid_emit, arc, 0.0)
     return grad_blank, grad_emit
 
 
