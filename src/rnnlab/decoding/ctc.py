@@ -88,6 +88,7 @@ def collapse(path, blank: int) -> tuple[int, ...]:
     return tuple(k for k, _ in itertools.groupby(path) if k != blank)
 
 
+@torch.no_grad()
 def ctc_greedy_search(
     log_probs: Tensor, lengths: Tensor | None = None, blank: int = -1
 ) -> list[list[int]]:
@@ -98,6 +99,7 @@ def ctc_greedy_search(
     return [list(collapse(path[:n], blank)) for path, n in zip(best, lengths.tolist(), strict=True)]
 
 
+@torch.no_grad()
 def ctc_prefix_beam_search(
     log_probs: Tensor,
     lengths: Tensor | None = None,
@@ -117,7 +119,8 @@ def ctc_prefix_beam_search(
     - ``p(l) + ln y(k)`` to ``p_nb(l + k)`` for ``k ≠ l_last``, and ``p_b(l) + ln y(k)`` for
       ``k = l_last`` (a repeat needs a blank between).
 
-    Then the ``beam`` prefixes of highest ``p(l)`` are kept. Nothing is approximated but the
+    Then the ``beam`` prefixes of highest ``p(l)`` are kept (never one of probability 0, such as
+    a repeat that needs more frames than there are). Nothing is approximated but the
     pruning: with ``beam`` at least the number of distinct prefixes (``Σ_{n ≤ T} K^n`` for ``K``
     labels) every ``p(l)`` is the exact ``ln Pr(l | x)``.
 
@@ -155,13 +158,15 @@ def ctc_prefix_beam_search(
                     add(prefix, 1, p_nb + y[last])
                 for k in labels:
                     add((*prefix, k), 1, (p_b if k == last else p) + y[k])
-            best = sorted(grown.items(), key=lambda item: (-log_add(*item[1]), item[0]))[:beam]
+            possible = [item for item in grown.items() if log_add(*item[1]) > NEG_INF]
+            best = sorted(possible, key=lambda item: (-log_add(*item[1]), item[0]))[:beam]
             beams = {prefix: (p_b, p_nb) for prefix, (p_b, p_nb) in best}
         final = (Hypothesis(prefix, log_add(*p)) for prefix, p in beams.items())
         results.append(rank(final, length_norm))
     return results
 
 
+@torch.no_grad()
 def ctc_exhaustive_search(
     log_probs: Tensor,
     lengths: Tensor | None = None,
