@@ -31,14 +31,14 @@ from rnnlab._checks import check_bool, check_float_tensor, check_lengths, check_
 NEG_INF = -math.inf
 
 
-class Hypothesis(NamedTuple):
+class ScoredLabels(NamedTuple):
     """A decoded label sequence and its (beam-approximated) log-probability ``ln Pr(y | x)``."""
 
     labels: tuple[int, ...]
     log_prob: float
 
 
-def score(hypothesis: Hypothesis, length_norm: bool) -> float:
+def score(hypothesis: ScoredLabels, length_norm: bool) -> float:
     """The ranking criterion: ``log_prob / max(|y|, 1)`` with ``length_norm`` (Graves 2012 §4;
     the empty sequence keeps its log-probability), else ``log_prob``."""
     if length_norm:
@@ -46,7 +46,7 @@ def score(hypothesis: Hypothesis, length_norm: bool) -> float:
     return hypothesis.log_prob
 
 
-def rank(hypotheses, length_norm: bool = False) -> list[Hypothesis]:
+def rank(hypotheses, length_norm: bool = False) -> list[ScoredLabels]:
     """Best first by :func:`score`; ties go to the lexicographically smaller label sequence."""
     return sorted(hypotheses, key=lambda h: (-score(h, length_norm), h.labels))
 
@@ -107,7 +107,7 @@ def ctc_prefix_beam_search(
     *,
     beam: int = 8,
     length_norm: bool = False,
-) -> list[list[Hypothesis]]:
+) -> list[list[ScoredLabels]]:
     """Prefix beam search: the ``beam`` most probable label prefixes after every frame.
 
     For each prefix ``l`` it keeps ``p_b(l)`` and ``p_nb(l)``, the log-probabilities of the paths
@@ -161,7 +161,7 @@ def ctc_prefix_beam_search(
             possible = [item for item in grown.items() if log_add(*item[1]) > NEG_INF]
             best = sorted(possible, key=lambda item: (-log_add(*item[1]), item[0]))[:beam]
             beams = {prefix: (p_b, p_nb) for prefix, (p_b, p_nb) in best}
-        final = (Hypothesis(prefix, log_add(*p)) for prefix, p in beams.items())
+        final = (ScoredLabels(prefix, log_add(*p)) for prefix, p in beams.items())
         results.append(rank(final, length_norm))
     return results
 
@@ -174,7 +174,7 @@ def ctc_exhaustive_search(
     *,
     length_norm: bool = False,
     max_paths: int = 1 << 20,
-) -> list[list[Hypothesis]]:
+) -> list[list[ScoredLabels]]:
     """Every path enumerated: ``ln Pr(l | x) = ln Σ_{π: ℬ(π) = l} Π_t y_t(π_t)`` for every label
     sequence ``l`` with a path, ranked (the reference for the other searches).
 
@@ -197,5 +197,5 @@ def ctc_exhaustive_search(
             value = math.fsum(frame[k] for frame, k in zip(frames, path, strict=True))
             labels = collapse(path, blank)
             totals[labels] = log_add(totals.get(labels, NEG_INF), value)
-        results.append(rank((Hypothesis(l, p) for l, p in totals.items()), length_norm))
+        results.append(rank((ScoredLabels(l, p) for l, p in totals.items()), length_norm))
     return results

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from rnnlab._checks import check_bool, check_float_tensor, check_lengths, check_size
 from rnnlab.cells.base import keep_where, map_state
-from rnnlab.decoding.ctc import NEG_INF, Hypothesis, log_add, rank
+from rnnlab.decoding.ctc import NEG_INF, ScoredLabels, log_add, rank
 
 
 class TransducerParts(Protocol):
@@ -164,7 +164,7 @@ def transducer_beam_search(
     beam: int = 4,
     length_norm: bool = True,
     max_symbols_per_frame: int | None = None,
-) -> list[list[Hypothesis]]:
+) -> list[list[ScoredLabels]]:
     """Graves 2012 Algorithm 1 ("output sequence beam search"), one sequence at a time.
 
     ``B`` holds at most ``W = beam`` label sequences with ``Pr(y)``, the probability of the
@@ -214,7 +214,7 @@ def transducer_beam_search(
         kept: dict[tuple[int, ...], float] = {(): 0.0}
         for t in range(n):
             kept = _graves_frame(prefixes, t, kept, beam, model.blank, max_symbols_per_frame)
-        results.append(rank((Hypothesis(y, p) for y, p in kept.items()), length_norm))
+        results.append(rank((ScoredLabels(y, p) for y, p in kept.items()), length_norm))
     return results
 
 
@@ -269,7 +269,7 @@ def transducer_modified_beam_search(
     *,
     beam: int = 4,
     length_norm: bool = True,
-) -> list[list[Hypothesis]]:
+) -> list[list[ScoredLabels]]:
     """Beam search with exactly one class per frame, batched (icefall's
     ``modified_beam_search``, k2-fsa/icefall ``pruned_transducer_stateless2/beam_search.py``).
 
@@ -327,9 +327,9 @@ def transducer_modified_beam_search(
             state = map_state(
                 lambda s, new, rows=emitting: s.index_copy(0, rows, new), state, state_new
             )
-    results: list[list[Hypothesis]] = [[] for _ in range(B)]
+    results: list[list[ScoredLabels]] = [[] for _ in range(B)]
     for b, y, s in zip(owner.tolist(), labels, scores.tolist(), strict=True):
-        results[b].append(Hypothesis(y, s))
+        results[b].append(ScoredLabels(y, s))
     return [rank(hypotheses, length_norm) for hypotheses in results]
 
 
@@ -378,7 +378,7 @@ def transducer_exhaustive_search(
     max_length: int,
     one_symbol_per_frame: bool = False,
     length_norm: bool = False,
-) -> list[list[Hypothesis]]:
+) -> list[list[ScoredLabels]]:
     """``ln Pr(y | x)`` for every label sequence ``y`` with ``|y| <= max_length``, ranked.
 
     Each ``y`` is scored by the forward recursion over its own lattice (Graves 2012 eq. 16),
@@ -409,7 +409,7 @@ def transducer_exhaustive_search(
             for y in itertools.product(range(K), repeat=size):
                 g = torch.cat([prefixes.prediction(y[:u])[0] for u in range(size + 1)])
                 lp = log_probs(model, encodings[:n, b].unsqueeze(1), g.unsqueeze(0)).tolist()
-                hypotheses.append(Hypothesis(y, _forward(lp, y, K, one_symbol_per_frame)))
+                hypotheses.append(ScoredLabels(y, _forward(lp, y, K, one_symbol_per_frame)))
         results.append(rank(hypotheses, length_norm))
     return results
 
