@@ -71,6 +71,7 @@ MORPHEMES: dict[str, frozenset[str]] = {
     )),
 }
 # fmt: on
+_LONGEST = {language: max(map(len, pieces)) for language, pieces in MORPHEMES.items()}
 _PUNCTUATION = re.compile(r"([-,])")  # split off, kept as tokens
 
 
@@ -91,7 +92,7 @@ def _segment(word: str, language: str) -> tuple[str, ...] | None:
     if not word:
         return ()
     best: tuple[str, ...] | None = None
-    for end in range(len(word), 0, -1):  # longest first piece first
+    for end in range(min(len(word), _LONGEST[language]), 0, -1):  # longest first piece first
         if word[:end] in MORPHEMES[language]:
             rest = _segment(word[end:], language)
             if rest is not None and (best is None or len(rest) + 1 < len(best)):
