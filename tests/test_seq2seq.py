@@ -2,7 +2,8 @@
 StepDecoder one token at a time (every context mode, attention kind, stop rule and cell), padded
 batches against each pair alone, select() against indexing, scheduled sampling against a
 hand-fed step loop, the loss against per-example sums, greedy decoding against the
-teacher-forced distributions; then training on reversal, checkpoints and bad input."""
+teacher-forced distributions, beam search against the shared search driven by hand; then
+training on reversal, checkpoints and bad input."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from torch import nn
 from torch.testing import assert_close
 
 from rnnlab.decoding.protocol import StepDecoder
+from rnnlab.decoding.search import beam_search, greedy
+from rnnlab.decoding.stop_rules import EndSymbol, FixedLength, StopUnit
 from rnnlab.models.seq2seq import (
     ATTENTION_KINDS,
     CONTEXTS,
@@ -372,21 +375,25 @@ def test_loss_equals_per_example_sums(stop):
 
 # ------------------------------------------------------------------------ greedy decoding
 @pytest.mark.parametrize("stop", STOPS)
-def test_greedy_agrees_with_the_teacher_forced_distributions(stop):
+def test_greedy_search_agrees_with_the_teacher_forced_distributions(stop):
     """Each greedy token is the argmax of the teacher-forced forward on the decoded prefix, and
-    the sequence ends where the stop rule says: </s> is the argmax, the stop unit's p > 1/2, or
-    the predicted length is reached; else at the limit of 5 tokens."""
+    the sequence ends where the stop rule's most probable outcome is the stop: </s> is the
+    argmax, the stop unit's log p beats log(1 - p) + the best token's log-prob, or the
+    predicted length is reached; else at the limit of 5 tokens (marked truncated). The
+    hypothesis' log-probability is the sum of the chosen outcomes'."""
     model = make_model(attention="additive", context="both", stop=stop, hidden_size=8, seed=2)
     with torch.no_grad():  # larger weights and chosen biases: some sequences end, some don't
         for parameter in model.parameters():
             parameter.mul_(4)
         if stop == "unit":
-            model.stop_unit.bias.fill_(-1.0)
+            model.stop_unit.bias.fill_(-2.0)
         elif stop == "eos":
             model.readout.bias[EOS] += 1.0
     batch = make_batch(source_lengths=(4, 2, 3, 5, 1, 3), target_lengths=(1,) * 6)
     limit = 5
-    decoded = model.greedy(batch.sources, batch.source_lengths, max_steps=limit)
+    found = model.search(batch.sources, batch.source_lengths, max_length=limit)
+    assert all(len(f) == 1 for f in found)
+    decoded = [f[0].tokens for f in found]
     if stop == "length":
         state = model.start(batch.sources, batch.source_lengths)
         predicted = model.predicted_lengths(state).clamp(max=limit).tolist()
@@ -395,17 +402,58 @@ def test_greedy_agrees_with_the_teacher_forced_distributions(stop):
         if not tokens and stop == "length":
             continue
         alone = pad_pairs([(batch.source(b), torch.tensor(tokens, dtype=torch.int64))])
-        output = model(alone)
-        argmax = output.log_probs[:, 0].argmax(-1).tolist()
+        with torch.no_grad():
+            output = model(alone)
+        log_probs = output.log_probs[:, 0]
+        argmax = log_probs.argmax(-1).tolist()
         assert argmax[: len(tokens)] == tokens
         ended = len(tokens) < limit  # else cut at the limit, whatever comes next
+        assert found[b][0].truncated == (not ended and stop != "length")
+        expected = float(log_probs[torch.arange(len(tokens)), tokens].sum())
         if stop == "eos":
             assert EOS not in tokens and (argmax[len(tokens)] == EOS or not ended)
+            if ended:
+                expected += float(log_probs[len(tokens), EOS])
         if stop == "unit":
-            stops = (output.stop_logits[:, 0] > 0).tolist()
+            s = nn.functional.logsigmoid(output.stop_logits[:, 0])
+            stays = torch.log1p(-s.exp())
+            stops = (s > stays + log_probs.max(-1).values).tolist()
             assert not any(stops[: len(tokens)]) and (stops[len(tokens)] or not ended)
+            expected += float(stays[: len(tokens)].sum()) + (float(s[len(tokens)]) if ended else 0)
+        assert found[b][0].log_prob == pytest.approx(expected)
     if stop != "length":
         assert {len(tokens) < limit for tokens in decoded} == {True, False}
+
+
+@pytest.mark.parametrize("stop", STOPS)
+def test_beam_search_is_the_shared_search_under_the_models_stop_rule(stop):
+    """search(beam_width=3) returns what rnnlab.decoding.search.beam_search finds when driven
+    by hand with the stop rule of the model's kind, scores included."""
+    model = make_model(attention="general", context="init", stop=stop, hidden_size=6, seed=4)
+    batch = make_batch(source_lengths=(4, 2, 3), target_lengths=(1, 1, 1))
+    found = model.search(
+        batch.sources, batch.source_lengths, beam_width=3, max_length=4, length_penalty=0.6
+    )
+    state = model.start(batch.sources, batch.source_lengths)
+    if stop == "eos":
+        rule = EndSymbol(EOS)
+    elif stop == "unit":
+        rule = StopUnit()
+    else:
+        rule = FixedLength(model.predicted_lengths(state).clamp(max=4))
+    expected = beam_search(
+        model,
+        state,
+        torch.full((3,), BOS),
+        stop=rule,
+        beam_width=3,
+        max_length=4,
+        length_penalty=0.6,
+    )
+    assert found == expected
+    for hypotheses in found:
+        scores = [h.score for h in hypotheses]
+        assert scores == sorted(scores, reverse=True)
 
 
 def test_attention_map_is_the_teacher_forced_weights():
@@ -531,8 +579,15 @@ def test_evaluation_counts_exact_matches():
     task = Reverse(sizes=(5, 8))
     model = Seq2Seq(Seq2SeqConfig.for_task(task, hidden_size=4, max_length=6))
     metrics = evaluate_seq2seq(model, task, "test", batch_size=3)
-    decoded = [
-        model.greedy(s.unsqueeze(1), torch.tensor([len(s)]))[0] for s, _ in task.pairs("test")
+    decoded = [  # one example at a time, through the shared greedy search
+        greedy(
+            model,
+            model.start(s.unsqueeze(1), torch.tensor([len(s)])),
+            torch.tensor([BOS]),
+            stop=EndSymbol(EOS),
+            max_length=6,
+        )[0].tokens
+        for s, _ in task.pairs("test")
     ]
     exact = sum(d == t.tolist() for d, (_, t) in zip(decoded, task.pairs("test"), strict=True))
     assert metrics["exact_match"] == exact / 8

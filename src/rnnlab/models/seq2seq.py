@@ -44,7 +44,9 @@ The teacher-forced loss is the token cross-entropy averaged over the scored targ
 ignored), plus the mean stop-unit BCE or the mean length cross-entropy (:meth:`Seq2Seq.loss`).
 
 Generation follows :class:`rnnlab.decoding.protocol.StepDecoder`: :meth:`Seq2Seq.start`
-encodes once; :meth:`Seq2Seq.step` and :meth:`Seq2Seq.select` drive any search. The state
+encodes once; :meth:`Seq2Seq.step` and :meth:`Seq2Seq.select` drive any search of
+:mod:`rnnlab.decoding.search`, and :meth:`Seq2Seq.search` runs greedy or beam search under the
+model's own stop rule (:meth:`Seq2Seq.stop_rule`). The state
 carries the memory and its mask, batch-major, so ``select`` replicates and reorders them with
 the hypotheses. The teacher-forced :meth:`Seq2Seq.forward` is the fast twin of stepping: when no
 step's input depends on the step before but through the recurrence (no input feeding, no
@@ -55,7 +57,6 @@ all steps in one batched product; the tests compare it with :meth:`Seq2Seq.step`
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,8 @@ from rnnlab._checks import (
     check_size,
 )
 from rnnlab.cells.base import State, map_state
+from rnnlab.decoding.search import Hypothesis, beam_search, greedy
+from rnnlab.decoding.stop_rules import EndSymbol, FixedLength, StopRule, StopUnit
 from rnnlab.layers.padding import step_mask
 from rnnlab.layers.stack import Stack
 from rnnlab.models.attention import ATTENTIONS, Attention
@@ -108,6 +111,7 @@ class Seq2SeqConfig:
     input_feeding: bool = False  # feed h̃_{i-1} back as an input (Luong 2015 §3.3)
     stop: str = "eos"  # "eos" (</s> symbol), "unit" (Bernoulli stop unit), "length" (length head)
     max_length: int = 50  # longest target handled: length-head classes, generation limit
+    max_source_length: int | None = None  # longest source accepted; None = any length
     seed: int = 0  # the initial weights depend on this alone
 
     def __post_init__(self) -> None:
@@ -122,8 +126,9 @@ class Seq2SeqConfig:
             "max_length",
         ):
             check_size(name, getattr(self, name))
-        if self.attention_size is not None:
-            check_size("attention_size", self.attention_size)
+        for name in ("attention_size", "max_source_length"):
+            if getattr(self, name) is not None:
+                check_size(name, getattr(self, name))
         check_size("seed", self.seed, minimum=0)
         for name in ("source_tokens", "bidirectional", "input_feeding"):
             check_bool(name, getattr(self, name))
@@ -329,7 +334,14 @@ class Seq2Seq(nn.Module):
             sources = check_sequence("sources", sources, c.source_size, batch_first=False)
             check_like_parameters("sources", sources, self)
         S, B = sources.shape[:2]
-        return sources, check_lengths(source_lengths, B, S).to(sources.device)
+        lengths = check_lengths(source_lengths, B, S)
+        longest = c.max_source_length
+        if longest is not None and B and int(lengths.max()) > longest:
+            raise ValueError(
+                f"source_lengths must be <= the model's max_source_length={longest}, got a "
+                f"source of {int(lengths.max())} steps"
+            )
+        return sources, lengths.to(sources.device)
 
     def _check_targets(self, targets: object, target_lengths: object, batch_size: int) -> tuple:
         c = self.config
@@ -622,40 +634,64 @@ class Seq2Seq(nn.Module):
         return Seq2SeqLoss(tokens + stop_term + length_term, tokens, stop_term, length_term)
 
     # ------------------------------------------------------------------------ inference
-    @torch.no_grad()
-    def greedy(
-        self, sources: Tensor, source_lengths: Tensor, max_steps: int | None = None
-    ) -> list[list[int]]:
-        """The most probable token at every step, until the stop rule says so: ``</s>`` emitted
-        (not returned), stop probability above 1/2, or the predicted length reached; at most
-        ``max_steps`` tokens (default ``max_length``). Returns each sequence's token ids.
+    def stop_rule(self, state: Seq2SeqState, max_length: int | None = None) -> StopRule:
+        """The :mod:`rnnlab.decoding.stop_rules` rule of this model's ``stop`` for the examples
+        of ``state``: :class:`EndSymbol` (``config.eos``), :class:`StopUnit`, or
+        :class:`FixedLength` of :meth:`predicted_lengths`, each at most ``max_length`` (default
+        ``config.max_length``)."""
+        if self.config.stop == "eos":
+            return EndSymbol(self.config.eos)
+        if self.config.stop == "unit":
+            return StopUnit()
+        limit = self.config.max_length if max_length is None else max_length
+        return FixedLength(self.predicted_lengths(state).clamp(max=limit).cpu())
 
-        The general searches (beam, sampling) are in :mod:`rnnlab.decoding`; this one serves
-        evaluation during training."""
-        limit = self.config.max_length if max_steps is None else check_size("max_steps", max_steps)
-        state = self.start(sources, source_lengths)
-        B = state.batch_size
-        device = state.summary.device
-        token = torch.full((B,), self.config.bos, dtype=torch.int64, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        length = (
-            self.predicted_lengths(state).clamp(max=limit) if self.length_head is not None else None
+    @torch.no_grad()
+    def search(
+        self,
+        sources: Tensor,
+        source_lengths: Tensor,
+        *,
+        beam_width: int = 1,
+        max_length: int | None = None,
+        length_penalty: float = 0.0,
+    ) -> list[list[Hypothesis]]:
+        """Decode ``sources`` (S, B) ids or (S, B, F) features free-running, under the model's
+        stop rule (:meth:`stop_rule`), with the shared searches of :mod:`rnnlab.decoding.search`:
+        :func:`~rnnlab.decoding.search.greedy` for ``beam_width=1`` (default), else
+        :func:`~rnnlab.decoding.search.beam_search` with GNMT's ``length_penalty`` α.
+
+        Args:
+            sources, source_lengths: as :meth:`start`.
+            beam_width: hypotheses kept per example (>= 1).
+            max_length: the longest output in tokens (default ``config.max_length``).
+            length_penalty: α of the final ranking (beam search; default 0).
+
+        Returns:
+            Per example, its finished hypotheses best first (one for greedy search; none if
+            every outcome became impossible).
+        """
+        beam_width = check_size("beam_width", beam_width)
+        limit = (
+            self.config.max_length if max_length is None else check_size("max_length", max_length)
         )
-        emitted: list[list[int]] = [[] for _ in range(B)]
-        for i in range(limit):
-            if length is not None:
-                done |= length <= i
-            if bool(done.all()):
-                break
-            log_probs, stop, state = self.step(token, state)
-            token = log_probs.argmax(dim=-1)
-            if stop is not None:
-                done |= stop > math.log(0.5)
-            elif self.config.stop == "eos":
-                done |= token == self.config.eos
-            for b in (~done).nonzero().flatten().tolist():
-                emitted[b].append(int(token[b]))
-        return emitted
+        state = self.start(sources, source_lengths)
+        first = torch.full(
+            (state.batch_size,), self.config.bos, dtype=torch.int64, device=state.summary.device
+        )
+        stop = self.stop_rule(state, limit)
+        if beam_width == 1:
+            found = greedy(self, state, first, stop=stop, max_length=limit)
+            return [[h] if h is not None else [] for h in found]
+        return beam_search(
+            self,
+            state,
+            first,
+            stop=stop,
+            beam_width=beam_width,
+            max_length=limit,
+            length_penalty=length_penalty,
+        )
 
     @torch.no_grad()
     def attention_map(self, source: Tensor, target: Tensor) -> Tensor:

@@ -97,6 +97,10 @@ def evaluate_seq2seq(
     - ``loss``: the teacher-forced loss, averaged over batches weighted by their size;
     - ``exact_match``: fraction of examples whose greedy decoding equals the target;
     - ``error_rate``: Σ edit distances / Σ target lengths of the greedy decodings.
+
+    Greedy decoding is :meth:`Seq2Seq.search` (the shared
+    :func:`rnnlab.decoding.search.greedy` under the model's stop rule), free-running up to
+    ``config.max_length`` tokens.
     """
     examples = list(task.pairs(split))
     if size is not None:
@@ -110,8 +114,9 @@ def evaluate_seq2seq(
     for start in range(0, len(examples), batch_size):
         batch = task.collate(examples[start : start + batch_size]).to(device)
         total += float(model.loss(model(batch), batch).total) * batch.batch_size
-        decoded = model.greedy(batch.sources, batch.source_lengths)
-        for b, hypothesis in enumerate(decoded):
+        decoded = model.search(batch.sources, batch.source_lengths)
+        for b, found in enumerate(decoded):
+            hypothesis = found[0].tokens if found else []
             reference = batch.target(b).tolist()
             exact += hypothesis == reference
             references.append(reference)
