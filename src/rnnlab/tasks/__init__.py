@@ -29,6 +29,8 @@ name                   data
 =====================  ==========================================================================
 ``spoken_digits``      digit strings spoken by eSpeak NG (log-mel features → digit labels)
 ``toy_transduction``   labels shown as noisy runs of frames (a unit-test-sized transduction task)
+``numbers``            numbers written in words, translated by num2words (e.g. en → de), word or
+                       character level, with a length-controlled split
 =====================  ==========================================================================
 """
 
@@ -43,6 +45,7 @@ from rnnlab.tasks.copying import Copy
 from rnnlab.tasks.digits import Digits
 from rnnlab.tasks.latch import Latch
 from rnnlab.tasks.memorization import Memorization
+from rnnlab.tasks.numbers import NumberTranslation
 from rnnlab.tasks.pairs import PairTask, SequencePairs, Vocabulary
 from rnnlab.tasks.permutation import RandomPermutation
 from rnnlab.tasks.spoken_digits import SpokenDigits
@@ -63,7 +66,9 @@ TASKS: dict[str, type[Task]] = {
         Digits,
     )
 }
-PAIR_TASKS: dict[str, type[PairTask]] = {cls.name: cls for cls in (SpokenDigits, ToyTransduction)}
+PAIR_TASKS: dict[str, type[PairTask]] = {
+    cls.name: cls for cls in (SpokenDigits, ToyTransduction, NumberTranslation)
+}
 
 
 def make(name: str, **options: object) -> Task | PairTask:
@@ -101,6 +106,7 @@ __all__ = [
     "Latch",
     "Memorization",
     "Multiplication",
+    "NumberTranslation",
     "PairTask",
     "RandomPermutation",
     "SequencePairs",
