@@ -441,15 +441,16 @@ def test_beam_search_is_the_shared_search_under_the_models_stop_rule(stop):
         rule = StopUnit()
     else:
         rule = FixedLength(model.predicted_lengths(state).clamp(max=4))
-    expected = beam_search(
-        model,
-        state,
-        torch.full((3,), BOS),
-        stop=rule,
-        beam_width=3,
-        max_length=4,
-        length_penalty=0.6,
-    )
+    with torch.no_grad():
+        expected = beam_search(
+            model,
+            state,
+            torch.full((3,), BOS),
+            stop=rule,
+            beam_width=3,
+            max_length=4,
+            length_penalty=0.6,
+        )
     assert found == expected
     for hypotheses in found:
         scores = [h.score for h in hypotheses]
@@ -579,16 +580,17 @@ def test_evaluation_counts_exact_matches():
     task = Reverse(sizes=(5, 8))
     model = Seq2Seq(Seq2SeqConfig.for_task(task, hidden_size=4, max_length=6))
     metrics = evaluate_seq2seq(model, task, "test", batch_size=3)
-    decoded = [  # one example at a time, through the shared greedy search
-        greedy(
-            model,
-            model.start(s.unsqueeze(1), torch.tensor([len(s)])),
-            torch.tensor([BOS]),
-            stop=EndSymbol(EOS),
-            max_length=6,
-        )[0].tokens
-        for s, _ in task.pairs("test")
-    ]
+    with torch.no_grad():  # one example at a time, through the shared greedy search
+        decoded = [
+            greedy(
+                model,
+                model.start(s.unsqueeze(1), torch.tensor([len(s)])),
+                torch.tensor([BOS]),
+                stop=EndSymbol(EOS),
+                max_length=6,
+            )[0].tokens
+            for s, _ in task.pairs("test")
+        ]
     exact = sum(d == t.tolist() for d, (_, t) in zip(decoded, task.pairs("test"), strict=True))
     assert metrics["exact_match"] == exact / 8
     assert set(metrics) == {"loss", "exact_match", "error_rate"}
