@@ -235,6 +235,8 @@ def test_padded_cells_get_zero_gradient(gen):
     which is exactly 0 in every padded cell. T may exceed max(logit_lengths)."""
     logits, targets, T_len, U_len = batch(gen, [4, 2, 3], [1, 3, 0], 5, extra_T=2)
     loss_clean = rnnt_loss(logits, targets, T_len, U_len, reduction="none")
+    targets[0, 1:] = 99  # padded labels may hold anything, out of range included
+    targets[2, :] = -7
     padded = torch.ones(logits.shape[:3], dtype=torch.bool)
     for b, (T_b, U_b) in enumerate(zip(T_len.tolist(), U_len.tolist(), strict=True)):
         padded[b, :T_b, : U_b + 1] = False

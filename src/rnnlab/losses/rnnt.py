@@ -62,7 +62,7 @@ LENGTH_DTYPES = (torch.int32, torch.int64)
 # MIN_PIECE elements): the log-sum-exp's temporary and, for float16/bfloat16, the float32 copy
 # of a piece are the only full-width temporaries.
 PIECE_FRACTION = 8
-MIN_PIECE = 1 << 18
+MIN_PIECE = 1 << 20
 
 
 # ------------------------------------------------------------------------------ checks
@@ -325,14 +325,20 @@ def describe(value: object) -> str:
 
 
 # ------------------------------------------------------------------------------ the full loss
-def _pieces(lengths: list[int], cells_per_row: list[int], numel: int):
-    """Yield ``(b, t0, t1)``: frame ranges of each utterance's valid lattice, each piece of at
-    most ``max(numel / PIECE_FRACTION, MIN_PIECE)`` logits (but at least one frame)."""
+def _pieces(B: int, T: int, row: int, numel: int):
+    """Yield ``(b0, b1, t0, t1)``: blocks of the logits of at most ``max(numel / PIECE_FRACTION,
+    MIN_PIECE)`` elements: several whole utterances, or frame ranges of one (``row`` = (U+1)·V
+    elements per frame). Few blocks means few full-size ops."""
     budget = max(numel // PIECE_FRACTION, MIN_PIECE)
-    for b, (T_b, row) in enumerate(zip(lengths, cells_per_row, strict=True)):
-        step = max(1, budget // row)
-        for t0 in range(0, T_b, step):
-            yield b, t0, min(T_b, t0 + step)
+    if T * row <= budget:
+        step = budget // (T * row)
+        for b0 in range(0, B, step):
+            yield b0, min(B, b0 + step), 0, T
+        return
+    step = max(1, budget // row)
+    for b in range(B):
+        for t0 in range(0, T, step):
+            yield b, b + 1, t0, min(T, t0 + step)
 
 
 class _RNNTLoss(torch.autograd.Function):
@@ -340,34 +346,38 @@ class _RNNTLoss(torch.autograd.Function):
 
     Like torchaudio, forward also runs the backward lattice (when a gradient will be needed), so
     that only the log-normalisers and the two arc-probability tensors are kept for backward.
+    Padded cells are computed along (whatever they hold) and masked: whole blocks mean fewer ops.
     """
 
     @staticmethod
     def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp, need_grad):
         B, T, U1, V = logits.shape
+        U = U1 - 1
         compute = _compute_dtype(logits.dtype)
-        T_list, U_list = logit_lengths.tolist(), target_lengths.tolist()
-        rows = [(U_b + 1) * V for U_b in U_list]
-        lse = torch.zeros(B, T, U1, dtype=compute, device=logits.device)  # log-normalisers
-        blank_lp = torch.zeros(B, T, U1, dtype=compute, device=logits.device)
-        emit_lp = torch.zeros(B, T, U1 - 1, dtype=compute, device=logits.device)
-        for b, t0, t1 in _pieces(T_list, rows, logits.numel()):
-            U_b = U_list[b]
-            x = logits[b, t0:t1, : U_b + 1].to(compute)  # (n, U_b+1, V)
-            norm = torch.logsumexp(x, -1)  # (n, U_b+1)
-            lse[b, t0:t1, : U_b + 1] = norm
-            torch.sub(x[:, :, blank], norm, out=blank_lp[b, t0:t1, : U_b + 1])
-            if U_b:
-                labels = targets[b, None, :U_b, None].expand(t1 - t0, U_b, 1)
-                emit = x[:, :U_b].gather(-1, labels)[..., 0]
-                torch.sub(emit, norm[:, :U_b], out=emit_lp[b, t0:t1, :U_b])
+        lse = torch.empty(B, T, U1, dtype=compute, device=logits.device)  # log-normalisers
+        blank_lp = torch.empty(B, T, U1, dtype=compute, device=logits.device)
+        emit_lp = torch.empty(B, T, U, dtype=compute, device=logits.device)
+        for b0, b1, t0, t1 in _pieces(B, T, U1 * V, logits.numel()):
+            cells = (slice(b0, b1), slice(t0, t1))
+            x = logits[cells].to(compute)  # (nb, nt, U+1, V)
+            norm = torch.logsumexp(x, -1, out=lse[cells])  # (nb, nt, U+1)
+            torch.sub(x[..., blank], norm, out=blank_lp[cells])
+            if U:
+                labels = targets[b0:b1, None, :, None].expand(b1 - b0, t1 - t0, U, 1)
+                emit = x[:, :, :U].gather(-1, labels)[..., 0]
+                torch.sub(emit, norm[:, :, :U], out=emit_lp[cells])
+        valid_blank, valid_emit, _ = _lattice_masks(
+            B, T, U1, logit_lengths, target_lengths, logits.device
+        )
+        blank_lp = torch.where(valid_blank, blank_lp, 0.0)  # padding is never read
+        emit_lp = torch.where(valid_emit, emit_lp, 0.0)
         alpha, log_p = lattice_forward(blank_lp, emit_lp, logit_lengths, target_lengths)
         if need_grad:
             grad_blank, grad_emit = lattice_backward(
                 blank_lp, emit_lp, alpha, log_p, logit_lengths, target_lengths, compute
             )
             ctx.save_for_backward(logits, targets, lse, grad_blank, grad_emit)
-            ctx.lengths = (T_list, U_list)
+            ctx.lengths = (logit_lengths.tolist(), target_lengths.tolist())
             ctx.blank, ctx.clamp = blank, clamp
         return (-log_p).to(logits.dtype)
 
@@ -375,37 +385,36 @@ class _RNNTLoss(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_costs):
         logits, targets, lse, grad_blank, grad_emit = ctx.saved_tensors
-        T_list, U_list = ctx.lengths
+        B, T, U1, V = logits.shape
+        U = U1 - 1
         clamp, blank = ctx.clamp, ctx.blank
         compute = lse.dtype
-        dy = grad_costs.to(compute)
+        dy = grad_costs.to(compute)[:, None, None, None]  # (B, 1, 1, 1)
         if clamp <= 0:  # no clamp: fold the incoming gradient into the small tensors
-            grad_blank = grad_blank * dy[:, None, None]
-            grad_emit = grad_emit * dy[:, None, None]
-        V = logits.shape[-1]
-        rows = [(U_b + 1) * V for U_b in U_list]
+            grad_blank = grad_blank * dy[..., 0]
+            grad_emit = grad_emit * dy[..., 0]
+        occupancy = grad_blank + grad_emit  # (B, T, U+1), 0 in padded cells
         grad = torch.empty_like(logits)
-        for b, (T_b, U_b) in enumerate(zip(T_list, U_list, strict=True)):
-            grad[b, T_b:].zero_()  # padded lattice cells get exactly zero gradient
-            grad[b, :T_b, U_b + 1 :].zero_()
         # ∂L/∂logits = (gb + ge)·softmax − gb·onehot(blank) − ge·onehot(y), with L = −ln P.
-        for b, t0, t1 in _pieces(T_list, rows, logits.numel()):
-            U_b = U_list[b]
-            cells = (b, slice(t0, t1), slice(0, U_b + 1))
-            x, out = logits[cells], grad[cells]  # (n, U_b+1, V)
+        for b0, b1, t0, t1 in _pieces(B, T, U1 * V, logits.numel()):
+            cells = (slice(b0, b1), slice(t0, t1))
+            x, out = logits[cells], grad[cells]  # (nb, nt, U+1, V)
             if out.dtype == compute:
                 p = torch.sub(x, lse[cells][..., None], out=out)
             else:
                 p = x.to(compute) - lse[cells][..., None]
-            p.exp_().mul_((grad_blank[cells] + grad_emit[cells])[..., None])
+            p.exp_().mul_(occupancy[cells][..., None])
             p[..., blank].sub_(grad_blank[cells])
-            if U_b:
-                labels = targets[b, None, :U_b, None].expand(t1 - t0, U_b, 1)
-                p[:, :U_b].scatter_add_(-1, labels, grad_emit[b, t0:t1, :U_b, None].neg())
+            if U:
+                labels = targets[b0:b1, None, :, None].expand(b1 - b0, t1 - t0, U, 1)
+                p[:, :, :U].scatter_add_(-1, labels, grad_emit[cells][:, :, :U, None].neg())
             if clamp > 0:
-                p.clamp_(-clamp, clamp).mul_(dy[b])
+                p.clamp_(-clamp, clamp).mul_(dy[b0:b1])
             if p is not out:
                 out.copy_(p)
+        for b, (T_b, U_b) in enumerate(zip(*ctx.lengths, strict=True)):
+            grad[b, T_b:].zero_()  # padded lattice cells get exactly zero gradient
+            grad[b, :T_b, U_b + 1 :].zero_()
         return grad, None, None, None, None, None, None
 
 
@@ -469,6 +478,7 @@ def rnnt_loss(
     _check_same_device(
         logits, targets=targets, logit_lengths=logit_lengths, target_lengths=target_lengths
     )
+    targets = targets.clamp(0, V - 1)  # padding may hold anything; it is gathered, never read
     need_grad = torch.is_grad_enabled() and logits.requires_grad
     costs = _RNNTLoss.apply(logits, targets, logit_lengths, target_lengths, blank, clamp, need_grad)
     return reduce_costs(costs, reduction)
