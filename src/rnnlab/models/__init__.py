@@ -1,5 +1,27 @@
-"""Whole models built from rnnlab layers."""
+"""Whole models built from rnnlab layers.
 
+- :class:`SequenceModel`: a recurrent layer with a readout of the last or every step (the
+  long-term-dependency tasks).
+- :class:`Encoder`: frame stacking and a (bidirectional) recurrent stack over features.
+- :class:`Transducer`: Graves 2012's RNN Transducer (additive or tanh-MLP joint).
+- :class:`CTC`: the same encoder with a CTC head (torch's ``ctc_loss``).
+- :class:`Seq2Seq`: encoder–decoder with fixed context or attention, three stop rules.
+- :class:`Attention`: additive (Bahdanau) and multiplicative (Luong dot/general) attention.
+"""
+
+from rnnlab.models.attention import Attention
+from rnnlab.models.ctc import CTC
+from rnnlab.models.encoder import Encoder
+from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnlab.models.sequence import SequenceModel
+from rnnlab.models.transducer import Transducer
 
-__all__ = ["SequenceModel"]
+__all__ = [
+    "CTC",
+    "Attention",
+    "Encoder",
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "SequenceModel",
+    "Transducer",
+]
