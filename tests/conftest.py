@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab import cells
+from rnnlab.tasks.pairs import pad_pairs
 
 DTYPE = torch.float64
 
@@ -168,3 +169,51 @@ def gradcheck_module() -> Callable[..., None]:
 def tree() -> SimpleNamespace:
     """Helpers on nested states: ``tree.leaves``, ``tree.map``, ``tree.index``."""
     return SimpleNamespace(leaves=float_leaves, map=map_leaves, index=index_state)
+
+
+# ------------------------------------------------------------------------------ transduction
+def labelled_frames(generator, batch_size, n_labels, max_labels=4):
+    """Each label ``k`` shown as 2 frames of one-hot ``k`` and a zero frame: ``3 U`` frames."""
+    pairs = []
+    for _ in range(batch_size):
+        U = int(torch.randint(1, max_labels + 1, (1,), generator=generator))
+        y = torch.randint(0, n_labels, (U,), generator=generator)
+        frames = torch.zeros(3 * U, n_labels)
+        frames[0::3] = torch.nn.functional.one_hot(y, n_labels).float()
+        frames[1::3] = frames[0::3]
+        pairs.append((frames, y))
+    return pad_pairs(pairs)
+
+
+def label_errors(decoded, batch):
+    return sum(d != batch.target(i).tolist() for i, d in enumerate(decoded))
+
+
+def train_until_exact(model, make_batch, test, max_steps, lr=0.03):
+    """Adam on fresh batches until greedy decoding of ``test`` is exact (checked every 20
+    steps); returns the first and last training losses."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for step in range(max_steps):
+        loss = model.loss(make_batch())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if (
+            step % 20 == 19
+            and label_errors(model.decode(test.sources, test.source_lengths), test) == 0
+        ):
+            break
+    return losses[0], losses[-1]
+
+
+@pytest.fixture
+def transduction() -> SimpleNamespace:
+    """Helpers for training transducer and CTC models in tests: ``labelled_frames``,
+    ``label_errors``, ``train_until_exact``."""
+    return SimpleNamespace(
+        labelled_frames=labelled_frames,
+        label_errors=label_errors,
+        train_until_exact=train_until_exact,
+    )

@@ -24,7 +24,6 @@ from rnnlab.decoding.ctc import (
 from rnnlab.models.ctc import CTC
 from rnnlab.models.encoder import Encoder
 from rnnlab.tasks.pairs import SequencePairs
-from test_transducer_model import label_errors, labelled_frames, train_until_exact
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -146,7 +145,9 @@ def test_model_decoding_matches_the_searches_on_its_outputs(gen):
     ]
 
 
-def test_training_reaches_zero_label_errors():
+def test_training_reaches_zero_label_errors(transduction):
+    labelled_frames, label_errors = transduction.labelled_frames, transduction.label_errors
+    train_until_exact = transduction.train_until_exact
     K = 3
     generator = torch.Generator().manual_seed(0)
     test = labelled_frames(torch.Generator().manual_seed(99), 64, K)

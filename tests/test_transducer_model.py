@@ -13,7 +13,7 @@ from rnnlab import cells
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.encoder import Encoder, stack_frames
 from rnnlab.models.transducer import Transducer
-from rnnlab.tasks.pairs import SequencePairs, pad_pairs
+from rnnlab.tasks.pairs import SequencePairs
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -179,44 +179,10 @@ def test_forward_is_the_full_joint_and_padding_never_matters(joint, gen):
 
 
 # ------------------------------------------------------------------------------- training
-def labelled_frames(generator, batch_size, n_labels, max_labels=4):
-    """Each label ``k`` shown as 2 frames of one-hot ``k`` and a zero frame: ``3 U`` frames."""
-    pairs = []
-    for _ in range(batch_size):
-        U = int(torch.randint(1, max_labels + 1, (1,), generator=generator))
-        y = torch.randint(0, n_labels, (U,), generator=generator)
-        frames = torch.zeros(3 * U, n_labels)
-        frames[0::3] = torch.nn.functional.one_hot(y, n_labels).float()
-        frames[1::3] = frames[0::3]
-        pairs.append((frames, y))
-    return pad_pairs(pairs)
-
-
-def label_errors(decoded, batch):
-    return sum(d != batch.target(i).tolist() for i, d in enumerate(decoded))
-
-
-def train_until_exact(model, make_batch, test, max_steps, lr=0.03):
-    """Adam on fresh batches until greedy decoding of ``test`` is exact (checked every 20
-    steps); returns the first and last training losses."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for step in range(max_steps):
-        loss = model.loss(make_batch())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if (
-            step % 20 == 19
-            and label_errors(model.decode(test.sources, test.source_lengths), test) == 0
-        ):
-            break
-    return losses[0], losses[-1]
-
-
 @pytest.mark.parametrize("joint", ["additive", "mlp"])
-def test_training_reaches_zero_label_errors(joint):
+def test_training_reaches_zero_label_errors(joint, transduction):
+    labelled_frames, label_errors = transduction.labelled_frames, transduction.label_errors
+    train_until_exact = transduction.train_until_exact
     K = 3
     generator = torch.Generator().manual_seed(0)
     test = labelled_frames(torch.Generator().manual_seed(99), 64, K)
