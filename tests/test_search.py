@@ -610,3 +610,29 @@ def test_bad_search_options(call, error, match):
     model = TableDecoder()
     with pytest.raises(error, match=match):
         call(model, model.initial_state())
+
+
+def test_searches_build_no_autograd_graph():
+    """A model with trainable weights: the searches run without gradients (no graph is kept,
+    no 'requires_grad to scalar' warning)."""
+
+    class Trainable:
+        def __init__(self) -> None:
+            self.logits = torch.zeros(3, requires_grad=True)
+            self.grad_enabled: list[bool] = []
+
+        def step(self, tokens, state):
+            self.grad_enabled.append(torch.is_grad_enabled())
+            log_probs = torch.log_softmax(self.logits, 0).expand(len(tokens), 3)
+            return log_probs, None, state
+
+        def select(self, state, index):
+            return state
+
+    model = Trainable()
+    start, stop = torch.tensor([0]), EndSymbol(2)
+    greedy(model, None, start, stop=stop, max_length=3)
+    sample(model, None, start, stop=stop, max_length=3, generator=torch.Generator())
+    beam_search(model, None, start, stop=stop, beam_width=2, max_length=3)
+    exhaustive_search(model, None, start, stop=stop, max_length=3)
+    assert model.grad_enabled and not any(model.grad_enabled)

@@ -38,6 +38,7 @@ def _repeats_ngram(tokens: list[int], n: int) -> bool:
     return any(tuple(tokens[i : i + n]) == last for i in range(len(tokens) - n))
 
 
+@torch.no_grad()
 def exhaustive_search(
     decoder: StepDecoder,
     state: Any,

@@ -217,6 +217,7 @@ def _walk(
     return results
 
 
+@torch.no_grad()
 def greedy(
     decoder: StepDecoder,
     state: Any,
@@ -259,6 +260,7 @@ def greedy(
     )
 
 
+@torch.no_grad()
 def sample(
     decoder: StepDecoder,
     state: Any,
@@ -318,6 +320,7 @@ def sample(
     return _walk(decoder, state, start_tokens, stop, max_length, min_length, no_repeat_ngram, draw)
 
 
+@torch.no_grad()
 def beam_search(
     decoder: StepDecoder,
     state: Any,
