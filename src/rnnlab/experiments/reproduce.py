@@ -11,6 +11,7 @@ from rich.table import Table
 
 from rnnlab._checks import check_size
 from rnnlab.experiments import (
+    bahdanau2014,
     generalization,
     hochreiter1997,
     pascanu2013,
@@ -22,7 +23,14 @@ from rnnlab.experiments.report import Section, html_report
 from rnnlab.experiments.store import RunStore
 
 EXPERIMENTS = {
-    module.EXPERIMENT: module for module in (pascanu2013, generalization, hochreiter1997, vanishing)
+    module.EXPERIMENT: module
+    for module in (
+        pascanu2013,
+        generalization,
+        hochreiter1997,
+        vanishing,
+        bahdanau2014,
+    )
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker
 processes), ``PRESETS``, ``preset(name, **overrides)``, ``group_specs(preset)``,
