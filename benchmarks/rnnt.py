@@ -1,9 +1,10 @@
 """RNN-T loss: forward + backward time and peak memory of rnnlab's rnnt_loss against torchaudio's
 and against the scalar reference, same process.
 
-Run: ``python benchmarks/rnnt.py``. Prints a Markdown table and returns it from ``main()`` for
-benchmarks/RESULTS.md; the last printed line is ``rnnt time ratio vs torchaudio: <x>`` (the
-largest ratio over the shapes) or ``torchaudio not installed``.
+Run: ``python benchmarks/rnnt.py [--threads N]`` (default: torch's thread count). Prints a
+Markdown table and returns it from ``main()`` for benchmarks/RESULTS.md; the last printed line is
+``rnnt time ratio vs torchaudio: <x>`` (the largest ratio over the shapes) or
+``torchaudio not installed``.
 
 Workload: the shapes of the warp-transducer and warp-rnnt READMEs, (B, T, U, V) = (8, 150, 40,
 28), (4, 150, 20, 5000), (2, 1500, 300, 50); float32 logits from a seeded normal, full lengths
@@ -195,4 +196,6 @@ def main() -> str:
 
 
 if __name__ == "__main__":
+    if "--threads" in sys.argv:
+        torch.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
     main()

@@ -13,8 +13,9 @@ sys.path.insert(0, str(HERE))
 
 import ensemble  # noqa: E402
 import recurrent  # noqa: E402
+import rnnt  # noqa: E402
 
-BENCHMARKS = [recurrent, ensemble]
+BENCHMARKS = [recurrent, ensemble, rnnt]
 
 
 def main() -> None:

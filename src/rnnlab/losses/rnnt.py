@@ -62,7 +62,7 @@ LENGTH_DTYPES = (torch.int32, torch.int64)
 # MIN_PIECE elements): the log-sum-exp's temporary and, for float16/bfloat16, the float32 copy
 # of a piece are the only full-width temporaries.
 PIECE_FRACTION = 8
-MIN_PIECE = 1 << 20
+MIN_PIECE = 1 << 19
 
 
 # ------------------------------------------------------------------------------ checks
