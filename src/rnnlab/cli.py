@@ -213,9 +213,15 @@ def runs_show(
 
 @app.command()
 def reproduce(
-    name: Annotated[str, typer.Argument(help="pascanu2013, generalization or hochreiter1997.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="pascanu2013, generalization, hochreiter1997 or bahdanau2014."),
+    ],
     preset: Annotated[
-        str, typer.Option(help="quick (about 10 minutes) or paper (the full protocol).")
+        str,
+        typer.Option(
+            help="quick (about 10 minutes) or the full protocol (paper; full for bahdanau2014)."
+        ),
     ] = "quick",
     workers: Annotated[int, typer.Option(help="Worker processes for the sweep.")] = 1,
     runs_dir: RunsDir = Path("runs"),
@@ -230,6 +236,137 @@ def reproduce(
     except RuntimeError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from None
+
+
+def _task_options(items: list[str]) -> dict[str, object]:
+    """``["target=fr", "max_number=999"]`` -> ``{"target": "fr", "max_number": 999}`` (values
+    read as JSON where they parse, else kept as text)."""
+    options: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--task-option must be KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+@app.command()
+def seq2seq(
+    task: Annotated[str, typer.Option(help="Sequence-pair task, e.g. numbers.")] = "numbers",
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Task option KEY=VALUE, repeatable (e.g. target=fr, level=char)."),
+    ] = None,
+    cell: Annotated[str, typer.Option(help="elman, lstm, gru or jordan.")] = "gru",
+    hidden_size: Annotated[int, typer.Option(help="Units per layer and direction.")] = 64,
+    encoder_layers: Annotated[int, typer.Option(help="Stacked encoder layers.")] = 1,
+    decoder_layers: Annotated[int, typer.Option(help="Stacked decoder layers.")] = 1,
+    bidirectional: Annotated[bool, typer.Option(help="Bidirectional encoder.")] = True,
+    embedding_size: Annotated[int, typer.Option(help="Source and target embeddings.")] = 32,
+    context: Annotated[str, typer.Option(help="init, input or both.")] = "both",
+    attention: Annotated[str, typer.Option(help="none, additive, dot or general.")] = "additive",
+    attention_size: Annotated[
+        int | None, typer.Option(help="Additive attention's units (default hidden size).")
+    ] = None,
+    input_feeding: Annotated[bool, typer.Option(help="Feed h~ back (Luong 2015).")] = False,
+    stop: Annotated[str, typer.Option(help="eos, unit or length.")] = "eos",
+    max_length: Annotated[
+        int | None, typer.Option(help="Longest output (default: longest target + 4).")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="teacher_forcing, free_running or scheduled.")
+    ] = "teacher_forcing",
+    schedule: Annotated[
+        str, typer.Option(help="Scheduled sampling: linear, exponential or inverse_sigmoid.")
+    ] = "inverse_sigmoid",
+    schedule_k: Annotated[
+        float | None, typer.Option(help="The schedule's k (default: the schedule's own).")
+    ] = None,
+    schedule_c: Annotated[float, typer.Option(help="Linear schedule: decrease per update.")] = 1e-3,
+    schedule_minimum: Annotated[float, typer.Option(help="Linear schedule: floor of ε.")] = 0.0,
+    feed: Annotated[str, typer.Option(help="Own token fed back: sample or argmax.")] = "sample",
+    lr: Annotated[float, typer.Option(help="Adam's learning rate.")] = 3e-3,
+    steps: Annotated[int, typer.Option(help="Updates.")] = 2000,
+    batch_size: Annotated[int, typer.Option(help="Pairs per update.")] = 32,
+    clip_norm: Annotated[float, typer.Option(help="Gradient-norm clipping (0 = off).")] = 1.0,
+    eval_every: Annotated[int, typer.Option(help="Updates between evaluations.")] = 500,
+    eval_split: Annotated[
+        str | None, typer.Option(help="Split evaluated (default: the task's last).")
+    ] = None,
+    eval_size: Annotated[int, typer.Option(help="Examples evaluated.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the weights and the data draws.")] = 0,
+    checkpoint: Annotated[
+        Path, typer.Option(help="Checkpoint written (and resumed from) for rnnlab translate.")
+    ] = Path("runs/seq2seq/model.pt"),
+) -> None:
+    """Train one encoder-decoder on a sequence-pair task; save a checkpoint for translate."""
+    from rnnlab.experiments.translate import make_pair_task, model_config, train_translator
+    from rnnlab.training.seq2seq import Seq2SeqTrainConfig
+
+    try:
+        pairs = make_pair_task(task, _task_options(task_option or []))
+        config = model_config(
+            pairs,
+            cell=cell,
+            hidden_size=hidden_size,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
+            bidirectional=bidirectional,
+            source_embedding_size=embedding_size,
+            target_embedding_size=embedding_size,
+            context=context,
+            attention=attention,
+            attention_size=attention_size,
+            input_feeding=input_feeding,
+            stop=stop,
+            max_length=max_length,
+            seed=seed,
+        )
+        train_config = Seq2SeqTrainConfig(
+            mode=mode,
+            schedule=schedule,
+            schedule_k=schedule_k,
+            schedule_c=schedule_c,
+            schedule_minimum=schedule_minimum,
+            feed=feed,
+            learning_rate=lr,
+            steps=steps,
+            batch_size=batch_size,
+            clip_norm=clip_norm,
+            eval_every=eval_every,
+            eval_split=eval_split,
+            eval_size=eval_size,
+            checkpoint_every=eval_every,
+            seed=seed,
+        )
+        train_translator(pairs, config, train_config, checkpoint, console)
+    except (ValueError, TypeError) as error:
+        raise _bad_input(error) from None
+
+
+@app.command()
+def translate(
+    text: Annotated[str, typer.Argument(help="The sentence to translate.")],
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint of rnnlab seq2seq.")],
+    beam_width: Annotated[int, typer.Option(help="Hypotheses kept (alternatives shown).")] = 5,
+    length_penalty: Annotated[float, typer.Option(help="GNMT length penalty α.")] = 0.0,
+) -> None:
+    """Translate a text with a trained encoder-decoder; print its beam alternatives and scores."""
+    from rnnlab.experiments.translate import translate_checkpoint
+
+    try:
+        translate_checkpoint(
+            checkpoint,
+            text,
+            beam_width=beam_width,
+            length_penalty=length_penalty,
+            console=console,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise _bad_input(error) from None
 
 
 @app.command()

@@ -30,6 +30,7 @@ DECAYS = ("linear", "exponential", "inverse_sigmoid")
 KIND = "seq2seq"  # the model kind written into checkpoints
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
+StepCallback = Callable[[int, float], None]
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,14 @@ def train_seq2seq(
     *,
     checkpoint: Path | None = None,
     on_metrics: MetricsCallback | None = None,
+    on_step: StepCallback | None = None,
 ) -> Seq2SeqHistory:
     """Train ``model`` on ``task`` for ``config.steps`` updates; see the module text.
 
     Every ``eval_every`` updates and at the end, :func:`evaluate_seq2seq` on the evaluation
     split is appended to the history (with its ``"step"``) and passed to ``on_metrics(step,
-    metrics)``. With ``checkpoint``, the model (config, weights, vocabularies), optimiser, random
+    metrics)``; ``on_step(step, loss)`` follows every update (a progress bar). With
+    ``checkpoint``, the model (config, weights, vocabularies), optimiser, random
     streams and history are saved atomically every ``checkpoint_every`` updates and at the end;
     if the file exists, training resumes from it and ends exactly as an uninterrupted run would.
     """
@@ -182,6 +185,8 @@ def train_seq2seq(
         history.truth_probabilities.append(epsilon)
         history.clipped += outcome.clipped
         history.skipped += outcome.skip
+        if on_step is not None:
+            on_step(history.steps, history.losses[-1])
         finished = history.steps >= config.steps
         if history.steps % config.eval_every == 0 or finished:
             metrics = evaluate_seq2seq(model, task, split, config.eval_size)
@@ -209,20 +214,35 @@ def save_seq2seq(
     model: Seq2Seq,
     source_vocabulary: Vocabulary | None,
     target_vocabulary: Vocabulary,
+    *,
+    task: PairTask | None = None,
 ) -> None:
-    """Save ``model`` (config and weights) with its vocabularies, atomically, for
-    :func:`load_seq2seq`."""
+    """Save ``model`` (config and weights) with its vocabularies, and the description of the
+    ``task`` it was trained on if given (``task.describe()``: how to tokenise text for it),
+    atomically, for :func:`load_seq2seq` and :func:`read_seq2seq`."""
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"model must be a Seq2Seq, got {type(model).__name__}")
+    if task is not None and not isinstance(task, PairTask):
+        raise TypeError(f"task must be a PairTask or None, got {type(task).__name__}")
     _check_vocabularies(model.config, source_vocabulary, target_vocabulary)
-    save_checkpoint(path, _payload(model, source_vocabulary, target_vocabulary))
+    described = {"task": task.describe()} if task is not None else {}
+    save_checkpoint(path, _payload(model, source_vocabulary, target_vocabulary) | described)
 
 
-def load_seq2seq(path: Path) -> tuple[Seq2Seq, Vocabulary | None, Vocabulary]:
-    """The model of a checkpoint written by :func:`save_seq2seq` or :func:`train_seq2seq`,
-    rebuilt from its config with its weights, and its source (None for feature sources) and
-    target vocabularies. A checkpoint of another kind of model is refused with a
-    ``ValueError`` that names the kind it holds."""
+@dataclass(frozen=True)
+class Seq2SeqCheckpoint:
+    """What :func:`read_seq2seq` finds in a checkpoint."""
+
+    model: Seq2Seq  # rebuilt from its config, with its weights
+    source_vocabulary: Vocabulary | None  # None for feature sources
+    target_vocabulary: Vocabulary
+    task: dict[str, Any] | None  # ``task.describe()`` of the training task, if recorded
+
+
+def read_seq2seq(path: Path) -> Seq2SeqCheckpoint:
+    """The model, vocabularies and task description of a checkpoint written by
+    :func:`save_seq2seq` or :func:`train_seq2seq`. A checkpoint of another kind of model is
+    refused with a ``ValueError`` that names the kind it holds."""
     payload = load_checkpoint(path)
     kind = payload.get("kind", "sequence (rnnlab train)")
     if kind != KIND:
@@ -230,11 +250,20 @@ def load_seq2seq(path: Path) -> tuple[Seq2Seq, Vocabulary | None, Vocabulary]:
     model = Seq2Seq(Seq2SeqConfig(**payload["model_config"]))
     model.load_state_dict(payload["model"])
     source = payload["source_vocabulary"]
-    return (
-        model,
-        Vocabulary.from_dict(source) if source is not None else None,
-        Vocabulary.from_dict(payload["target_vocabulary"]),
+    return Seq2SeqCheckpoint(
+        model=model,
+        source_vocabulary=Vocabulary.from_dict(source) if source is not None else None,
+        target_vocabulary=Vocabulary.from_dict(payload["target_vocabulary"]),
+        task=payload.get("task"),
     )
+
+
+def load_seq2seq(path: Path) -> tuple[Seq2Seq, Vocabulary | None, Vocabulary]:
+    """The model of a checkpoint written by :func:`save_seq2seq` or :func:`train_seq2seq`,
+    rebuilt from its config with its weights, and its source (None for feature sources) and
+    target vocabularies (:func:`read_seq2seq` without the task)."""
+    found = read_seq2seq(path)
+    return found.model, found.source_vocabulary, found.target_vocabulary
 
 
 def _payload(
