@@ -55,7 +55,7 @@ def test_learns_the_toy_task_and_reports_metrics(task):
     assert model.training  # evaluation ran in eval mode and training mode came back
 
 
-class Interrupt(Exception):
+class SimulatedCrashError(Exception):
     pass
 
 
@@ -73,7 +73,7 @@ def test_an_interrupted_run_ends_exactly_as_an_uninterrupted_one(task, tmp_path,
 
         def loss(batch, step):
             if step == stop:
-                raise Interrupt
+                raise SimulatedCrashError
             noise = torch.rand((), generator=feed)  # a caller's stream, resumed exactly
             return model.loss(batch) * (1 + 0.1 * noise), {"noise": float(noise)}
 
@@ -91,7 +91,7 @@ def test_an_interrupted_run_ends_exactly_as_an_uninterrupted_one(task, tmp_path,
     whole = build(1, dropout=0.3)
     expected = run(whole, None)
     path = tmp_path / "run.pt"
-    with pytest.raises(Interrupt):
+    with pytest.raises(SimulatedCrashError):
         run(build(1, dropout=0.3), path, stop=stop_at)
     assert load_checkpoint(path)["history"]["steps"] == 6
     assert load_checkpoint(path)["note"] == "extra"
