@@ -13,6 +13,7 @@ from rnnlab._checks import check_size
 from rnnlab.experiments import (
     bahdanau2014,
     generalization,
+    graves2012,
     hochreiter1997,
     pascanu2013,
     train_one,
@@ -30,6 +31,7 @@ EXPERIMENTS = {
         hochreiter1997,
         vanishing,
         bahdanau2014,
+        graves2012,
     )
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker

@@ -1,0 +1,493 @@
+"""Graves 2012, "Sequence transduction with recurrent neural networks", §5: the RNN Transducer
+against CTC, on spoken digit strings instead of TIMIT phonemes.
+
+Graves trained both on TIMIT and reported a phoneme error rate of about 25.5% for CTC and about
+23.2% for the transducer (numbers as recalled in the project notes: "about"); the transducer's
+prediction network, a language model of the labels, was what made it better. This reproduction
+asks whether the same ordering holds on ``spoken_digits`` (:mod:`rnnlab.tasks.spoken_digits`):
+digit strings of 1–7 digits read by eSpeak NG voices, tested on voices never heard in training.
+Digit strings are uniform random, so a label model has little to learn here — an honest reason
+for the ordering *not* to carry over.
+
+One sweep unit trains one (system, seed): ``ctc`` (:class:`~rnnlab.models.ctc.CTC`) or
+``transducer`` (:class:`~rnnlab.models.transducer.Transducer`, a one-layer LSTM prediction
+network, the additive joint of Graves 2012 eq. 11–12 or the tanh MLP joint of Graves et al. 2013)
+over the same encoder — frame stacking by ``k`` (Sak et al. 2015) and bidirectional LSTM layers
+— initialised identically for one seed. Training: :func:`rnnlab.training.pair_loop.train_pairs`
+(Adam, norm clipping, minibatches drawn with replacement; resumable from the run's checkpoint).
+Every ``eval_every`` updates the test loss and the greedy label error rate on the first
+``eval_size`` test utterances are logged; at the end the whole test split is decoded greedily and
+by beam search — Graves 2012 Algorithm 1 (``beam``) and the batched one-label-per-frame search
+(``modified_beam``) for the transducer, prefix beam search for CTC — and scored:
+
+- ``LER = Σ_i edit_distance(y_i, ŷ_i) / Σ_i |y_i|`` over the digits
+  (:func:`rnnlab.tasks.pairs.error_rate`), Graves's error measure;
+- ``WER``: jiwer's word error rate with each digit a word — the same quantity by an independent
+  implementation, recorded as a check;
+- ``SER``: the fraction of utterances whose digit string is not exactly right.
+
+The decodes are kept in the run's folder (``decodes.json``), so every number can be recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnlab._io import atomic_save
+from rnnlab.experiments.executor import RunContext
+from rnnlab.experiments.plots import _pyplot
+from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.report import Section, save_figure, write_atomic
+from rnnlab.models.ctc import CTC
+from rnnlab.models.encoder import Encoder
+from rnnlab.models.transducer import Transducer
+from rnnlab.tasks import make
+from rnnlab.tasks.pairs import PairTask, error_rate
+from rnnlab.training.pair_loop import PairTrainConfig, train_pairs
+
+EXPERIMENT = "graves2012"
+RUN_FUNCTION = "rnnlab.experiments.graves2012:run_unit"
+SYSTEMS = ("ctc", "transducer")
+
+# Graves 2012, §5 (TIMIT phoneme error rate, test set), as recalled: cite as "about".
+PAPER = {"ctc": "about 25.5% PER (TIMIT)", "transducer": "about 23.2% PER (TIMIT)"}
+DECODINGS = {"ctc": ("greedy", "beam"), "transducer": ("greedy", "beam", "modified_beam")}
+DECODING_NAMES = {
+    ("ctc", "greedy"): "greedy (best path)",
+    ("ctc", "beam"): "prefix beam",
+    ("transducer", "greedy"): "greedy",
+    ("transducer", "beam"): "beam (Graves Alg. 1)",
+    ("transducer", "modified_beam"): "modified beam",
+}
+COLORS = {"ctc": "tab:blue", "transducer": "tab:red"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    task: dict[str, Any]  # rnnlab.tasks.make(**task): the data
+    systems: tuple[str, ...]  # "ctc", "transducer"
+    joints: tuple[str, ...]  # the transducer's joint(s): "additive" (Graves 2012), "mlp"
+    seeds: int  # runs per system; the tables give mean ± standard deviation over them
+    hidden_size: int  # LSTM units per direction of each encoder layer
+    num_layers: int  # bidirectional LSTM layers of the encoder
+    stack_frames: int  # k: frames stacked into one encoder step
+    prediction_size: int  # units of the transducer's one-layer LSTM prediction network
+    joint_size: int  # hidden units of the "mlp" joint
+    learning_rate: float  # Adam
+    batch_size: int  # utterances per update
+    steps: int  # updates
+    clip_norm: float  # largest global gradient norm
+    eval_every: int  # updates between logged evaluations
+    eval_size: int  # test utterances of the logged evaluations (the final one uses them all)
+    beam_ctc: int = 8  # width of CTC's prefix beam search
+    beam_transducer: int = 4  # width of the transducer's beam searches
+    note: str = ""  # how the preset departs from the paper, printed with the results
+
+
+PRESETS = {
+    "full": Preset(
+        name="full",
+        task={"name": "spoken_digits", "n_train": 2000, "n_test": 300},
+        systems=SYSTEMS,
+        joints=("additive", "mlp"),
+        seeds=5,
+        hidden_size=128,
+        num_layers=2,
+        stack_frames=3,
+        prediction_size=128,
+        joint_size=128,
+        learning_rate=1e-3,
+        batch_size=32,
+        steps=3000,
+        clip_norm=1.0,
+        eval_every=250,
+        eval_size=300,
+        note="spoken digits (eSpeak NG, unseen test voices) instead of TIMIT; two BLSTM layers "
+        "of 128 units, both joints, 5 seeds (about 3 hours with 2 workers on 2 cores)",
+    ),
+    "quick": Preset(
+        name="quick",
+        task={"name": "spoken_digits", "n_train": 2000, "n_test": 300},
+        systems=SYSTEMS,
+        joints=("additive",),
+        seeds=3,
+        hidden_size=64,
+        num_layers=1,
+        stack_frames=3,
+        prediction_size=64,
+        joint_size=64,
+        learning_rate=3e-3,
+        batch_size=16,
+        steps=800,
+        clip_norm=1.0,
+        eval_every=100,
+        eval_size=100,
+        note="QUICK PRESET: spoken digits instead of TIMIT, one BLSTM layer of 64 units, "
+        "800 updates of 16 utterances, 3 seeds, additive joint only",
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> Preset:
+    """A named preset, optionally changed (see :func:`.presets.choose_preset`)."""
+    return choose_preset(PRESETS, name, overrides)
+
+
+def group_specs(chosen: Preset) -> list[dict[str, Any]]:
+    """One unit per (system, joint, seed). Builds the data set here, in the calling process, so
+    that parallel workers find it cached instead of each synthesising it."""
+    for system in chosen.systems:
+        if system not in SYSTEMS:
+            raise ValueError(f"systems must be among {list(SYSTEMS)}, got {system!r}")
+    if not chosen.systems or ("transducer" in chosen.systems and not chosen.joints):
+        raise ValueError("systems (and joints, for the transducer) must not be empty")
+    task = make(**chosen.task)
+    for split in task.splits:
+        task.pairs(split)  # synthesise and cache once, before the workers start
+    config = PairTrainConfig(
+        learning_rate=chosen.learning_rate,
+        steps=chosen.steps,
+        batch_size=chosen.batch_size,
+        clip_norm=chosen.clip_norm,
+        eval_every=chosen.eval_every,
+        checkpoint_every=chosen.eval_every,
+    )
+    model = {
+        "hidden_size": chosen.hidden_size,
+        "num_layers": chosen.num_layers,
+        "stack_frames": chosen.stack_frames,
+        "prediction_size": chosen.prediction_size,
+        "joint_size": chosen.joint_size,
+    }
+    specs = []
+    for system in chosen.systems:
+        joints = chosen.joints if system == "transducer" else (None,)
+        for joint in joints:
+            for seed in range(chosen.seeds):
+                specs.append(
+                    {
+                        "experiment": EXPERIMENT,
+                        "preset": chosen.name,
+                        "seed": seed,
+                        "system": system,
+                        "joint": joint,
+                        "task": dict(chosen.task),
+                        "model": model,
+                        "train": asdict(config) | {"seed": seed},
+                        "eval_size": chosen.eval_size,
+                        "beam": chosen.beam_ctc if system == "ctc" else chosen.beam_transducer,
+                    }
+                )
+    return specs
+
+
+def build_model(spec: dict[str, Any], task: PairTask) -> CTC | Transducer:
+    """The unit's model, initialised from its seed (the encoder first, so CTC and the
+    transducer of one seed start from the same encoder weights)."""
+    m = spec["model"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec["seed"])
+        encoder = Encoder.build(
+            task.input_size,
+            m["hidden_size"],
+            m["num_layers"],
+            stack_frames=m["stack_frames"],
+        )
+        n_labels = len(task.target_vocabulary)
+        if spec["system"] == "ctc":
+            return CTC(encoder, n_labels)
+        return Transducer(
+            encoder,
+            n_labels,
+            joint=spec["joint"],
+            prediction_size=m["prediction_size"],
+            joint_size=m["joint_size"],
+        )
+
+
+@torch.no_grad()
+def evaluate(
+    model: CTC | Transducer,
+    task: PairTask,
+    size: int | None = None,
+    methods: tuple[str, ...] = ("greedy",),
+    beam: int = 4,
+    batch_size: int = 100,
+) -> tuple[dict[str, float], list[list[int]], dict[str, list[list[int]]]]:
+    """Test loss (mean ``-ln Pr(y|x)`` per utterance) and each method's label error rate on the
+    first ``size`` test utterances (all if None); also the references and every decode."""
+    examples = list(task.pairs(task.splits[-1]))[:size]
+    references: list[list[int]] = []
+    decodes: dict[str, list[list[int]]] = {method: [] for method in methods}
+    loss = 0.0
+    for start in range(0, len(examples), batch_size):
+        batch = task.collate(examples[start : start + batch_size])
+        loss += float(model.loss(batch)) * batch.batch_size
+        references += [batch.target(b).tolist() for b in range(batch.batch_size)]
+        for method in methods:
+            options = {} if method == "greedy" else {"beam": beam}
+            decodes[method] += model.decode(batch.sources, batch.source_lengths, method, **options)
+    metrics = {"test_loss": loss / len(examples)}
+    for method, hypotheses in decodes.items():
+        metrics[f"ler_{method}"] = error_rate(references, hypotheses)
+    return metrics, references, decodes
+
+
+def word_error_rate(references: list[list[int]], hypotheses: list[list[int]]) -> float:
+    """jiwer's WER with every label a word (``[3, 1]`` -> ``"3 1"``)."""
+    import jiwer
+
+    return float(
+        jiwer.wer(
+            [" ".join(map(str, r)) for r in references],
+            [" ".join(map(str, h)) for h in hypotheses],
+        )
+    )
+
+
+def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+    """Train one (system, seed) and score its greedy and beam decodes on the test split.
+
+    Resumable: training continues from ``train.pt`` in the run's folder; the final decodes go
+    to ``decodes.json`` there.
+    """
+    task = make(**spec["task"])
+    model = build_model(spec, task)
+    config = PairTrainConfig(**spec["train"])
+    start = time.perf_counter()
+    history = train_pairs(
+        model,
+        task,
+        config,
+        evaluate=lambda: evaluate(model, task, spec["eval_size"])[0],
+        checkpoint=run.directory / "train.pt",
+        on_metrics=run.log,
+    )
+    trained = time.perf_counter()
+    model.eval()
+    methods = DECODINGS[spec["system"]]
+    metrics, references, decodes = evaluate(model, task, None, methods, spec["beam"])
+    decoded = time.perf_counter()
+    path = run.directory / "decodes.json"
+    write_atomic(path, json.dumps({"references": references, "hypotheses": decodes}))
+    run.artifact("decodes", path)
+    atomic_save(model.state_dict(), run.directory / "model.pt")
+    run.artifact("model", run.directory / "model.pt")
+    return {
+        "updates": history.steps,
+        "test_loss": metrics["test_loss"],
+        "ler": {method: metrics[f"ler_{method}"] for method in methods},
+        "wer": {method: word_error_rate(references, decodes[method]) for method in methods},
+        "ser": {
+            method: sum(h != r for h, r in zip(decodes[method], references, strict=True))
+            / len(references)
+            for method in methods
+        },
+        "clipped": history.clipped,
+        "skipped": history.skipped,
+        "test_utterances": len(references),
+        "train_seconds": trained - start,
+        "decode_seconds": decoded - trained,
+    }
+
+
+def system_label(spec: dict[str, Any]) -> str:
+    return "CTC" if spec["system"] == "ctc" else f"RNN-T ({spec['joint']} joint)"
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def summarize(records) -> list[dict[str, Any]]:
+    """One row per (preset, system, decoding): LER, WER and SER over seeds."""
+    groups: dict[tuple, list] = {}
+    for record in records:
+        spec, outcome = record.spec, record.outcome or {}
+        for method in outcome.get("ler", {}):
+            key = (spec["preset"], spec["system"], spec["joint"] or "", method)
+            groups.setdefault(key, []).append((spec, outcome))
+    rows = []
+    for (name, system, joint, method), units in groups.items():
+        units.sort(key=lambda unit: unit[0]["seed"])
+        ler = [o["ler"][method] for _, o in units]
+        mean, sd = _spread(ler)
+        rows.append(
+            {
+                "preset": name,
+                "system": system,
+                "label": system_label(units[0][0]),
+                "joint": joint,
+                "decoding": method,
+                "decoding_label": DECODING_NAMES[(system, method)],
+                "seeds": [s["seed"] for s, _ in units],
+                "ler": ler,
+                "ler_mean": mean,
+                "ler_sd": sd,
+                "wer_mean": statistics.fmean(o["wer"][method] for _, o in units),
+                "ser_mean": statistics.fmean(o["ser"][method] for _, o in units),
+                "updates": units[0][1]["updates"],
+                "paper": PAPER[system] if method == "greedy" else "",
+            }
+        )
+    order = {"ctc": 0, "transducer": 1}
+    methods = {"greedy": 0, "beam": 1, "modified_beam": 2}
+    return sorted(
+        rows, key=lambda r: (r["preset"], order[r["system"]], r["joint"], methods[r["decoding"]])
+    )
+
+
+def _percent(value: float) -> str:
+    return "—" if math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def _ler_cell(row: dict[str, Any]) -> str:
+    if len(row["ler"]) == 1:
+        return _percent(row["ler_mean"])
+    return f"{_percent(row['ler_mean'])} ± {100 * row['ler_sd']:.1f}"
+
+
+def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the terminal table (LER mean ± standard deviation over seeds)."""
+    header = ["system", "decoding", "LER (± sd)", "per seed", "SER", "seeds", "paper (TIMIT)"]
+    return header, [
+        [
+            r["label"],
+            r["decoding_label"],
+            _ler_cell(r),
+            " ".join(_percent(v) for v in r["ler"]),
+            _percent(r["ser_mean"]),
+            str(len(r["ler"])),
+            r["paper"],
+        ]
+        for r in rows
+    ]
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """Whether the paper's ordering (transducer below CTC) holds here, per preset and joint,
+    comparing each system's best decoding seed by seed."""
+    lines = []
+    for name in sorted({r["preset"] for r in rows}):
+        chosen = [r for r in rows if r["preset"] == name]
+        ctc = _best(r for r in chosen if r["system"] == "ctc")
+        for joint in sorted({r["joint"] for r in chosen if r["system"] == "transducer"}):
+            rnnt = _best(r for r in chosen if r["system"] == "transducer" and r["joint"] == joint)
+            if ctc is None or rnnt is None:
+                continue
+            lines.append(f"{name}: {_compare(ctc, rnnt)}")
+    return lines
+
+
+def _best(rows) -> dict[str, Any] | None:
+    rows = list(rows)
+    return min(rows, key=lambda r: r["ler_mean"]) if rows else None
+
+
+def _compare(ctc: dict[str, Any], rnnt: dict[str, Any]) -> str:
+    paired = dict(zip(ctc["seeds"], ctc["ler"], strict=True))
+    pairs = [(paired[s], v) for s, v in zip(rnnt["seeds"], rnnt["ler"], strict=True) if s in paired]
+    wins = sum(t < c for c, t in pairs)
+    gap = rnnt["ler_mean"] - ctc["ler_mean"]
+    spread = max(
+        (v for v in (ctc["ler_sd"], rnnt["ler_sd"]) if not math.isnan(v)), default=math.nan
+    )
+    text = (
+        f"{rnnt['label']} ({rnnt['decoding_label']}) {_percent(rnnt['ler_mean'])} against CTC "
+        f"({ctc['decoding_label']}) {_percent(ctc['ler_mean'])}: lower in {wins} of {len(pairs)} "
+        f"seeds; difference {100 * gap:+.1f} points"
+    )
+    if len(pairs) < 2 or math.isnan(spread):
+        return text + " — one seed: no claim either way"
+    if abs(gap) <= spread:
+        return text + f", within the seed spread (sd up to {100 * spread:.1f}): no clear ordering"
+    if gap < 0 and wins == len(pairs):
+        return text + ": the paper's ordering (transducer below CTC) holds here"
+    if gap > 0 and wins == 0:
+        return text + ": the opposite of the paper's ordering here"
+    return text + ": mixed across seeds, no clear ordering"
+
+
+def ler_curves(store, records, path: Path, *, title: str) -> Path:
+    """Greedy LER on the logged test utterances against updates: one thin line per run, the
+    mean over seeds thick, one colour per system."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 3.8))
+    by_system: dict[str, list[list[tuple[int, float]]]] = {}
+    styles = {}
+    for record in sorted(records, key=lambda r: (r.spec["system"], r.spec["joint"] or "")):
+        points = store.metrics(record.key, "ler_greedy").get("ler_greedy", [])
+        if not points:
+            continue
+        label = system_label(record.spec)
+        color = COLORS[record.spec["system"]]
+        linestyle = "--" if record.spec["joint"] == "mlp" else "-"
+        styles[label] = (color, linestyle)
+        axes.plot(*zip(*points, strict=True), color=color, linestyle=linestyle, alpha=0.3, lw=1)
+        by_system.setdefault(label, []).append(points)
+    for label, runs in by_system.items():
+        steps = sorted(set.intersection(*(set(s for s, _ in run) for run in runs)))
+        values = [{s: v for s, v in run} for run in runs]
+        mean = [statistics.fmean(v[s] for v in values) for s in steps]
+        color, linestyle = styles[label]
+        axes.plot(
+            steps,
+            mean,
+            color=color,
+            linestyle=linestyle,
+            lw=2,
+            label=f"{label}, mean of {len(runs)} seed(s)",
+        )
+    axes.set_ylim(0, 1.05)
+    axes.set_xlabel("update")
+    axes.set_ylabel("greedy label error rate (test voices)")
+    axes.set_title(title, fontsize=9)
+    axes.grid(alpha=0.3)
+    if by_system:
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def report_sections(store, records, out: Path) -> list[Section]:
+    """Per preset: the table (LER mean ± sd over seeds beside the paper), the verdicts, and the
+    figure of greedy LER against updates."""
+    rows = summarize(records)
+    sections = []
+    for name in sorted({r["preset"] for r in rows}):
+        chosen = [r for r in rows if r["preset"] == name]
+        units = [r for r in records if r.spec["preset"] == name]
+        figure = ler_curves(
+            store,
+            units,
+            out / f"ler_vs_updates_{name}.png",
+            title=f"{EXPERIMENT}, {name} preset: CTC and RNN-T on spoken digits",
+        )
+        wer_gap = max(
+            abs(o["wer"][m] - o["ler"][m]) for o in (r.outcome for r in units) for m in o["ler"]
+        )
+        note = PRESETS[name].note if name in PRESETS else ""
+        text = (
+            f"{note}. Label error rate = Σ edit distance / Σ reference digits over "
+            f"{units[0].outcome['test_utterances']} test utterances (unseen voices); "
+            f"mean ± standard deviation over seeds. jiwer's WER with each digit a word agrees "
+            f"with the LER to {wer_gap:.1e}. SER: utterances not exactly right. "
+            + " ".join(verdicts(chosen))
+        )
+        header, cells = table_rows(chosen)
+        sections.append(
+            Section(
+                f"{EXPERIMENT}, {name} preset: RNN-T against CTC", text, header, cells, [figure]
+            )
+        )
+    return sections

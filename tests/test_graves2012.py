@@ -1,0 +1,193 @@
+"""The graves2012 experiment end to end on a tiny preset (toy transduction): the store, the
+table, the report and the figure, and label error rates recomputed from the kept decodes."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import jiwer
+import pytest
+from rich.console import Console
+
+from rnnlab.experiments import graves2012
+from rnnlab.experiments.reproduce import EXPERIMENTS, reproduce
+from rnnlab.experiments.store import RunStore
+from rnnlab.tasks import make
+from rnnlab.tasks.pairs import edit_distance
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TOY = {"name": "toy_transduction", "n_labels": 3, "max_labels": 3, "n_train": 64, "n_test": 12}
+TINY = {
+    "task": TOY,
+    "joints": ("additive", "mlp"),
+    "seeds": 2,
+    "hidden_size": 8,
+    "stack_frames": 1,
+    "prediction_size": 8,
+    "joint_size": 8,
+    "learning_rate": 0.02,
+    "batch_size": 8,
+    "steps": 20,
+    "eval_every": 10,
+    "eval_size": 6,
+    "beam_ctc": 3,
+    "beam_transducer": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    console = Console(record=True, width=160)
+    rows = reproduce("graves2012", "quick", runs_dir=runs, console=console, overrides=TINY)
+    return runs, rows, console.export_text()
+
+
+def test_is_registered():
+    assert EXPERIMENTS["graves2012"] is graves2012
+
+
+def test_every_unit_is_done_with_its_curves_logged(sweep):
+    runs, _, _ = sweep
+    records = RunStore(runs / "rnnlab.db").runs(experiment="graves2012", status="done")
+    units = sorted((r.spec["system"], r.spec["joint"], r.spec["seed"]) for r in records)
+    assert units == [
+        ("ctc", None, 0),
+        ("ctc", None, 1),
+        ("transducer", "additive", 0),
+        ("transducer", "additive", 1),
+        ("transducer", "mlp", 0),
+        ("transducer", "mlp", 1),
+    ]
+    store = RunStore(runs / "rnnlab.db")
+    for record in records:
+        metrics = store.metrics(record.key)
+        for name in ("ler_greedy", "test_loss", "train_loss"):
+            assert [step for step, _ in metrics[name]] == [10, 20]
+        assert record.outcome["updates"] == 20
+        assert record.outcome["test_utterances"] == TOY["n_test"]
+
+
+def test_error_rates_equal_a_recomputation_from_the_kept_decodes(sweep):
+    runs, rows, _ = sweep
+    store = RunStore(runs / "rnnlab.db")
+    task = make(**TOY)
+    truth = [target.tolist() for _, target in task.pairs("test")]
+    per_unit = {}
+    for record in store.runs(experiment="graves2012", status="done"):
+        (path,) = [p for kind, p in store.artifacts(record.key) if kind == "decodes"]
+        kept = json.loads(Path(path).read_text())
+        assert kept["references"] == truth
+        expected_methods = ["greedy", "beam"] + (
+            ["modified_beam"] * (record.spec["joint"] is not None)
+        )
+        assert sorted(kept["hypotheses"]) == sorted(expected_methods)
+        for method, hypotheses in kept["hypotheses"].items():
+            errors = sum(edit_distance(r, h) for r, h in zip(truth, hypotheses, strict=True))
+            ler = errors / sum(len(r) for r in truth)
+            assert record.outcome["ler"][method] == pytest.approx(ler, abs=1e-12)
+            words = jiwer.wer(
+                [" ".join(map(str, r)) for r in truth], [" ".join(map(str, h)) for h in hypotheses]
+            )
+            assert record.outcome["wer"][method] == pytest.approx(words, abs=1e-12)
+            assert record.outcome["wer"][method] == pytest.approx(ler, abs=1e-12)
+            wrong = sum(h != r for r, h in zip(truth, hypotheses, strict=True)) / len(truth)
+            assert record.outcome["ser"][method] == pytest.approx(wrong)
+            key = (record.spec["system"], record.spec["joint"] or "", method)
+            per_unit.setdefault(key, {})[record.spec["seed"]] = ler
+    assert len(rows) == 2 + 3 + 3  # (system, joint, decoding)
+    for row in rows:
+        values = per_unit[(row["system"], row["joint"], row["decoding"])]
+        assert row["ler"] == pytest.approx([values[0], values[1]])
+        assert row["ler_mean"] == pytest.approx(statistics.fmean(values.values()))
+        assert row["ler_sd"] == pytest.approx(statistics.stdev(values.values()))
+
+
+def test_table_report_and_figure(sweep):
+    runs, rows, printed = sweep
+    assert "quick-custom" in printed and "RNN-T (mlp joint)" in printed
+    assert "prefix beam" in printed and "beam (Graves Alg. 1)" in printed
+    assert "about 25.5% PER (TIMIT)" in printed and "about 23.2% PER (TIMIT)" in printed
+    ctc_greedy = next(r for r in rows if r["system"] == "ctc" and r["decoding"] == "greedy")
+    assert f"{100 * ctc_greedy['ler_mean']:.1f}%" in printed
+    assert printed.count("against CTC") == 2  # one verdict per transducer joint
+    report = (runs / "report.html").read_text()
+    assert "graves2012, quick-custom preset: RNN-T against CTC" in report
+    assert "ler_vs_updates_quick-custom.png" in report
+    figure = runs / "graves2012" / "ler_vs_updates_quick-custom.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_running_again_skips_finished_units_and_gives_the_same_rows(sweep):
+    runs, rows, _ = sweep
+    store = RunStore(runs / "rnnlab.db")
+    before = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="graves2012")}
+    console = Console(record=True, width=160)
+    again = reproduce("graves2012", "quick", runs_dir=runs, console=console, overrides=TINY)
+    assert again == rows
+    after = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="graves2012")}
+    assert after == before  # nothing ran again
+
+
+def row(system, joint, decoding, ler):
+    mean = statistics.fmean(ler)
+    return {
+        "preset": "p",
+        "system": system,
+        "label": "CTC" if system == "ctc" else f"RNN-T ({joint} joint)",
+        "joint": joint,
+        "decoding": decoding,
+        "decoding_label": decoding,
+        "seeds": list(range(len(ler))),
+        "ler": ler,
+        "ler_mean": mean,
+        "ler_sd": statistics.stdev(ler) if len(ler) > 1 else math.nan,
+    }
+
+
+@pytest.mark.parametrize(
+    ("ctc", "rnnt", "said"),
+    [
+        (
+            [0.30, 0.31, 0.29],
+            [0.20, 0.21, 0.19],
+            "the paper's ordering (transducer below CTC) holds",
+        ),
+        ([0.10, 0.11, 0.09], [0.20, 0.21, 0.19], "the opposite of the paper's ordering"),
+        ([0.10, 0.30, 0.20], [0.15, 0.25, 0.21], "within the seed spread"),
+        ([0.30], [0.20], "one seed: no claim either way"),
+    ],
+)
+def test_verdicts_claim_an_ordering_only_where_every_seed_shows_it(ctc, rnnt, said):
+    rows = [
+        row("ctc", "", "greedy", ctc),
+        row("ctc", "", "beam", [v + 0.01 for v in ctc]),  # the best decoding is compared
+        row("transducer", "additive", "greedy", rnnt),
+    ]
+    (line,) = graves2012.verdicts(rows)
+    assert said in line
+    assert f"{100 * statistics.fmean(ctc):.1f}%" in line
+
+
+def test_group_specs_builds_the_data_before_the_sweep(tmp_path):
+    task = {"name": "spoken_digits", "n_train": 2, "n_test": 1, "cache_dir": str(tmp_path)}
+    specs = graves2012.group_specs(graves2012.preset("quick", task=task, seeds=1))
+    assert [(s["system"], s["joint"], s["seed"]) for s in specs] == [
+        ("ctc", None, 0),
+        ("transducer", "additive", 0),
+    ]
+    assert make(**task).cache_path.is_file()
+    assert all(s["train"]["seed"] == s["seed"] for s in specs)
+
+
+def test_bad_presets_are_refused_by_name():
+    with pytest.raises(ValueError, match="preset"):
+        graves2012.preset("paper")
+    with pytest.raises(ValueError, match="systems"):
+        graves2012.group_specs(graves2012.preset("quick", task=TOY, systems=("lstm",)))
+    with pytest.raises(ValueError, match="joints"):
+        graves2012.group_specs(graves2012.preset("quick", task=TOY, joints=()))
