@@ -82,6 +82,8 @@ STYLE = {  # variant -> (colour, marker, label)
     "length": ("tab:brown", "D", "length head"),
 }
 SPLITS = ("valid", "test")  # in-range held-out, longer than any training source
+METRICS = ("exact", "exact_beam", "bleu", "bleu_beam", "length_error", "exact_length")
+MODES = {"teacher_forcing": "teacher forcing", "scheduled": "scheduled (inv. sigmoid)"}
 PAPER = (
     "Bahdanau et al. 2014 (WMT'14 En→Fr, Table 1 and Fig. 2): BLEU 17.82 RNNencdec-50 vs 26.75 "
     "RNNsearch-50 on all test sentences; RNNencdec's BLEU falls as sentences grow past ~20 "
@@ -114,9 +116,9 @@ PRESETS = {
     "full": Preset(
         name="full",
         variants=tuple(VARIANTS),
-        seeds=3,
+        seeds=5,
         max_number=9999,
-        train_max_length=6,
+        train_max_length=5,
         hidden_size=128,
         embedding_size=64,
         learning_rate=2e-3,
@@ -129,14 +131,14 @@ PRESETS = {
         beam_width=5,
         heatmaps=4,
         note="numbers en→de (10,000 sentences of ≤ 9 tokens) instead of WMT'14 En→Fr; GRU 128, "
-        "3 seeds",
+        "5 seeds",
     ),
     "quick": Preset(
         name="quick",
         variants=tuple(VARIANTS),
-        seeds=2,
+        seeds=3,
         max_number=9999,
-        train_max_length=6,
+        train_max_length=5,
         hidden_size=64,
         embedding_size=32,
         learning_rate=3e-3,
@@ -149,7 +151,7 @@ PRESETS = {
         beam_width=4,
         heatmaps=3,
         note="QUICK PRESET, NOT THE PAPER'S PROTOCOL: numbers en→de instead of WMT'14, GRU 64, "
-        "1,000 updates, 2 seeds, 600 test sentences",
+        "1,000 updates, 3 seeds, 600 test sentences",
     ),
 }
 
@@ -469,11 +471,12 @@ def summarize(records) -> list[dict[str, Any]]:
             "bleu_signature": outcomes[0]["bleu_signature"],
         }
         for split in SPLITS:
-            for metric in ("exact", "exact_beam", "bleu", "bleu_beam", "length_error"):
+            for metric in METRICS:
                 row[f"{split}_{metric}"] = _mean([o["splits"][split][metric] for o in outcomes])
-            row[f"{split}_exact_length"] = _mean(
-                [o["splits"][split]["exact_length"] for o in outcomes]
-            )
+        row["by_length"] = {
+            metric: [(length, mean) for length, mean, _ in points]
+            for metric, points in length_curves(members)[(name, variant)].items()
+        }
         rows.append(row)
     return rows
 
@@ -504,61 +507,73 @@ def _number(value: float, digits: int = 2) -> str:
 
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the terminal table: in-range (valid) / longer (test) sources."""
+    """Header and cells of the terminal table: "in" = validation sources within the training
+    lengths, "longer" = test sources longer than any training source; seed means."""
     header = [
         "variant",
-        "attention",
         "training",
         "stop",
         "seeds",
-        "exact in/longer (greedy)",
-        "exact in/longer (beam)",
-        "BLEU in/longer (greedy)",
-        "|Û−U| in/longer",
-        "Û=U in/longer",
+        "exact in",
+        "exact longer (beam)",
+        "BLEU in",
+        "BLEU longer",
+        "|Û−U| in / longer",
+        "Û=U longer",
     ]
     cells = []
     for r in rows:
         cells.append(
             [
                 r["variant"],
-                r["attention"],
-                r["mode"],
+                MODES[r["mode"]],
                 r["stop"],
                 str(r["seeds"]),
-                f"{_number(r['valid_exact'])} / {_number(r['test_exact'])}",
-                f"{_number(r['valid_exact_beam'])} / {_number(r['test_exact_beam'])}",
-                f"{_number(r['valid_bleu'], 1)} / {_number(r['test_bleu'], 1)}",
+                _number(r["valid_exact"]),
+                f"{_number(r['test_exact'])} ({_number(r['test_exact_beam'])})",
+                _number(r["valid_bleu"], 1),
+                _number(r["test_bleu"], 1),
                 f"{_number(r['valid_length_error'])} / {_number(r['test_length_error'])}",
-                f"{_number(r['valid_exact_length'])} / {_number(r['test_exact_length'])}",
+                _number(r["test_exact_length"]),
             ]
         )
     return header, cells
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    """What the table says, in sentences, and the BLEU signature."""
+    """What the table says, in sentences: BLEU against source length (the Fig. 2 curve), the
+    three comparisons, and the BLEU signature."""
     lines = []
     by = {(r["preset"], r["variant"]): r for r in rows}
     for name in dict.fromkeys(r["preset"] for r in rows):
         limit = next(r["train_max_length"] for r in rows if r["preset"] == name)
+        curves = [
+            f"{v} "
+            + ", ".join(f"{n}:{_number(b, 0)}" for n, b in by[(name, v)]["by_length"]["bleu"])
+            for v in ("fixed", "attention")
+            if (name, v) in by
+        ]
+        if curves:
+            lines.append(
+                f"{name}: BLEU by source length (training sources ≤ {limit} tokens): "
+                + "; ".join(curves)
+            )
         fixed, attention = by.get((name, "fixed")), by.get((name, "attention"))
         if fixed and attention:
             lines.append(
-                f"{name}: attention vs fixed context, exact match (greedy) on in-range sources "
-                f"(≤ {limit} tokens) {_number(attention['valid_exact'])} vs "
-                f"{_number(fixed['valid_exact'])}, on longer sources "
-                f"{_number(attention['test_exact'])} vs {_number(fixed['test_exact'])}; BLEU "
-                f"{_number(attention['valid_bleu'], 1)} vs {_number(fixed['valid_bleu'], 1)} and "
+                f"{name}: attention vs fixed context, greedy exact match in-range "
+                f"{_number(attention['valid_exact'])} vs {_number(fixed['valid_exact'])}, on "
+                f"longer sources {_number(attention['test_exact'])} vs "
+                f"{_number(fixed['test_exact'])}; BLEU on longer sources "
                 f"{_number(attention['test_bleu'], 1)} vs {_number(fixed['test_bleu'], 1)}"
             )
         scheduled = by.get((name, "scheduled"))
         if scheduled and attention:
             lines.append(
-                f"{name}: scheduled sampling vs teacher forcing (free-running greedy exact "
-                f"match): in-range {_number(scheduled['valid_exact'])} vs "
-                f"{_number(attention['valid_exact'])}, longer {_number(scheduled['test_exact'])}"
-                f" vs {_number(attention['test_exact'])}"
+                f"{name}: scheduled sampling vs teacher forcing, free-running greedy exact match "
+                f"in-range {_number(scheduled['valid_exact'])} vs "
+                f"{_number(attention['valid_exact'])}, BLEU on longer sources "
+                f"{_number(scheduled['test_bleu'], 1)} vs {_number(attention['test_bleu'], 1)}"
             )
         stops = [by[(name, v)] for v in ("attention", "unit", "length") if (name, v) in by]
         if len(stops) > 1:
