@@ -179,6 +179,7 @@ def test_group_specs_builds_the_data_before_the_sweep(tmp_path):
     assert [(s["system"], s["joint"], s["seed"]) for s in specs] == [
         ("ctc", None, 0),
         ("transducer", "additive", 0),
+        ("transducer", "mlp", 0),
     ]
     assert make(**task).cache_path.is_file()
     assert all(s["train"]["seed"] == s["seed"] for s in specs)

@@ -37,6 +37,7 @@ def greedy_error(model: CTC, task) -> float:
 def test_learns_the_toy_task_and_reports_metrics(task):
     model = build(0)
     seen = []
+    steps = []
     config = PairTrainConfig(learning_rate=0.03, steps=60, batch_size=16, eval_every=25)
     history = train_pairs(
         model,
@@ -44,7 +45,9 @@ def test_learns_the_toy_task_and_reports_metrics(task):
         config,
         evaluate=lambda: {"error_rate": greedy_error(model, task)},
         on_metrics=lambda step, metrics: seen.append((step, metrics)),
+        on_step=lambda step, loss: steps.append((step, loss)),
     )
+    assert steps == list(enumerate(history.losses, 1))
     assert history.steps == 60 and len(history.losses) == 60
     assert [step for step, _ in seen] == [25, 50, 60]  # every eval_every and at the end
     assert [e["step"] for e in history.evaluations] == [25, 50, 60]
@@ -159,6 +162,10 @@ def test_a_checkpoint_of_another_config_or_refused_by_the_caller_is_not_resumed(
             checkpoint=path,
             generators={"feed": torch.Generator()},
         )
+    with pytest.raises(ValueError, match="'pair-loop' run, not a 'seq2seq' run"):
+        train_pairs(
+            build(0), task, PairTrainConfig(steps=2, batch_size=4), checkpoint=path, kind="seq2seq"
+        )
 
 
 def test_bad_input_is_refused_by_name(task):
@@ -179,6 +186,8 @@ def test_bad_input_is_refused_by_name(task):
         train_pairs(model, task, PairTrainConfig(), generators={"data": torch.Generator()})
     with pytest.raises(ValueError, match="payload"):
         train_pairs(model, task, PairTrainConfig(), payload={"model": 1})
+    with pytest.raises(TypeError, match="kind"):
+        train_pairs(model, task, PairTrainConfig(), kind="")
     with pytest.raises(TypeError, match="scalar"):
         train_pairs(
             model, task, PairTrainConfig(steps=1, batch_size=2), batch_loss=lambda b, s: 1.0

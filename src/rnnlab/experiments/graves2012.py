@@ -118,7 +118,7 @@ PRESETS = {
         name="quick",
         task={"name": "spoken_digits", "n_train": 2000, "n_test": 300},
         systems=SYSTEMS,
-        joints=("additive",),
+        joints=("additive", "mlp"),
         seeds=3,
         hidden_size=64,
         num_layers=1,
@@ -132,7 +132,7 @@ PRESETS = {
         eval_every=100,
         eval_size=100,
         note="QUICK PRESET: spoken digits instead of TIMIT, one BLSTM layer of 64 units, "
-        "800 updates of 16 utterances, 3 seeds, additive joint only",
+        "800 updates of 16 utterances, 3 seeds",
     ),
 }
 
@@ -354,7 +354,7 @@ def _percent(value: float) -> str:
 def _ler_cell(row: dict[str, Any]) -> str:
     if len(row["ler"]) == 1:
         return _percent(row["ler_mean"])
-    return f"{_percent(row['ler_mean'])} ± {100 * row['ler_sd']:.1f}"
+    return f"{_percent(row['ler_mean'])} ± {100 * row['ler_sd']:.2f}"
 
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -419,42 +419,41 @@ def _compare(ctc: dict[str, Any], rnnt: dict[str, Any]) -> str:
 
 
 def ler_curves(store, records, path: Path, *, title: str) -> Path:
-    """Greedy LER on the logged test utterances against updates: one thin line per run, the
-    mean over seeds thick, one colour per system."""
+    """Two panels against updates, on the logged test utterances: the greedy label error rate
+    and the test loss ``-ln Pr(y|x)`` per utterance (log scale). One thin line per run, the mean
+    over seeds thick, one colour per system (dashed: the mlp joint)."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 3.8))
-    by_system: dict[str, list[list[tuple[int, float]]]] = {}
-    styles = {}
-    for record in sorted(records, key=lambda r: (r.spec["system"], r.spec["joint"] or "")):
-        points = store.metrics(record.key, "ler_greedy").get("ler_greedy", [])
-        if not points:
-            continue
-        label = system_label(record.spec)
-        color = COLORS[record.spec["system"]]
-        linestyle = "--" if record.spec["joint"] == "mlp" else "-"
-        styles[label] = (color, linestyle)
-        axes.plot(*zip(*points, strict=True), color=color, linestyle=linestyle, alpha=0.3, lw=1)
-        by_system.setdefault(label, []).append(points)
-    for label, runs in by_system.items():
-        steps = sorted(set.intersection(*(set(s for s, _ in run) for run in runs)))
-        values = [{s: v for s, v in run} for run in runs]
-        mean = [statistics.fmean(v[s] for v in values) for s in steps]
-        color, linestyle = styles[label]
-        axes.plot(
-            steps,
-            mean,
-            color=color,
-            linestyle=linestyle,
-            lw=2,
-            label=f"{label}, mean of {len(runs)} seed(s)",
-        )
-    axes.set_ylim(0, 1.05)
-    axes.set_xlabel("update")
-    axes.set_ylabel("greedy label error rate (test voices)")
-    axes.set_title(title, fontsize=9)
-    axes.grid(alpha=0.3)
-    if by_system:
-        axes.legend(fontsize=8)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for axes, metric in ((left, "ler_greedy"), (right, "test_loss")):
+        runs: dict[str, list[list[tuple[int, float]]]] = {}
+        styles = {}
+        for record in sorted(records, key=lambda r: (r.spec["system"], r.spec["joint"] or "")):
+            points = store.metrics(record.key, metric).get(metric, [])
+            if not points:
+                continue
+            label = system_label(record.spec)
+            color = COLORS[record.spec["system"]]
+            linestyle = "--" if record.spec["joint"] == "mlp" else "-"
+            styles[label] = (color, linestyle)
+            axes.plot(*zip(*points, strict=True), color=color, ls=linestyle, alpha=0.3, lw=1)
+            runs.setdefault(label, []).append(points)
+        for label, group in runs.items():
+            steps = sorted(set.intersection(*({s for s, _ in run} for run in group)))
+            values = [dict(run) for run in group]
+            mean = [statistics.fmean(v[s] for v in values) for s in steps]
+            color, linestyle = styles[label]
+            axes.plot(
+                steps, mean, color=color, ls=linestyle, lw=2, label=f"{label}, mean of {len(group)}"
+            )
+        axes.set_xlabel("update")
+        axes.grid(alpha=0.3)
+        if runs:
+            axes.legend(fontsize=8)
+    left.set_ylim(0, 1.05)
+    left.set_ylabel("greedy label error rate")
+    right.set_yscale("log")
+    right.set_ylabel("test loss, -ln Pr(y|x) per utterance")
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return save_figure(figure, path)
 
@@ -471,7 +470,7 @@ def report_sections(store, records, out: Path) -> list[Section]:
             store,
             units,
             out / f"ler_vs_updates_{name}.png",
-            title=f"{EXPERIMENT}, {name} preset: CTC and RNN-T on spoken digits",
+            title=f"{EXPERIMENT}, {name} preset: CTC and RNN-T, test split (unseen voices)",
         )
         wer_gap = max(
             abs(o["wer"][m] - o["ler"][m]) for o in (r.outcome for r in units) for m in o["ler"]

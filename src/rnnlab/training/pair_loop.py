@@ -23,8 +23,9 @@ Hooks, so that specialised trainers (e.g. :mod:`rnnlab.training.seq2seq`) can be
 this loop: ``batch_loss(batch, step)`` may return ``(loss, extras)`` where ``extras`` is a dict of
 per-update numbers appended to ``history.extras`` (e.g. the teacher-forcing probability ε_i);
 ``generators`` are extra named random streams saved and restored with the rest; ``payload`` is
-merged into every checkpoint (model config, vocabularies, ...); ``on_resume(payload)`` sees a
-loaded checkpoint before anything is restored and may refuse it by raising.
+merged into every checkpoint (model config, vocabularies, ...) and ``kind`` names the run in it;
+``on_resume(payload)`` sees a loaded checkpoint before anything is restored and may refuse it by
+raising; ``on_step(step, loss)`` follows every update (a progress bar).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ RESERVED_KEYS = frozenset(
 
 BatchLoss = Callable[[SequencePairs, int], "Tensor | tuple[Tensor, Mapping[str, float]]"]
 MetricsCallback = Callable[[int, dict[str, float]], None]
+StepCallback = Callable[[int, float], None]
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,11 @@ def train_pairs(
     evaluate: Callable[[], Mapping[str, float]] | None = None,
     checkpoint: str | Path | None = None,
     on_metrics: MetricsCallback | None = None,
+    on_step: StepCallback | None = None,
     generators: Mapping[str, torch.Generator] | None = None,
     payload: Mapping[str, Any] | None = None,
     on_resume: Callable[[dict[str, Any]], None] | None = None,
+    kind: str = KIND,
 ) -> PairHistory:
     """Train ``model`` on ``task`` for ``config.steps`` Adam updates; see the module text.
 
@@ -108,10 +112,13 @@ def train_pairs(
         checkpoint: the checkpoint file (resumed from if it exists; default: none).
         on_metrics: ``(step, metrics)`` after each evaluation, ``metrics`` holding
             ``train_loss`` (the latest update's) and ``evaluate()``'s values.
+        on_step: ``(step, loss)`` after every update (e.g. to advance a progress bar).
         generators: extra named ``torch.Generator`` streams the caller draws from, saved and
             restored with the checkpoint (the name ``"data"`` is the loop's own).
         payload: extra entries of every checkpoint (JSON or torch-serialisable).
         on_resume: called with a loaded checkpoint before it is restored; raise to refuse it.
+        kind: the run kind written into the checkpoint; a checkpoint of another kind is
+            refused (default ``"pair-loop"``; a specialised trainer names its own).
 
     Returns:
         The :class:`PairHistory` (restored and continued when resuming).
@@ -139,6 +146,8 @@ def train_pairs(
             raise TypeError(
                 f"generators[{name!r}] must be a torch.Generator, got {type(generator).__name__}"
             )
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"kind must be a non-empty string, got {kind!r}")
     payload = dict(payload or {})
     clash = sorted(RESERVED_KEYS & set(payload))
     if clash:
@@ -158,7 +167,7 @@ def train_pairs(
         saved = load_checkpoint(Path(checkpoint))
         if on_resume is not None:
             on_resume(saved)
-        history = _restore(saved, model, optimizer, streams, config)
+        history = _restore(saved, model, optimizer, streams, config, kind)
     device = parameters[0].device
     model.train()
     while history.steps < config.steps:
@@ -179,6 +188,8 @@ def train_pairs(
         history.skipped += outcome.skip
         for name, value in extras.items():
             history.extras.setdefault(name, []).append(float(value))
+        if on_step is not None:
+            on_step(history.steps, history.losses[-1])
         finished = history.steps >= config.steps
         if history.steps % config.eval_every == 0 or finished:
             metrics: dict[str, float] = {}
@@ -195,7 +206,7 @@ def train_pairs(
                 {
                     **payload,
                     "format": "rnnlab-checkpoint",
-                    "kind": KIND,
+                    "kind": kind,
                     "train_config": asdict(config),
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -213,10 +224,11 @@ def _restore(
     optimizer: torch.optim.Optimizer,
     streams: dict[str, torch.Generator],
     config: PairTrainConfig,
+    kind: str,
 ) -> PairHistory:
     """Load a checkpoint's states into the model, optimiser and streams; its history."""
-    if saved.get("kind") != KIND:
-        raise ValueError(f"checkpoint holds a {saved.get('kind')!r} run, not a {KIND!r} run")
+    if saved.get("kind") != kind:
+        raise ValueError(f"checkpoint holds a {saved.get('kind')!r} run, not a {kind!r} run")
     if saved["train_config"] != asdict(config):
         changed = sorted(k for k, v in asdict(config).items() if saved["train_config"].get(k) != v)
         raise ValueError(
