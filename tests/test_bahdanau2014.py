@@ -1,0 +1,187 @@
+"""The bahdanau2014 experiment: a tiny custom preset end to end in a temporary runs folder (store,
+table, report, figures, resume), its per-length scores recomputed from the decoded examples it
+saved, and its BLEU against sacrebleu's own function on independently built strings."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import sacrebleu
+from rich.console import Console
+
+from rnnlab.experiments import bahdanau2014 as experiment
+from rnnlab.experiments.reproduce import EXPERIMENTS, reproduce
+from rnnlab.experiments.store import RunStore
+from rnnlab.tasks.numbers import NumberTranslation, tokenize
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TINY = {  # numbers 0..130: sources of 1 to 6 tokens; training sources of at most 3
+    "max_number": 130,
+    "train_max_length": 3,
+    "seeds": 1,
+    "hidden_size": 8,
+    "embedding_size": 4,
+    "batch_size": 8,
+    "steps": 6,
+    "schedule_k": 2.0,
+    "eval_every": 3,
+    "train_eval_size": 10,
+    "test_size": 12,
+    "beam_width": 2,
+    "heatmaps": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny preset run once, serially, with its printed output."""
+    runs = tmp_path_factory.mktemp("runs")
+    out = io.StringIO()
+    rows = reproduce(
+        "bahdanau2014",
+        "quick",
+        runs_dir=runs,
+        console=Console(file=out, width=220),
+        overrides=TINY,
+    )
+    return runs, rows, out.getvalue()
+
+
+def test_registered():
+    assert EXPERIMENTS["bahdanau2014"] is experiment
+
+
+def test_tiny_preset_end_to_end(finished):
+    runs, rows, printed = finished
+    store = RunStore(runs / "rnnlab.db")
+    records = store.runs(experiment="bahdanau2014")
+    assert len(records) == len(experiment.VARIANTS)
+    assert {r.status for r in records} == {"done"}
+    assert [r["variant"] for r in rows] == list(experiment.VARIANTS)
+    assert {r["preset"] for r in rows} == {"quick-custom"}
+    # the table, the sentences under it and the BLEU signature are printed
+    assert "quick-custom preset" in printed
+    assert "BLEU signature (sacrebleu): nrefs:1|case:mixed|eff:yes|tok:13a" in printed
+    assert "attention vs fixed context" in printed and "stop rules" in printed
+    # the report and its figures
+    report = (runs / "report.html").read_text()
+    assert "bahdanau2014" in report and "eff:yes" in report
+    for name in ("quick-custom_against_length.png", "quick-custom_learning_curves.png"):
+        path = runs / "bahdanau2014" / name
+        assert path.read_bytes().startswith(b"\x89PNG")
+        assert name in report
+    heatmaps = [
+        Path(path)
+        for record in records
+        for kind, path in store.artifacts(record.key)
+        if kind.startswith("heatmap")
+    ]
+    # first seed of each attention variant, TINY["heatmaps"] sentences each
+    assert len(heatmaps) == 2 * (len(experiment.VARIANTS) - 1)
+    assert all(p.read_bytes().startswith(b"\x89PNG") and p.name in report for p in heatmaps)
+    # validation exact match was logged during training, at updates 3 and 6
+    for record in records:
+        assert [s for s, _ in store.metrics(record.key)["exact_match"]] == [3, 6]
+
+
+def test_a_second_run_resumes_without_training_again(finished):
+    runs, rows, _ = finished
+    store = RunStore(runs / "rnnlab.db")
+    before = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="bahdanau2014")}
+    again = reproduce(
+        "bahdanau2014",
+        "quick",
+        runs_dir=runs,
+        console=Console(file=io.StringIO()),
+        overrides=TINY,
+    )
+    after = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="bahdanau2014")}
+    assert after == before
+    assert again == rows
+
+
+def bleu_string(tokens: list[str]) -> str:
+    """The test's own construction: morphemes joined by spaces, markers removed."""
+    return " ".join(token.replace("@@", "") for token in tokens)
+
+
+def test_scores_recomputed_from_the_saved_examples(finished):
+    """Each bucket's exact match, length error and BLEU equal what the test computes from the
+    saved decoded ids: references from num2words' text through the tokenizer, hypotheses from
+    the target vocabulary, BLEU by sacrebleu.corpus_bleu."""
+    runs, _, _ = finished
+    store = RunStore(runs / "rnnlab.db")
+    task = NumberTranslation("en", "de", max_number=130, train_max_length=3)
+    vocabulary = task.target_vocabulary
+    for record in store.runs(experiment="bahdanau2014"):
+        (_, path), *_ = [a for a in store.artifacts(record.key) if a[0] == "examples"]
+        examples = json.loads(Path(path).read_text())
+        text = {
+            (split, n): target
+            for split in ("valid", "test")
+            for n, (_, target) in zip(task.numbers(split), task.texts(split), strict=True)
+        }
+        assert {e["split"] for e in examples} == {"valid", "test"}
+        assert sum(e["split"] == "valid" for e in examples) == task.size("valid")
+        assert sum(e["split"] == "test" for e in examples) == min(12, task.size("test"))
+        assert all(
+            (e["split"] == "test") == (e["source_length"] > 3) for e in examples
+        )  # the length split
+        for bucket in record.outcome["buckets"]:
+            same = [
+                e
+                for e in examples
+                if (e["split"], e["source_length"]) == (bucket["split"], bucket["length"])
+            ]
+            assert bucket["n"] == len(same) > 0
+            references = [
+                bleu_string(tokenize(text[(e["split"], e["number"])], "de")) for e in same
+            ]
+            for key, decoded in (("", "greedy"), ("_beam", "beam")):
+                hypotheses = [bleu_string(vocabulary.decode(e[decoded])) for e in same]
+                expected = sacrebleu.corpus_bleu(hypotheses, [references], use_effective_order=True)
+                assert bucket["bleu" + key] == pytest.approx(expected.score)
+                exact = [
+                    vocabulary.decode(e[decoded], keep_specials=True)
+                    == tokenize(text[(e["split"], e["number"])], "de")
+                    for e in same
+                ]
+                assert bucket["exact" + key] == pytest.approx(sum(exact) / len(same))
+            errors = [abs(len(e["greedy"]) - len(e["reference"])) for e in same]
+            assert bucket["length_error"] == pytest.approx(sum(errors) / len(same))
+            assert bucket["exact_length"] == pytest.approx(errors.count(0) / len(same))
+
+
+def test_corpus_bleu_is_sacrebleus():
+    hypotheses = ["vier tausend sieben hundert ein und zwanzig", "eins", "drei und dreißig"]
+    references = ["vier tausend sieben hundert ein und zwanzig", "ein", "zwei und dreißig"]
+    score, signature = experiment.corpus_bleu(hypotheses, references)
+    expected = sacrebleu.corpus_bleu(hypotheses, [references], use_effective_order=True)
+    assert score == pytest.approx(expected.score)
+    assert 0 < score < 100
+    assert "eff:yes" in signature and "nrefs:1" in signature
+    assert experiment.corpus_bleu(["eins"], ["eins"])[0] == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="pair up"):
+        experiment.corpus_bleu(["a"], [])
+
+
+def test_bleu_text_and_evenly_spaced():
+    assert experiment.bleu_text(["ein@@", "und@@", "zwanzig"]) == "ein und zwanzig"
+    assert experiment.evenly_spaced(10, 4) == [0, 2, 5, 7]
+    assert experiment.evenly_spaced(3, 5) == [0, 1, 2]
+    assert experiment.evenly_spaced(3, None) == [0, 1, 2]
+
+
+def test_bad_presets():
+    with pytest.raises(ValueError, match="preset must be one of"):
+        experiment.preset("paper-ish")
+    with pytest.raises(ValueError, match="variants must be a non-empty tuple"):
+        experiment.preset("quick", variants=("fixed", "transformer"))
+    with pytest.raises(ValueError, match="seeds must be >= 1"):
+        experiment.preset("quick", seeds=0)
+    with pytest.raises(ValueError, match="train_max_length must be in"):
+        experiment.group_specs(experiment.preset("quick", max_number=130, train_max_length=9))
