@@ -687,6 +687,27 @@ def test_bad_steps_and_selects():
         model.select(state, torch.tensor([0.0]))
     with pytest.raises(ValueError, match="predicted_lengths needs stop='length'"):
         model.predicted_lengths(state)
+    with pytest.raises(ValueError, match="beam_width must be >= 1"):
+        model.search(batch.sources, batch.source_lengths, beam_width=0)
+    with pytest.raises(ValueError, match="max_length must be >= 1"):
+        model.search(batch.sources, batch.source_lengths, max_length=0)
+
+
+def test_sources_longer_than_max_source_length_are_refused():
+    model = make_model(max_source_length=3)
+    batch = make_batch(source_lengths=(3, 2, 1))
+    model.start(batch.sources, batch.source_lengths)  # up to 3 steps: accepted
+    longer = make_batch(source_lengths=(3, 4, 1))
+    message = "source_lengths must be <= the model's max_source_length=3, got a source of 4"
+    for call in (
+        lambda: model.start(longer.sources, longer.source_lengths),
+        lambda: model(longer),
+        lambda: model.search(longer.sources, longer.source_lengths),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(ValueError, match="max_source_length must be >= 1"):
+        make_model(max_source_length=0)
 
 
 def test_bad_training_config():
