@@ -146,6 +146,7 @@ def row(system, joint, decoding, ler):
         "ler": ler,
         "ler_mean": mean,
         "ler_sd": statistics.stdev(ler) if len(ler) > 1 else math.nan,
+        "updates": 100,
     }
 
 
@@ -169,7 +170,7 @@ def test_verdicts_claim_an_ordering_only_where_every_seed_shows_it(ctc, rnnt, sa
         row("transducer", "additive", "greedy", rnnt),
     ]
     (line,) = graves2012.verdicts(rows)
-    assert said in line
+    assert said in line and "after 100 updates" in line
     assert f"{100 * statistics.fmean(ctc):.1f}%" in line
 
 
