@@ -193,3 +193,11 @@ def test_bad_presets_are_refused_by_name():
         graves2012.group_specs(graves2012.preset("quick", task=TOY, systems=("lstm",)))
     with pytest.raises(ValueError, match="joints"):
         graves2012.group_specs(graves2012.preset("quick", task=TOY, joints=()))
+    with pytest.raises(ValueError, match="joints"):
+        graves2012.group_specs(graves2012.preset("quick", task=TOY, joints=("dot",)))
+    with pytest.raises(ValueError, match="seeds"):
+        graves2012.group_specs(graves2012.preset("quick", task=TOY, seeds=0))
+    with pytest.raises(ValueError, match="beam_transducer"):
+        graves2012.group_specs(graves2012.preset("quick", task=TOY, beam_transducer=0))
+    with pytest.raises(TypeError, match="sequence-pair task"):
+        graves2012.group_specs(graves2012.preset("quick", task={"name": "addition", "length": 20}))

@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from rnnlab._checks import check_choice, check_size
 from rnnlab._io import atomic_save
 from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.plots import _pyplot
@@ -48,7 +49,7 @@ from rnnlab.experiments.presets import choose_preset
 from rnnlab.experiments.report import Section, save_figure, write_atomic
 from rnnlab.models.ctc import CTC
 from rnnlab.models.encoder import Encoder
-from rnnlab.models.transducer import Transducer
+from rnnlab.models.transducer import JOINTS, Transducer
 from rnnlab.tasks import make
 from rnnlab.tasks.pairs import PairTask, error_rate
 from rnnlab.training.pair_loop import PairTrainConfig, train_pairs
@@ -150,7 +151,23 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
             raise ValueError(f"systems must be among {list(SYSTEMS)}, got {system!r}")
     if not chosen.systems or ("transducer" in chosen.systems and not chosen.joints):
         raise ValueError("systems (and joints, for the transducer) must not be empty")
+    for joint in chosen.joints:
+        check_choice("joints", joint, JOINTS)
+    for name in (
+        "seeds",
+        "hidden_size",
+        "num_layers",
+        "stack_frames",
+        "prediction_size",
+        "joint_size",
+        "eval_size",
+        "beam_ctc",
+        "beam_transducer",
+    ):
+        check_size(name, getattr(chosen, name))
     task = make(**chosen.task)
+    if not isinstance(task, PairTask):
+        raise TypeError(f"task must name a sequence-pair task, got {chosen.task.get('name')!r}")
     for split in task.splits:
         task.pairs(split)  # synthesise and cache once, before the workers start
     config = PairTrainConfig(
