@@ -248,7 +248,7 @@ def test_scheduled_sampling_options_reach_the_checkpoint(tmp_path):
     )
     assert result.exit_code == 0, result.output
     payload = load_checkpoint(path)
-    assert payload["train_config"]["mode"] == "scheduled"
-    assert payload["train_config"]["schedule"] == "exponential"
-    assert payload["history"]["truth_probabilities"] == [1.0, 0.5, 0.25]
+    assert payload["seq2seq_config"]["mode"] == "scheduled"
+    assert payload["seq2seq_config"]["schedule"] == "exponential"
+    assert payload["history"]["extras"]["truth_probability"] == [1.0, 0.5, 0.25]
     assert payload["model_config"]["stop"] == "length"

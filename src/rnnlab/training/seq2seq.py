@@ -6,7 +6,10 @@ Each update ``i`` draws a minibatch from the task's training split, feeds the de
 previous token with probability ``ε_i`` (:class:`~rnnlab.training.scheduled_sampling.Schedule`:
 always 1 for teacher forcing, always 0 for free running) and its own prediction otherwise, scores
 every target position (:meth:`rnnlab.models.seq2seq.Seq2Seq.loss`), clips the gradient norm
-(:mod:`rnnlab.training.clipping`, non-finite gradients skip the update) and steps Adam.
+(:mod:`rnnlab.training.clipping`, non-finite gradients skip the update) and steps Adam. The loop
+itself — minibatches, clipping, evaluation, atomic checkpoints and exact resume — is
+:func:`rnnlab.training.pair_loop.train_pairs`; this module adds the feeding schedule, its random
+stream, the greedy-decoding evaluation and the model's config and vocabularies in checkpoints.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from typing import Any
 
 import torch
 
-from rnnlab._checks import check_choice, check_real, check_size
+from rnnlab._checks import check_choice, check_size
 from rnnlab.models.seq2seq import FEEDS, Seq2Seq, Seq2SeqConfig
 from rnnlab.tasks.pairs import PairTask, Vocabulary, error_rate
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.training.clipping import ClipConfig, clip_gradients
+from rnnlab.training.pair_loop import PairTrainConfig, train_pairs
 from rnnlab.training.scheduled_sampling import Schedule, make_schedule
 
 MODES = ("teacher_forcing", "free_running", "scheduled")
@@ -58,15 +61,21 @@ class Seq2SeqTrainConfig:
         check_choice("feed", self.feed, FEEDS)
         if self.mode == "scheduled":
             self.sampling_schedule()  # validates the schedule's name and parameters
-        if check_real("learning_rate", self.learning_rate) <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if check_real("clip_norm", self.clip_norm) < 0:
-            raise ValueError(f"clip_norm must be >= 0 (0 = off), got {self.clip_norm}")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
-            check_size(name, getattr(self, name))
+        self.loop_config()  # validates the loop's settings
         if self.eval_size is not None:
             check_size("eval_size", self.eval_size)
-        check_size("seed", self.seed, minimum=0)
+
+    def loop_config(self) -> PairTrainConfig:
+        """The settings of the training loop itself."""
+        return PairTrainConfig(
+            learning_rate=self.learning_rate,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            clip_norm=self.clip_norm,
+            eval_every=self.eval_every,
+            checkpoint_every=self.checkpoint_every,
+            seed=self.seed,
+        )
 
     def sampling_schedule(self) -> Schedule:
         """ε_i for this mode: constant 1 or 0, or the named decay with its parameters."""
@@ -157,56 +166,51 @@ def train_seq2seq(
     split = task.splits[-1] if config.eval_split is None else config.eval_split
     check_choice("eval_split", split, task.splits)
     schedule = config.sampling_schedule()
-    clip = ClipConfig(
-        mode="norm" if config.clip_norm > 0 else "none",
-        threshold=config.clip_norm or 1.0,
-        nonfinite="skip",
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    data = torch.Generator().manual_seed(config.seed)
     feeding = torch.Generator().manual_seed(config.seed + 1_000_003)
-    history = Seq2SeqHistory()
-    if checkpoint is not None and Path(checkpoint).is_file():
-        history = _restore(load_checkpoint(checkpoint), model, optimizer, data, feeding, config)
-    device = next(model.parameters()).device
-    model.train()
-    while history.steps < config.steps:
-        batch = task.sample(config.batch_size, generator=data).to(device)
-        epsilon = schedule(history.steps)
+
+    def batch_loss(batch, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        epsilon = schedule(step)
         output = model(batch, truth_probability=epsilon, feed=config.feed, generator=feeding)
-        loss = model.loss(output, batch).total
-        loss.backward()
-        outcome = clip_gradients(model.parameters(), clip)
-        if not outcome.skip:
-            optimizer.step()
-        optimizer.zero_grad()
-        history.steps += 1
-        history.losses.append(loss.item())
-        history.truth_probabilities.append(epsilon)
-        history.clipped += outcome.clipped
-        history.skipped += outcome.skip
-        if on_step is not None:
-            on_step(history.steps, history.losses[-1])
-        finished = history.steps >= config.steps
-        if history.steps % config.eval_every == 0 or finished:
-            metrics = evaluate_seq2seq(model, task, split, config.eval_size)
-            history.evaluations.append({"step": history.steps, **metrics})
-            if on_metrics is not None:
-                on_metrics(history.steps, metrics | {"train_loss": history.losses[-1]})
-        if checkpoint is not None and (history.steps % config.checkpoint_every == 0 or finished):
-            save_checkpoint(
-                checkpoint,
-                _payload(model, task.source_vocabulary, task.target_vocabulary)
-                | {
-                    "task": task.describe(),
-                    "train_config": asdict(config),
-                    "optimizer": optimizer.state_dict(),
-                    "data_rng": data.get_state(),
-                    "feed_rng": feeding.get_state(),
-                    "history": asdict(history),
-                },
+        return model.loss(output, batch).total, {"truth_probability": epsilon}
+
+    def check_resumed(saved: dict[str, Any]) -> None:
+        kind = saved.get("kind", "sequence (rnnlab train)")
+        if kind != KIND:
+            raise ValueError(f"checkpoint holds a {kind!r} model, not a {KIND!r} model")
+        if saved["model_config"] != asdict(model.config):
+            raise ValueError("checkpoint was written for a model with a different config")
+        written = saved.get("seq2seq_config", {})
+        changed = sorted(k for k, v in asdict(config).items() if written.get(k) != v)
+        if changed:
+            raise ValueError(
+                f"checkpoint was written with a different training config (differs in {changed})"
+                "; use a new checkpoint path or the same config"
             )
-    return history
+
+    payload = _payload(model, task.source_vocabulary, task.target_vocabulary)
+    del payload["format"], payload["kind"], payload["model"]  # the loop writes these
+    history = train_pairs(
+        model,
+        task,
+        config.loop_config(),
+        batch_loss=batch_loss,
+        evaluate=lambda: evaluate_seq2seq(model, task, split, config.eval_size),
+        checkpoint=checkpoint,
+        on_metrics=on_metrics,
+        on_step=on_step,
+        generators={"feed": feeding},
+        payload=payload | {"task": task.describe(), "seq2seq_config": asdict(config)},
+        on_resume=check_resumed,
+        kind=KIND,
+    )
+    return Seq2SeqHistory(
+        steps=history.steps,
+        losses=history.losses,
+        truth_probabilities=history.extras.get("truth_probability", []),
+        evaluations=history.evaluations,
+        clipped=history.clipped,
+        skipped=history.skipped,
+    )
 
 
 def save_seq2seq(
@@ -298,23 +302,3 @@ def _check_vocabularies(
             f"the model's sources (source_size={config.source_size}, "
             f"source_tokens={config.source_tokens}) do not match the task's ({expected})"
         )
-
-
-def _restore(payload, model, optimizer, data, feeding, config) -> Seq2SeqHistory:
-    kind = payload.get("kind", "sequence (rnnlab train)")
-    if kind != KIND:
-        raise ValueError(f"checkpoint holds a {kind!r} model, not a {KIND!r} model")
-    if payload["model_config"] != asdict(model.config):
-        raise ValueError("checkpoint was written for a model with a different config")
-    saved = payload.get("train_config", {})
-    if saved != asdict(config):
-        changed = sorted(k for k in saved if saved[k] != asdict(config).get(k))
-        raise ValueError(
-            f"checkpoint was written with a different training config (differs in {changed});"
-            " use a new checkpoint path or the same config"
-        )
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    data.set_state(payload["data_rng"])
-    feeding.set_state(payload["feed_rng"])
-    return Seq2SeqHistory(**payload["history"])
