@@ -215,7 +215,10 @@ def runs_show(
 def reproduce(
     name: Annotated[
         str,
-        typer.Argument(help="pascanu2013, generalization, hochreiter1997 or bahdanau2014."),
+        typer.Argument(
+            help="pascanu2013, generalization, hochreiter1997, vanishing, graves2012 or "
+            "bahdanau2014."
+        ),
     ],
     preset: Annotated[
         str,
