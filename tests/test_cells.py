@@ -421,3 +421,16 @@ def test_loop_equals_scan_variants(make_cell, variant, random_state, randn, tree
         grads.append(torch.autograd.grad(loss, wants, allow_unused=True))
     for g_loop, g_scan in zip(*grads, strict=True):
         _assert_grads_close(g_scan, g_loop, **tolerance)
+
+
+def test_cells_by_name():
+    """``cells.make`` builds the named class with the given sizes and options."""
+    for name, cls in cells.CELLS.items():
+        cell = cells.make(name, 3, 5)
+        assert type(cell) is cls and cell.input_size == 3 and cell.hidden_size == 5
+    assert cells.make("jordan", 3, 5).output_size == 5
+    assert cells.make("jordan", 3, 5, output_size=2).output_size == 2
+    assert cells.make("lstm", 3, 5, peephole=True).peephole
+    assert cells.make("elman", 3, 5, nonlinearity="relu").nonlinearity == "relu"
+    with pytest.raises(ValueError, match="cell must be one of"):
+        cells.make("transformer", 3, 5)

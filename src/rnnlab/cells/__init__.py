@@ -5,5 +5,6 @@ from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
 from rnnlab.cells.lstm import LSTM
+from rnnlab.cells.registry import CELLS, make
 
-__all__ = ["GRU", "LSTM", "Cell", "Elman", "Jordan", "State"]
+__all__ = ["CELLS", "GRU", "LSTM", "Cell", "Elman", "Jordan", "State", "make"]

@@ -129,10 +129,10 @@ class Encoder(nn.Module):
         if isinstance(cell, str):
             if cell not in CELLS:
                 raise ValueError(f"cell must be one of {list(CELLS)} or a callable, got {cell!r}")
-            cell_class = {"elman": cells.Elman, "lstm": cells.LSTM, "gru": cells.GRU}[cell]
+            name = cell
 
             def make_cell(n: int) -> Cell:
-                return cell_class(n, hidden_size)
+                return cells.make(name, n, hidden_size)
 
         elif callable(cell):
             make_cell = cell

@@ -10,7 +10,7 @@ from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Task
 
-CELLS = ("elman", "lstm", "gru", "jordan")
+CELLS = tuple(cells.CELLS)
 INITS = ("default", "orthogonal", "identity", *init.PASCANU_SCHEMES)
 
 
@@ -57,18 +57,12 @@ def build_model(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if cell == "elman":
-            core = cells.Elman(task.input_size, hidden_size, nonlinearity=nonlinearity)
-        elif cell == "jordan":
-            core = cells.Jordan(
-                task.input_size, hidden_size, hidden_size, nonlinearity=nonlinearity
-            )
-        elif cell == "lstm":
-            core = cells.LSTM(
-                task.input_size, hidden_size, peephole=peephole, forget_bias=forget_bias
-            )
-        else:
-            core = cells.GRU(task.input_size, hidden_size)
+        options = {
+            "elman": {"nonlinearity": nonlinearity},
+            "jordan": {"nonlinearity": nonlinearity},
+            "lstm": {"peephole": peephole, "forget_bias": forget_bias},
+        }.get(cell, {})
+        core = cells.make(cell, task.input_size, hidden_size, **options)
         readout = "every" if task.scored_every_step else "last"
         model = SequenceModel(Recurrent(core), task.output_size, readout=readout)
     if pascanu:

@@ -82,7 +82,7 @@ from rnnlab.models.attention import ATTENTIONS, Attention
 from rnnlab.tasks.base import check_generator
 from rnnlab.tasks.pairs import PairTask, SequencePairs
 
-CELLS = ("elman", "lstm", "gru", "jordan")
+CELLS = tuple(cells.CELLS)
 CONTEXTS = ("init", "input", "both")
 ATTENTION_KINDS = ("none", *ATTENTIONS)
 STOPS = ("eos", "unit", "length")
@@ -295,14 +295,7 @@ class Seq2Seq(nn.Module):
             self.length_head = nn.Linear(M, c.max_length) if c.stop == "length" else None
 
     def _make_cell(self, input_size: int) -> cells.Cell:
-        H = self.config.hidden_size
-        if self.config.cell == "elman":
-            return cells.Elman(input_size, H)
-        if self.config.cell == "lstm":
-            return cells.LSTM(input_size, H)
-        if self.config.cell == "gru":
-            return cells.GRU(input_size, H)
-        return cells.Jordan(input_size, H, H)
+        return cells.make(self.config.cell, input_size, self.config.hidden_size)
 
     @property
     def context_as_input(self) -> bool:

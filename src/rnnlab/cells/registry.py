@@ -1,0 +1,25 @@
+"""Cells by name, for configurations and the command line: ``make("lstm", 10, 20)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnlab._checks import check_choice
+from rnnlab.cells.base import Cell
+from rnnlab.cells.elman import Elman
+from rnnlab.cells.gru import GRU
+from rnnlab.cells.jordan import Jordan
+from rnnlab.cells.lstm import LSTM
+
+CELLS: dict[str, type[Cell]] = {"elman": Elman, "lstm": LSTM, "gru": GRU, "jordan": Jordan}
+
+
+def make(name: str, input_size: int, hidden_size: int, **options: Any) -> Cell:
+    """The cell called ``name`` (``"elman"``, ``"lstm"``, ``"gru"`` or ``"jordan"``) with
+    ``input_size`` inputs, ``hidden_size`` units and the class's own keyword ``options`` (e.g.
+    ``nonlinearity``, ``peephole``, ``forget_bias``). A Jordan cell's output (its fed-back
+    state) has ``output_size = hidden_size`` unless given."""
+    cls = CELLS[check_choice("cell", name, tuple(CELLS))]
+    if cls is Jordan:
+        return Jordan(input_size, hidden_size, options.pop("output_size", hidden_size), **options)
+    return cls(input_size, hidden_size, **options)
