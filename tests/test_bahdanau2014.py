@@ -1,6 +1,7 @@
-"""The bahdanau2014 experiment: a tiny custom preset end to end in a temporary runs folder (store,
-table, report, figures, resume), its per-length scores recomputed from the decoded examples it
-saved, and its BLEU against sacrebleu's own function on independently built strings."""
+"""The bahdanau2014 experiment: a tiny custom preset of both parts (random split, split by length)
+end to end in a temporary runs folder (store, table, report, figures, resume), its per-length
+scores recomputed from the decoded examples it saved, its BLEU against sacrebleu's own function
+on independently built strings, and the verdicts' orderings on made-up rows."""
 
 from __future__ import annotations
 
@@ -33,7 +34,17 @@ TINY = {  # numbers 0..130: sources of 1 to 6 tokens; training sources of at mos
     "test_size": 12,
     "beam_width": 2,
     "heatmaps": 2,
+    # the random split: numbers 0..300 (1 to 7 source tokens), 100 of them trained, 2 seeds
+    "random_variants": ("fixed", "attention"),
+    "random_seeds": 2,
+    "random_max_number": 300,
+    "random_n_train": 100,
+    "random_hidden_size": 6,
+    "random_steps": 6,
+    "random_per_length": 3,
 }
+RANDOM = NumberTranslation("en", "de", max_number=300, split_by="random", n_train=100)
+LENGTH = NumberTranslation("en", "de", max_number=130, train_max_length=3)
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +70,31 @@ def test_tiny_preset_end_to_end(finished):
     runs, rows, printed = finished
     store = RunStore(runs / "rnnlab.db")
     records = store.runs(experiment="bahdanau2014")
-    assert len(records) == len(experiment.VARIANTS)
+    assert len(records) == 2 * 2 + len(experiment.VARIANTS)
     assert {r.status for r in records} == {"done"}
-    assert [r["variant"] for r in rows] == list(experiment.VARIANTS)
+    # the random split's rows first, then the split by length's
+    assert [(r["part"], r["variant"]) for r in rows] == [
+        ("random", "fixed"),
+        ("random", "attention"),
+    ] + [("length", v) for v in experiment.VARIANTS]
+    assert [r["seeds"] for r in rows] == [2, 2] + [1] * len(experiment.VARIANTS)
+    assert [r["hidden_size"] for r in rows] == [6, 6] + [8] * len(experiment.VARIANTS)
     assert {r["preset"] for r in rows} == {"quick-custom"}
     # the table, the sentences under it and the BLEU signature are printed
     assert "quick-custom preset" in printed
+    assert "random 0..300" in printed and "length: train ≤ 3" in printed
     assert "BLEU signature (sacrebleu): nrefs:1|case:mixed|eff:yes|tok:13a" in printed
-    assert "attention vs fixed context" in printed and "stop rules" in printed
+    assert "in distribution: test exact match (range over seeds)" in printed
+    assert "attention's lead over the fixed context is" in printed
+    assert "extrapolation: attention vs fixed context" in printed and "stop rules" in printed
     # the report and its figures
     report = (runs / "report.html").read_text()
     assert "bahdanau2014" in report and "eff:yes" in report
-    for name in ("quick-custom_against_length.png", "quick-custom_learning_curves.png"):
+    for name in (
+        "quick-custom_fixed_vs_attention.png",
+        "quick-custom_against_length.png",
+        "quick-custom_learning_curves.png",
+    ):
         path = runs / "bahdanau2014" / name
         assert path.read_bytes().startswith(b"\x89PNG")
         assert name in report
@@ -80,8 +104,8 @@ def test_tiny_preset_end_to_end(finished):
         for kind, path in store.artifacts(record.key)
         if kind.startswith("heatmap")
     ]
-    # first seed of each attention variant, TINY["heatmaps"] sentences each
-    assert len(heatmaps) == 2 * (len(experiment.VARIANTS) - 1)
+    # first seed of each attention variant of each part, TINY["heatmaps"] sentences each
+    assert len(heatmaps) == 2 * (1 + len(experiment.VARIANTS) - 1)
     assert all(p.read_bytes().startswith(b"\x89PNG") and p.name in report for p in heatmaps)
     # validation exact match was logged during training, at updates 3 and 6
     for record in records:
@@ -115,9 +139,10 @@ def test_scores_recomputed_from_the_saved_examples(finished):
     the target vocabulary, BLEU by sacrebleu.corpus_bleu."""
     runs, _, _ = finished
     store = RunStore(runs / "rnnlab.db")
-    task = NumberTranslation("en", "de", max_number=130, train_max_length=3)
-    vocabulary = task.target_vocabulary
     for record in store.runs(experiment="bahdanau2014"):
+        part = record.spec["task"]["split_by"]
+        task = RANDOM if part == "random" else LENGTH
+        vocabulary = task.target_vocabulary
         (_, path), *_ = [a for a in store.artifacts(record.key) if a[0] == "examples"]
         examples = json.loads(Path(path).read_text())
         text = {
@@ -126,11 +151,22 @@ def test_scores_recomputed_from_the_saved_examples(finished):
             for n, (_, target) in zip(task.numbers(split), task.texts(split), strict=True)
         }
         assert {e["split"] for e in examples} == {"valid", "test"}
-        assert sum(e["split"] == "valid" for e in examples) == task.size("valid")
-        assert sum(e["split"] == "test" for e in examples) == min(12, task.size("test"))
-        assert all(
-            (e["split"] == "test") == (e["source_length"] > 3) for e in examples
-        )  # the length split
+        if part == "length":
+            assert sum(e["split"] == "valid" for e in examples) == task.size("valid")
+            assert sum(e["split"] == "test" for e in examples) == min(12, task.size("test"))
+            assert all(
+                (e["split"] == "test") == (e["source_length"] > 3) for e in examples
+            )  # the length split
+        else:
+            assert sum(e["split"] == "valid" for e in examples) == 12
+            # up to 3 test numbers of every source length, all of the rarer lengths
+            lengths = [len(s) for s, _ in task.pairs("test")]
+            counts = {
+                n: sum(e["source_length"] == n for e in examples if e["split"] == "test")
+                for n in set(lengths)
+            }
+            assert counts == {n: min(3, lengths.count(n)) for n in set(lengths)}
+            assert len(set(lengths)) >= 4
         for bucket in record.outcome["buckets"]:
             same = [
                 e
@@ -184,4 +220,45 @@ def test_bad_presets():
     with pytest.raises(ValueError, match="seeds must be >= 1"):
         experiment.preset("quick", seeds=0)
     with pytest.raises(ValueError, match="train_max_length must be in"):
-        experiment.group_specs(experiment.preset("quick", max_number=130, train_max_length=9))
+        experiment.group_specs(
+            experiment.preset("quick", max_number=130, train_max_length=9, random_variants=())
+        )
+    with pytest.raises(ValueError, match="random_variants must be a tuple"):
+        experiment.preset("quick", random_variants=("fixed", "rnnsearch"))
+
+
+def test_per_length_takes_every_length():
+    indices = experiment.per_length(RANDOM, "test", 2)
+    lengths = [len(RANDOM.pairs("test")[i][0]) for i in indices]
+    every = [len(s) for s, _ in RANDOM.pairs("test")]
+    assert indices == sorted(set(indices))
+    assert {n: lengths.count(n) for n in lengths} == {n: min(2, every.count(n)) for n in every}
+
+
+def _row(variant: str, seeds: list[list[tuple[int, int, float]]]) -> dict:
+    return {"variant": variant, "seed_buckets": seeds}
+
+
+def test_length_verdict_claims_an_ordering_only_when_every_seed_shows_it():
+    """Lengths 2, 4, 6, 8: the longer half is >= 6. Attention flat, the fixed context falling
+    in both seeds -> attention ahead on long sources for every seed, the fixed context falling,
+    the lead wider; one fixed seed as good as attention -> no ordering, no fall for every
+    seed."""
+    flat = [(2, 10, 1.0), (4, 10, 1.0), (6, 10, 1.0), (8, 10, 0.9)]
+    falling = [(2, 10, 1.0), (4, 10, 0.9), (6, 10, 0.5), (8, 10, 0.3)]
+    attention = _row("attention", [flat, flat])
+    ordered, change = experiment.length_verdict(_row("fixed", [falling, falling]), attention, "p")
+    assert "on sources of < 6 tokens: attention 1.00 vs fixed 0.95" in ordered
+    assert "on ≥ 6 tokens: attention 0.95 vs fixed 0.40 (attention ahead for every seed)" in ordered
+    assert "fixed -0.55 (falls for every seed), attention -0.05 (falls for every seed)" in change
+    assert "lead over the fixed context is wider on the longer half for every seed" in change
+    ordered, change = experiment.length_verdict(_row("fixed", [falling, flat]), attention, "p")
+    assert "fixed 0.40–0.95 (no ordering holds for every seed)" in ordered
+    assert "fixed -0.55–-0.05 (falls for every seed)" in change
+    ordered, change = experiment.length_verdict(
+        _row("fixed", [falling, [(2, 10, 0.3), (4, 10, 0.5), (6, 10, 0.9), (8, 10, 1.0)]]),
+        attention,
+        "p",
+    )
+    assert "neither falls nor rises for every seed" in change
+    assert "not wider on the longer half for every seed" in change
