@@ -61,7 +61,10 @@ every seed shows it):
   models are worst on sources of 1 to 3 tokens, which are 26 of the 20,000 training numbers.
   Nor is the gap shown to be a ceiling: the fixed context's validation exact match was still
   rising at 1,500 updates (0.24-0.57 over the seeds), attention's had levelled off near 0.96 by
-  update 800; the same-size fixed context learns more slowly, at every length alike.
+  update 800; the same-size fixed context learns more slowly, at every length alike. A longer
+  probe after the run (fixed context, GRU 16, seed 0, 4,000 updates) reached validation exact
+  match 0.95 and test exact match 1.00 on every length from 7 to 11 tokens: at this size the
+  gap is the speed of learning, not the capacity of the fixed vector.
 - Why, as far as the probes tell: a number below 100,000 carries at most 17 bits however many
   words spell it, so a longer source does not ask more of the fixed vector, unlike a longer
   sentence. Probes before choosing GRU 16 (one seed each, 20,000 training numbers): with GRU 32
