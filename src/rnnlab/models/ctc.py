@@ -7,13 +7,13 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_bool, check_choice, check_size
 from rnnlab.decoding.ctc import ctc_greedy_search, ctc_prefix_beam_search
-from rnnlab.models.encoder import Encoder, check_targets, unpack_batch
+from rnnlab.models.encoder import Encoder, LabelModel, check_targets, unpack_batch
 from rnnlab.tasks.pairs import SequencePairs
 
 METHODS = ("greedy", "beam")
 
 
-class CTC(nn.Module):
+class CTC(LabelModel):
     """``log y_t = log_softmax(W h_t + b)`` over ``V = n_labels + 1`` classes, the blank last,
     where ``h, T' = encoder(x, lengths)``; trained by ``torch.nn.functional.ctc_loss``
     (Graves et al. 2006 §3–4: ``-ln Pr(l | x) = -ln Σ_{π ∈ ℬ⁻¹(l)} Π_t y_t(π_t)``).
@@ -33,23 +33,9 @@ class CTC(nn.Module):
     """
 
     def __init__(self, encoder: Encoder, n_labels: int, *, zero_infinity: bool = False) -> None:
-        super().__init__()
-        if not isinstance(encoder, Encoder):
-            raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
-        self.n_labels = check_size("n_labels", n_labels)
+        super().__init__(encoder, n_labels)
         self.zero_infinity = check_bool("zero_infinity", zero_infinity)
-        self.encoder = encoder
         self.output = nn.Linear(encoder.output_size, self.vocab_size)
-
-    @property
-    def blank(self) -> int:
-        """The blank's id: ``n_labels`` (the last class)."""
-        return self.n_labels
-
-    @property
-    def vocab_size(self) -> int:
-        """``V = n_labels + 1`` classes, the blank last."""
-        return self.n_labels + 1
 
     def forward(
         self, sources: Tensor, source_lengths: Tensor | None = None

@@ -160,6 +160,29 @@ class Encoder(nn.Module):
         return h, lengths
 
 
+class LabelModel(nn.Module):
+    """What the transducer and CTC share: an :class:`Encoder` and ``K = n_labels`` labels
+    ``0..K-1`` with the blank last (id ``K``, ``V = K + 1`` classes; torchaudio's ``blank=-1``).
+    """
+
+    def __init__(self, encoder: Encoder, n_labels: int) -> None:
+        super().__init__()
+        if not isinstance(encoder, Encoder):
+            raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
+        self.n_labels = check_size("n_labels", n_labels)
+        self.encoder = encoder
+
+    @property
+    def blank(self) -> int:
+        """The blank's id: ``n_labels`` (the last class)."""
+        return self.n_labels
+
+    @property
+    def vocab_size(self) -> int:
+        """``V = n_labels + 1`` classes, the blank last."""
+        return self.n_labels + 1
+
+
 def check_targets(
     targets: object, target_lengths: object, batch_size: int, n_labels: int
 ) -> tuple[Tensor, Tensor]:

@@ -16,14 +16,14 @@ from rnnlab.decoding.transducer import (
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.losses.rnnt import rnnt_loss
 from rnnlab.losses.rnnt_additive import rnnt_loss_additive
-from rnnlab.models.encoder import Encoder, check_targets, unpack_batch
+from rnnlab.models.encoder import Encoder, LabelModel, check_targets, unpack_batch
 from rnnlab.tasks.pairs import SequencePairs
 
 JOINTS = ("additive", "mlp")
 METHODS = ("greedy", "beam", "modified_beam")
 
 
-class Transducer(nn.Module):
+class Transducer(LabelModel):
     r"""Transcription network, prediction network and joint (Graves 2012 §2; Graves et al. 2013).
 
     With ``K = n_labels`` labels ``0..K-1`` and the blank ∅ as the last class (id ``K``, so
@@ -68,10 +68,7 @@ class Transducer(nn.Module):
         prediction_size: int = 64,
         joint_size: int = 64,
     ) -> None:
-        super().__init__()
-        if not isinstance(encoder, Encoder):
-            raise TypeError(f"encoder must be an rnnlab Encoder, got {type(encoder).__name__}")
-        self.n_labels = check_size("n_labels", n_labels)
+        super().__init__(encoder, n_labels)
         self.joint = check_choice("joint", joint, JOINTS)
         check_size("prediction_size", prediction_size)
         check_size("joint_size", joint_size)
@@ -86,23 +83,12 @@ class Transducer(nn.Module):
                 f"prediction_cell.input_size must be n_labels={n_labels} (one-hot labels), "
                 f"got {prediction_cell.input_size}"
             )
-        self.encoder = encoder
         self.prediction = Recurrent(prediction_cell)
         size = self.vocab_size if joint == "additive" else joint_size
         self.joint_input_size = size
         self.project_f = nn.Linear(encoder.output_size, size)
         self.project_g = nn.Linear(prediction_cell.output_size, size, bias=joint == "additive")
         self.output = nn.Linear(joint_size, self.vocab_size) if joint == "mlp" else None
-
-    @property
-    def blank(self) -> int:
-        """The blank's id: ``n_labels`` (the last class)."""
-        return self.n_labels
-
-    @property
-    def vocab_size(self) -> int:
-        """``V = n_labels + 1`` outputs, the blank last."""
-        return self.n_labels + 1
 
     # ---------------------------------------------------------------- the pieces decoders use
     def encode(
