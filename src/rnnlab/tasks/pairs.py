@@ -242,9 +242,8 @@ class PairTask(ABC):
         order = (
             torch.randperm(len(examples), generator=check_generator(generator)).tolist()
             if shuffle
-            else range(len(examples))
+            else list(range(len(examples)))
         )
-        order = list(order)
         for start in range(0, len(order), batch_size):
             yield self.collate([examples[i] for i in order[start : start + batch_size]])
 
