@@ -131,6 +131,11 @@ class _Counters:
     nonfinite: Tensor | None = field(default=None)
 
 
+def _member_shape(t: Tensor) -> tuple[int, ...]:
+    """(K, 1, ..., 1): a per-member (K,) tensor's view that broadcasts against ``t``."""
+    return (t.shape[0],) + (1,) * (t.dim() - 1)
+
+
 class ElmanEnsemble:
     r"""K Elman networks with linear readouts, trained together, each as if alone.
 
@@ -325,7 +330,9 @@ class ElmanEnsemble:
             loss (K,), the gradients in the order of :attr:`parameters` (with ``α ∂⁺Ω/∂W_hh``
             added to W_hh's), Ω (K,; zeros when not computed) and Ω's kept terms N (K,).
         """
-        batches = self._check_batches(batches)
+        return self._gradients(self._check_batches(batches))
+
+    def _gradients(self, batches: list[Batch]) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
         packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
         K = self.size
         with torch.no_grad():
@@ -402,47 +409,44 @@ class ElmanEnsemble:
     def update(self, batches: Sequence[Batch] | None = None) -> EnsembleStep:
         """One SGD update of every member on its next minibatch (drawn unless given)."""
         batches = self._check_batches(self.sample() if batches is None else batches)
-        loss, grads, omega, terms = self.gradients(batches)
+        loss, grads, omega, terms = self._gradients(batches)
         K = self.size
         with torch.no_grad():
-            norm = torch.stack([g.reshape(K, -1).square().sum(1) for g in grads]).sum(0).sqrt()
+            flat = [g.reshape(K, -1) for g in grads]
+            norm = torch.stack([torch.linalg.vecdot(f, f) for f in flat]).sum(0).sqrt()
             nonfinite = ~torch.isfinite(norm) | (norm > EXPLOSION_NORM)
             clipped = (norm > self.clip) & ~nonfinite
-            scale = torch.where(clipped, self.clip / torch.where(clipped, norm, 1), 1)
-            step = torch.ones(K, dtype=torch.bool)
-            if self.nonfinite == "skip":
-                step = ~nonfinite
-            new_grads = []
-            for i, g in enumerate(grads):
-                shape = (K,) + (1,) * (g.dim() - 1)
-                g = g * scale.view(shape)
-                # W_hh: Pascanu's fallback step; the others: nothing
-                fallback = SHRINK * self.weight_hh if i == 1 else torch.zeros_like(g)
-                g = torch.where(nonfinite.view(shape), fallback, g)
-                new_grads.append(g)
-            self._sgd(new_grads, step)
+            scale = torch.where(clipped, self.clip / norm, 1)  # clipped: norm > clip, finite
+            grads = [g * scale.view(_member_shape(g)) for g in grads]
+            if bool(nonfinite.any()):  # W_hh: Pascanu's fallback step; the others: nothing
+                for i, g in enumerate(grads):
+                    fallback = SHRINK * self.weight_hh if i == 1 else torch.zeros_like(g)
+                    grads[i] = torch.where(nonfinite.view(_member_shape(g)), fallback, g)
+            skip = self.nonfinite == "skip" and bool(nonfinite.any())
+            self._sgd(grads, ~nonfinite if skip else None)
         self.counters.updates += 1
         self.counters.clipped += clipped.long()
         self.counters.nonfinite += nonfinite.long()
         length = torch.tensor([b.length for b in batches])
         return EnsembleStep(loss, norm, omega, terms, clipped, nonfinite, length)
 
-    def _sgd(self, grads: list[Tensor], step: Tensor) -> None:
-        K = self.size
+    def _sgd(self, grads: list[Tensor], step: Tensor | None) -> None:
+        """``θ ← θ - lr v`` per member (momentum: ``v ← μ v + g``, else ``v = g``); members
+        where ``step`` is False (None: none) are left unchanged, buffers included. Consumes
+        ``grads``."""
         uses_momentum = bool((self.momentum > 0).any())
         if uses_momentum and self._buffers is None:
             self._buffers = [torch.zeros_like(p) for p in self.parameters]
         for i, (p, g) in enumerate(zip(self.parameters, grads, strict=True)):
-            shape = (K,) + (1,) * (g.dim() - 1)
-            keep = step.view(shape)
+            shape = _member_shape(g)
             if uses_momentum:
                 buf = self._buffers[i]
-                new = torch.where(
-                    self.momentum.view(shape) > 0, buf * self.momentum.view(shape) + g, g
-                )
-                buf.copy_(torch.where(keep, new, buf))
-                g = buf
-            p.sub_(torch.where(keep, g * self.lr.view(shape), torch.zeros_like(g)))
+                momentum = self.momentum.view(shape)
+                new = torch.where(momentum > 0, buf * momentum + g, g)
+                g = new if step is None else torch.where(step.view(shape), new, buf)
+                buf.copy_(g)
+            g = g.mul_(self.lr.view(shape))
+            p.sub_(g if step is None else torch.where(step.view(shape), g, 0))
 
     def train(self, updates: int) -> list[EnsembleStep]:
         """``updates`` calls of :meth:`update`; their reports."""

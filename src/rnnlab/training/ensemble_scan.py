@@ -37,15 +37,16 @@ block buffer, and when the block is done its share of the weight gradients is ad
 the backward; the forward writes only the states.
 
 Ω (:mod:`rnnlab.training.omega`, the paper code's conventions) comes almost free: its ``u_t``
-is ``ā_t`` and its ``v_t = u_t W_hh`` is the backward's own product. Per block, with
-``d_t = ‖δ_t‖²``, ``n_t = ‖v_t‖²``, ``r_t = n_t / d_t`` on kept terms (real steps with
-``d_t >= bound``)::
+is ``ā_t`` and its ``v_t = u_t W_hh`` is the backward's own product. Each step stores the squared
+norms ``n_t = ‖v_t‖²`` and ``d_t = ‖δ_t‖²`` in a small (T, K, B) buffer (without step gradients
+``d_{t-1} = n_t``: one buffer serves both). Per block, on kept terms (real steps with
+``d_t >= bound``), ``r_t = n_t / d_t`` and::
 
-    S   += Σ (r_t - 1)²        N += #kept        M += Σ c'_t ā_tᵀ ā_t,  c'_t = 4 (r_t - 1) / d_t
+    c'_t = 4 (r_t - 1) / d_t        M += Σ c'_t ā_tᵀ ā_t      (one product, like the loss's)
 
-and at the end ``Ω = S / N`` and ``∂⁺Ω/∂W_hh = Σ c'_t ā_tᵀ v_t / N = M W_hh / N`` per member
-(``v_t = ā_t W_hh``), so the Ω gradient costs one product over the block like the loss
-gradient's.
+and at the end, from all the norms at once, ``Ω = Σ (r_t - 1)² / N`` with N the number of kept
+terms (:func:`rnnlab.training.omega.omega_from_norms`), and ``∂⁺Ω/∂W_hh = Σ c'_t ā_tᵀ v_t / N =
+M W_hh / N`` per member (``v_t = ā_t W_hh``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from rnnlab.training.omega import omega_from_norms
 
 #: Elements per (K, n, B, H) block buffer of the backward (float32: 1 MiB).
 BLOCK_ELEMENTS = 1 << 18
@@ -255,7 +258,7 @@ def backward(
     n = block_length(T, K * B * H)
     g_in_t = X.new_zeros(K, I1, H)  # Σ x̃ᵀ ā, transposed at the end
     g_hh = X.new_zeros(K, H, H)
-    g = home = X.new_empty(K, B, H)  # δ_t
+    g = X.new_empty(K, B, H)  # δ_t
     spare = X.new_empty(K, B, H)
     if step_grads is None:
         g.copy_(top)
@@ -264,11 +267,18 @@ def backward(
     extra = None if step_grads is None else step_grads.unbind(1)
     omega = omega_bound is not None
     if omega:
-        real = packed.real  # (T, K)
-        total = X.new_zeros(K)
-        count = torch.zeros(K, dtype=torch.long)
-        g_om = X.new_zeros(K, H, H)
-        d_next = torch.linalg.vector_norm(g, dim=-1).square_()  # d_{T-1}: (K, B)
+        g_om = X.new_zeros(K, H, H)  # Σ c'_t ā_tᵀ ā_t
+        real = packed.real.unsqueeze(-1)  # (T, K, 1)
+        # step-major squared norms: n[t] = ‖v_t‖², d[t] = ‖δ_t‖²; without step gradients
+        # δ_{t-1} = v_t, so both are views of one buffer (n[t] = d[t-1])
+        if step_grads is None:
+            norms = _fresh(workspace, "norms", (T + 1, K, B), X)
+            n_sq, d_sq = norms[:T], norms[1:]
+            torch.linalg.vecdot(g, g, out=d_sq[T - 1])
+        else:
+            norms = _fresh(workspace, "norms", (2, T, K, B), X)
+            n_sq, d_sq = norms.unbind(0)
+        n_steps, d_steps = n_sq.unbind(0), d_sq.unbind(0)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0
@@ -276,62 +286,42 @@ def backward(
             nonlinearity, states[:, t0 + 1 : t1 + 1], _fresh(workspace, "slope", (K, m, B, H), X)
         )
         grad_a = _fresh(workspace, "grad_a", (K, m, B, H), X)
-        v_block = _fresh(workspace, "v", (m, K, B, H), X) if omega else None  # step-major
-        if omega and step_grads is not None:
-            d_block = X.new_empty(m, K, B)  # d_t of the block, t = t0..t1-1
         a_steps, s_steps = grad_a.unbind(1), slope.unbind(1)
-        v_steps = v_block.unbind(0) if omega else None
         for j in range(m - 1, -1, -1):
             t = t0 + j
-            if omega and step_grads is not None:
-                torch.linalg.vector_norm(g, dim=-1, out=d_block[j]).square_()
+            if omega and extra is not None:
+                torch.linalg.vecdot(g, g, out=d_steps[t])
             a_t = a_steps[j]
             torch.mul(g, s_steps[j], out=a_t)
             if t == 0 and not omega:
                 break
-            v_t = v_steps[j] if omega else spare
-            torch.bmm(a_t, weight_hh, out=v_t)
+            torch.bmm(a_t, weight_hh, out=spare)  # v_t
+            if omega:
+                torch.linalg.vecdot(spare, spare, out=n_steps[t])
             if t == 0:
                 break
             if extra is not None:
-                torch.add(v_t, extra[t - 1], out=spare if omega else v_t)
-                if omega:
-                    g, spare = spare, g
-                else:
-                    g, spare = v_t, g
-            elif omega:
-                g = v_t  # δ_{t-1} = v_t, read from the block buffer until the block ends
-            else:
-                g, spare = spare, g
-        if omega and extra is None and t0 > 0:
-            g = home.copy_(g)  # the block buffer is about to be reused
+                spare.add_(extra[t - 1])
+            g, spare = spare, g
         a2 = grad_a.view(K, m * B, H)
         g_in_t.baddbmm_(X[:, t0:t1].reshape(K, m * B, I1).transpose(1, 2), a2)
         g_hh.baddbmm_(a2.transpose(1, 2), states[:, t0:t1].reshape(K, m * B, H))
-        if omega:
-            n_block = torch.linalg.vector_norm(v_block, dim=-1).square_().transpose(0, 1)
-            if step_grads is None:  # d_t = ‖δ_t‖² = ‖v_{t+1}‖² = n_{t+1}; n_block (K, m, B)
-                d = torch.cat([n_block[:, 1:], d_next.unsqueeze(1)], dim=1)
-                d_next = n_block[:, 0]
-            else:
-                d = d_block.transpose(0, 1)
-            kept = real[t0:t1].t().unsqueeze(-1) & (d >= omega_bound)  # (K, m, B)
-            ones = torch.ones_like(d)
-            safe_d = torch.where(kept, d, ones)
-            excess = torch.where(kept, n_block / safe_d, ones) - 1
-            total += excess.square().sum((1, 2))
-            count += kept.sum((1, 2))
-            coef = (4 * excess / safe_d).unsqueeze(-1)  # (K, m, B, 1)
+        if omega:  # c'_t = 4 (r_t - 1) / d_t on kept terms, r_t = n_t / d_t
+            d = d_sq[t0:t1]
+            kept = (d >= omega_bound).logical_and_(real[t0:t1])
+            coef = torch.where(kept, (n_sq[t0:t1] / d).sub_(1).div_(d).mul_(4), 0.0)
             mixed = _fresh(workspace, "mixed", (K, m, B, H), X)
-            torch.mul(grad_a, coef, out=mixed)  # c'_t ā_t
-            g_om.baddbmm_(a2.transpose(1, 2), mixed.view(K, m * B, H))  # Σ c' āᵀ ā
+            torch.mul(grad_a, coef.transpose(0, 1).unsqueeze(-1), out=mixed)  # c'_t ā_t
+            g_om.baddbmm_(a2.transpose(1, 2), mixed.view(K, m * B, H))
     if not omega:
         return Gradients(g_in_t.transpose(1, 2), g_hh)
+    kept = (d_sq >= omega_bound).logical_and_(real)
+    value, _, count = omega_from_norms(n_sq, d_sq, kept, dims=(0, 2))
     N = count.clamp_min(1).to(X.dtype)
     return Gradients(
         g_in_t.transpose(1, 2),
         g_hh,
-        omega=total / N,
+        omega=value,
         omega_grad=torch.bmm(g_om, weight_hh) / N.view(K, 1, 1),  # Σ c' āᵀ (ā W_hh) / N
         omega_terms=count,
     )
