@@ -258,6 +258,8 @@ def test_bistable_tanh_has_three_fixed_points() -> None:
     starts = torch.linspace(-2.0, 2.0, 21, dtype=DTYPE).unsqueeze(1)
     points = sorted(find_fixed_points(cell, starts), key=lambda p: float(p.point))
     assert [p.kind for p in points] == ["stable", "unstable", "stable"]
+    assert all(p.q <= 1e-28 for p in points)  # polished to rounding level
+    assert sum(p.starts for p in points) == 21  # every start ended at one of them
     h = h_star(2.0)
     want = torch.tensor([-h, 0.0, h], dtype=DTYPE)
     torch.testing.assert_close(torch.cat([p.point for p in points]), want, atol=1e-7, rtol=0)
@@ -288,6 +290,39 @@ def test_saddle_and_slow_point_are_classified(gen: torch.Generator) -> None:
     assert abs(float(slow.point) - ghost) < 1e-6
     torch.testing.assert_close(slow.eigenvalues.real, torch.ones(1, dtype=DTYPE), atol=1e-6, rtol=0)
     assert not find_fixed_points(cell, starts, slow_tolerance=1e-6)[1:]  # slow point dropped
+    # the Newton polish (on by default) left the ghost where the minimiser put it: J − I is
+    # singular there, so its steps raise q and are refused
+    _, unpolished = find_fixed_points(cell, starts, slow_tolerance=1e-3, newton_steps=0)
+    assert unpolished.kind == "slow point" and slow.starts == unpolished.starts
+    assert abs(float(slow.point) - float(unpolished.point)) < 1e-9
+    assert slow.q == pytest.approx(unpolished.q, rel=1e-9)
+
+
+def test_newton_polish_makes_a_near_linear_contraction_one_fixed_point() -> None:
+    """h = tanh(W h + b) with a chosen fixed point h* (b = atanh(h*) − W h*) and W scaled so
+    that the Jacobian there, J = diag(1 − h*²) W, has spectral radius 0.95. L-BFGS alone stops at
+    q ≈ 1e-12 … 1e-10 off h* along the slow directions, so h* comes back as several distinct
+    "slow points"; the Newton polish takes every start to h* itself. (Not every draw shows the
+    failure: of seeds 0–4 with 4, 8 and 16 units, only seeds 0 and 1 with 4 units do; this is
+    the first of them.)"""
+    gen = torch.Generator().manual_seed(0)
+    h = 0.2 * torch.randn(4, generator=gen, dtype=DTYPE)
+    W = torch.linalg.qr(torch.randn(4, 4, generator=gen, dtype=DTYPE))[0]
+    W = 0.95 * W / torch.linalg.eigvals((1 - h * h).unsqueeze(1) * W).abs().max()
+    cell = tanh_elman(W, torch.atanh(h) - W @ h)
+    starts = h + 0.5 * torch.randn(16, 4, generator=gen, dtype=DTYPE)
+
+    unpolished = find_fixed_points(cell, starts, newton_steps=0)
+    assert len(unpolished) > 1 and any(p.kind == "slow point" for p in unpolished)
+    assert all(float((p.point - h).norm()) < 1e-3 for p in unpolished)  # h*, found imprecisely
+
+    (point,) = find_fixed_points(cell, starts)
+    assert point.kind == "stable" and point.starts == 16
+    assert point.q <= 1e-20
+    torch.testing.assert_close(point.point, h, atol=1e-10, rtol=0)
+    jacobian = (1 - h * h).unsqueeze(1) * W
+    torch.testing.assert_close(point.jacobian, jacobian)
+    assert float(point.eigenvalues.abs()[0]) == pytest.approx(0.95)
 
 
 @pytest.mark.parametrize("method", ["lbfgs", "adam"])
@@ -331,3 +366,8 @@ def test_states_from_trajectory_is_seeded_and_fixed_points_check_arguments() -> 
         find_fixed_points(cell, draw(), x=torch.zeros(3, dtype=DTYPE))
     with pytest.raises(ValueError, match="initial_states"):
         find_fixed_points(cell, torch.zeros(7, 4, dtype=DTYPE))
+    with pytest.raises(ValueError, match="newton_steps must be >= 0, got -1"):
+        find_fixed_points(cell, draw(), newton_steps=-1)
+    for bad in (2.0, True, "5"):
+        with pytest.raises(TypeError, match="newton_steps must be an int"):
+            find_fixed_points(cell, draw(), newton_steps=bad)

@@ -257,6 +257,17 @@ def test_vanishing_measures_the_ratio_from_the_flow(tmp_path):
     assert tanh[30] < tanh[10]  # longer sequences: a smaller share reaches step 1
 
 
+def fixed_point_rows(output: str) -> list[list[str]]:
+    """The rows (kind, q, max |λ|, ‖s‖, starts) of `rnnlab gradients`' fixed-point table."""
+    _, table = output.split("fixed points of s ↦ F(s, x = 0), from 32 visited states")
+    table = table.split("plots:")[0]
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in table.splitlines()
+        if line.startswith("│")
+    ]
+
+
 def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
     fresh = [
         "gradients",
@@ -276,6 +287,11 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
     assert "‖∂L/∂h_t‖" in result.output and (tmp_path / "gradients" / "gradient_flow.png").is_file()
     for name in ("jacobian_singular_values", "lyapunov_spectrum", "eigenvalues_w_hh"):
         assert (tmp_path / "gradients" / f"{name}.png").is_file()
+    rows = fixed_point_rows(result.output)
+    fixed = [row for row in rows if row[0] in ("stable", "unstable", "saddle")]
+    assert fixed, result.output
+    assert all(float(row[1]) <= 1e-12 and float(row[2]) >= 0 for row in fixed)
+    assert 1 <= sum(int(row[4]) for row in rows) <= 32
     train_args = [
         "train",
         "--task",
@@ -302,6 +318,7 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
         ["gradients", "--run", record.key[:8], "--batch-size", "8", "--runs-dir", str(tmp_path)],
     )
     assert trained.exit_code == 0, trained.output
+    assert fixed_point_rows(trained.output)
     assert "flow/12" in RunStore(tmp_path / "rnnlab.db").metrics(record.key)
     assert runner.invoke(app, ["report", "--runs-dir", str(tmp_path)]).exit_code == 0
     assert (tmp_path / "train" / f"{record.key[:12]}_flow.png").is_file()

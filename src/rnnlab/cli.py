@@ -388,7 +388,8 @@ def gradients(
     seed: Annotated[int, typer.Option(help="Seed of the model and the sequences.")] = 0,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Print and plot ‖∂L/∂h_t‖ against t for a fresh or trained model."""
+    """Print and plot ‖∂L/∂h_t‖ against t for a fresh or trained model, with its Jacobian
+    spectra, Lyapunov exponents and the fixed points of its autonomous map (zero input)."""
     from rnnlab.experiments.gradients import inspect_gradients, model_for
     from rnnlab.experiments.store import RunStore
 

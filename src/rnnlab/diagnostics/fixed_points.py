@@ -13,8 +13,9 @@ global minima (zeros) of the speed
 and the local minima with a small positive ``q`` are *slow points*, where the dynamics nearly
 stop (ghosts of fixed points that a bifurcation removed). :func:`find_fixed_points` minimises
 ``q`` from many initial states at once (typically states visited by the network plus noise,
-:func:`states_from_trajectory`), keeps the minima with small ``q``, merges duplicates, and
-linearises there: near ``s*``, ``δs_t ≈ J δs_{t-1}`` with ``J = ∂F/∂s (s*)``, so the point is
+:func:`states_from_trajectory`), keeps the minima with small ``q``, polishes them with Newton's
+method on ``G(s) = F(s) − s``, merges duplicates, and linearises there: near ``s*``,
+``δs_t ≈ J δs_{t-1}`` with ``J = ∂F/∂s (s*)``, so the point is
 
 - ``"stable"`` if every eigenvalue of ``J`` has ``|λ| < 1`` (an attractor),
 - ``"unstable"`` if every ``|λ| > 1`` (a repeller),
@@ -22,6 +23,22 @@ linearises there: near ``s*``, ``δs_t ≈ J δs_{t-1}`` with ``J = ∂F/∂s (s
   ``|λ| = 1`` exactly also counts here),
 - ``"slow point"`` if ``q`` is above ``tolerance`` (not a fixed point) but at most
   ``slow_tolerance``; its eigenvalues are reported too.
+
+Why the Newton polish. A first-order minimiser of ``q`` stalls early: ``q`` is a *squared*
+residual, its gradient ``∇q = (J − I)ᵀ G`` shrinks with ``‖G‖``, and on an ill-conditioned
+``J − I`` (a contraction with spectral radius 0.95, say, where ``I − J`` has singular values near
+0.05 or below) L-BFGS stops around ``q ≈ 1e-12 … 1e-10``, a little off the fixed point in the slow
+directions. The same fixed point then comes back from different starts as several "slow points"
+farther apart than the merge distance. Newton's method on the root problem ``G(s) = 0``,
+
+.. math::
+    (J(s) - I) \, Δ = -G(s), \qquad s \leftarrow s + Δ ,
+
+converges quadratically near a root where ``J − I`` is invertible, so a few steps take ``q`` from
+~1e-12 down to rounding level. At a slow point ``q`` has a minimum with ``q > 0``, so
+``∇q = (J − I)ᵀ G = 0`` with ``G ≠ 0``: ``J − I`` is singular there, the Newton step is huge or
+undefined and raises ``q``; a step is therefore kept only where it lowers ``q``, which leaves slow
+points where the minimiser put them.
 """
 
 from __future__ import annotations
@@ -56,6 +73,7 @@ class FixedPoint:
         jacobian: ``J = ∂F/∂s`` at ``s*`` (S, S).
         eigenvalues: the eigenvalues of ``J`` (S,), complex, by decreasing modulus.
         kind: ``"stable"``, ``"unstable"``, ``"saddle"`` or ``"slow point"``.
+        starts: how many of the initial states ended at this point (their minima merged into it).
     """
 
     point: Tensor
@@ -64,6 +82,7 @@ class FixedPoint:
     jacobian: Tensor
     eigenvalues: Tensor
     kind: str
+    starts: int
 
 
 def classify(eigenvalues: Tensor, q: float, tolerance: float) -> str:
@@ -200,6 +219,37 @@ def _minimise(q_fn, s: Tensor, method: str, iterations: int, lr: float) -> Tenso
     return s.detach()
 
 
+def _polish(
+    cell: Cell, flat: FlatState, x: Tensor, g_fn, s: Tensor, q: Tensor, steps: int
+) -> tuple[Tensor, Tensor]:
+    """Newton's method on ``G(s) = F(s) − s`` (module docstring) for the candidates ``s``
+    (M, S) with speeds ``q = ½‖G(s)‖²`` (M,): up to ``steps`` steps ``(J − I) Δ = −G``,
+    ``s ← s + Δ``, solved in float64; a candidate keeps a step only if it lowers ``q`` (finite),
+    and stops at its first refused step or singular system. Returns the new ``s`` and ``q``."""
+    s, q = s.clone(), q.clone()
+    active = torch.isfinite(q) & (q > 0)  # (M,)
+    eye = torch.eye(flat.size, dtype=torch.float64, device=s.device)
+    for _ in range(steps):
+        index = torch.nonzero(active).flatten()
+        if index.numel() == 0:
+            break
+        current = s[index]  # (K, S)
+        jacobians = step_jacobians(cell, flat, current, x.expand(len(index), -1))  # (K, S, S)
+        with torch.no_grad():
+            residual = g_fn(current)  # (K, S)
+        delta, info = torch.linalg.solve_ex(
+            jacobians.double() - eye, -residual.double().unsqueeze(-1)
+        )  # (K, S, 1)
+        candidate = current + delta.squeeze(-1).to(s.dtype)
+        with torch.no_grad():
+            new_q = 0.5 * g_fn(candidate).pow(2).sum(-1)  # (K,)
+        better = (info == 0) & torch.isfinite(new_q) & (new_q < q[index])
+        s[index[better]] = candidate[better]
+        q[index[better]] = new_q[better]
+        active[index[~better]] = False
+    return s, q
+
+
 def find_fixed_points(
     cell: Cell,
     initial_states: State,
@@ -211,14 +261,20 @@ def find_fixed_points(
     tolerance: float = 1e-12,
     slow_tolerance: float = 1e-6,
     unique_tolerance: float = 1e-4,
+    newton_steps: int = 5,
 ) -> list[FixedPoint]:
     """Fixed and slow points of ``s ↦ F(s, x)`` by minimising ``q(s) = ½‖F(s) − s‖²``
     (Sussillo & Barak 2013) from every initial state at once.
 
     Steps: (1) minimise ``q`` from each of the N initial states (``method``); (2) keep the
-    minima with ``q ≤ slow_tolerance``; (3) merge points closer than ``unique_tolerance``
-    (Euclidean, on ``s``) keeping the lowest ``q``; (4) for each, the exact Jacobian
-    ``J = ∂F/∂s`` (autograd), its eigenvalues and :func:`classify`'s kind.
+    minima with ``q ≤ slow_tolerance``; (3) polish each with up to ``newton_steps`` Newton steps
+    on ``G(s) = F(s) − s``, ``(J − I) Δ = −G(s)``, ``s ← s + Δ`` (``J`` exact, by autograd; the
+    system solved in float64), keeping a step only where it lowers ``q`` — a fixed point's ``q``
+    falls to rounding level in a few steps, a slow point (a minimum of ``q`` with ``q > 0``,
+    where ``J − I`` is singular) refuses the step and stays put (module docstring); (4) merge
+    points closer than ``unique_tolerance`` (Euclidean, on ``s``) keeping the lowest ``q`` and
+    counting the starts merged; (5) for each, the exact Jacobian ``J = ∂F/∂s`` (autograd), its
+    eigenvalues and :func:`classify`'s kind.
 
     Args:
         cell: any real-state :class:`~rnnlab.cells.Cell` (non-floating state leaves, such as step
@@ -235,6 +291,8 @@ def find_fixed_points(
             ~1e-8 for float32 cells).
         slow_tolerance: largest ``q`` kept, as a slow point (default 1e-6).
         unique_tolerance: points closer than this are one point (default 1e-4).
+        newton_steps: most Newton steps per kept minimum (default 5; 0 turns polishing off and
+            reports the minimiser's points as they are).
 
     Returns:
         the distinct points, sorted by ``q`` (fixed points first); empty if none was found.
@@ -258,24 +316,35 @@ def find_fixed_points(
     tolerance = check_real("tolerance", tolerance)
     slow_tolerance = check_real("slow_tolerance", slow_tolerance)
     unique_tolerance = check_real("unique_tolerance", unique_tolerance)
+    check_size("newton_steps", newton_steps, minimum=0)
     if slow_tolerance < tolerance:
         raise ValueError(f"slow_tolerance must be >= tolerance={tolerance}, got {slow_tolerance}")
 
-    def q_fn(s: Tensor) -> Tensor:  # (N, S) -> (N,)
+    def g_fn(s: Tensor) -> Tensor:  # (N, S) -> G(s) = F(s) − s (N, S)
         _, new = cell(x.expand(s.shape[0], -1), flat.unflatten(s))
-        return 0.5 * (flat.flatten(new) - s).pow(2).sum(-1)
+        return flat.flatten(new) - s
+
+    def q_fn(s: Tensor) -> Tensor:  # (N, S) -> (N,)
+        return 0.5 * g_fn(s).pow(2).sum(-1)
 
     with torch.enable_grad():
         s = _minimise(q_fn, flat.flatten(initial_states), method, iterations, lr)
     with torch.no_grad():
         q = q_fn(s)
     keep = torch.nonzero(torch.isfinite(q) & (q <= slow_tolerance)).flatten()
-    keep = keep[torch.argsort(q[keep], stable=True)]
+    s, q = _polish(cell, flat, x, g_fn, s[keep], q[keep], newton_steps)  # (K, S), (K,)
+    order = torch.argsort(q, stable=True)
 
     chosen: list[int] = []
-    for i in keep.tolist():
-        if all(float((s[i] - s[j]).norm()) >= unique_tolerance for j in chosen):
+    starts: list[int] = []
+    for i in order.tolist():
+        close = (m for m, j in enumerate(chosen) if float((s[i] - s[j]).norm()) < unique_tolerance)
+        match = next(close, None)
+        if match is None:
             chosen.append(i)
+            starts.append(1)
+        else:
+            starts[match] += 1
     if not chosen:
         return []
     points = s[chosen]  # (M, S)
@@ -292,6 +361,7 @@ def find_fixed_points(
                 jacobian=jacobians[m],
                 eigenvalues=eigenvalues,
                 kind=classify(eigenvalues, float(q[i]), tolerance),
+                starts=starts[m],
             )
         )
     return found

@@ -2,11 +2,15 @@
 
 For a fresh model (task, cell, length, initialisation) or a trained ``rnnlab train`` run, the
 norm ``‖∂L/∂h_t‖`` at every step t on a batch of fresh sequences
-(:func:`rnnlab.diagnostics.gradient_flow`), printed at a few steps and plotted against t.
+(:func:`rnnlab.diagnostics.gradient_flow`), printed at a few steps and plotted against t; for
+a one-cell model also the Jacobian products' singular values, W_hh's eigenvalues, the Lyapunov
+spectrum, and the fixed and slow points of the autonomous map (zero input, Sussillo & Barak
+2013, :func:`rnnlab.diagnostics.find_fixed_points`).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +19,13 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnlab.diagnostics import (
+    find_fixed_points,
     gradient_flow,
     jacobian_products,
     lyapunov_exponents,
     spectral_radius,
     state_jacobians,
+    states_from_trajectory,
 )
 from rnnlab.experiments.plots import (
     eigenvalues_in_the_plane,
@@ -91,8 +97,48 @@ def inspect_gradients(
         )
     ]
     figures += dynamics_figures(model, batch.inputs, out, console)
+    if isinstance(model.layer, Recurrent):
+        print_fixed_points(model.layer.cell, batch.inputs, seed=seed, console=console)
     console.print("plots: " + ", ".join(str(f) for f in figures))
     return flow
+
+
+def print_fixed_points(
+    cell, x: torch.Tensor, *, seed: int, console: Console, starts: int = 32
+) -> list:
+    """Print a table of the fixed and slow points of the cell's autonomous map
+    ``s ↦ F(s, 0)`` (zero input), found by :func:`~rnnlab.diagnostics.find_fixed_points` from
+    ``starts`` states the cell visits on ``x`` (T, B, input_size), with noise of std 0.1 (seeded
+    by ``seed``); return the points. 100 L-BFGS iterations (not the default 500) keep the
+    command quick; the Newton polish that follows brings the fixed points to rounding level.
+
+    The search runs on a float64 copy of the cell, so that its tolerances (q ≤ 1e-12 for a fixed
+    point, ≤ 1e-6 for a slow point) mean the same for float32 and float64 models.
+    """
+    cell = copy.deepcopy(cell).double()
+    x = x[: min(x.shape[0], 100)].to(torch.float64)  # (≤100, B, F): the operating region
+    generator = torch.Generator().manual_seed(seed)
+    initial = states_from_trajectory(cell, x, starts, noise=0.1, generator=generator)
+    points = find_fixed_points(cell, initial, iterations=100)
+    if not points:
+        console.print(f"no fixed or slow point of the autonomous map (x = 0) from {starts} starts")
+        return points
+    table = Table(title=f"fixed points of s ↦ F(s, x = 0), from {starts} visited states")
+    table.add_column("kind")
+    table.add_column("q = ½‖F(s) − s‖²", justify="right")
+    table.add_column("max |λ(J)|", justify="right")
+    table.add_column("‖s‖", justify="right")
+    table.add_column("starts", justify="right")
+    for point in points:
+        table.add_row(
+            point.kind,
+            f"{point.q:.1e}",
+            f"{float(point.eigenvalues.abs()[0]):.4f}",
+            f"{float(point.point.norm()):.3f}",
+            str(point.starts),
+        )
+    console.print(table)
+    return points
 
 
 def dynamics_figures(model, x: torch.Tensor, out: Path, console: Console) -> list[Path]:
