@@ -159,3 +159,12 @@ def check_state_like(name: str, state: object, expected: object) -> None:
         )
     for i, (s, e) in enumerate(zip(state, expected, strict=True)):
         check_state_like(f"{name}[{i}]", s, e)
+
+
+def check_float_dtype(name: str, value: object) -> torch.dtype:
+    """Return ``value`` if it is a floating-point ``torch.dtype``."""
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise TypeError(
+            f"{name} must be a floating torch.dtype (torch.float64, ...), got {value!r}"
+        )
+    return value
