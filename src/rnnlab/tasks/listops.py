@@ -331,6 +331,11 @@ def from_tree(tree: BinaryTree) -> Expression:
     """
     if not isinstance(tree, BinaryTree):
         raise TypeError(f"tree must be a BinaryTree, got {type(tree).__name__}")
+    return _from_tree(tree, "tree")
+
+
+def _from_tree(tree: BinaryTree, name: str) -> Expression:
+    """:func:`from_tree`; errors name the argument ``name``."""
     # Each node's meaning: a complete expression, ("open", operator, arguments so far) for an
     # operator still taking arguments, or END.
     meaning: list[Any] = []
@@ -338,7 +343,7 @@ def from_tree(tree: BinaryTree) -> Expression:
         if tree.left[i] < 0:
             if not 0 < tree.token[i] < len(VOCABULARY):
                 raise ValueError(
-                    f"tree: token[{i}] must be a ListOps token id in 1..{len(VOCABULARY) - 1}, "
+                    f"{name}: token[{i}] must be a ListOps token id in 1..{len(VOCABULARY) - 1}, "
                     f"got {tree.token[i]}"
                 )
             symbol = VOCABULARY.symbols[tree.token[i]]
@@ -351,24 +356,24 @@ def from_tree(tree: BinaryTree) -> Expression:
             continue
         a, b = meaning[tree.left[i]], meaning[tree.right[i]]
         if not (isinstance(a, tuple) and a[0] == "open"):
-            raise ValueError(f"tree: node {i} must join an open operator and an argument or ]")
+            raise ValueError(f"{name}: node {i} must join an open operator and an argument or ]")
         if b == END:
             if not a[2]:
-                raise ValueError(f"tree: node {i} closes an operator without arguments")
+                raise ValueError(f"{name}: node {i} closes an operator without arguments")
             meaning.append((a[1], a[2]))
         elif isinstance(b, tuple) and b[0] == "open":
-            raise ValueError(f"tree: node {i}'s right child is not a complete expression")
+            raise ValueError(f"{name}: node {i}'s right child is not a complete expression")
         else:
             meaning.append(("open", a[1], (*a[2], b)))
     root = meaning[-1]
     if root == END or (isinstance(root, tuple) and root[0] == "open"):
-        raise ValueError(f"tree: the root is not a complete expression, got {root!r}")
+        raise ValueError(f"{name}: the root is not a complete expression, got {root!r}")
     return root
 
 
 def parse(text: str) -> Expression:
     """The expression of a bracketed string (the inverse of :func:`to_string`)."""
-    return from_tree(parse_bracketed(text, VOCABULARY))
+    return _from_tree(parse_bracketed(text, VOCABULARY), "text")
 
 
 def to_line(expression: Expression) -> str:
