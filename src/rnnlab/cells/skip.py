@@ -155,13 +155,22 @@ class SkipElman(Cell):
         D = self.ring_size
         drive = nn.functional.linear(x, self.weight_ih, add_biases(self.bias_ih, self.bias_hh))
         history = list(state.unbind(1))[::-1]  # h_{−D}, ..., h_{−1}; h_t is history[D + t]
-        pairs = [(d, w.t()) for d, w in self.recurrent_weights()]
+        delays, weights = zip(*self.recurrent_weights(), strict=True)
+        weight_t = torch.cat(weights, dim=1).t()  # (K·H, H), K connections
         f = self.act.forward
-        for t in range(T):
-            pre = drive[t]  # (B, H)
-            for d, w_t in pairs:
-                pre = torch.addmm(pre, history[D + t - d], w_t)
-            history.append(f(pre))
+        # Steps t0 .. t0+n-1 read only states before t0 when n <= the shortest delay.
+        block = 1 if self.delay_one else self.delays[0]
+        # split, not drive[t0 : t0 + n]: one backward node, not a (T, B, H) zero tensor per step
+        for t0, drive_block in zip(range(0, T, block), drive.split(block), strict=True):
+            n = drive_block.shape[0]
+            starts = [D + t0 - d for d in delays]
+            if n == 1:
+                past = [history[a] for a in starts]  # (B, H) each
+            else:
+                past = [torch.cat(history[a : a + n]) for a in starts]  # (n·B, H) each
+            past = past[0] if len(past) == 1 else torch.cat(past, dim=1)  # (n·B, K·H)
+            pre = torch.addmm(drive_block.reshape(n * B, -1), past, weight_t)
+            history.extend(f(pre).view(n, B, -1).unbind(0))
         everything = torch.stack(history)  # (D + T, B, H); time t at index D + t
         if mask is None:
             return everything[D:], everything[T:].flip(0).transpose(0, 1)
