@@ -218,9 +218,10 @@ def test_scan_equals_loop(options, mask_kind, dtype, gen, monkeypatch):
         assert not fast[0][~mask].any()
 
 
+@pytest.mark.parametrize("delay_one", [True, False])
 @pytest.mark.parametrize("mask_kind", [None, "lengths"])
-def test_gradcheck_scan_and_step(mask_kind, gen, gradcheck_module):
-    cell = randomize_(SkipElman(2, 3, (2, 3), dtype=F64), gen)
+def test_gradcheck_scan_and_step(mask_kind, delay_one, gen, gradcheck_module):
+    cell = randomize_(SkipElman(2, 3, (2, 3), delay_one=delay_one, dtype=F64), gen)
     x = torch.randn(5, 2, 2, generator=gen, dtype=F64)
     ring = torch.randn(2, 3, 3, generator=gen, dtype=F64)
     mask = None if mask_kind is None else torch.arange(5).unsqueeze(1) < torch.tensor([5, 2])

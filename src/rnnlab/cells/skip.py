@@ -65,10 +65,12 @@ class SkipElman(Cell):
     (H, H) (None without ``delay_one``), ``weight_hh_d{d}`` (H, H) for each delay ``d`` (e.g.
     ``weight_hh_d4``), ``bias_ih`` (H,), ``bias_hh`` (H,).
 
-    :meth:`scan` is the fast path: the input projection of every step is one matrix product,
-    the states are kept in a list that each step appends to (so ``h_{t−d}`` is an index, not a
-    ring to shift) and no per-step checks run; it covers no mask and prefix masks (from
-    ``lengths``). Other masks run :meth:`~Cell.loop`, its reference twin.
+    :meth:`scan` is the fast path (autograd records it; there is no hand-written backward): the
+    input projection of every step is one matrix product, the states are kept in a list (so
+    ``h_{t−d}`` is an index, not a ring to shift), every connection of a step is one matrix
+    product with the weights side by side, no per-step checks run, and without the delay-1
+    connection ``min(delays)`` steps at a time are one product. It covers no mask and prefix
+    masks (from ``lengths``); other masks run :meth:`~Cell.loop`, its reference twin.
     """
 
     def __init__(
@@ -143,9 +145,15 @@ class SkipElman(Cell):
 
         With no mask, or a mask whose every column is a run of true steps followed by padding
         (what ``lengths`` gives), the states ``h_{−D}, ..., h_{T−1}`` are kept in a list and
-        ``h_{t−d}`` is read by index; the final ring of sequence ``b`` is gathered at its own
-        last real step. Any other mask (holes), and anything
-        :func:`~rnnlab.cells.fused.common.can_fuse` refuses, runs the reference loop.
+        ``h_{t−d}`` is read by index; per block of ``n`` steps (``n = 1``, or ``min(delays)``
+        without the delay-1 connection, since those steps read only earlier states)::
+
+            past = [h_{t0−d}, ..., h_{t0+n−1−d}] for each connection d, side by side  # (n·B, K·H)
+            h_{t0 .. t0+n−1} = φ(drive_{t0 .. t0+n−1} + past @ [W_hh, W_hh_d, ...]ᵀ)
+
+        Steps after a sequence's end are computed and then dropped: its outputs there are zeroed
+        and its final ring is gathered at its own last real step. Any other mask (holes), and
+        anything :func:`~rnnlab.cells.fused.common.can_fuse` refuses, runs the reference loop.
         """
         if not can_fuse(self, SkipElman, x, state, mask=mask) or (
             mask is not None and not bool((mask[1:] <= mask[:-1]).all())
