@@ -16,6 +16,7 @@ from rnnlab import cells
 from rnnlab.cells.base import Cell
 from rnnlab.cells.skip import SkipElman
 from rnnlab.diagnostics.gradient_flow import gradient_flow
+from rnnlab.diagnostics.jacobians import state_jacobians
 from rnnlab.layers.bidirectional import Bidirectional
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.stack import Stack
@@ -178,6 +179,16 @@ def test_gradient_flow_counts_the_paths():
     expected = torch.tensor([paths(steps - 1 - t, d, a, b) for t in range(steps)], dtype=F64)
     assert_close(flow, expected, rtol=1e-13, atol=0)
     assert flow[0] > a ** (steps - 1) * 10  # the delayed paths carry far more than a^n alone
+
+
+def test_state_jacobian_of_the_linear_net_is_the_companion_matrix(gen):
+    """The ring (B, D, H) flattened is the state: for h_t = a h_{t−1} + b h_{t−3} the step
+    Jacobian is [[a, 0, b], [1, 0, 0], [0, 1, 0]] (the new state on top, the ring shifted)."""
+    a, b = 0.6, -0.3
+    x = torch.randn(4, 2, 1, generator=gen, dtype=F64)
+    jacobians = state_jacobians(delay_line(3, b, a), x)
+    companion = torch.tensor([[a, 0.0, b], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=F64)
+    assert_close(jacobians, companion.expand(4, 2, 3, 3), rtol=1e-14, atol=1e-14)
 
 
 # ------------------------------------------------------------------------------ fast path

@@ -99,6 +99,12 @@ class Leaky(Cell):
 
     Shapes: ``x_t`` (B, input_size); state ``h`` (B, H); ``y_t = h`` (B, H).
 
+    Example: 64 units in 4 groups with fixed time constants 1, 2, 4, 8 (multi-timescale), or the
+    same as the starting point of learned ones::
+
+        Leaky(10, 64, time_constants=grouped_time_constants(64, 4))
+        Leaky(10, 64, time_constants=grouped_time_constants(64, 4), learn_alpha=True)
+
     Parameters: ``weight_ih`` (H, input_size), ``weight_hh`` (H, H), ``bias_ih`` (H,),
     ``bias_hh`` (H,), all U(−1/√H, 1/√H) as Elman's; ``log_time_constant`` (H,) when learned.
 
