@@ -150,7 +150,7 @@ def test_fit_warmup_drops_the_first_states(randn):
     y = randn(60, 1)
     esn.fit(u, y, warmup=15)
     states, _ = esn.reservoir.scan(u.unsqueeze(1), esn.reservoir.initial_state(1))
-    from rnnlab.training.ridge import fit_ridge
+    from rnnlab.models.ridge import fit_ridge
 
     w, b = fit_ridge(states[15:, 0], y[15:], ridge=1e-6)
     torch.testing.assert_close(esn.weight_out, w, rtol=0, atol=1e-12)

@@ -338,3 +338,30 @@ def test_cli_eigen_demo_matches_the_closed_form(tmp_path):
     for bad in ("0.5,zero", "0.9+0.3j"):  # not a number; a complex value without its conjugate
         refused = runner.invoke(app, ["eigen", "--eigenvalues", bad, "--runs-dir", str(tmp_path)])
         assert refused.exit_code == 2
+
+
+def test_jaeger2001_measures_each_echo_state_network_against_its_published_number(tmp_path):
+    tiny = {"seeds": (0,), "blocks": 2, "reservoirpy": False}
+    rows = reproduce("jaeger2001", "quick", runs_dir=tmp_path, overrides=tiny)
+    value = {(r["kind"], r["measure"]): r["mean"] for r in rows}
+    assert set(value) == {
+        ("forecast", "rmse"),
+        ("forecast", "rsquare"),
+        ("memory_capacity_linear", "mc"),
+        ("memory_capacity_tanh", "mc"),
+        ("nrmse84", "nrmse84"),
+        ("nrmse84", "diverged"),
+    }
+    # ReservoirPy's README example: RMSE 2.0e-3, R² 0.99992 — the same order, not the digits
+    assert 5e-4 < value["forecast", "rmse"] < 8e-3 and value["forecast", "rsquare"] > 0.999
+    assert 18.0 <= value["memory_capacity_linear", "mc"] <= 20.1  # MC <= N = 20, ≈ N if linear
+    assert 10.0 <= value["memory_capacity_tanh", "mc"] <= 24.0  # ReservoirPy: 16.97 ± 1.31
+    # Jaeger's 400-unit network: 2.8e-4; the best earlier method he cites: 8.8e-3
+    assert value["nrmse84", "nrmse84"] < 8.8e-3 and value["nrmse84", "diverged"] == 0
+    for record in RunStore(tmp_path / "rnnlab.db").runs(experiment="jaeger2001"):
+        if record.spec["kind"].startswith("memory_capacity"):
+            per_delay = record.outcome["per_delay"]
+            assert sum(per_delay) == pytest.approx(record.outcome["mc"])
+    figures = tmp_path / "jaeger2001"
+    assert (figures / "forecast_quick-custom.png").is_file()
+    assert (figures / "memory_capacity_quick-custom.png").is_file()

@@ -13,7 +13,7 @@ import torch
 
 from rnnlab.cells.reservoir import Reservoir, effective_spectral_radius, spectral_radius_of
 from rnnlab.layers.recurrent import Recurrent
-from rnnlab.training.ridge import fit_ridge, fit_ridge_reference
+from rnnlab.models.ridge import fit_ridge, fit_ridge_reference
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

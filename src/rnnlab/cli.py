@@ -216,8 +216,8 @@ def reproduce(
     name: Annotated[
         str,
         typer.Argument(
-            help="pascanu2013, generalization, hochreiter1997, vanishing, graves2012 or "
-            "bahdanau2014."
+            help="pascanu2013, generalization, hochreiter1997, vanishing, graves2012, "
+            "bahdanau2014 or jaeger2001."
         ),
     ],
     preset: Annotated[

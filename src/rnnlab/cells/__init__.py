@@ -6,5 +6,6 @@ from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
 from rnnlab.cells.lstm import LSTM
 from rnnlab.cells.registry import CELLS, make
+from rnnlab.cells.reservoir import Reservoir
 
-__all__ = ["CELLS", "GRU", "LSTM", "Cell", "Elman", "Jordan", "State", "make"]
+__all__ = ["CELLS", "GRU", "LSTM", "Cell", "Elman", "Jordan", "Reservoir", "State", "make"]

@@ -3,7 +3,7 @@ r"""The reservoir of an echo state network: a leaky recurrent layer with fixed r
 Jaeger 2001 (GMD Report 148, §5, eq. 21) with ReservoirPy's conventions (``reservoirpy.nodes.
 Reservoir``, version 0.4.2; spec ``timescales_trees_memory.md`` §1.6 and §1.8). The weights are
 drawn once and never trained by backpropagation — only a linear readout is fitted on the states
-(:class:`rnnlab.models.esn.ESN`, :func:`rnnlab.training.ridge.fit_ridge`) — so they are buffers,
+(:class:`rnnlab.models.esn.ESN`, :func:`rnnlab.models.ridge.fit_ridge`) — so they are buffers,
 not parameters.
 """
 

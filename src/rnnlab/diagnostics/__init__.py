@@ -1,6 +1,7 @@
 """Seeing the difficulty of training recurrent nets: gradient flow through time, step Jacobians
-and their products, spectral radii, the linear eigen-analysis, Lyapunov exponents and fixed points
-(DL book §10.7; Bengio et al. 1994; Pascanu et al. 2013; Sussillo & Barak 2013)."""
+and their products, spectral radii, the linear eigen-analysis, Lyapunov exponents, fixed points
+and a reservoir's memory capacity (DL book §10.7; Bengio et al. 1994; Pascanu et al. 2013;
+Sussillo & Barak 2013; Jaeger 2001)."""
 
 from rnnlab.diagnostics.fixed_points import (
     FixedPoint,
@@ -26,6 +27,7 @@ from rnnlab.diagnostics.linear_dynamics import (
     propagate,
 )
 from rnnlab.diagnostics.lyapunov import lyapunov_exponents
+from rnnlab.diagnostics.memory_capacity import memory_capacity
 
 __all__ = [
     "EigenDemo",
@@ -42,6 +44,7 @@ __all__ = [
     "jacobian_products",
     "linear_rnn_with_eigenvalues",
     "lyapunov_exponents",
+    "memory_capacity",
     "propagate",
     "spectral_radius",
     "speed",

@@ -15,6 +15,7 @@ from rnnlab.experiments import (
     generalization,
     graves2012,
     hochreiter1997,
+    jaeger2001,
     pascanu2013,
     train_one,
     vanishing,
@@ -32,6 +33,7 @@ EXPERIMENTS = {
         vanishing,
         bahdanau2014,
         graves2012,
+        jaeger2001,
     )
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker

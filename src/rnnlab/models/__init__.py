@@ -7,21 +7,27 @@
 - :class:`CTC`: the same encoder with a CTC head (torch's ``ctc_loss``).
 - :class:`Seq2Seq`: encoder–decoder with fixed context or attention, three stop rules.
 - :class:`Attention`: additive (Bahdanau) and multiplicative (Luong dot/general) attention.
+- :class:`ESN`: an echo state network, a fixed :class:`~rnnlab.cells.Reservoir` and a ridge
+  readout (Jaeger 2001), fitted by :func:`fit_ridge`.
 """
 
 from rnnlab.models.attention import Attention
 from rnnlab.models.ctc import CTC
 from rnnlab.models.encoder import Encoder
+from rnnlab.models.esn import ESN
+from rnnlab.models.ridge import fit_ridge
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.models.transducer import Transducer
 
 __all__ = [
     "CTC",
+    "ESN",
     "Attention",
     "Encoder",
     "Seq2Seq",
     "Seq2SeqConfig",
     "SequenceModel",
     "Transducer",
+    "fit_ridge",
 ]

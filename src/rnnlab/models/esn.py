@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_bool, check_float_tensor, check_real, check_size
 from rnnlab.cells.reservoir import Reservoir
-from rnnlab.training.ridge import fit_ridge
+from rnnlab.models.ridge import fit_ridge
 
 __all__ = ["ESN"]
 
@@ -95,7 +95,7 @@ class ESN(nn.Module):
     # ------------------------------------------------------------------------------ stateful API
     def fit(self, inputs: Tensor, targets: Tensor, *, warmup: int = 0) -> ESN:
         """Run the reservoir over ``inputs`` from the stored state, drop the first ``warmup``
-        states, fit the readout on the rest with :func:`~rnnlab.training.ridge.fit_ridge`, and
+        states, fit the readout on the rest with :func:`~rnnlab.models.ridge.fit_ridge`, and
         store the final state (ReservoirPy's ``Model.fit``).
 
         Args:

@@ -32,6 +32,11 @@ name                   data
 ``numbers``            numbers written in words, translated by num2words (e.g. en → de), word or
                        character level, with a length-controlled split
 =====================  ==========================================================================
+
+Time series for echo state networks are plain functions: :func:`mackey_glass` (ReservoirPy's map
+or Jaeger 2001's Euler scheme; :func:`squash`/:func:`unsquash`), :func:`narma`,
+:func:`to_forecasting` (one- or k-step-ahead pairs and a split), and the scores :func:`rmse`,
+:func:`nrmse` and :func:`rsquare`.
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ from rnnlab.tasks.addition import Addition, Multiplication
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.copying import Copy
 from rnnlab.tasks.digits import Digits
+from rnnlab.tasks.forecasting import nrmse, rmse, rsquare, to_forecasting
 from rnnlab.tasks.latch import Latch
+from rnnlab.tasks.mackey_glass import mackey_glass, squash, unsquash
 from rnnlab.tasks.memorization import Memorization
+from rnnlab.tasks.narma import narma
 from rnnlab.tasks.numbers import NumberTranslation
 from rnnlab.tasks.pairs import PairTask, SequencePairs, Vocabulary
 from rnnlab.tasks.permutation import RandomPermutation
@@ -116,5 +124,13 @@ __all__ = [
     "TemporalOrder3bit",
     "ToyTransduction",
     "Vocabulary",
+    "mackey_glass",
     "make",
+    "narma",
+    "nrmse",
+    "rmse",
+    "rsquare",
+    "squash",
+    "to_forecasting",
+    "unsquash",
 ]
