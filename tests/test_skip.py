@@ -14,7 +14,7 @@ from torch.testing import assert_close
 
 from rnnlab import cells
 from rnnlab.cells.base import Cell
-from rnnlab.cells.skip import SkipElman
+from rnnlab.cells.skip import SkipElman, skip_scan
 from rnnlab.diagnostics.gradient_flow import gradient_flow
 from rnnlab.diagnostics.jacobians import state_jacobians
 from rnnlab.layers.bidirectional import Bidirectional
@@ -221,6 +221,8 @@ def test_scan_equals_loop(options, mask_kind, dtype, gen, monkeypatch):
     monkeypatch.setattr(SkipElman, "loop", lambda *a: loops.append(1) or Cell.loop(*a))
     fast = run_with_grads(cell, x, ring, mask, scan=True)
     assert len(loops) == (mask_kind == "holes"), "prefix masks take the fast path, holes do not"
+    fused = type(fast[0].grad_fn).__name__ == "SkipScanBackward"
+    assert fused == (mask_kind != "holes")
     reference = run_with_grads(cell, x, ring, mask, scan=False)
     assert len(fast) == len(reference) == 4 + len(list(cell.parameters()))
     for a, b in zip(fast, reference, strict=True):
@@ -230,14 +232,52 @@ def test_scan_equals_loop(options, mask_kind, dtype, gen, monkeypatch):
 
 
 @pytest.mark.parametrize("delay_one", [True, False])
-@pytest.mark.parametrize("mask_kind", [None, "lengths"])
-def test_gradcheck_scan_and_step(mask_kind, delay_one, gen, gradcheck_module):
+def test_gradcheck_step_and_layer_scan(delay_one, gen, gradcheck_module):
     cell = randomize_(SkipElman(2, 3, (2, 3), delay_one=delay_one, dtype=F64), gen)
     x = torch.randn(5, 2, 2, generator=gen, dtype=F64)
     ring = torch.randn(2, 3, 3, generator=gen, dtype=F64)
-    mask = None if mask_kind is None else torch.arange(5).unsqueeze(1) < torch.tensor([5, 2])
-    gradcheck_module(cell, x, ring, mask, method="scan")
     gradcheck_module(cell, x[0], ring)
+    mask = torch.arange(5).unsqueeze(1) < torch.tensor([5, 2])
+    gradcheck_module(cell, x, ring, mask, method="scan")
+
+
+@pytest.mark.parametrize(
+    "nonlinearity, delays, masked",
+    [
+        ("tanh", (1, 3), False),
+        ("sigmoid", (1, 2, 4), True),
+        ("identity", (2, 3), True),
+        ("tanh", (3,), False),
+        ("relu", (2,), True),
+    ],
+    ids=["tanh-1-3", "sigmoid-1-2-4-mask", "identity-2-3-mask", "tanh-3", "relu-2-mask"],
+)
+def test_gradcheck_fused_scan(nonlinearity, delays, masked, gen):
+    """Blocks of min(delays) steps (1, 2 and 3 here; T = 7 is no multiple of them)."""
+
+    def small(*shape):
+        return (torch.randn(*shape, generator=gen, dtype=F64) * 0.5).requires_grad_()
+
+    x, ring0, w_ih = small(7, 3, 2), small(3, max(delays), 3), small(3, 2)
+    biases = (small(3), small(3))
+    weights = tuple(small(3, 3) for _ in delays)
+    mask = torch.arange(7).unsqueeze(1) < torch.tensor([7, 4, 1]) if masked else None
+
+    def fn(x, ring0, w_ih, b_ih, b_hh, *weights):
+        return skip_scan(x, ring0, w_ih, weights, delays, b_ih, b_hh, nonlinearity, mask)
+
+    assert torch.autograd.gradcheck(fn, (x, ring0, w_ih, *biases, *weights))
+
+
+def test_skip_scan_refuses_what_it_cannot_run():
+    x, ring0, w = torch.zeros(4, 2, 3), torch.zeros(2, 2, 3), torch.zeros(3, 3)
+    with pytest.raises(ValueError, match=r"ring0 must be \(B, D, H\) with D >= max\(delays\) = 3"):
+        skip_scan(x, ring0, w, (w,), (3,))
+    with pytest.raises(ValueError, match="delays must hold one delay >= 1 per weight"):
+        skip_scan(x, ring0, w, (w, w), (2,))
+    holes = torch.tensor([[1, 1], [0, 1], [1, 1], [0, 0]], dtype=torch.bool)
+    with pytest.raises(ValueError, match="mask must be a prefix mask"):
+        skip_scan(x, ring0, w, (w,), (2,), mask=holes)
 
 
 # ------------------------------------------------------------------------------ layers
