@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from rnnlab._checks import check_bool, check_choice, check_size, check_state_like
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, uniform_init_
 from rnnlab.cells.fused.common import can_fuse, step_threads
 
-__all__ = ["Clockwork", "exponential_periods"]
+__all__ = ["Clockwork", "ClockworkScan", "exponential_periods"]
 
 CONNECTIVITIES = ("slow_to_fast", "full")
 DEFAULT_MODULES = 4  # rnnlab's default g when neither periods nor modules is given
@@ -212,17 +213,12 @@ class Clockwork(Cell):
 
         ``drive = x @ weight_ih.T + bias`` for all steps is one matrix product (T, B, n). The
         counter of step ``t`` is ``c + (number of real steps before t)`` (T, B); from it, the
-        active units of every step (T, B, n) and ``r_t``, the rows up to the last module active
-        in any real sequence at step ``t``, are computed at once (one transfer to the host).
-        Then each step computes only rows ``:r_t``::
-
-            a  = drive[t, :, :r] + h @ W[:r].T                  # (B, r)
-            h  = cat(where(on[t, :, :r], act(a), h[:, :r]), h[:, r:])
-
-        (the ``where`` is skipped when every sequence updates all ``r`` rows, and the step
-        altogether when no module is active). Padded steps (``mask`` false) keep the state,
-        counter included, and output zeros. Autograd records the graph as usual; other
-        dtypes, devices or a subclass that overrides ``forward`` run the loop.
+        active units of every step ``on`` (T, B, n) and ``r_t``, the rows up to the last module
+        active in any real sequence at step ``t``, are computed at once (one transfer to the
+        host). :class:`ClockworkScan` then runs the recurrence computing only rows ``:r_t`` at
+        each step, with a hand-written backward. Padded steps (``mask`` false) keep the state,
+        counter included, and output zeros. Other dtypes or devices, a mask that is not bool
+        (T, B), or a subclass that overrides ``forward`` run the loop.
         """
         if not isinstance(state, (tuple, list)) or not can_fuse(
             self, Clockwork, x, state[0], mask=mask
@@ -230,8 +226,7 @@ class Clockwork(Cell):
             return self.loop(x, state, mask)
         T, B, _ = x.shape
         check_state_like("state", state, self.initial_state(B, device=x.device, dtype=x.dtype))
-        h, step = state
-        n, k = self.hidden_size, self.module_size
+        h0, step = state
         if mask is None:
             counters = step + torch.arange(T, device=x.device).unsqueeze(1)  # (T, B)
         else:
@@ -244,22 +239,15 @@ class Clockwork(Cell):
         last = (ticks * index).amax(dim=2)  # (T, B): modules up to the last active one
         leading = ticks.long().cumprod(dim=2).sum(dim=2)  # (T, B): active modules from 0 on
         counts = torch.stack([last.amax(dim=1), leading.amin(dim=1)]).tolist()  # one sync
+        k = self.module_size
+        plan = [(r * k, full >= r) for r, full in zip(*counts, strict=True)]
         on = ticks.repeat_interleave(k, dim=2)  # (T, B, n)
         drive = nn.functional.linear(x, self.weight_ih, self.bias)  # (T, B, n)
-        weight_t = self.recurrent_weight().t()  # (n, n): column j = row j of W
-        f = self.act.forward
-        outputs = []
-        with step_threads(x, B * n * n):
-            for t, (r_modules, full_modules) in enumerate(zip(*counts, strict=True)):
-                r = r_modules * k
-                if r:
-                    new = f(torch.addmm(drive[t, :, :r], h, weight_t[:, :r]))  # (B, r)
-                    if full_modules < r_modules:
-                        new = torch.where(on[t, :, :r], new, h[:, :r])
-                    h = new if r == n else torch.cat([new, h[:, r:]], dim=1)
-                outputs.append(h if mask is None else h.masked_fill(~mask[t].unsqueeze(-1), 0.0))
+        outputs, h = ClockworkScan.apply(
+            drive, h0, self.recurrent_weight(), on, mask, plan, self.nonlinearity
+        )
         steps_taken = T if mask is None else mask.sum(0)
-        return torch.stack(outputs), (h, step + steps_taken)
+        return outputs, (h, step + steps_taken)
 
     def extra_repr(self) -> str:
         extra = "" if self.bias_enabled else ", bias=False"
@@ -291,3 +279,96 @@ def _check_periods(periods: object) -> tuple[int, ...]:
             f"{list(periods)}"
         )
     return tuple(periods)
+
+
+class ClockworkScan(torch.autograd.Function):
+    r"""The recurrence of :meth:`Clockwork.scan` in one autograd node, computing only the rows
+    of the modules that may be active.
+
+    Forward, for t = 0..T−1, with ``r = r_t`` (rows up to the last module active at step t in
+    any sequence) and ``on`` the active units (false on padded steps)::
+
+        a_t        = drive[t, :, :r] + h_{t−1} @ W[:r].T       # (B, r)
+        h_t[:, :r] = where(on[t, :, :r], act(a_t), h_{t−1}[:, :r])
+        h_t[:, r:] = h_{t−1}[:, r:]
+        y_t        = m_t ? h_t : 0                              # m_t the step mask
+
+    The loop runs without autograd and keeps the states ``h_t`` (T, B, n). Backward, with
+    ``ḡ_t`` the gradient at the state ``h_t`` (``ḡ_{T−1}`` = the final state's gradient +
+    ``ȳ_{T−1}``) and ``act'`` computed from the output (:mod:`~rnnlab.cells.activations`),
+    which equals ``h_t`` wherever ``on``::
+
+        ā_t             = ḡ_t[:, :r] ⊙ on[t, :, :r] ⊙ act'(h_t[:, :r])      # (B, r)
+        ḡ_{t−1}         = ḡ_t ⊙ (1 − on[t]) + ā_t @ W[:r] + m_{t−1} · ȳ_{t−1}
+
+    and with ``Ā`` (T, B, n) the ``ā_t`` padded with zeros, one matrix product each:
+    ``W̄ = Āᵀ [h_{−1}, ..., h_{T−2}]`` and ``drivē = Ā``; the initial state's gradient is
+    ``ḡ_{−1}``. First-order gradients only.
+
+    Args (of ``apply``): ``drive`` (T, B, n), ``h0`` (B, n), ``weight`` ``W`` (n, n), ``on``
+    bool (T, B, n), ``mask`` bool (T, B) or None, ``plan`` a list of ``(r_t, full_t)`` with
+    ``full_t`` true when every sequence updates all ``r_t`` rows (the ``where`` is skipped),
+    and the activation's name. Returns the outputs (T, B, n) and the final state (B, n).
+    """
+
+    @staticmethod
+    def forward(ctx, drive, h0, weight, on, mask, plan, nonlinearity):
+        T, B, n = drive.shape
+        f = ACTIVATIONS[nonlinearity].forward
+        weight_t = weight.t()  # (n, n)
+        states = drive.new_empty(T, B, n)
+        previous = h0
+        with step_threads(drive, B * n * n):
+            for t, (r, full) in enumerate(plan):
+                state_t = states[t]
+                if r < n:
+                    state_t[:, r:] = previous[:, r:]
+                if r:
+                    new = f(torch.addmm(drive[t, :, :r], previous, weight_t[:, :r]))  # (B, r)
+                    if not full:
+                        new = torch.where(on[t, :, :r], new, previous[:, :r])
+                    state_t[:, :r] = new
+                previous = state_t
+        outputs = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
+        ctx.nonlinearity, ctx.plan = nonlinearity, plan
+        ctx.save_for_backward(h0, weight, on, mask, states)
+        return outputs, states[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_last):
+        h0, weight, on, mask, states = ctx.saved_tensors
+        T, B, n = states.shape
+        slope = ACTIVATIONS[ctx.nonlinearity].grad_from_output(states) * on  # (T, B, n)
+        keep = (~on).to(states.dtype)  # (T, B, n)
+        if mask is not None:
+            grad_outputs = grad_outputs.masked_fill(~mask.unsqueeze(-1), 0.0)
+        grad_a = torch.zeros_like(states)  # Ā
+        g = grad_last + grad_outputs[-1]
+        with step_threads(states, B * n * n):
+            for t in range(T - 1, -1, -1):
+                r, full = ctx.plan[t]
+                if r:
+                    d = grad_a[t, :, :r]
+                    torch.mul(g[:, :r], slope[t, :, :r], out=d)
+                    if full:
+                        g[:, :r].zero_()
+                    else:
+                        g[:, :r].mul_(keep[t, :, :r])
+                    g.addmm_(d, weight[:r])
+                if t:
+                    g.add_(grad_outputs[t - 1])
+        need = ctx.needs_input_grad
+        grad_weight = None
+        if need[2]:
+            before = torch.cat([h0.unsqueeze(0), states[:-1]])  # (T, B, n): h_{t−1}
+            grad_weight = grad_a.view(T * B, n).t() @ before.view(T * B, n)
+        return (
+            grad_a if need[0] else None,
+            g if need[1] else None,
+            grad_weight,
+            None,
+            None,
+            None,
+            None,
+        )
