@@ -20,6 +20,7 @@ from torch.testing import assert_close
 from rnnlab import tasks
 from rnnlab.tasks import TASKS, Batch, make
 from rnnlab.tasks.digits import load, split_indices
+from rnnlab.tasks.listops import labels
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -54,6 +55,8 @@ CASES = [
     ("digits", "sklearn", {"order": "pixel"}),
     ("digits", "sklearn", {"order": "row", "split": "test"}),
     ("digits", "sklearn", {"order": "permuted", "permutation_seed": 5}),
+    ("listops", "nangia2018", {"n_train": 200, "n_test": 50}),
+    ("listops", "lra", {"n_train": 6, "n_valid": 2, "n_test": 2}),
 ]
 IDS = [
     "-".join([n, v, *(f"{k}={o}" for k, o in opts.items() if k != "length")])
@@ -88,6 +91,8 @@ def product_cdf(z: float) -> float:
 def expected_baseline_error_rate(task) -> float:
     """The error rate of ``task.baseline_outputs`` in closed form."""
     name, variant = task.name, task.variant
+    if name == "listops":  # uniform logits: the argmax is class 0; no length to speak of
+        return 1 - (labels(task.examples) == 0).float().mean().item()
     q = 0.1 + 0.9 / (task.length // 2 - 1)  # Hochreiter: chance that step 0 is marked
     if name == "addition":
         if variant == "pascanu":  # |S/2 - 1/2| > 0.2 <=> |S - 1| > 0.4, S triangular on [0, 2]
@@ -141,6 +146,7 @@ def test_registry_has_every_task_and_variant():
         "copy",
         "latch",
         "digits",
+        "listops",
     }
     assert {(n, v) for n, v, _ in CASES} == {(n, v) for n in TASKS for v in TASKS[n].variants}
     defaults = {n: TASKS[n].variants[0] for n in TASKS}
@@ -159,6 +165,7 @@ def test_registry_has_every_task_and_variant():
         "copy": "arjovsky16",
         "latch": "bengio94",
         "digits": "sklearn",
+        "listops": "nangia2018",
     }
     assert make("copy", length=5).variant == "arjovsky16"
     assert make("addition", length=10).variant == "pascanu"
@@ -213,6 +220,8 @@ def test_perfect_outputs_make_no_errors_and_no_loss(task):
 
 def test_baseline_loss_and_error_rate(task):
     n = 3000 if task.name in {"random_permutation", "copy", "memorization"} else 6000
+    if task.name == "listops" and task.variant == "lra":
+        n = 300  # 500-2000 tokens each: 6000 would be ~0.8 GB of one-hot inputs
     batch = task.sample(n, generator=gen(6))
     outputs = task.baseline_outputs(batch)
     loss = task.loss(outputs, batch).item()

@@ -9,6 +9,8 @@
 - :class:`Attention`: additive (Bahdanau) and multiplicative (Luong dot/general) attention.
 - :class:`ESN`: an echo state network, a fixed :class:`~rnnlab.cells.Reservoir` and a ridge
   readout (Jaeger 2001), fitted by :func:`fit_ridge`.
+- :class:`TreeRNN`, :class:`TreeLSTM`: recursive networks over binary trees (Socher et al. 2011;
+  Tai et al. 2015), evaluated level by level.
 """
 
 from rnnlab.models.attention import Attention
@@ -19,6 +21,7 @@ from rnnlab.models.ridge import fit_ridge
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.models.transducer import Transducer
+from rnnlab.models.tree import TreeLSTM, TreeNetwork, TreeRNN
 
 __all__ = [
     "CTC",
@@ -29,5 +32,8 @@ __all__ = [
     "Seq2SeqConfig",
     "SequenceModel",
     "Transducer",
+    "TreeLSTM",
+    "TreeNetwork",
+    "TreeRNN",
     "fit_ridge",
 ]

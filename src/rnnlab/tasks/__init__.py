@@ -13,6 +13,8 @@ name                     variants (first = default)                  source
 ``copy``                 arjovsky16                                  Arjovsky 2016
 ``latch``                bengio94 (``n_info``, ``output``)           Bengio et al. 1994
 ``digits``               sklearn (``order``, ``split``, ...)         scikit-learn 8×8 digits
+``listops``              nangia2018, lra (``split``, ``n_train``,    Nangia & Bowman 2018;
+                         ...)                                        Tay et al. 2021 (LRA)
 =======================  ==========================================  =========================
 
 Every task: ``task.sample(batch_size, *, length=None, generator=None) -> Batch``,
@@ -50,6 +52,7 @@ from rnnlab.tasks.copying import Copy
 from rnnlab.tasks.digits import Digits
 from rnnlab.tasks.forecasting import nrmse, rmse, rsquare, to_forecasting
 from rnnlab.tasks.latch import Latch
+from rnnlab.tasks.listops import ListOps
 from rnnlab.tasks.mackey_glass import mackey_glass, squash, unsquash
 from rnnlab.tasks.memorization import Memorization
 from rnnlab.tasks.narma import narma
@@ -59,6 +62,7 @@ from rnnlab.tasks.permutation import RandomPermutation
 from rnnlab.tasks.spoken_digits import SpokenDigits
 from rnnlab.tasks.temporal_order import TemporalOrder, TemporalOrder3bit
 from rnnlab.tasks.toy_transduction import ToyTransduction
+from rnnlab.tasks.trees import BinaryTree, TreeBatch, batch_trees
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
@@ -72,6 +76,7 @@ TASKS: dict[str, type[Task]] = {
         Copy,
         Latch,
         Digits,
+        ListOps,
     )
 }
 PAIR_TASKS: dict[str, type[PairTask]] = {
@@ -109,9 +114,11 @@ __all__ = [
     "TASKS",
     "Addition",
     "Batch",
+    "BinaryTree",
     "Copy",
     "Digits",
     "Latch",
+    "ListOps",
     "Memorization",
     "Multiplication",
     "NumberTranslation",
@@ -123,7 +130,9 @@ __all__ = [
     "TemporalOrder",
     "TemporalOrder3bit",
     "ToyTransduction",
+    "TreeBatch",
     "Vocabulary",
+    "batch_trees",
     "mackey_glass",
     "make",
     "narma",
