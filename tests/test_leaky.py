@@ -355,3 +355,6 @@ def test_bad_steps_and_helpers():
         random_time_constants(3, 1.0, 2.0, generator=3)
     with pytest.raises(ValueError, match="time_constants must be finite and > 0"):
         alpha_from_time_constants(torch.tensor([1.0, -2.0]))
+    w, h0 = torch.zeros(H, H), torch.zeros(B, H)
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        leaky_scan(torch.zeros(T, B, H), h0, w, w, torch.zeros(H), nonlinearity="softsign")

@@ -278,6 +278,8 @@ def test_skip_scan_refuses_what_it_cannot_run():
     holes = torch.tensor([[1, 1], [0, 1], [1, 1], [0, 0]], dtype=torch.bool)
     with pytest.raises(ValueError, match="mask must be a prefix mask"):
         skip_scan(x, ring0, w, (w,), (2,), mask=holes)
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        skip_scan(x, ring0, w, (w,), (2,), nonlinearity="softsign")
 
 
 # ------------------------------------------------------------------------------ layers

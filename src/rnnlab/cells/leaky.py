@@ -31,6 +31,7 @@ from rnnlab._checks import check_bool, check_float_tensor, check_real, check_siz
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, State, uniform_init_
 from rnnlab.cells.fused.common import (
+    INPLACE,
     Mask,
     add_biases,
     can_fuse,
@@ -48,8 +49,7 @@ __all__ = [
     "random_time_constants",
 ]
 
-# In-place forms of the activations for the fused forward loop (identity needs nothing).
-_INPLACE = {"tanh": torch.tanh_, "sigmoid": torch.sigmoid_, "relu": torch.relu_, "identity": None}
+_NONLINEARITIES = ("tanh", "sigmoid", "relu", "identity")
 
 
 class Leaky(Cell):
@@ -132,9 +132,7 @@ class Leaky(Cell):
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = self.output_size = check_size("hidden_size", hidden_size)
         self.bias = check_bool("bias", bias)
-        self.nonlinearity = activation(
-            nonlinearity, choices=("tanh", "sigmoid", "relu", "identity")
-        ).name
+        self.nonlinearity = activation(nonlinearity, choices=_NONLINEARITIES).name
         self.learn_alpha = check_bool("learn_alpha", learn_alpha)
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
@@ -253,7 +251,7 @@ class LeakyScan(torch.autograd.Function):
     def forward(ctx, nonlinearity, x, h0, weight_ih, weight_hh, alpha, bias_ih, bias_hh, mask):
         T, B, _ = x.shape
         H = weight_hh.shape[0]
-        activate = _INPLACE[nonlinearity]
+        activate = INPLACE.get(nonlinearity)  # None: identity
         whh_t = weight_hh.t().contiguous()  # (H, H)
         keep = 1 - alpha
         f = project(x, weight_ih, add_biases(bias_ih, bias_hh), x.new_empty(T, B, H))
@@ -361,6 +359,7 @@ def leaky_scan(
     Returns:
         outputs (T, B, H) and the final state (B, H).
     """
+    activation(nonlinearity, choices=_NONLINEARITIES)
     return LeakyScan.apply(nonlinearity, x, h0, weight_ih, weight_hh, alpha, bias_ih, bias_hh, mask)
 
 

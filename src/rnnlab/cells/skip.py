@@ -25,12 +25,11 @@ from torch.autograd.function import once_differentiable
 from rnnlab._checks import check_bool, check_size
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, State, uniform_init_
-from rnnlab.cells.fused.common import add_biases, can_fuse, project, step_threads
+from rnnlab.cells.fused.common import INPLACE, add_biases, can_fuse, project, step_threads
 
 __all__ = ["SkipElman", "SkipScan", "skip_scan"]
 
-# In-place forms of the activations for the fused forward loop (identity needs nothing).
-_INPLACE = {"tanh": torch.tanh_, "sigmoid": torch.sigmoid_, "relu": torch.relu_, "identity": None}
+_NONLINEARITIES = ("tanh", "sigmoid", "relu", "identity")
 
 
 class SkipElman(Cell):
@@ -69,12 +68,11 @@ class SkipElman(Cell):
     (H, H) (None without ``delay_one``), ``weight_hh_d{d}`` (H, H) for each delay ``d`` (e.g.
     ``weight_hh_d4``), ``bias_ih`` (H,), ``bias_hh`` (H,).
 
-    :meth:`scan` is the fast path (autograd records it; there is no hand-written backward): the
-    input projection of every step is one matrix product, the states are kept in a list (so
-    ``h_{t−d}`` is an index, not a ring to shift), every connection of a step is one matrix
-    product with the weights side by side, no per-step checks run, and without the delay-1
-    connection ``min(delays)`` steps at a time are one product. It covers no mask and prefix
-    masks (from ``lengths``); other masks run :meth:`~Cell.loop`, its reference twin.
+    :meth:`scan` is the fast path (:class:`SkipScan`: the input projection of every step in one
+    matrix product, all states in one buffer so that ``h_{t−d}`` is an index rather than a ring
+    to shift, ``min(delays)`` steps at a time when delay 1 is removed, no autograd in the time
+    loop and a hand-written backward). It covers no mask and prefix masks (from ``lengths``);
+    other masks run :meth:`~Cell.loop`, its reference twin.
     """
 
     def __init__(
@@ -96,9 +94,7 @@ class SkipElman(Cell):
         self.ring_size = max(self.delays)
         self.bias = check_bool("bias", bias)
         self.delay_one = check_bool("delay_one", delay_one)
-        self.nonlinearity = activation(
-            nonlinearity, choices=("tanh", "sigmoid", "relu", "identity")
-        ).name
+        self.nonlinearity = activation(nonlinearity, choices=_NONLINEARITIES).name
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         self.weight_hh = (
@@ -204,7 +200,7 @@ class SkipScan(torch.autograd.Function):
         T, B, _ = x.shape
         D, H = ring0.shape[1:]
         block = min(delays)
-        activate = _INPLACE[nonlinearity]
+        activate = INPLACE.get(nonlinearity)  # None: identity
         hs = x.new_empty(D + T, B, H)
         hs[:D] = ring0.flip(1).transpose(0, 1)  # h_{−D} .. h_{−1}
         project(x, weight_ih, add_biases(bias_ih, bias_hh), hs[D:])
@@ -309,6 +305,7 @@ def skip_scan(
     Returns:
         outputs (T, B, H) and the final ring (B, D, H).
     """
+    activation(nonlinearity, choices=_NONLINEARITIES)
     delays, weights = tuple(delays), tuple(weights)
     if len(delays) != len(weights) or not delays or min(delays) < 1:
         raise ValueError(
