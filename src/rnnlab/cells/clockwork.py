@@ -43,10 +43,11 @@ class Clockwork(Cell):
         c'  = c + 1
         y_t = h'
 
-    This is the paper's eq. (1)–(2) with the rows of ``W_H`` and ``W_I`` of inactive modules
-    "zeroed" while their output is kept (§3), ``f_H = act``; the output layer ``y = f_O(W_O h)``
-    is the model's readout, not part of the cell. Gradients flow only through active modules at
-    each step; inactive ones pass state and gradient through unchanged.
+    This is the paper's update (§3), where the rows of ``W_H`` and ``W_I`` of inactive
+    modules are "zeroed" while their output is kept, with ``f_H = act``; the output layer
+    ``y = f_O(W_O h)`` is the model's readout, not part of the cell. Gradients flow only
+    through active modules at each step; inactive ones pass state and gradient through
+    unchanged.
 
     **Connectivity.** Modules are sorted by period (``periods`` must be non-decreasing, fastest
     first). With ``connectivity="slow_to_fast"`` (the paper's), module ``i`` reads modules
@@ -111,9 +112,9 @@ class Clockwork(Cell):
     projection of every step is one matrix product, and at each step only the rows of the
     modules that are active in some sequence are computed. With periods where each divides the
     next (the exponential series), the active modules are always the first ones, so at step
-    ``t`` only the first ``k·(1 + ν_2(t))`` rows are computed — about ``2k`` of ``n`` on average
-    instead of ``n`` (``ν_2`` the number of factors 2). Other periods compute up to the last
-    active module.
+    ``t`` (from counter 0) only the first ``k·min(g, 1 + ν_2(t))`` rows are computed (``ν_2``
+    the number of factors 2 of ``t``; all of them at t = 0) — fewer than ``2k`` of the ``n``
+    rows on average. Other periods compute up to the last active module.
     """
 
     periods: Tensor
