@@ -149,7 +149,7 @@ class Leaky(Cell):
                 raise ValueError(
                     f"time_constants must be > 0, got values in [{tau.min():g}, {tau.max():g}]"
                 )
-            log_tau, value = tau.log(), torch.exp(-1.0 / tau)
+            value = torch.exp(-1.0 / tau)
         else:
             value = _per_unit("alpha", 0.0 if alpha is None else alpha, hidden_size)
             if learn_alpha:
@@ -162,8 +162,9 @@ class Leaky(Cell):
                     f"alpha must be in {interval}, got values in "
                     f"[{value.min():g}, {value.max():g}]{hint}"
                 )
-            log_tau = -torch.log(-torch.log(value))  # s = log τ with τ = −1/log α
         if learn_alpha:
+            # s = log τ, from τ itself when given (exact), else τ = −1/log α
+            log_tau = tau.log() if time_constants is not None else -torch.log(-torch.log(value))
             self.log_time_constant = nn.Parameter(log_tau.to(**like))
         else:
             self.register_buffer("alpha", value.to(**like))
