@@ -42,6 +42,12 @@ CELL_FACTORIES: dict[str, Callable[..., cells.Cell]] = {
     "lstm-nobias": lambda n, **kw: cells.LSTM(n, 3, bias=False, **kw),
     "gru": lambda n, **kw: cells.GRU(n, 3, **kw),
     "gru-nobias": lambda n, **kw: cells.GRU(n, 3, bias=False, **kw),
+    "leaky-fixed": lambda n, **kw: cells.Leaky(
+        n, 3, time_constants=torch.tensor([1.0, 4, 16]), **kw
+    ),
+    "leaky-learned": lambda n, **kw: cells.Leaky(n, 3, learn_alpha=True, time_constants=8.0, **kw),
+    "skip": lambda n, **kw: cells.SkipElman(n, 3, delays=2, **kw),
+    "skip-no-one": lambda n, **kw: cells.SkipElman(n, 3, delays=(2, 3), delay_one=False, **kw),
 }
 
 

@@ -273,6 +273,8 @@ def test_initial_state_is_zeros_of_the_right_shapes(make_cell, tree):
         assert not leaf.any()
     if isinstance(cell, cells.LSTM):
         assert [leaf.shape[1] for leaf in leaves] == [cell.output_size, cell.hidden_size]
+    elif isinstance(cell, cells.SkipElman):  # a ring of the last max(delays) states
+        assert leaves[0].shape == (3, max(cell.delays), cell.hidden_size)
     else:
         assert leaves[0].shape == (3, cell.output_size)
     y, _ = cell(torch.zeros(3, 2, dtype=DTYPE), state)
@@ -373,6 +375,8 @@ def test_parameters_follow_torch_uniform_init(make_cell):
     for name, p in cell.named_parameters():
         if name == "bias_ih" and getattr(cell, "forget_bias", None) is not None:
             continue
+        if name == "log_time_constant":  # log τ of leaky units: set from the time constants
+            continue
         assert bool((p.abs() <= bound).all()), name
 
 
@@ -425,9 +429,13 @@ def test_loop_equals_scan_variants(make_cell, variant, random_state, randn, tree
 
 def test_cells_by_name():
     """``cells.make`` builds the named class with the given sizes and options."""
+    required = {"skip": {"delays": 4}}  # options without a default
     for name, cls in cells.CELLS.items():
-        cell = cells.make(name, 3, 5)
+        cell = cells.make(name, 3, 5, **required.get(name, {}))
         assert type(cell) is cls and cell.input_size == 3 and cell.hidden_size == 5
+    assert cells.make("skip", 3, 5, delays=(2, 8)).delays == (2, 8)
+    with pytest.raises(TypeError, match="delays"):
+        cells.make("skip", 3, 5)
     assert cells.make("jordan", 3, 5).output_size == 5
     assert cells.make("jordan", 3, 5, output_size=2).output_size == 2
     assert cells.make("lstm", 3, 5, peephole=True).peephole

@@ -4,8 +4,22 @@ from rnnlab.cells.base import Cell, State
 from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
+from rnnlab.cells.leaky import Leaky
 from rnnlab.cells.lstm import LSTM
 from rnnlab.cells.registry import CELLS, make
 from rnnlab.cells.reservoir import Reservoir
+from rnnlab.cells.skip import SkipElman
 
-__all__ = ["CELLS", "GRU", "LSTM", "Cell", "Elman", "Jordan", "Reservoir", "State", "make"]
+__all__ = [
+    "CELLS",
+    "GRU",
+    "LSTM",
+    "Cell",
+    "Elman",
+    "Jordan",
+    "Leaky",
+    "Reservoir",
+    "SkipElman",
+    "State",
+    "make",
+]

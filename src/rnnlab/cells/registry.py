@@ -9,16 +9,26 @@ from rnnlab.cells.base import Cell
 from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
+from rnnlab.cells.leaky import Leaky
 from rnnlab.cells.lstm import LSTM
+from rnnlab.cells.skip import SkipElman
 
-CELLS: dict[str, type[Cell]] = {"elman": Elman, "lstm": LSTM, "gru": GRU, "jordan": Jordan}
+CELLS: dict[str, type[Cell]] = {
+    "elman": Elman,
+    "lstm": LSTM,
+    "gru": GRU,
+    "jordan": Jordan,
+    "leaky": Leaky,
+    "skip": SkipElman,
+}
 
 
 def make(name: str, input_size: int, hidden_size: int, **options: Any) -> Cell:
-    """The cell called ``name`` (``"elman"``, ``"lstm"``, ``"gru"`` or ``"jordan"``) with
-    ``input_size`` inputs, ``hidden_size`` units and the class's own keyword ``options`` (e.g.
-    ``nonlinearity``, ``peephole``, ``forget_bias``). A Jordan cell's output (its fed-back
-    state) has ``output_size = hidden_size`` unless given."""
+    """The cell called ``name`` (a key of :data:`CELLS`) with ``input_size`` inputs,
+    ``hidden_size`` units and the class's own keyword ``options`` (e.g. ``nonlinearity``,
+    ``peephole``, ``forget_bias``, ``time_constants``; ``delays`` is required for ``"skip"``).
+    A Jordan cell's output (its fed-back state) has ``output_size = hidden_size`` unless
+    given."""
     cls = CELLS[check_choice("cell", name, tuple(CELLS))]
     if cls is Jordan:
         return Jordan(input_size, hidden_size, options.pop("output_size", hidden_size), **options)

@@ -284,12 +284,14 @@ class Reservoir(Cell):
         return out, h.clone() if mask is None else h
 
     def _scan_graph(self, x: Tensor, h: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        drive = torch.nn.functional.linear(x, self.weight_in, self.bias)  # (T, B, N)
+        # (T, B, N) split once: indexing drive[t] would make backward allocate and zero-fill a
+        # full (T, B, N) gradient at every step
+        drives = torch.nn.functional.linear(x, self.weight_in, self.bias).unbind(0)
         weight_t = self.weight_hh.t()
         f = self.act.forward
         outputs = []
-        for t in range(x.shape[0]):
-            new = (1 - self.leak) * h + self.leak * f(torch.addmm(drive[t], h, weight_t))
+        for t, drive in enumerate(drives):
+            new = (1 - self.leak) * h + self.leak * f(torch.addmm(drive, h, weight_t))
             if mask is None:
                 h, y = new, new
             else:
