@@ -1,12 +1,13 @@
 r"""Waveform generation from no input: the first experiment of the Clockwork RNN paper.
 
-Koutník, Greff, Gomez & Schmidhuber (ICML 2014, arXiv:1402.3511, §4.1; spec
-``timescales_trees_memory.md`` §3): a network that receives no input must output a 320-sample
-fragment of music sampled at 44.1 kHz at every step; its weights become an encoding of the
-fragment, and the score is the normalised mean squared error (NMSE). The paper's audio cannot
-be downloaded here, so :func:`synthesize_waveform` makes a deterministic music-like stand-in:
-a chord of a few notes, each with a few harmonics, under an attack/decay envelope — periods
-from about 80 to 340 samples and a slow envelope, the mix of time scales the task is about.
+Koutník, Greff, Gomez & Schmidhuber (ICML 2014, arXiv:1402.3511), the sequence-generation
+experiment (spec ``timescales_trees_memory.md`` §3): a network that receives no input must
+output a 320-sample fragment of music sampled at 44.1 kHz at every step; its weights become an
+encoding of the fragment, and the score is the normalised mean squared error (NMSE). The
+paper's audio cannot be downloaded here, so :func:`synthesize_waveform` makes a deterministic
+music-like stand-in: a chord of a few notes, each with a few harmonics, under an attack/decay
+envelope — with the defaults, periods from about 22 samples (4th harmonic of B4) to 337
+(C3) under a slower envelope: the mix of time scales the task is about.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def nmse(outputs: Tensor, targets: Tensor) -> Tensor:
 
 
 class Waveform(Task):
-    """Generate a fixed waveform from no input, scored at every step (Koutník et al. 2014, §4.1).
+    """Generate a fixed waveform from no input, scored at every step (Koutník et al. 2014).
 
     The waveform is drawn once, at construction, by :func:`synthesize_waveform` from
     ``torch.Generator().manual_seed(seed)``; every sequence of every batch is that waveform
@@ -114,8 +115,9 @@ class Waveform(Task):
       ``tasks.base`` describes (class ids), these are real values; ``Batch.to`` casts them
       with the inputs and ``batch[steps]`` cuts them in time.
     - Outputs: (L, B, 1), the model's linear readout at every step.
-    - Loss: the mean squared error over every step and sequence (the paper trains on the
-      squared error and reports the NMSE, :func:`nmse`).
+    - Loss: the mean squared error over every step and sequence. The paper compares networks
+      by the NMSE (:func:`nmse`), which is the MSE divided by the fixed variance of the
+      waveform, so minimising one minimises the other.
     - Errors: the paper has no per-sequence criterion; rnnlab counts a sequence wrong when its
       NMSE is at least ``tolerance``.
     - Baseline: the best constant output, the waveform's mean: MSE = the waveform's variance,
