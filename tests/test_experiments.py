@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -88,6 +90,12 @@ def test_build_model_is_seeded_and_checks_names():
         build_model(task, "transformer", 8)
     with pytest.raises(ValueError, match="initialization"):
         build_model(task, "lstm", 8, initialization="smart_tanh")
+    skip = build_model(task, "skip", 8, nonlinearity="relu", cell_options={"delays": (2, 5)})
+    assert skip.layer.cell.delays == (2, 5) and skip.layer.cell.nonlinearity == "relu"
+    leaky = build_model(task, "leaky", 8, cell_options={"time_constants": 4.0})
+    torch.testing.assert_close(leaky.layer.cell.alpha, torch.full((8,), math.exp(-1 / 4)))
+    with pytest.raises(ValueError, match="cell_options must not repeat"):
+        build_model(task, "elman", 8, cell_options={"nonlinearity": "relu"})
 
 
 runner = CliRunner()
@@ -133,11 +141,24 @@ def test_cli_train_records_a_run_and_runs_show_finds_it(tmp_path):
     assert listed.exit_code == 0 and record.key[:12] in listed.output
 
 
+def test_cli_train_passes_cell_options_to_the_cell(tmp_path):
+    args = ["train", "--task", "addition", "--length", "10", "--cell", "skip"]
+    args += ["--cell-option", "delays=(2, 4)", "--cell-option", "delay_one=False"]
+    args += ["--max-updates", "4", "--eval-every", "2", "--eval-size", "10"]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (record,) = RunStore(tmp_path / "rnnlab.db").runs()
+    assert record.spec["model"]["cell_options"] == {"delays": [2, 4], "delay_one": False}
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [
         (["train", "--task", "sorting"], "name"),
         (["train", "--task", "addition", "--cell", "transformer"], "cell"),
+        (["train", "--task", "addition", "--cell", "skip"], "delays"),
+        (["train", "--task", "addition", "--cell-option", "delays"], "KEY=VALUE"),
+        (["train", "--task", "addition", "--cell", "leaky", "--cell-option", "alpha=2"], "alpha"),
         (["train", "--task", "addition", "--method", "SGD-X"], "method"),
         (["train", "--task", "addition", "--length", "1"], "length"),
         (["train", "--task", "addition", "--batch-size", "0"], "batch_size"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cells import CELLS
 from rnnlab.experiments.demo import DemoConfig, run_demo
 
 app = typer.Typer(
@@ -31,6 +33,33 @@ def _pair(text: str | None, option: str) -> tuple[int, int] | None:
     except ValueError:
         raise typer.BadParameter(f"{option} must be two integers 'a,b', got {text!r}") from None
     return low, high
+
+
+def _options(pairs: list[str] | None, option: str) -> dict[str, object]:
+    """``["delays=(4, 8)", "nonlinearity=relu"]`` -> ``{"delays": (4, 8), "nonlinearity":
+    "relu"}``: each value is read as a Python literal (number, bool, tuple, None) or else kept
+    as text."""
+    options: dict[str, object] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise typer.BadParameter(f"{option} must be KEY=VALUE, got {pair!r}")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        options[key.strip()] = value
+    return options
+
+
+CellOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cell-option",
+        help="A keyword of the cell class, KEY=VALUE, repeatable (e.g. delays=8 for skip, "
+        "time_constants=16.0 or learn_alpha=True for leaky).",
+    ),
+]
 
 
 def _bad_input(error: Exception) -> typer.Exit:
@@ -59,9 +88,10 @@ def train(
     task: Annotated[str, typer.Option(help="Task name, e.g. temporal_order, addition.")],
     length: Annotated[int, typer.Option(help="Nominal sequence length T.")] = 50,
     variant: Annotated[str | None, typer.Option(help="Task variant (pascanu, ...).")] = None,
-    cell: Annotated[str, typer.Option(help="elman, lstm, gru or jordan.")] = "elman",
+    cell: Annotated[str, typer.Option(help=f"{', '.join(CELLS)}.")] = "elman",
     hidden_size: Annotated[int, typer.Option(help="Recurrent units.")] = 50,
     nonlinearity: Annotated[str | None, typer.Option(help="tanh, sigmoid or relu.")] = None,
+    cell_option: CellOptions = None,
     init: Annotated[
         str, typer.Option(help="default, orthogonal, identity, sigmoid, basic_tanh or smart_tanh.")
     ] = "default",
@@ -128,6 +158,7 @@ def train(
             nonlinearity=nonlinearity,
             initialization=init,
             peephole=peephole,
+            cell_options=_options(cell_option, "--cell-option"),
             seed=seed,
             config=config,
         )
@@ -376,9 +407,10 @@ def translate(
 def gradients(
     task: Annotated[str, typer.Option(help="Task name (fresh model).")] = "temporal_order",
     length: Annotated[int, typer.Option(help="Nominal sequence length T.")] = 100,
-    cell: Annotated[str, typer.Option(help="elman, lstm, gru or jordan.")] = "elman",
+    cell: Annotated[str, typer.Option(help=f"{', '.join(CELLS)}.")] = "elman",
     hidden_size: Annotated[int, typer.Option(help="Recurrent units.")] = 50,
     nonlinearity: Annotated[str | None, typer.Option(help="tanh, sigmoid or relu.")] = None,
+    cell_option: CellOptions = None,
     init: Annotated[str, typer.Option(help="Initialisation (see rnnlab train).")] = "default",
     run: Annotated[
         str | None,
@@ -404,6 +436,7 @@ def gradients(
                 "hidden_size": hidden_size,
                 "nonlinearity": nonlinearity,
                 "initialization": init,
+                "cell_options": _options(cell_option, "--cell-option"),
                 "seed": seed,
             },
         )

@@ -28,6 +28,7 @@ def train_spec(
     nonlinearity: str | None = None,
     initialization: str = "default",
     peephole: bool = False,
+    cell_options: dict[str, Any] | None = None,
     seed: int = 0,
     config: TrainConfig,
     experiment: str = EXPERIMENT,
@@ -44,6 +45,8 @@ def train_spec(
         "peephole": peephole,
         "seed": seed,
     }
+    if cell_options:  # only when given, so that earlier runs' specs (and keys) stay the same
+        model_spec["cell_options"] = dict(cell_options)
     build_model(make(**task_spec), **model_spec)  # fail now, not in a worker
     return {
         "experiment": experiment,

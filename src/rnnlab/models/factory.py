@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from rnnlab import cells, init
@@ -23,20 +26,25 @@ def build_model(
     initialization: str = "default",
     peephole: bool = False,
     forget_bias: float | None = None,
+    cell_options: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> SequenceModel:
     """A one-layer recurrent model with a linear readout suited to ``task``.
 
     Args:
         task: fixes the input and output sizes and whether every step is read out.
-        cell: ``"elman"``, ``"lstm"``, ``"gru"`` or ``"jordan"``.
+        cell: a name of :data:`rnnlab.cells.CELLS` (``"elman"``, ``"lstm"``, ``"gru"``,
+            ``"jordan"``, ...).
         hidden_size: recurrent units.
-        nonlinearity: Elman/Jordan activation; by default the one the initialisation implies
-            (sigmoid for Pascanu's ``sigmoid`` scheme, relu for ``identity`` (IRNN), else tanh).
+        nonlinearity: Elman/Jordan/Leaky/SkipElman activation; by default the one the
+            initialisation implies (sigmoid for Pascanu's ``sigmoid`` scheme, relu for
+            ``identity`` (IRNN), else tanh).
         initialization: ``"default"`` (torch's U(-1/√H, 1/√H)), ``"orthogonal"`` (W_hh),
             ``"identity"`` (IRNN, Le et al. 2015: W_hh = I, relu), or a Pascanu 2013 scheme
             ``"sigmoid"``, ``"basic_tanh"``, ``"smart_tanh"`` (Elman only; readout included).
         peephole, forget_bias: LSTM options (see :class:`rnnlab.cells.LSTM`).
+        cell_options: further keywords of the cell's class (e.g. ``{"delays": 8}`` for
+            ``"skip"``, ``{"time_constants": 16.0}`` for ``"leaky"``); default none.
         seed: the model's initial weights depend on this alone (the global RNG is left as is).
     """
     if not isinstance(task, Task):
@@ -60,9 +68,14 @@ def build_model(
         options = {
             "elman": {"nonlinearity": nonlinearity},
             "jordan": {"nonlinearity": nonlinearity},
+            "leaky": {"nonlinearity": nonlinearity},
+            "skip": {"nonlinearity": nonlinearity},
             "lstm": {"peephole": peephole, "forget_bias": forget_bias},
         }.get(cell, {})
-        core = cells.make(cell, task.input_size, hidden_size, **options)
+        repeated = sorted(set(options) & set(cell_options or {}))
+        if repeated:
+            raise ValueError(f"cell_options must not repeat build_model's own {repeated}")
+        core = cells.make(cell, task.input_size, hidden_size, **options, **(cell_options or {}))
         readout = "every" if task.scored_every_step else "last"
         model = SequenceModel(Recurrent(core), task.output_size, readout=readout)
     if pascanu:
