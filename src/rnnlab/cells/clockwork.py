@@ -18,7 +18,7 @@ from torch.autograd.function import once_differentiable
 from rnnlab._checks import check_bool, check_choice, check_size, check_state_like
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, uniform_init_
-from rnnlab.cells.fused.common import can_fuse, step_threads
+from rnnlab.cells.fused.common import INPLACE, can_fuse, step_threads
 
 __all__ = ["Clockwork", "ClockworkScan", "exponential_periods"]
 
@@ -315,20 +315,23 @@ class ClockworkScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, drive, h0, weight, on, mask, plan, nonlinearity):
         T, B, n = drive.shape
-        f = ACTIVATIONS[nonlinearity].forward
+        activate = INPLACE[nonlinearity]
         weight_t = weight.t()  # (n, n)
+        columns = {r: weight_t[:, :r] for r, _ in plan}  # rows :r of W, transposed: (n, r)
         states = drive.new_empty(T, B, n)
         previous = h0
+        steps = zip(plan, drive.unbind(0), states.unbind(0), on.unbind(0), strict=True)
         with step_threads(drive, B * n * n):
-            for t, (r, full) in enumerate(plan):
-                state_t = states[t]
+            for (r, full), drive_t, state_t, on_t in steps:
                 if r < n:
                     state_t[:, r:] = previous[:, r:]
                 if r:
-                    new = f(torch.addmm(drive[t, :, :r], previous, weight_t[:, :r]))  # (B, r)
-                    if not full:
-                        new = torch.where(on[t, :, :r], new, previous[:, :r])
-                    state_t[:, :r] = new
+                    top = state_t[:, :r]  # (B, r)
+                    if full:
+                        activate(torch.addmm(drive_t[:, :r], previous, columns[r], out=top))
+                    else:
+                        new = activate(torch.addmm(drive_t[:, :r], previous, columns[r]))
+                        torch.where(on_t[:, :r], new, previous[:, :r], out=top)
                 previous = state_t
         outputs = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
         ctx.nonlinearity, ctx.plan = nonlinearity, plan
@@ -346,19 +349,24 @@ class ClockworkScan(torch.autograd.Function):
             grad_outputs = grad_outputs.masked_fill(~mask.unsqueeze(-1), 0.0)
         grad_a = torch.zeros_like(states)  # Ā
         g = grad_last + grad_outputs[-1]
+        rows = {r: (weight[:r], g[:, :r]) for r, _ in ctx.plan}  # W[:r] (r, n), ḡ[:, :r] view
+        before = (None, *grad_outputs.unbind(0)[:-1])  # ȳ_{t−1} for step t
+        steps = zip(
+            ctx.plan, grad_a.unbind(0), slope.unbind(0), keep.unbind(0), before, strict=True
+        )
         with step_threads(states, B * n * n):
-            for t in range(T - 1, -1, -1):
-                r, full = ctx.plan[t]
+            for (r, full), grad_a_t, slope_t, keep_t, grad_before in reversed(list(steps)):
                 if r:
-                    d = grad_a[t, :, :r]
-                    torch.mul(g[:, :r], slope[t, :, :r], out=d)
+                    weight_r, g_r = rows[r]
+                    d = grad_a_t[:, :r]
+                    torch.mul(g_r, slope_t[:, :r], out=d)
                     if full:
-                        g[:, :r].zero_()
+                        g_r.zero_()
                     else:
-                        g[:, :r].mul_(keep[t, :, :r])
-                    g.addmm_(d, weight[:r])
-                if t:
-                    g.add_(grad_outputs[t - 1])
+                        g_r.mul_(keep_t[:, :r])
+                    g.addmm_(d, weight_r)
+                if grad_before is not None:
+                    g.add_(grad_before)
         need = ctx.needs_input_grad
         grad_weight = None
         if need[2]:
