@@ -278,6 +278,24 @@ def test_vanishing_measures_the_ratio_from_the_flow(tmp_path):
     assert tanh[30] < tanh[10]  # longer sequences: a smaller share reaches step 1
 
 
+def test_vanishing_leaky_units_and_skip_connections_carry_the_gradient_further(tmp_path):
+    """DL book §10.9: with time constants up to 16 or a delay-10 connection, the gradient at
+    step 1 of 60 shrinks far less than through tanh units alone (measured at T = 100 with 50
+    units: 5.6e-21 plain, 3.8e-3 leaky, 2.0e-2 skip)."""
+    tiny = {
+        "cells": ("elman_tanh", "leaky_multiscale", "skip_10"),
+        "lengths": (60,),
+        "omegas": (0.0,),
+        "updates": 2,
+        "measure_size": 8,
+        "hidden_size": 10,
+    }
+    rows = reproduce("vanishing", "quick", runs_dir=tmp_path, overrides=tiny)
+    ratio = {r["cell"]: r["ratio_init"] for r in rows}
+    assert ratio["leaky_multiscale"] > 1e4 * ratio["elman_tanh"]
+    assert ratio["skip_10"] > 1e4 * ratio["elman_tanh"]
+
+
 def fixed_point_rows(output: str) -> list[list[str]]:
     """The rows (kind, q, max |λ|, ‖s‖, starts) of `rnnlab gradients`' fixed-point table."""
     _, table = output.split("fixed points of s ↦ F(s, x = 0), from 32 visited states")

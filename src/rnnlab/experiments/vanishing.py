@@ -3,7 +3,9 @@
 The DL book (§10.7) and Bengio et al. 1994 say that in a plain recurrent net the gradient of a
 loss read at the last step, carried back to early steps, shrinks geometrically: beyond 10–20
 steps it is nearly zero, so long-term dependencies are not learned. This experiment measures it.
-For each cell (sigmoid Elman, tanh Elman, LSTM, GRU), each length T and each training method
+For each cell (sigmoid Elman, tanh Elman, LSTM, GRU, and two of the DL book's remedies of §10.9:
+leaky tanh units in five groups with time constants 1, 2, 4, 8, 16, and tanh units with a skip
+connection through time of delay 10 beside the delay-1 one), each length T and each training method
 (plain SGD, SGD with Ω), a model is built (Pascanu's temporal-order task at length T, 50 units),
 the ratio ``r = ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖`` (norms over a batch of fresh sequences, see
 :func:`rnnlab.diagnostics.gradient_flow`) is measured at initialisation, the model is trained,
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnlab.cells.leaky import grouped_time_constants
 from rnnlab.diagnostics import gradient_flow
 from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.plots import ratio_against_length
@@ -38,7 +41,10 @@ CELLS = {  # label -> build_model arguments
     "lstm": {"cell": "lstm"},
     "lstm_forget_bias_1": {"cell": "lstm", "forget_bias": 1.0},
     "gru": {"cell": "gru"},
+    "leaky_multiscale": {"cell": "leaky"},  # 5 groups, τ = 1, 2, 4, 8, 16 (see model_arguments)
+    "skip_10": {"cell": "skip", "cell_options": {"delays": 10}},
 }
+LEAKY_GROUPS = 5
 VANISHED = 1e-3  # r below this counts as "near zero"
 
 
@@ -117,10 +123,23 @@ def gradient_ratio(model, task, size: int, generator: torch.Generator) -> tuple[
     return float(flow[0] / flow[-1]), flow
 
 
+def model_arguments(label: str, hidden_size: int) -> dict[str, Any]:
+    """:func:`build_model`'s arguments for the cell called ``label`` in :data:`CELLS` (the leaky
+    units' time constants depend on the number of units)."""
+    arguments = dict(CELLS[label])
+    if label == "leaky_multiscale":
+        time_constants = grouped_time_constants(hidden_size, min(LEAKY_GROUPS, hidden_size))
+        arguments["cell_options"] = {"time_constants": time_constants}
+    return arguments
+
+
 def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     task = make("temporal_order", length=spec["length"])
     model = build_model(
-        task, hidden_size=spec["hidden_size"], seed=spec["seed"], **CELLS[spec["cell"]]
+        task,
+        hidden_size=spec["hidden_size"],
+        seed=spec["seed"],
+        **model_arguments(spec["cell"], spec["hidden_size"]),
     )
     probe = torch.Generator().manual_seed(spec["seed"] + 1)
     before, flow_before = gradient_ratio(model, task, spec["measure_size"], probe)
