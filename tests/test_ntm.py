@@ -293,6 +293,9 @@ def test_same_generator_same_parameters_and_outputs(randn):
         assert torch.equal(p, q), name
     assert torch.equal(Recurrent(a)(x)[0], Recurrent(b)(x)[0])
     assert not torch.equal(tiny("lstm", "random", seed=4).interface.weight, a.interface.weight)
+    before = torch.random.get_rng_state()
+    tiny("lstm", "random", seed=3)
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global generator is untouched
 
 
 def test_clip_bounds_the_logits(randn):

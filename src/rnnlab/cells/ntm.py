@@ -98,13 +98,16 @@ class NTM(Cell):
     - ``weightings`` (B, R + W, N): every head's last weighting, read heads first,
       ``softmax(init_weightings)`` at the start (learned).
 
-    Parameters and their initialisation (Collier & Beel's, from ``generator``):
+    Parameters and their initialisation (all drawn from ``generator``):
 
-    - ``controller``: :class:`rnnlab.cells.LSTM` (I + R·M → C), every parameter
-      U(−1/√C, 1/√C) then the forget-gate bias 1; or ``nn.Linear`` with the same uniform draw;
-    - ``interface`` (C → H·(M + 2S + 4) + 2·W·M) and ``readout`` (C + R·M → output_size):
-      weights from a normal with std ``1/√fan_in`` truncated at ±2 std, biases 0;
-    - ``init_reads`` (R, M), ``init_weightings`` (H, N) and, for ``"learned"``,
+    - ``controller``: :class:`rnnlab.cells.LSTM` (I + R·M → C), every parameter torch's
+      U(−1/√C, 1/√C), then the total forget-gate bias 1 (Collier & Beel's ``BasicLSTMCell(
+      forget_bias=1.0)``; their kernel is TensorFlow's Glorot draw); or ``nn.Linear`` with the
+      same uniform draw;
+    - as Collier & Beel: ``interface`` (C → H·(M + 2S + 4) + 2·W·M) and ``readout``
+      (C + R·M → output_size): weights from a normal with std ``1/√fan_in`` truncated at
+      ±2 std, biases 0;
+    - as Collier & Beel: ``init_reads`` (R, M), ``init_weightings`` (H, N) and, for ``"learned"``,
       ``init_memory`` (N, M): U(±√(6 / (1 + n))) with ``n`` the vector's length (their
       ``learned_init``, a Glorot draw of a 1 × n layer).
     """
@@ -154,12 +157,15 @@ class NTM(Cell):
         self._head_sizes = (M, 1, 1, 2 * S + 1, 1)
         self._head_width = sum(self._head_sizes)
         controller_in = input_size + R * M
-        if self.controller_kind == "lstm":
-            self.controller = LSTM(controller_in, C, forget_bias=1.0, **factory)
-        else:
-            self.controller = nn.Linear(controller_in, C, **factory)
-        self.interface = nn.Linear(C, H * self._head_width + 2 * W * M, **factory)
-        self.readout = nn.Linear(C + R * M, output_size, **factory)
+        # The layers' own initial draws are replaced in _initialize; fork_rng keeps them from
+        # advancing torch's global generator.
+        with torch.random.fork_rng(devices=[]):
+            if self.controller_kind == "lstm":
+                self.controller = LSTM(controller_in, C, forget_bias=1.0, **factory)
+            else:
+                self.controller = nn.Linear(controller_in, C, **factory)
+            self.interface = nn.Linear(C, H * self._head_width + 2 * W * M, **factory)
+            self.readout = nn.Linear(C + R * M, output_size, **factory)
         self.init_reads = nn.Parameter(torch.empty(R, M, **factory))
         self.init_weightings = nn.Parameter(torch.empty(H, N, **factory))
         if self.memory_init == "learned":
