@@ -25,6 +25,11 @@ Conventions shared by the three tasks (:class:`BitTask`):
 - baseline: zero logits (probability ½ for every bit, no memory at all), loss ``ln 2``.
 
 Every random draw goes through the ``torch.Generator`` given to ``sample``.
+
+Where this departs from :mod:`rnnlab.tasks.base`, whose tasks scored at every step have (L, B)
+class-id targets: here the targets are float bits (R, B, K) of the answer steps only, so a
+batch cannot be cut into truncated-BPTT windows (``batch[steps]`` refuses it), and code that
+expects class ids (a softmax readout, ``F.cross_entropy``) does not apply to these tasks.
 """
 
 from __future__ import annotations
