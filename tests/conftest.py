@@ -48,6 +48,11 @@ CELL_FACTORIES: dict[str, Callable[..., cells.Cell]] = {
     "leaky-learned": lambda n, **kw: cells.Leaky(n, 3, learn_alpha=True, time_constants=8.0, **kw),
     "skip": lambda n, **kw: cells.SkipElman(n, 3, delays=2, **kw),
     "skip-no-one": lambda n, **kw: cells.SkipElman(n, 3, delays=(2, 3), delay_one=False, **kw),
+    "clockwork": lambda n, **kw: cells.Clockwork(n, 4, [1, 2], **kw),
+    "clockwork-full-sigmoid": lambda n, **kw: cells.Clockwork(
+        n, 6, [1, 2, 3], connectivity="full", nonlinearity="sigmoid", **kw
+    ),
+    "clockwork-nobias": lambda n, **kw: cells.Clockwork(n, 3, modules=3, bias=False, **kw),
 }
 
 
@@ -131,8 +136,13 @@ def map_leaves(fn: Callable[[Tensor], Tensor], tree: object) -> object:
 
 
 def index_state(tree: object, index: object) -> object:
-    """``state[index]`` on every leaf (leaves are batch-major)."""
-    return map_leaves(lambda t: t[index], tree)
+    """``state[index]`` on every leaf, floating or integer (a clockwork step counter); leaves
+    are batch-major."""
+    if isinstance(tree, Tensor):
+        return tree[index]
+    if isinstance(tree, (tuple, list)):
+        return tuple(index_state(item, index) for item in tree)
+    return tree
 
 
 class _Method(nn.Module):

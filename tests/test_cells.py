@@ -429,7 +429,7 @@ def test_loop_equals_scan_variants(make_cell, variant, random_state, randn, tree
 
 def test_cells_by_name():
     """``cells.make`` builds the named class with the given sizes and options."""
-    required = {"skip": {"delays": 4}}  # options without a default
+    required = {"skip": {"delays": 4}, "clockwork": {"modules": 5}}  # no default, or 4 modules
     for name, cls in cells.CELLS.items():
         cell = cells.make(name, 3, 5, **required.get(name, {}))
         assert type(cell) is cls and cell.input_size == 3 and cell.hidden_size == 5

@@ -55,6 +55,7 @@ CASES = [
     ("digits", "sklearn", {"order": "pixel"}),
     ("digits", "sklearn", {"order": "row", "split": "test"}),
     ("digits", "sklearn", {"order": "permuted", "permutation_seed": 5}),
+    ("waveform", "koutnik14", {"length": 30}),
     ("listops", "nangia2018", {"n_train": 200, "n_test": 50}),
     ("listops", "lra", {"n_train": 6, "n_valid": 2, "n_test": 2}),
 ]
@@ -77,6 +78,8 @@ def is_hochreiter_order(task) -> bool:
 
 def perfect_outputs(task, batch: Batch) -> torch.Tensor:
     """What a perfect model outputs: the target value, the one-hot, or confident logits."""
+    if task.name == "waveform":  # real values at every step
+        return batch.targets.unsqueeze(-1).clone()
     if task.name in REGRESSION:
         return batch.targets[:, None].clone()
     onehot = F.one_hot(batch.targets, task.output_size).float()
@@ -91,6 +94,8 @@ def product_cdf(z: float) -> float:
 def expected_baseline_error_rate(task) -> float:
     """The error rate of ``task.baseline_outputs`` in closed form."""
     name, variant = task.name, task.variant
+    if name == "waveform":  # each sequence's mean at every step: NMSE 1, above any tolerance
+        return 1.0
     if name == "listops":  # uniform logits: the argmax is class 0; no length to speak of
         return 1 - (labels(task.examples) == 0).float().mean().item()
     q = 0.1 + 0.9 / (task.length // 2 - 1)  # Hochreiter: chance that step 0 is marked
@@ -124,6 +129,8 @@ def expected_baseline_error_rate(task) -> float:
 
 def reference_loss(task, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
     """Each paper's loss, written out."""
+    if task.name == "waveform":  # Koutník et al. 2014: squared error at every step
+        return ((outputs[..., 0] - batch.targets) ** 2).mean()
     if task.name in REGRESSION:
         return ((outputs[:, 0] - batch.targets) ** 2).mean()
     if is_hochreiter_order(task):
@@ -146,6 +153,7 @@ def test_registry_has_every_task_and_variant():
         "copy",
         "latch",
         "digits",
+        "waveform",
         "listops",
     }
     assert {(n, v) for n, v, _ in CASES} == {(n, v) for n in TASKS for v in TASKS[n].variants}
@@ -165,6 +173,7 @@ def test_registry_has_every_task_and_variant():
         "copy": "arjovsky16",
         "latch": "bengio94",
         "digits": "sklearn",
+        "waveform": "koutnik14",
         "listops": "nangia2018",
     }
     assert make("copy", length=5).variant == "arjovsky16"
@@ -176,7 +185,9 @@ def test_shapes_and_dtypes(task):
     L, B = batch.length, batch.batch_size
     assert B == 7 and batch.inputs.shape == (L, 7, task.input_size)
     assert batch.inputs.dtype == torch.get_default_dtype()
-    if task.scored_every_step:
+    if task.name == "waveform":  # real values at every step
+        assert batch.targets.shape == (L, 7) and batch.targets.dtype == torch.get_default_dtype()
+    elif task.scored_every_step:
         assert batch.targets.shape == (L, 7) and batch.targets.dtype == torch.int64
     elif task.name in REGRESSION:
         assert batch.targets.shape == (7,) and batch.targets.dtype == torch.get_default_dtype()
@@ -190,7 +201,10 @@ def test_same_seed_same_batch_other_seed_other_batch(task):
     a, b = task.sample(16, generator=gen(3)), task.sample(16, generator=gen(3))
     assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
     c = task.sample(16, generator=gen(4))
-    assert a.inputs.shape != c.inputs.shape or not torch.equal(a.inputs, c.inputs)
+    if task.name == "waveform":  # one fixed signal, drawn from nothing: every batch is the same
+        assert torch.equal(a.targets, c.targets)
+    else:
+        assert a.inputs.shape != c.inputs.shape or not torch.equal(a.inputs, c.inputs)
 
 
 def test_global_rng_when_no_generator(task):

@@ -1,6 +1,7 @@
 """Recurrent cells: one step ``(x_t, state) -> (y_t, state)`` of each recurrent design."""
 
 from rnnlab.cells.base import Cell, State
+from rnnlab.cells.clockwork import Clockwork
 from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
@@ -15,6 +16,7 @@ __all__ = [
     "GRU",
     "LSTM",
     "Cell",
+    "Clockwork",
     "Elman",
     "Jordan",
     "Leaky",

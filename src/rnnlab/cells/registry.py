@@ -6,6 +6,7 @@ from typing import Any
 
 from rnnlab._checks import check_choice
 from rnnlab.cells.base import Cell
+from rnnlab.cells.clockwork import Clockwork
 from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
@@ -20,6 +21,7 @@ CELLS: dict[str, type[Cell]] = {
     "jordan": Jordan,
     "leaky": Leaky,
     "skip": SkipElman,
+    "clockwork": Clockwork,
 }
 
 

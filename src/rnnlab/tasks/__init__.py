@@ -13,6 +13,8 @@ name                     variants (first = default)                  source
 ``copy``                 arjovsky16                                  Arjovsky 2016
 ``latch``                bengio94 (``n_info``, ``output``)           Bengio et al. 1994
 ``digits``               sklearn (``order``, ``split``, ...)         scikit-learn 8×8 digits
+``waveform``             koutnik14 (``seed``, ``notes``,             Koutník et al. 2014
+                         ``harmonics``)
 ``listops``              nangia2018, lra (``split``, ``n_train``,    Nangia & Bowman 2018;
                          ...)                                        Tay et al. 2021 (LRA)
 =======================  ==========================================  =========================
@@ -63,6 +65,7 @@ from rnnlab.tasks.spoken_digits import SpokenDigits
 from rnnlab.tasks.temporal_order import TemporalOrder, TemporalOrder3bit
 from rnnlab.tasks.toy_transduction import ToyTransduction
 from rnnlab.tasks.trees import BinaryTree, TreeBatch, batch_trees
+from rnnlab.tasks.waveform import Waveform
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
@@ -76,6 +79,7 @@ TASKS: dict[str, type[Task]] = {
         Copy,
         Latch,
         Digits,
+        Waveform,
         ListOps,
     )
 }
@@ -132,6 +136,7 @@ __all__ = [
     "ToyTransduction",
     "TreeBatch",
     "Vocabulary",
+    "Waveform",
     "batch_trees",
     "mackey_glass",
     "make",
