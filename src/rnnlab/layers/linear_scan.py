@@ -55,8 +55,10 @@ def linear_scan_reference(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Ten
     a, b, h0, varying = _check(a, b, h0)
     h = torch.zeros_like(b[0]) if h0 is None else h0.expand_as(b[0])
     states = []
-    for t in range(b.shape[0]):
-        h = (a[t] if varying else a) * h + b[t]
+    decays = a.unbind(0) if varying else [a] * b.shape[0]
+    # unbind, not b[t]: the backward of T indexing ops would write T full-size gradients
+    for a_t, b_t in zip(decays, b.unbind(0), strict=True):
+        h = a_t * h + b_t
         states.append(h)
     return torch.stack(states)
 
