@@ -1,0 +1,64 @@
+"""The Clockwork RNN's waveform-generation experiment (Koutník et al. 2014), end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnnlab.experiments import koutnik2014
+from rnnlab.experiments.executor import SerialExecutor
+from rnnlab.experiments.store import RunStore
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_sizes_are_the_closest_to_each_budget():
+    for model in koutnik2014.MODELS:
+        for budget in koutnik2014.PAPER_BUDGETS:
+            size = koutnik2014.size_for(model, budget)
+            count = size["parameters"]
+            assert abs(count - budget) <= 0.2 * budget, (model, budget, count)
+            modules = (size["cell_options"] or {}).get("modules")
+            assert koutnik2014.parameter_count(model, size["hidden_size"], modules) == count
+            if modules is None:  # no neighbouring hidden size is closer to the budget
+                for hidden in (size["hidden_size"] - 1, size["hidden_size"] + 1):
+                    neighbour = koutnik2014.parameter_count(model, hidden)
+                    assert abs(neighbour - budget) >= abs(count - budget)
+            else:
+                assert koutnik2014.MIN_MODULES <= modules <= koutnik2014.MAX_MODULES
+                assert 2 ** (modules - 1) < 320  # every clock ticks more than once per fragment
+
+
+def test_bad_presets_are_refused_by_name():
+    with pytest.raises(ValueError, match="models"):
+        koutnik2014.group_specs(koutnik2014.preset("quick", models=("gru",)))
+    with pytest.raises(ValueError, match="budgets"):
+        koutnik2014.group_specs(koutnik2014.preset("quick", budgets=(5,)))
+    with pytest.raises(ValueError, match="seeds"):
+        koutnik2014.group_specs(koutnik2014.preset("quick", seeds=()))
+
+
+def test_a_tiny_sweep_runs_summarises_and_reports(tmp_path):
+    chosen = koutnik2014.preset("quick", budgets=(250,), seeds=(0,), updates=100, curve_every=20)
+    specs = koutnik2014.group_specs(chosen)
+    assert len(specs) == 3
+    store = RunStore(tmp_path / "rnnlab.db")
+    sweep = SerialExecutor().run(specs, koutnik2014.RUN_FUNCTION, store)
+    assert sweep.complete
+    records = store.runs(experiment=koutnik2014.EXPERIMENT, status="done")
+    for record in records:
+        outcome = record.outcome
+        assert outcome["parameters"] == record.spec["parameters"]
+        assert len(outcome["generated"]) == 320
+        assert [u for u, _ in outcome["curve"]] == [0, 20, 40, 60, 80, 100]
+        assert outcome["curve"][-1][1] == outcome["nmse"]
+    rows = koutnik2014.summarize(records)
+    nmse = {r["model"]: r["median"] for r in rows}
+    # 100 Adam updates take the Clockwork RNN well below the best constant output (NMSE 1)
+    assert nmse["cw-rnn"] < 0.3
+    header, cells = koutnik2014.table_rows(rows)
+    assert len(cells) == 3 and all(len(c) == len(header) for c in cells)
+    lines = koutnik2014.verdicts(rows)
+    assert lines[0].startswith("budget ≈250: CW-RNN (244 parameters")
+    sections = koutnik2014.report_sections(store, records, tmp_path / "figures")
+    (figure,) = sections[0].images
+    assert figure.stat().st_size > 10_000
