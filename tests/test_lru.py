@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from rnnlab.cells import lru as lru_module
 from rnnlab.cells.base import Cell
 from rnnlab.cells.lru import LRU
 from rnnlab.layers.recurrent import Recurrent
@@ -88,7 +89,13 @@ def run(cell: Cell, x, state, mask, scan: bool):
 @pytest.mark.parametrize("dtype", [F64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("mask_kind", [None, "lengths", "holes"])
 @pytest.mark.parametrize("output_size", [None, 2], ids=["O=H", "O=2"])
-def test_scan_equals_loop(dtype, mask_kind, output_size):
+@pytest.mark.parametrize("path", ["tree", "wide"])
+def test_scan_equals_loop(dtype, mask_kind, output_size, path, monkeypatch):
+    """``wide``: the state counts as wide (TREE_MAX_WIDTH = 0), so scan runs the loop path
+    (and the tree scan, replaced by a refusal, must not be called)."""
+    if path == "wide":
+        monkeypatch.setattr(lru_module, "TREE_MAX_WIDTH", 0)
+        monkeypatch.setattr(lru_module, "linear_scan_tree", lambda *_: pytest.fail("tree used"))
     cell = make(dtype=dtype, output_size=output_size)
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(T, B, 3, generator=gen, dtype=F64).to(dtype).requires_grad_()

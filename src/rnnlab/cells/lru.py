@@ -19,9 +19,15 @@ from rnnlab._checks import (
     check_state_like,
 )
 from rnnlab.cells.base import Cell
-from rnnlab.layers.linear_scan import linear_scan_tree
+from rnnlab.layers.linear_scan import linear_scan_reference, linear_scan_tree
 
-__all__ = ["LRU"]
+__all__ = ["LRU", "TREE_MAX_WIDTH"]
+
+# Widest state per step, B·N complex numbers, for which LRU.scan uses the tree scan on CPU. Measured
+# with benchmarks/scan.py on a shared 2-core x86 machine, one thread, forward + backward: the tree
+# took 0.15–0.5× the loop's time at B·N ≤ 512 (T = 256 … 16384), about 1× at 1024, and 1.6–2.4×
+# at 2048–8192, where each step of the loop works in cache and the tree streams (T, B, N) arrays.
+TREE_MAX_WIDTH = 1024
 
 
 class LRU(Cell):
@@ -75,8 +81,10 @@ class LRU(Cell):
     Parameters (minimal-LRU's names), all real: ``nu_log``, ``theta_log``, ``gamma_log`` (N,);
     ``B_re``, ``B_im`` (N, H); ``C_re``, ``C_im`` (output_size, N); ``D`` (H,) or None.
 
-    :meth:`scan` evaluates all steps with :func:`~rnnlab.layers.linear_scan.linear_scan_tree`;
-    :meth:`~rnnlab.cells.base.Cell.loop` (one :meth:`forward` per step) is its twin.
+    :meth:`scan` evaluates all steps at once: the drives and readouts of all steps as matmuls, the
+    recurrence by :func:`~rnnlab.layers.linear_scan.linear_scan_tree` (or, for wide states on
+    CPU, by the loop, see :meth:`scan`); :meth:`~rnnlab.cells.base.Cell.loop` (one
+    :meth:`forward` per step) is its twin.
     """
 
     def __init__(
@@ -171,14 +179,20 @@ class LRU(Cell):
         return self._readout(x, x_t), x
 
     def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """All steps of ``x`` (T, B, H) from ``state`` (B, N) with one parallel scan; equals
+        """All steps of ``x`` (T, B, H) from ``state`` (B, N) at once; equals
         :meth:`~rnnlab.cells.base.Cell.loop`.
 
-        The drives of all steps are two real matmuls; the states come from
-        :func:`~rnnlab.layers.linear_scan.linear_scan_tree` with ``a = λ`` constant over time;
-        the outputs are two more matmuls. ``mask`` (T, B) bool marks the valid steps: on a
-        padded step the scan gets ``a_t = 1, b_t = 0``, so the state passes through unchanged
-        (any pattern of holes, not only trailing padding), and the output is zero.
+        The drives of all steps are two real matmuls; the states come from the scan of
+        ``h_t = a_t ⊙ h_{t−1} + b_t`` with ``a = λ`` and ``b`` the drives; the outputs are two
+        more matmuls. The scan is :func:`~rnnlab.layers.linear_scan.linear_scan_tree` unless the
+        input is on the CPU and ``B · N > TREE_MAX_WIDTH`` (1024), where the loop
+        :func:`~rnnlab.layers.linear_scan.linear_scan_reference` was measured faster (see
+        ``TREE_MAX_WIDTH``); on other devices the tree is always used (a loop there pays a
+        kernel launch per operation and step; not measured in rnnlab).
+
+        ``mask`` (T, B) bool marks the valid steps: on a padded step the scan gets ``a_t = 1,
+        b_t = 0``, so the state passes through unchanged (any pattern of holes, not only trailing
+        padding), and the output is zero.
 
         Returns:
             outputs (T, B, output_size) and the state after the last valid step (B, N).
@@ -195,12 +209,14 @@ class LRU(Cell):
             raise ValueError(f"mask must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")
         drive = self._drive(x)  # (T, B, N)
         lam = self.eigenvalues()  # (N,)
+        wide = x.device.type == "cpu" and x.shape[1] * self.hidden_size > TREE_MAX_WIDTH
+        scan = linear_scan_reference if wide else linear_scan_tree
         if mask is None:
-            h = linear_scan_tree(lam, drive, state)  # (T, B, N)
+            h = scan(lam, drive, state)  # (T, B, N)
             return self._readout(h, x), h[-1]
         valid = mask.unsqueeze(-1)  # (T, B, 1)
         a = torch.where(valid, lam, torch.ones_like(lam))  # (T, B, N)
-        h = linear_scan_tree(a, drive.masked_fill(~valid, 0), state)
+        h = scan(a, drive.masked_fill(~valid, 0), state)
         return self._readout(h, x).masked_fill(~valid, 0.0), h[-1]
 
     def extra_repr(self) -> str:
