@@ -19,12 +19,17 @@ Paths (spec ``timescales_trees_memory.md`` §4.2–4.3):
   autograd differentiates it, so complex gradients follow torch's conjugate convention by
   construction (no hand-written backward to get wrong, spec §4.2).
 
-Two other pure-PyTorch paths from the spec were measured on CPU and are not kept, because the
-tree scan was faster at every size tried (``benchmarks/scan.py`` times them beside it): the
-causal FFT convolution for constant ``a`` (``h_t = Σ_{j≤t} a^{t−j} b_j``, 2.5–15× slower than
-the tree scan for T = 256 … 16384) and Heinsen's log-space scan (``exp(a* + logcumsumexp(log b −
-a*))`` with ``a* = cumsum(log a)``: slower, float32 errors of 1e-3 from the cancellation of large
-log-magnitudes at T = 1024, and NaN gradients wherever ``b_t = 0``, which padding needs).
+On CPU the tree scan pays for its ``O(log T)`` depth with several streaming passes over
+``(T, *batch)`` arrays, where the loop touches one cache-resident ``(*batch)`` slice per step:
+measured with ``benchmarks/scan.py`` (complex64, one thread, forward + backward) it took 0.15–0.5×
+the loop's time for ``B·N ≤ 512`` (T = 256 … 16384) but 1.6–2.4× for ``B·N ≥ 2048``, so callers
+choose by width (:class:`rnnlab.cells.lru.LRU` does). Two other pure-PyTorch paths from the spec
+were measured and are not kept: the causal FFT convolution for constant ``a``
+(``h_t = Σ_{j≤t} a^{t−j} b_j`` via ``torch.fft``: 0.6–1.4× the loop's time, always behind the
+tree) and Heinsen's log-space scan (``exp(a* + logcumsumexp(log b − a*))``, ``a* = cumsum(log
+a)``: 1.7–16× the loop's time, float32 errors from 4e-4 at T = 256 to 6e-2 at T = 16384 from
+the cancellation of large log-magnitudes, and NaN gradients wherever ``b_t = 0``, which padding
+needs). ``benchmarks/scan.py`` times both beside the tree.
 
 Shapes and broadcasting: ``a`` broadcasts against ``b`` by torch's rules without enlarging it;
 when ``a`` has fewer dimensions than ``b`` (e.g. ``(N,)`` or ``(B, N)`` for ``b`` of
