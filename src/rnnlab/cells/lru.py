@@ -25,7 +25,7 @@ __all__ = ["LRU", "TREE_MAX_WIDTH"]
 
 # Widest state per step, B·N complex numbers, for which LRU.scan uses the tree scan on CPU. Measured
 # with benchmarks/scan.py on a shared 2-core x86 machine, one thread, forward + backward: the tree
-# took 0.15–0.5× the loop's time at B·N ≤ 512 (T = 256 … 16384), about 1× at 1024, and 1.6–2.4×
+# took 0.18–0.65× the loop's time at B·N ≤ 512 (T = 256 … 16384), about 1× at 1024, and 1.6–2.6×
 # at 2048–8192, where each step of the loop works in cache and the tree streams (T, B, N) arrays.
 TREE_MAX_WIDTH = 1024
 
@@ -72,7 +72,8 @@ class LRU(Cell):
       uniform on [r_min², r_max²] (λ uniform on the annulus), the phase uniform on
       [0, max_phase];
     - γ normalisation (§3.3, Prop. 3): ``gamma_log = log sqrt(1 − |λ|²)``, so that white-noise
-      input gives ``E|x_k|² = E|B u|²`` per mode at initialisation;
+      input gives ``E|x_k|² = E|B u|²`` per mode at initialisation (once the transient
+      ``|λ|^{2k}`` has died out);
     - ``B_re, B_im ~ N(0, 1/(2H))``, ``C_re, C_im ~ N(0, 1/N)``, ``D ~ N(0, 1)``: minimal-LRU's
       ``lru/model.py`` (spec §4.1; the paper's Glorot-style B with halved variance, §3.2.2).
 

@@ -20,16 +20,18 @@ Paths (spec ``timescales_trees_memory.md`` §4.2–4.3):
   construction (no hand-written backward to get wrong, spec §4.2).
 
 On CPU the tree scan pays for its ``O(log T)`` depth with several streaming passes over
-``(T, *batch)`` arrays, where the loop touches one cache-resident ``(*batch)`` slice per step:
-measured with ``benchmarks/scan.py`` (complex64, one thread, forward + backward) it took 0.15–0.5×
-the loop's time for ``B·N ≤ 512`` (T = 256 … 16384) but 1.6–2.4× for ``B·N ≥ 2048``, so callers
-choose by width (:class:`rnnlab.cells.lru.LRU` does). Two other pure-PyTorch paths from the spec
-were measured and are not kept: the causal FFT convolution for constant ``a``
-(``h_t = Σ_{j≤t} a^{t−j} b_j`` via ``torch.fft``: 0.6–1.4× the loop's time, always behind the
-tree) and Heinsen's log-space scan (``exp(a* + logcumsumexp(log b − a*))``, ``a* = cumsum(log
-a)``: 1.7–16× the loop's time, float32 errors from 4e-4 at T = 256 to 6e-2 at T = 16384 from
-the cancellation of large log-magnitudes, and NaN gradients wherever ``b_t = 0``, which padding
-needs). ``benchmarks/scan.py`` times both beside the tree.
+``(T, *batch)`` arrays, where the loop touches one cache-resident ``(*batch)`` slice per step.
+Measured with ``benchmarks/scan.py`` (complex64, one thread, forward + backward, the state
+``B·N`` wide): the tree took 0.18–0.65× the loop's time at ``B·N`` = 128–512 (T = 256 … 16384)
+but 1.6× at ``B·N`` = 2048 (T = 1024); a separate sweep found about 1× at 1024 and 1.6–2.6× at
+2048–8192. So callers choose by width (:class:`rnnlab.cells.lru.LRU` does). Two other
+pure-PyTorch paths from the spec were measured in the same run and are not kept: the causal FFT
+convolution for constant ``a`` (``h_t = Σ_{j≤t} a^{t−j} b_j`` via ``torch.fft``: 0.43–1.6× the
+loop's time when narrow, 6.2× when wide, behind the tree at every size) and Heinsen's log-space
+scan (``exp(a* + logcumsumexp(log b − a*))``, ``a* = cumsum(log a)``: 1.6–17× the loop's time,
+float32 errors from 4e-4 at T = 256 to 6e-2 at T = 16384 from the cancellation of large
+log-magnitudes, and NaN gradients wherever ``b_t = 0``, which padding needs).
+``benchmarks/scan.py`` times both beside the tree.
 
 Shapes and broadcasting: ``a`` broadcasts against ``b`` by torch's rules without enlarging it;
 when ``a`` has fewer dimensions than ``b`` (e.g. ``(N,)`` or ``(B, N)`` for ``b`` of
