@@ -15,6 +15,7 @@ from torch.testing import assert_close
 from rnnlab.cells import lru as lru_module
 from rnnlab.cells.base import Cell
 from rnnlab.cells.lru import LRU
+from rnnlab.layers.bidirectional import Bidirectional
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.stack import Stack
 
@@ -166,6 +167,18 @@ def test_stack_of_lrus_with_lengths():
     alone, (_, a1) = stack(x[:4, 1:])
     assert_close(out[:4, 1:], alone, rtol=1e-12, atol=1e-12)
     assert_close(s1[1:], a1, rtol=1e-12, atol=1e-12)
+
+
+def test_bidirectional_lrus_with_lengths():
+    layer = Bidirectional(make(1), make(2))
+    gen = torch.Generator().manual_seed(13)
+    x = torch.randn(6, 2, 3, generator=gen, dtype=F64)
+    out, (forward_state, backward_state) = layer(x, lengths=torch.tensor([6, 4]))
+    alone, (forward_alone, backward_alone) = layer(x[:4, 1:])
+    assert out.shape == (6, 2, 6)
+    assert_close(out[:4, 1:], alone, rtol=1e-12, atol=1e-12)
+    assert_close(forward_state[1:], forward_alone, rtol=1e-12, atol=1e-12)
+    assert_close(backward_state[1:], backward_alone, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------ initialisation
