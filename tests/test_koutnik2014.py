@@ -32,13 +32,13 @@ def test_bad_presets_are_refused_by_name():
     with pytest.raises(ValueError, match="models"):
         koutnik2014.group_specs(koutnik2014.preset("quick", models=("gru",)))
     with pytest.raises(ValueError, match="budgets"):
-        koutnik2014.group_specs(koutnik2014.preset("quick", budgets=(5,)))
+        koutnik2014.group_specs(koutnik2014.preset("quick", budgets=(0,)))
     with pytest.raises(ValueError, match="seeds"):
         koutnik2014.group_specs(koutnik2014.preset("quick", seeds=()))
 
 
 def test_a_tiny_sweep_runs_summarises_and_reports(tmp_path):
-    chosen = koutnik2014.preset("quick", budgets=(250,), seeds=(0,), updates=100, curve_every=20)
+    chosen = koutnik2014.preset("quick", budgets=(500,), seeds=(0,), updates=100, curve_every=20)
     specs = koutnik2014.group_specs(chosen)
     assert len(specs) == 3
     store = RunStore(tmp_path / "rnnlab.db")
@@ -53,12 +53,12 @@ def test_a_tiny_sweep_runs_summarises_and_reports(tmp_path):
         assert outcome["curve"][-1][1] == outcome["nmse"]
     rows = koutnik2014.summarize(records)
     nmse = {r["model"]: r["median"] for r in rows}
-    # 100 Adam updates take the Clockwork RNN well below the best constant output (NMSE 1)
-    assert nmse["cw-rnn"] < 0.3
+    # 100 Adam updates take the Clockwork RNN far below the best constant output (NMSE 1)
+    assert nmse["cw-rnn"] < 0.1
     header, cells = koutnik2014.table_rows(rows)
     assert len(cells) == 3 and all(len(c) == len(header) for c in cells)
     lines = koutnik2014.verdicts(rows)
-    assert lines[0].startswith("budget ≈250: CW-RNN (244 parameters")
+    assert lines[0].startswith("budget ≈500: CW-RNN (487 parameters")
     sections = koutnik2014.report_sections(store, records, tmp_path / "figures")
-    (figure,) = sections[0].images
-    assert figure.stat().st_size > 10_000
+    images = sections[0].images  # NMSE against parameters with the outputs; learning curves
+    assert len(images) == 2 and all(image.stat().st_size > 10_000 for image in images)

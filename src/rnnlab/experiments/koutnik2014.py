@@ -61,7 +61,7 @@ import torch
 
 from rnnlab._checks import check_choice, check_size
 from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots_waveform import nmse_and_generated
+from rnnlab.experiments.plots_waveform import nmse_and_generated, nmse_curves
 from rnnlab.experiments.presets import choose_preset
 from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
@@ -106,13 +106,18 @@ class Preset:
 
 
 PRESETS = {
+    # 5000 updates: in the pilot the LSTM left NMSE ≈ 1 only after ~900 updates and CW-RNN was
+    # still improving at 1000, so the paper preset gives every model five times that
     "paper": Preset(name="paper", budgets=PAPER_BUDGETS, seeds=tuple(range(10)), updates=5000),
     "quick": Preset(
         name="quick",
         budgets=PAPER_BUDGETS,
         seeds=(0, 1, 2),
         updates=400,
-        note="QUICK PRESET: 3 seeds instead of 10, 400 updates instead of 5000",
+        note=(
+            "QUICK PRESET: 3 seeds instead of 10, 400 updates instead of 5000 — too few for the "
+            "LSTM, which left NMSE ≈ 1 only after ~900 updates in the pilot"
+        ),
     ),
 }
 
@@ -174,7 +179,7 @@ def _check_preset(chosen: Preset) -> None:
         if not getattr(chosen, field):
             raise ValueError(f"{field} must not be empty, got {getattr(chosen, field)!r}")
     for budget in chosen.budgets:
-        check_size("budgets", budget, minimum=10)
+        check_size("budgets", budget)
     for seed in chosen.seeds:
         check_size("seeds", seed, minimum=0)
     for model in chosen.models:
@@ -290,16 +295,15 @@ def summarize(records) -> list[dict[str, Any]]:
 
 
 def _versus(cw: dict[str, Any], other: dict[str, Any]) -> str:
-    if cw["median"] < other["median"]:
-        verdict = "beats"
-        if cw["max"] < other["min"]:
-            verdict += " (every CW-RNN seed below every one of its seeds)"
-    else:
-        verdict = "does NOT beat"
-    return (
-        f"{verdict} {other['label']} ({other['parameters']} parameters, median "
-        f"{other['median']:.2g})"
-    )
+    """``"beats LSTM (...)"`` or ``"does NOT beat LSTM (...)"``, by the median NMSE."""
+    name = other["label"]
+    verdict = "beats" if cw["median"] < other["median"] else "does NOT beat"
+    text = f"{verdict} {name} ({other['parameters']} parameters, median {other['median']:.3g}"
+    if cw["max"] < other["min"]:
+        text += f"; every CW-RNN seed below every {name} seed"
+    elif cw["min"] > other["max"]:
+        text += f"; every {name} seed below every CW-RNN seed"
+    return text + ")"
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
@@ -400,6 +404,13 @@ def report_sections(store, records, out: Path) -> list[Section]:
             out / f"nmse_vs_parameters_{name}.png",
             title=f"{EXPERIMENT}, {name} preset: generating a 320-sample fragment from no input",
         )
+        curves: dict[tuple[str, int], list] = {}
+        for r in ours:
+            key = (MODELS[r.spec["model"]][0], r.spec["budget"])
+            curves.setdefault(key, []).append(r.outcome["curve"])
+        learning = nmse_curves(
+            curves, out / f"learning_curves_{name}.png", title=f"{EXPERIMENT}, {name} preset"
+        )
         header, cells = table_rows(chosen)
         sections.append(
             Section(
@@ -407,7 +418,7 @@ def report_sections(store, records, out: Path) -> list[Section]:
                 " ".join(verdicts(chosen)),
                 header,
                 cells,
-                [figure],
+                [figure, learning],
             )
         )
     return sections

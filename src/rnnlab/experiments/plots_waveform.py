@@ -72,3 +72,46 @@ def nmse_and_generated(
     figure.suptitle(title)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def nmse_curves(
+    curves: Mapping[tuple[str, int], Sequence[Sequence[Sequence[float]]]],
+    path: Path,
+    *,
+    title: str,
+) -> Path:
+    """Learning curves: one panel per parameter count, one line per run, coloured by model.
+
+    Args:
+        curves: (model label, parameter budget) -> the runs' curves, each a list of
+            ``[update, NMSE]`` pairs.
+        path: where the PNG goes.
+        title: the figure's title.
+    """
+    plt = _pyplot()
+    budgets = sorted({budget for _, budget in curves})
+    figure, axes = plt.subplots(
+        1, len(budgets), squeeze=False, sharey=True, figsize=(3.2 * len(budgets), 3)
+    )
+    for ax, budget in zip(axes[0], budgets, strict=True):
+        for (label, chosen), runs in curves.items():
+            if chosen != budget:
+                continue
+            for i, curve in enumerate(runs):
+                updates, values = zip(*curve, strict=True)
+                ax.plot(
+                    updates,
+                    values,
+                    color=MODEL_COLORS.get(label),
+                    alpha=0.7,
+                    linewidth=1,
+                    label=label if i == 0 else None,
+                )
+        ax.set_yscale("log")
+        ax.set_title(f"budget ≈{budget} parameters", fontsize=9)
+        ax.set_xlabel("Adam update")
+    axes[0][0].set_ylabel("NMSE on the fragment")
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return save_figure(figure, path)
