@@ -53,6 +53,8 @@ CELL_FACTORIES: dict[str, Callable[..., cells.Cell]] = {
         n, 6, [1, 2, 3], connectivity="full", nonlinearity="sigmoid", **kw
     ),
     "clockwork-nobias": lambda n, **kw: cells.Clockwork(n, 3, modules=3, bias=False, **kw),
+    "lru": lambda n, **kw: cells.LRU(n, 3, r_min=0.5, r_max=0.9, **kw),
+    "lru-readout": lambda n, **kw: cells.LRU(n, 4, output_size=3, **kw),
 }
 
 
@@ -95,7 +97,7 @@ def random_state(gen: torch.Generator) -> Callable[..., object]:
     def draw(module: nn.Module, batch_size: int) -> object:
         template = module.initial_state(batch_size, dtype=DTYPE)
         return map_leaves(
-            lambda t: torch.randn(t.shape, generator=gen, dtype=DTYPE) * 0.5, template
+            lambda t: torch.randn(t.shape, generator=gen, dtype=t.dtype) * 0.5, template
         )
 
     return draw
@@ -117,19 +119,31 @@ def make_cell(cell_name: str) -> Callable[[int], cells.Cell]:
 
 
 # ------------------------------------------------------------------------------ state trees
+def differentiable(t: Tensor) -> bool:
+    """A floating-point or complex tensor (an LRU's state is complex; a step counter is not)."""
+    return t.is_floating_point() or t.is_complex()
+
+
 def float_leaves(tree: object) -> list[Tensor]:
-    """The floating-point tensors of a nested tuple/list, depth first."""
+    """The floating-point and complex tensors of a nested tuple/list, depth first."""
     if isinstance(tree, Tensor):
-        return [tree] if tree.is_floating_point() else []
+        return [tree] if differentiable(tree) else []
     if isinstance(tree, (tuple, list)):
         return [leaf for item in tree for leaf in float_leaves(item)]
     return []
 
 
+def real_leaves(tree: object) -> list[Tensor]:
+    """:func:`float_leaves`, complex ones viewed as real (..., 2) pairs: what a real-valued
+    test loss reads."""
+    return [torch.view_as_real(t) if t.is_complex() else t for t in float_leaves(tree)]
+
+
 def map_leaves(fn: Callable[[Tensor], Tensor], tree: object) -> object:
-    """Apply ``fn`` to every floating-point tensor of a nested tuple/list (lists become tuples)."""
+    """Apply ``fn`` to every floating-point or complex tensor of a nested tuple/list (lists
+    become tuples)."""
     if isinstance(tree, Tensor):
-        return fn(tree) if tree.is_floating_point() else tree
+        return fn(tree) if differentiable(tree) else tree
     if isinstance(tree, (tuple, list)):
         return tuple(map_leaves(fn, item) for item in tree)
     return tree
@@ -183,8 +197,10 @@ def gradcheck_module() -> Callable[..., None]:
 
 @pytest.fixture
 def tree() -> SimpleNamespace:
-    """Helpers on nested states: ``tree.leaves``, ``tree.map``, ``tree.index``."""
-    return SimpleNamespace(leaves=float_leaves, map=map_leaves, index=index_state)
+    """Helpers on nested states: ``tree.leaves``, ``tree.reals``, ``tree.map``, ``tree.index``."""
+    return SimpleNamespace(
+        leaves=float_leaves, reals=real_leaves, map=map_leaves, index=index_state
+    )
 
 
 # ------------------------------------------------------------------------------ transduction

@@ -6,6 +6,7 @@ from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
 from rnnlab.cells.leaky import Leaky
+from rnnlab.cells.lru import LRU
 from rnnlab.cells.lstm import LSTM
 from rnnlab.cells.registry import CELLS, make
 from rnnlab.cells.reservoir import Reservoir
@@ -14,6 +15,7 @@ from rnnlab.cells.skip import SkipElman
 __all__ = [
     "CELLS",
     "GRU",
+    "LRU",
     "LSTM",
     "Cell",
     "Clockwork",

@@ -11,6 +11,7 @@ from rnnlab.cells.elman import Elman
 from rnnlab.cells.gru import GRU
 from rnnlab.cells.jordan import Jordan
 from rnnlab.cells.leaky import Leaky
+from rnnlab.cells.lru import LRU
 from rnnlab.cells.lstm import LSTM
 from rnnlab.cells.skip import SkipElman
 
@@ -22,6 +23,7 @@ CELLS: dict[str, type[Cell]] = {
     "leaky": Leaky,
     "skip": SkipElman,
     "clockwork": Clockwork,
+    "lru": LRU,
 }
 
 
@@ -30,7 +32,8 @@ def make(name: str, input_size: int, hidden_size: int, **options: Any) -> Cell:
     ``hidden_size`` units and the class's own keyword ``options`` (e.g. ``nonlinearity``,
     ``peephole``, ``forget_bias``, ``time_constants``; ``delays`` is required for ``"skip"``).
     A Jordan cell's output (its fed-back state) has ``output_size = hidden_size`` unless
-    given."""
+    given; an LRU's ``hidden_size`` is its number of complex modes and its output size is
+    ``input_size`` unless given (``output_size``)."""
     cls = CELLS[check_choice("cell", name, tuple(CELLS))]
     if cls is Jordan:
         return Jordan(input_size, hidden_size, options.pop("output_size", hidden_size), **options)
