@@ -33,8 +33,9 @@ def test_bad_presets_are_refused_by_name():
         koutnik2014.group_specs(koutnik2014.preset("quick", models=("gru",)))
     with pytest.raises(ValueError, match="budgets"):
         koutnik2014.group_specs(koutnik2014.preset("quick", budgets=(0,)))
-    with pytest.raises(ValueError, match="seeds"):
-        koutnik2014.group_specs(koutnik2014.preset("quick", seeds=()))
+    for seeds in ((), 3):
+        with pytest.raises(ValueError, match="seeds"):
+            koutnik2014.group_specs(koutnik2014.preset("quick", seeds=seeds))
 
 
 def test_a_tiny_sweep_runs_summarises_and_reports(tmp_path):

@@ -82,7 +82,7 @@ LEARNING_RATES = {  # Adam's step size per model: the lowest final NMSE of the p
     "lstm": 0.001,  # the third party (THIRD_PARTY) also used 0.001 for its LSTM
     "cw-rnn": 0.03,  # the third party used 0.01 for its CW-RNN
 }
-MIN_MODULES = 4  # CW-RNN modules: at least periods 1, 2, 4, 8 (fewer tends to a plain SRN)
+MIN_MODULES = 4  # CW-RNN modules: at least periods 1, 2, 4, 8 (one module is an SRN)
 MAX_MODULES = 9  # and at most 9, so that the slowest period 2^8 = 256 < 320 samples
 PAPER_BUDGETS = (100, 250, 500, 1000)  # parameter counts of the paper's networks [R in the spec]
 PAPER_FINDING = "CW-RNN best at every size"  # the spec's summary of the paper (qualitative)
@@ -95,6 +95,8 @@ THIRD_PARTY = (  # quoted as the spec quotes it [S]: not the paper, MSE on its o
 
 @dataclass(frozen=True)
 class Preset:
+    """One protocol: every model of ``models`` at every budget, trained from every seed."""
+
     name: str
     budgets: tuple[int, ...]  # parameter budgets, readout included (paper: ≈100, 250, 500, 1000)
     seeds: tuple[int, ...]  # initial weights of each model
@@ -175,9 +177,11 @@ def size_for(model: str, budget: int) -> dict[str, Any]:
 
 
 def _check_preset(chosen: Preset) -> None:
+    """Refuse a preset whose fields cannot make runs, naming the field."""
     for field in ("budgets", "seeds", "models"):
-        if not getattr(chosen, field):
-            raise ValueError(f"{field} must not be empty, got {getattr(chosen, field)!r}")
+        value = getattr(chosen, field)
+        if not isinstance(value, (tuple, list)) or not value:
+            raise ValueError(f"{field} must be a non-empty tuple, got {value!r}")
     for budget in chosen.budgets:
         check_size("budgets", budget)
     for seed in chosen.seeds:
