@@ -438,12 +438,14 @@ def test_cells_by_name():
     required = {"skip": {"delays": 4}, "clockwork": {"modules": 5}}  # no default, or 4 modules
     for name, cls in cells.CELLS.items():
         cell = cells.make(name, 3, 5, **required.get(name, {}))
-        assert type(cell) is cls and cell.input_size == 3 and cell.hidden_size == 5
+        size = cell.controller_size if isinstance(cell, cells.NTM) else cell.hidden_size
+        assert type(cell) is cls and cell.input_size == 3 and size == 5
     assert cells.make("skip", 3, 5, delays=(2, 8)).delays == (2, 8)
     with pytest.raises(TypeError, match="delays"):
         cells.make("skip", 3, 5)
     assert cells.make("jordan", 3, 5).output_size == 5
     assert cells.make("jordan", 3, 5, output_size=2).output_size == 2
+    assert cells.make("ntm", 3, 5, output_size=2, memory_slots=8).memory_slots == 8
     assert cells.make("lstm", 3, 5, peephole=True).peephole
     assert cells.make("elman", 3, 5, nonlinearity="relu").nonlinearity == "relu"
     with pytest.raises(ValueError, match="cell must be one of"):

@@ -56,6 +56,9 @@ CASES = [
     ("digits", "sklearn", {"order": "row", "split": "test"}),
     ("digits", "sklearn", {"order": "permuted", "permutation_seed": 5}),
     ("waveform", "koutnik14", {"length": 30}),
+    ("bit_copy", "graves14", {"length": 6}),
+    ("repeat_copy", "graves14", {"length": 4, "repeats": 3}),
+    ("associative_recall", "graves14", {"length": 4}),
     ("listops", "nangia2018", {"n_train": 200, "n_test": 50}),
     ("listops", "lra", {"n_train": 6, "n_valid": 2, "n_test": 2}),
 ]
@@ -64,6 +67,7 @@ IDS = [
     for n, v, opts in CASES
 ]
 REGRESSION = {"addition", "multiplication", "latch"}
+BITS = {"bit_copy", "repeat_copy", "associative_recall"}  # (R, B, K) float bits of the answer
 
 
 @pytest.fixture(params=CASES, ids=IDS)
@@ -80,6 +84,10 @@ def perfect_outputs(task, batch: Batch) -> torch.Tensor:
     """What a perfect model outputs: the target value, the one-hot, or confident logits."""
     if task.name == "waveform":  # real values at every step
         return batch.targets.unsqueeze(-1).clone()
+    if task.name in BITS:  # confident logits on the answer steps, anything before them
+        outputs = torch.randn(batch.length, batch.batch_size, task.output_size)
+        outputs[batch.length - batch.targets.shape[0] :] = 50.0 * (2 * batch.targets - 1)
+        return outputs
     if task.name in REGRESSION:
         return batch.targets[:, None].clone()
     onehot = F.one_hot(batch.targets, task.output_size).float()
@@ -95,6 +103,8 @@ def expected_baseline_error_rate(task) -> float:
     """The error rate of ``task.baseline_outputs`` in closed form."""
     name, variant = task.name, task.variant
     if name == "waveform":  # each sequence's mean at every step: NMSE 1, above any tolerance
+        return 1.0
+    if name in BITS:  # zero logits read as 1: right only if every answer bit is 1 (≤ 2^-8)
         return 1.0
     if name == "listops":  # uniform logits: the argmax is class 0; no length to speak of
         return 1 - (labels(task.examples) == 0).float().mean().item()
@@ -131,6 +141,10 @@ def reference_loss(task, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
     """Each paper's loss, written out."""
     if task.name == "waveform":  # Koutník et al. 2014: squared error at every step
         return ((outputs[..., 0] - batch.targets) ** 2).mean()
+    if task.name in BITS:  # Graves et al. 2014: cross-entropy of each answer bit, in nats
+        p = outputs[batch.length - batch.targets.shape[0] :].sigmoid()
+        t = batch.targets
+        return -(t * p.log() + (1 - t) * (1 - p).log()).mean()
     if task.name in REGRESSION:
         return ((outputs[:, 0] - batch.targets) ** 2).mean()
     if is_hochreiter_order(task):
@@ -155,6 +169,9 @@ def test_registry_has_every_task_and_variant():
         "digits",
         "waveform",
         "listops",
+        "bit_copy",
+        "repeat_copy",
+        "associative_recall",
     }
     assert {(n, v) for n, v, _ in CASES} == {(n, v) for n in TASKS for v in TASKS[n].variants}
     defaults = {n: TASKS[n].variants[0] for n in TASKS}
@@ -174,6 +191,7 @@ def test_registry_has_every_task_and_variant():
         "latch": "bengio94",
         "digits": "sklearn",
         "waveform": "koutnik14",
+        **dict.fromkeys(["bit_copy", "repeat_copy", "associative_recall"], "graves14"),
         "listops": "nangia2018",
     }
     assert make("copy", length=5).variant == "arjovsky16"
@@ -187,6 +205,11 @@ def test_shapes_and_dtypes(task):
     assert batch.inputs.dtype == torch.get_default_dtype()
     if task.name == "waveform":  # real values at every step
         assert batch.targets.shape == (L, 7) and batch.targets.dtype == torch.get_default_dtype()
+    elif task.name in BITS:
+        R = batch.targets.shape[0]
+        assert 1 <= R < L and batch.targets.shape == (R, 7, task.output_size)
+        assert batch.targets.dtype == torch.get_default_dtype()
+        assert set(batch.targets.unique().tolist()) <= {0.0, 1.0}
     elif task.scored_every_step:
         assert batch.targets.shape == (L, 7) and batch.targets.dtype == torch.int64
     elif task.name in REGRESSION:

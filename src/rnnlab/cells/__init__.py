@@ -8,6 +8,7 @@ from rnnlab.cells.jordan import Jordan
 from rnnlab.cells.leaky import Leaky
 from rnnlab.cells.lru import LRU
 from rnnlab.cells.lstm import LSTM
+from rnnlab.cells.ntm import NTM
 from rnnlab.cells.registry import CELLS, make
 from rnnlab.cells.reservoir import Reservoir
 from rnnlab.cells.skip import SkipElman
@@ -17,6 +18,7 @@ __all__ = [
     "GRU",
     "LRU",
     "LSTM",
+    "NTM",
     "Cell",
     "Clockwork",
     "Elman",

@@ -13,6 +13,7 @@ from rnnlab.cells.jordan import Jordan
 from rnnlab.cells.leaky import Leaky
 from rnnlab.cells.lru import LRU
 from rnnlab.cells.lstm import LSTM
+from rnnlab.cells.ntm import NTM
 from rnnlab.cells.skip import SkipElman
 
 CELLS: dict[str, type[Cell]] = {
@@ -24,6 +25,7 @@ CELLS: dict[str, type[Cell]] = {
     "skip": SkipElman,
     "clockwork": Clockwork,
     "lru": LRU,
+    "ntm": NTM,
 }
 
 
@@ -33,8 +35,12 @@ def make(name: str, input_size: int, hidden_size: int, **options: Any) -> Cell:
     ``peephole``, ``forget_bias``, ``time_constants``; ``delays`` is required for ``"skip"``).
     A Jordan cell's output (its fed-back state) has ``output_size = hidden_size`` unless
     given; an LRU's ``hidden_size`` is its number of complex modes and its output size is
-    ``input_size`` unless given (``output_size``)."""
+    ``input_size`` unless given (``output_size``); an NTM's ``hidden_size`` is its controller's
+    size and its output size is ``hidden_size`` unless given."""
     cls = CELLS[check_choice("cell", name, tuple(CELLS))]
     if cls is Jordan:
         return Jordan(input_size, hidden_size, options.pop("output_size", hidden_size), **options)
+    if cls is NTM:
+        output_size = options.pop("output_size", hidden_size)
+        return NTM(input_size, output_size, controller_size=hidden_size, **options)
     return cls(input_size, hidden_size, **options)

@@ -13,6 +13,9 @@ name                     variants (first = default)                  source
 ``copy``                 arjovsky16                                  Arjovsky 2016
 ``latch``                bengio94 (``n_info``, ``output``)           Bengio et al. 1994
 ``digits``               sklearn (``order``, ``split``, ...)         scikit-learn 8×8 digits
+``bit_copy``             graves14 (``shortest``, ``width``)          Graves et al. 2014 §4.1
+``repeat_copy``          graves14 (``repeats``, ``count_range``)     Graves et al. 2014 §4.2
+``associative_recall``   graves14 (``item_size``, ``width``)         Graves et al. 2014 §4.3
 ``waveform``             koutnik14 (``seed``, ``notes``,             Koutník et al. 2014
                          ``harmonics``)
 ``listops``              nangia2018, lra (``split``, ``n_train``,    Nangia & Bowman 2018;
@@ -49,6 +52,7 @@ import inspect
 
 from rnnlab._checks import check_choice
 from rnnlab.tasks.addition import Addition, Multiplication
+from rnnlab.tasks.algorithmic import AssociativeRecall, BitCopy, RepeatCopy
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.copying import Copy
 from rnnlab.tasks.digits import Digits
@@ -81,6 +85,9 @@ TASKS: dict[str, type[Task]] = {
         Digits,
         Waveform,
         ListOps,
+        BitCopy,
+        RepeatCopy,
+        AssociativeRecall,
     )
 }
 PAIR_TASKS: dict[str, type[PairTask]] = {
@@ -117,8 +124,10 @@ __all__ = [
     "PAIR_TASKS",
     "TASKS",
     "Addition",
+    "AssociativeRecall",
     "Batch",
     "BinaryTree",
+    "BitCopy",
     "Copy",
     "Digits",
     "Latch",
@@ -128,6 +137,7 @@ __all__ = [
     "NumberTranslation",
     "PairTask",
     "RandomPermutation",
+    "RepeatCopy",
     "SequencePairs",
     "SpokenDigits",
     "Task",

@@ -9,7 +9,8 @@ Output conventions (what ``loss`` and ``errors`` expect from the model):
 - tasks scored at the last step (``scored_every_step = False``): ``outputs`` (B, output_size),
   the model's readout of the last step; ``batch.targets`` (B,) class ids (int64) or values;
 - tasks scored at every step (``scored_every_step = True``): ``outputs`` (L, B, output_size);
-  ``batch.targets`` (L, B) class ids.
+  ``batch.targets`` (L, B) class ids — or (L, B) real values (``waveform``), or (R, B, K) float
+  bits of the last R steps, the answer (the NTM tasks of :mod:`rnnlab.tasks.algorithmic`).
 
 Outputs of classification tasks are logits (the loss applies the softmax).
 """
