@@ -16,6 +16,7 @@ from rnnlab.experiments import (
     graves2012,
     hochreiter1997,
     jaeger2001,
+    koutnik2014,
     pascanu2013,
     train_one,
     vanishing,
@@ -34,6 +35,7 @@ EXPERIMENTS = {
         bahdanau2014,
         graves2012,
         jaeger2001,
+        koutnik2014,
     )
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker
