@@ -11,9 +11,11 @@ from torch import nn
 from rnnlab import cells, tasks
 from rnnlab.layers import Recurrent
 from rnnlab.models import SequenceModel
+from rnnlab.models.factory import build_model
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.clipping import PASCANU_SHRINK, ClipConfig, clip_gradients
 from rnnlab.training.loop import TrainConfig, evaluate, train
+from rnnlab.training.regularize import recurrent_weights
 from rnnlab.training.tbptt import truncated_bptt
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -333,3 +335,30 @@ def test_diagnostics_are_recorded_during_training():
     batch = task.sample(8, generator=torch.Generator().manual_seed(0))
     reference = gradient_flow(model.layer, batch.inputs, lambda o: task.loss(model.read(o), batch))
     assert reference.shape == (10,)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "clockwork"])
+def test_gated_and_clockwork_cells_are_diagnosed_without_a_square_w_hh(cell):
+    """Gated cells stack their gates' recurrent matrices ((4H, H), (3H, H)) and a Clockwork
+    cell keeps row blocks: the flow is recorded, the spectral radius only where W_hh is one
+    square matrix (none here)."""
+    task = tasks.make("temporal_order", length=10)
+    model = build_model(task, cell, 8, cell_options={"modules": 2} if cell == "clockwork" else None)
+    seen = {}
+    config = addition_config(max_updates=2, diagnose_every=2, eval_every=2)
+    train(
+        model,
+        task,
+        config,
+        on_metrics=lambda update, metrics: seen.setdefault(update, {}).update(metrics),
+    )
+    assert "flow/10" in seen[2] and "spectral_radius" not in seen[2]
+
+
+def test_recurrent_weights_find_every_hidden_to_hidden_matrix():
+    """Pascanu's non-finite fallback shrinks these; a Clockwork cell's blocks are found too."""
+    clockwork = Recurrent(cells.Clockwork(3, 6, modules=3))
+    assert [tuple(w.shape) for w in recurrent_weights(clockwork)] == [(2, 6), (2, 4), (2, 2)]
+    skip = Recurrent(cells.SkipElman(3, 4, delays=(2, 5)))
+    assert [tuple(w.shape) for w in recurrent_weights(skip)] == [(4, 4)] * 3
+    assert recurrent_weights(Recurrent(cells.LRU(3, 4))) == []

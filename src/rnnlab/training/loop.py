@@ -193,7 +193,9 @@ def train(
         values = {
             f"flow/{t + 1}": float(v) for t, v in enumerate(flow.reshape(-1, flow.shape[-1])[-1])
         }
-        if weights:
+        # only an Elman-like square W_hh: gated cells stack their gates' matrices (4H, H), a
+        # Clockwork cell keeps row blocks
+        if weights and weights[0].dim() == 2 and weights[0].shape[0] == weights[0].shape[1]:
             values["spectral_radius"] = spectral_radius(weights[0].detach())
         on_metrics(result.updates, values)
 

@@ -12,9 +12,12 @@ from rnnlab.training.omega import omega_elman, omega_generic
 
 
 def recurrent_weights(model: nn.Module) -> list[nn.Parameter]:
-    """The hidden-to-hidden matrices of ``model`` (parameters named ``weight_hh*``)."""
+    """The hidden-to-hidden matrices of ``model``: parameters named ``weight_hh*``, or held in a
+    container named so (a Clockwork cell's row blocks ``weight_hh.0``, ``weight_hh.1``, ...)."""
     return [
-        p for name, p in model.named_parameters() if name.rsplit(".", 1)[-1].startswith("weight_hh")
+        p
+        for name, p in model.named_parameters()
+        if any(part.startswith("weight_hh") for part in name.split("."))
     ]
 
 
