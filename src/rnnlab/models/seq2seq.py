@@ -82,7 +82,9 @@ from rnnlab.models.attention import ATTENTIONS, Attention
 from rnnlab.tasks.base import check_generator
 from rnnlab.tasks.pairs import PairTask, SequencePairs
 
-CELLS = tuple(cells.CELLS)
+# cells whose state leaves are (B, n) real vectors, which the bridge can set from the summary
+# and the attention can query (not a clockwork counter, a skip ring, an LRU's complex modes)
+CELLS = ("elman", "lstm", "gru", "jordan", "leaky")
 CONTEXTS = ("init", "input", "both")
 ATTENTION_KINDS = ("none", *ATTENTIONS)
 STOPS = ("eos", "unit", "length")
@@ -98,7 +100,7 @@ class Seq2SeqConfig:
     bos: int  # id of <s>, the decoder's first input
     eos: int | None = None  # id of </s>; needed by stop="eos"
     source_tokens: bool = True  # sources are (S, B) token ids to embed; False: (S, B, F) floats
-    cell: str = "lstm"  # "elman", "lstm", "gru" or "jordan", for encoder and decoder
+    cell: str = "lstm"  # "elman", "lstm", "gru", "jordan" or "leaky", for encoder and decoder
     hidden_size: int = 64  # units per layer and direction; also the attentional layer's size
     encoder_layers: int = 1  # stacked encoder layers
     decoder_layers: int = 1  # stacked decoder layers
