@@ -93,6 +93,7 @@ def test_a_tiny_sweep_learns_records_and_reports(tmp_path):
     assert rows[0]["wrong_train"] == pytest.approx(sum(trained) / 3)
     lines = graves2014.verdicts(rows)
     assert any("longer test length" in line for line in lines)
+    assert rows[0]["near_perfect"] >= 3  # median < 1 wrong bit at every training length
     sections = graves2014.report_sections(store, records, tmp_path / "report")
     header, cells = graves2014.table_rows(rows)
     assert len(cells) == 2 and all(len(c) == len(header) for c in cells)

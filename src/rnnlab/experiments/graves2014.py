@@ -67,6 +67,7 @@ RUN_FUNCTION = "rnnlab.experiments.graves2014:run_unit"
 
 MODELS = {"ntm": "NTM (feed-forward)", "lstm": "LSTM"}  # key -> label
 CLIP_MODES = ("norm", "value")
+NEAR_PERFECT = 1.0  # a copy with fewer wrong bits per sequence than this is near-perfect
 EVAL_SEED = 7_000_000  # base of the test sequences' generator seeds (never a training seed)
 PAPER_FINDING = (
     "the paper (§4.1, Fig. 4–6): NTM near-perfect copies to length ~50 and small errors at 120 "
@@ -402,9 +403,21 @@ def _at(outcome: dict[str, Any], cost: str, lengths: list[int]) -> float:
     return statistics.fmean(outcome[cost][str(n)] for n in lengths)
 
 
+def _near_perfect(runs) -> int:
+    """The longest ``n`` with median wrong bits < :data:`NEAR_PERFECT` at every length 1..n."""
+    longest = 0
+    for n in sorted(int(key) for key in runs[0].outcome["wrong_bits"]):
+        if statistics.median(r.outcome["wrong_bits"][str(n)] for r in runs) >= NEAR_PERFECT:
+            break
+        longest = n
+    return longest
+
+
 def summarize(records) -> list[dict[str, Any]]:
     """One row per (preset, model): medians over seeds of both costs at the training lengths
-    (mean over 1..T) and at each k·T; each seed's wrong bits too."""
+    (mean over 1..T) and at each k·T; each seed's wrong bits too; ``near_perfect``: the longest
+    ``n`` such that the median wrong bits are below :data:`NEAR_PERFECT` at every length 1..n
+    (0 if not even at length 1)."""
     groups: dict[tuple[str, str], list] = {}
     for r in records:
         groups.setdefault((r.spec["preset"], r.spec["model"]), []).append(r)
@@ -432,6 +445,7 @@ def summarize(records) -> list[dict[str, Any]]:
             "seconds": statistics.median(r.outcome["seconds"] for r in chosen),
             "nonfinite": sum(r.outcome["nonfinite"] for r in chosen),
             "points": list(points),
+            "near_perfect": _near_perfect(chosen),
             "lengths": {key: lengths[-1] for key, lengths in points.items()},
         }
         for key, lengths in points.items():
@@ -462,7 +476,8 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"{preset_name}: {r['label']} ({r['parameters']} parameters) median wrong bits "
                 f"per sequence: {r['wrong_train']:.2f} over the training lengths 1–{T}; at "
-                f"length {beyond}"
+                f"length {beyond}; near-perfect (median < {NEAR_PERFECT:g} wrong bit) at every "
+                f"length up to {r['near_perfect']}"
             )
         ntm, lstm = by.get("ntm"), by.get("lstm")
         if ntm is None or lstm is None:
@@ -509,7 +524,7 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     header += [
         "train 1–T wrong / CE bits" if p == "train" else f"{p} wrong / CE bits" for p in points
     ]
-    header.append("median s per run")
+    header += ["near-perfect up to n", "median s per run"]
     cells = []
     for r in rows:
         line = [
@@ -526,7 +541,7 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 continue
             name = "1–" + str(r["train_length"]) if p == "train" else str(r["lengths"][p])
             line.append(f"n={name}: {r[f'wrong_{p}']:.2f} / {r[f'cost_{p}']:.2f}")
-        line.append(f"{r['seconds']:.0f}")
+        line += [str(r["near_perfect"]), f"{r['seconds']:.0f}"]
         cells.append(line)
     return header, cells
 
