@@ -37,6 +37,8 @@ def test_bad_presets_are_refused_by_name():
         graves2014.group_specs(graves2014.preset("quick", test_multiples=(1,)))
     with pytest.raises(ValueError, match="memory_slots"):
         graves2014.group_specs(graves2014.preset("quick", memory_slots=10))
+    with pytest.raises(ValueError, match="momentum"):
+        graves2014.group_specs(graves2014.preset("quick", momentum=1.0))
     with pytest.raises(ValueError, match="learning_rates"):
         graves2014.group_specs(graves2014.preset("quick", learning_rates=(("ntm", 0.01),)))
 

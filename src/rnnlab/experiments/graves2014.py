@@ -34,6 +34,11 @@ What rnnlab runs:
   mean over 1..``train_length``) and at each ``k·train_length``; the verdicts say whether the
   NTM's median wrong bits are below the LSTM's at every longer test length.
 
+Parameter counts at the paper's sizes, as built here: NTM-FF 13,536 (Table 1 says 17,162; the
+spec, §6.3, reports that re-implementations cannot reproduce the paper's counts), LSTM 3×256
+with its readout 1,328,136 (Table 1: 1,352,969; the re-implementation count the spec quotes is
+this one).
+
 A sequence of ``n`` vectors has ``n·width`` answer bits: guessing scores ``n·width/2`` wrong
 bits on average, and 0 is a perfect copy.
 """
@@ -205,6 +210,8 @@ def _check_preset(chosen: Preset) -> None:
     check_choice("optimizer", chosen.optimizer, OPTIMIZERS)
     check_choice("clip_mode", chosen.clip_mode, CLIP_MODES)
     check_real("clip_threshold", chosen.clip_threshold, positive=True)
+    if not 0 <= check_real("momentum", chosen.momentum) < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {chosen.momentum}")
     rates = dict(chosen.learning_rates)
     for model in chosen.models:
         if model not in rates:
