@@ -34,8 +34,8 @@ def accuracy_by_depth_and_curves(
     title: str,
 ) -> Path:
     """Left: held-out accuracy against operator depth, one line per model (pooled over seeds),
-    a dotted line at chance. Middle and right: held-out accuracy and mean training loss after
-    each epoch, one line per run.
+    a dotted line at chance (the held-out set's largest class). Middle and right: held-out
+    accuracy (chance dotted) and mean training loss after each epoch, one line per run.
 
     Args:
         rows: summary rows with ``label``, ``by_depth`` (depth -> accuracy in [0, 1]),
@@ -78,6 +78,10 @@ def accuracy_by_depth_and_curves(
                 epochs, [100 * a for a in held_out], color=colour, linestyle=line, label=shown
             )
             loss.plot(epochs, train_loss, color=colour, linestyle=line, label=shown)
+    if rows:
+        accuracy.axhline(100 * rows[0]["chance"], color="grey", linestyle=":", linewidth=1)
+    for ax in (accuracy, loss):
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     accuracy.set_xlabel("epoch")
     accuracy.set_ylabel("held-out accuracy %")
     accuracy.set_ylim(0, 100)
