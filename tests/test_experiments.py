@@ -404,3 +404,24 @@ def test_jaeger2001_measures_each_echo_state_network_against_its_published_numbe
     figures = tmp_path / "jaeger2001"
     assert (figures / "forecast_quick-custom.png").is_file()
     assert (figures / "memory_capacity_quick-custom.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("cell", "options", "expected"),
+    [
+        ("leaky", ["time_constants=4.0"], "fixed points of s"),
+        ("skip", ["delays=3"], "fixed points of s"),
+        ("clockwork", ["modules=3"], "a clockwork counter"),
+        ("lru", [], "the state is complex"),
+        ("ntm", ["memory_slots=4", "memory_width=3"], "fixed points of s"),
+    ],
+)
+def test_cli_gradients_for_every_kind_of_cell(tmp_path, cell, options, expected):
+    """Every registered cell gets its gradient flow; what the dynamics cannot cover (a complex
+    state, a step counter) is said, not crashed on."""
+    args = ["gradients", "--task", "addition", "--length", "12", "--hidden-size", "6"]
+    args += ["--cell", cell, *(f"--cell-option={o}" for o in options), "--batch-size", "4"]
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "‖∂L/∂h_t‖" in result.output and expected in result.output
+    assert (tmp_path / "gradients" / "gradient_flow.png").is_file()

@@ -96,11 +96,35 @@ def inspect_gradients(
             flow, out / "gradient_flow.png", title=f"gradient flow, {task.name}, L = {T}"
         )
     ]
-    figures += dynamics_figures(model, batch.inputs, out, console)
-    if isinstance(model.layer, Recurrent):
-        print_fixed_points(model.layer.cell, batch.inputs, seed=seed, console=console)
+    leaves = _state_leaves(model.layer)
+    if any(t.is_complex() for t in leaves):
+        console.print(
+            "the state is complex (an LRU's modes): Jacobian spectra, Lyapunov exponents and "
+            "fixed points are computed for real states only, so they are left out"
+        )
+    else:
+        figures += dynamics_figures(model, batch.inputs, out, console)
+        if any(not t.is_floating_point() for t in leaves):
+            console.print(
+                "the update depends on the step (a clockwork counter): there is no autonomous "
+                "map, so no fixed points"
+            )
+        elif isinstance(model.layer, Recurrent):
+            print_fixed_points(model.layer.cell, batch.inputs, seed=seed, console=console)
     console.print("plots: " + ", ".join(str(f) for f in figures))
     return flow
+
+
+def _state_leaves(layer) -> list[torch.Tensor]:
+    """The tensors of ``layer``'s state (nested tuples flattened)."""
+    pending, leaves = [layer.initial_state(1)], []
+    while pending:
+        item = pending.pop()
+        if isinstance(item, torch.Tensor):
+            leaves.append(item)
+        else:
+            pending.extend(item)
+    return leaves
 
 
 def print_fixed_points(
@@ -168,8 +192,14 @@ def dynamics_figures(model, x: torch.Tensor, out: Path, console: Console) -> lis
             exponents, out / "lyapunov_spectrum.png", title="Lyapunov spectrum (input-driven)"
         )
     )
-    weight = getattr(cell, "weight_hh", None)
-    if weight is not None and weight.shape[0] == weight.shape[1]:
+    # the whole W_hh: a Clockwork cell assembles it from its row blocks (zeros included)
+    weight = cell.recurrent_weight() if hasattr(cell, "recurrent_weight") else None
+    weight = weight if weight is not None else getattr(cell, "weight_hh", None)
+    if (
+        isinstance(weight, torch.Tensor)
+        and weight.dim() == 2
+        and weight.shape[0] == weight.shape[1]
+    ):
         eigenvalues = torch.linalg.eigvals(weight.detach().double())
         console.print(f"spectral radius of W_hh: {spectral_radius(weight.detach()):.4f}")
         figures.append(
