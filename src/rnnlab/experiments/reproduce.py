@@ -14,6 +14,7 @@ from rnnlab.experiments import (
     bahdanau2014,
     generalization,
     graves2012,
+    graves2014,
     hochreiter1997,
     jaeger2001,
     koutnik2014,
@@ -36,6 +37,7 @@ EXPERIMENTS = {
         graves2012,
         jaeger2001,
         koutnik2014,
+        graves2014,
     )
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker
