@@ -125,6 +125,8 @@ PRESETS = {
         epochs=10,
         seeds=tuple(range(5)),
     ),
+    # measured 2026-12-01 with 2 workers on the 2-core machine, shared with other jobs: 271 s
+    # (220 s at a lighter load); seeds 0-4 took 665 s there, hence 3 seeds
     "quick": Preset(
         name="quick",
         n_train=4000,
