@@ -248,7 +248,7 @@ def reproduce(
         str,
         typer.Argument(
             help="pascanu2013, generalization, hochreiter1997, vanishing, graves2012, "
-            "bahdanau2014, jaeger2001, koutnik2014 or graves2014."
+            "bahdanau2014, jaeger2001, koutnik2014, graves2014 or nangia2018."
         ),
     ],
     preset: Annotated[

@@ -18,6 +18,7 @@ from rnnlab.experiments import (
     hochreiter1997,
     jaeger2001,
     koutnik2014,
+    nangia2018,
     pascanu2013,
     train_one,
     vanishing,
@@ -38,6 +39,7 @@ EXPERIMENTS = {
         jaeger2001,
         koutnik2014,
         graves2014,
+        nangia2018,
     )
 }
 """Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker
