@@ -1,9 +1,16 @@
-"""Run every benchmark and rewrite benchmarks/RESULTS.md atomically (``make bench``)."""
+"""Run the benchmarks and rewrite benchmarks/RESULTS.md atomically.
+
+``make bench`` (``python benchmarks/run_all.py``) runs every benchmark and rewrites the whole
+file; ``python benchmarks/run_all.py scan clockwork`` reruns the named ones and keeps the other
+sections as they were. Each section is kept between ``<!-- bench:NAME -->`` markers and says
+when and with which versions it was produced.
+"""
 
 from __future__ import annotations
 
 import datetime
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -11,11 +18,28 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import clockwork  # noqa: E402
 import ensemble  # noqa: E402
 import recurrent  # noqa: E402
 import rnnt  # noqa: E402
+import scan  # noqa: E402
 
-BENCHMARKS = [recurrent, ensemble, rnnt]
+BENCHMARKS = {
+    "recurrent": recurrent,
+    "ensemble": ensemble,
+    "rnnt": rnnt,
+    "scan": scan,
+    "clockwork": clockwork,
+}
+TARGET = HERE / "RESULTS.md"
+HEADER = (
+    "# Benchmark results\n\n"
+    "`make bench` (`python benchmarks/run_all.py`) runs every benchmark; "
+    "`python benchmarks/run_all.py NAME ...` reruns the named ones and keeps the other sections. "
+    "Each section says when and with which versions it was produced. Ratios are rnnlab time / "
+    "anchor time from the same process; lower is better."
+)
+BLOCK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)\n<!-- /bench:\1 -->", re.S)
 
 
 def environment() -> str:
@@ -31,24 +55,29 @@ def environment() -> str:
     return f"Python {sys.version.split()[0]}, torch {torch.__version__}, {audio}"
 
 
-def main() -> None:
-    sections = [module.main() for module in BENCHMARKS]
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def main(names: list[str]) -> None:
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"benchmarks must be among {list(BENCHMARKS)}, got {unknown}")
+    blocks = dict(BLOCK.findall(TARGET.read_text())) if names and TARGET.exists() else {}
+    command = "python benchmarks/run_all.py" + "".join(f" {name}" for name in names)
+    for name in names or list(BENCHMARKS):
+        section = BENCHMARKS[name].main()
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        blocks[name] = f"{section}\n\nProduced by `{command}` on {stamp}; {environment()}."
     text = "\n\n".join(
-        [
-            "# Benchmark results",
-            f"Produced by `make bench` (`python benchmarks/run_all.py`) on {stamp}; "
-            f"{environment()} (the torchaudio environment: see benchmarks/rnnt.py). "
-            "Ratios are rnnlab time / anchor time from the same process; lower is better.",
-            *sections,
+        [HEADER]
+        + [
+            f"<!-- bench:{name} -->\n{blocks[name]}\n<!-- /bench:{name} -->"
+            for name in BENCHMARKS
+            if name in blocks
         ]
     )
-    target = HERE / "RESULTS.md"
     with tempfile.NamedTemporaryFile("w", dir=HERE, delete=False, suffix=".tmp") as handle:
         handle.write(text + "\n")
-    os.replace(handle.name, target)
-    print(f"wrote {target}")
+    os.replace(handle.name, TARGET)
+    print(f"wrote {TARGET}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

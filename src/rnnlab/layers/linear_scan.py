@@ -24,7 +24,9 @@ On CPU the tree scan pays for its ``O(log T)`` depth with several streaming pass
 Measured with ``benchmarks/scan.py`` (complex64, one thread, forward + backward, the state
 ``B·N`` wide): the tree took 0.18–0.65× the loop's time at ``B·N`` = 128–512 (T = 256 … 16384)
 but 1.6× at ``B·N`` = 2048 (T = 1024); a separate sweep found about 1× at 1024 and 1.6–2.6× at
-2048–8192. So callers choose by width (:class:`rnnlab.cells.lru.LRU` does). Two other
+2048–8192. So callers choose by width (:class:`rnnlab.cells.lru.LRU` does). With two threads
+on a quiet machine (benchmarks/RESULTS.md) the tree took 0.10–0.51× at ``B·N`` ≤ 512 and 0.66×
+at 2048: the width threshold, set from one-thread runs, may be conservative. Two other
 pure-PyTorch paths from the spec were measured in the same run and are not kept: the causal FFT
 convolution for constant ``a`` (``h_t = Σ_{j≤t} a^{t−j} b_j`` via ``torch.fft``: 0.43–1.6× the
 loop's time when narrow, 6.2× when wide, behind the tree at every size) and Heinsen's log-space
