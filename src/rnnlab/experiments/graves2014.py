@@ -67,7 +67,7 @@ from rnnlab._checks import check_choice, check_real, check_size
 from rnnlab.cells import NTM
 from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.plots_ntm import bits_and_curves, weighting_heatmap
-from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.presets import check_sweep, choose_preset
 from rnnlab.experiments.report import Section
 from rnnlab.layers import Recurrent
 from rnnlab.models.sequence import SequenceModel
@@ -184,14 +184,7 @@ def preset(name: str, **overrides: Any) -> Preset:
 
 def _check_preset(chosen: Preset) -> None:
     """Refuse a preset whose fields cannot make runs, naming the field."""
-    for field in ("seeds", "models", "test_multiples"):
-        value = getattr(chosen, field)
-        if not isinstance(value, (tuple, list)) or not value:
-            raise ValueError(f"{field} must be a non-empty tuple, got {value!r}")
-    for seed in chosen.seeds:
-        check_size("seeds", seed, minimum=0)
-    for model in chosen.models:
-        check_choice("models", model, tuple(MODELS))
+    check_sweep(chosen, MODELS, "test_multiples")
     for multiple in chosen.test_multiples:
         check_size("test_multiples", multiple, minimum=2)
     for field in (

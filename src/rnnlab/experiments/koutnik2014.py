@@ -68,7 +68,7 @@ import torch
 from rnnlab._checks import check_choice, check_size
 from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.plots_waveform import nmse_and_generated, nmse_curves
-from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.presets import check_sweep, choose_preset
 from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
 from rnnlab.tasks.waveform import Waveform, nmse
@@ -185,16 +185,9 @@ def size_for(model: str, budget: int) -> dict[str, Any]:
 
 def _check_preset(chosen: Preset) -> None:
     """Refuse a preset whose fields cannot make runs, naming the field."""
-    for field in ("budgets", "seeds", "models"):
-        value = getattr(chosen, field)
-        if not isinstance(value, (tuple, list)) or not value:
-            raise ValueError(f"{field} must be a non-empty tuple, got {value!r}")
+    check_sweep(chosen, MODELS, "budgets")
     for budget in chosen.budgets:
         check_size("budgets", budget)
-    for seed in chosen.seeds:
-        check_size("seeds", seed, minimum=0)
-    for model in chosen.models:
-        check_choice("models", model, tuple(MODELS))
     check_size("updates", chosen.updates)
     check_size("curve_every", chosen.curve_every)
     check_size("waveform", chosen.waveform, minimum=0)

@@ -67,7 +67,7 @@ from torch import Tensor, nn
 from rnnlab._checks import check_choice, check_real, check_size
 from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.plots_listops import accuracy_by_depth_and_curves
-from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.presets import check_sweep, choose_preset
 from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
 from rnnlab.models.tree import TreeLSTM, TreeRNN
@@ -151,14 +151,7 @@ def preset(name: str, **overrides: Any) -> Preset:
 
 def _check_preset(chosen: Preset) -> None:
     """Refuse a preset whose fields cannot make runs, naming the field."""
-    for field in ("seeds", "models"):
-        value = getattr(chosen, field)
-        if not isinstance(value, (tuple, list)) or not value:
-            raise ValueError(f"{field} must be a non-empty tuple, got {value!r}")
-    for seed in chosen.seeds:
-        check_size("seeds", seed, minimum=0)
-    for model in chosen.models:
-        check_choice("models", model, tuple(MODELS))
+    check_sweep(chosen, MODELS)
     for field in ("n_train", "n_test", "max_depth", "hidden_size", "epochs", "batch_size"):
         check_size(field, getattr(chosen, field))
     check_size("max_args", chosen.max_args, minimum=2)
