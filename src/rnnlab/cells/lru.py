@@ -23,10 +23,13 @@ from rnnlab.layers.linear_scan import linear_scan_reference, linear_scan_tree
 
 __all__ = ["LRU", "TREE_MAX_WIDTH"]
 
-# Widest state per step, B·N complex numbers, for which LRU.scan uses the tree scan on CPU. Measured
-# with benchmarks/scan.py on a shared 2-core x86 machine, one thread, forward + backward: the tree
-# took 0.18–0.65× the loop's time at B·N ≤ 512 (T = 256 … 16384), about 1× at 1024, and 1.6–2.6×
-# at 2048–8192, where each step of the loop works in cache and the tree streams (T, B, N) arrays.
+# Widest state per step and per intra-op thread, B·N complex numbers, for which LRU.scan uses the
+# tree scan on CPU (the limit is TREE_MAX_WIDTH × torch.get_num_threads()). Measured with
+# benchmarks/scan.py on a shared 2-core x86 machine, forward + backward, complex64: with one
+# thread the tree took 0.18–0.65× the loop's time at B·N ≤ 512 (T = 256 … 16384), about 1× at
+# 1024 and 1.6–2.6× at 2048–8192; with two threads 0.47–0.56× at 1024, 0.81–0.82× at 2048,
+# 0.97–1.30× at 4096 and 1.9–2.4× at 8192 (T = 256, 1024) — the crossover moves with the threads,
+# since each step of the loop works in cache while the tree streams (T, B, N) arrays.
 TREE_MAX_WIDTH = 1024
 
 
@@ -186,8 +189,8 @@ class LRU(Cell):
         The drives of all steps are two real matmuls; the states come from the scan of
         ``h_t = a_t ⊙ h_{t−1} + b_t`` with ``a = λ`` and ``b`` the drives; the outputs are two
         more matmuls. The scan is :func:`~rnnlab.layers.linear_scan.linear_scan_tree` unless the
-        input is on the CPU and ``B · N > TREE_MAX_WIDTH`` (1024), where the loop
-        :func:`~rnnlab.layers.linear_scan.linear_scan_reference` was measured faster (see
+        input is on the CPU and ``B · N > TREE_MAX_WIDTH × threads`` (1024 per thread), where
+        the loop :func:`~rnnlab.layers.linear_scan.linear_scan_reference` was measured faster (see
         ``TREE_MAX_WIDTH``); on other devices the tree is always used (a loop there pays a
         kernel launch per operation and step; not measured in rnnlab).
 
@@ -210,7 +213,8 @@ class LRU(Cell):
             raise ValueError(f"mask must be a bool tensor of shape {tuple(x.shape[:2])}, got {got}")
         drive = self._drive(x)  # (T, B, N)
         lam = self.eigenvalues()  # (N,)
-        wide = x.device.type == "cpu" and x.shape[1] * self.hidden_size > TREE_MAX_WIDTH
+        width = x.shape[1] * self.hidden_size
+        wide = x.device.type == "cpu" and width > TREE_MAX_WIDTH * torch.get_num_threads()
         scan = linear_scan_reference if wide else linear_scan_tree
         if mask is None:
             h = scan(lam, drive, state)  # (T, B, N)

@@ -26,7 +26,7 @@ Measured with ``benchmarks/scan.py`` (complex64, one thread, forward + backward,
 but 1.6× at ``B·N`` = 2048 (T = 1024); a separate sweep found about 1× at 1024 and 1.6–2.6× at
 2048–8192. So callers choose by width (:class:`rnnlab.cells.lru.LRU` does). With two threads
 on a quiet machine (benchmarks/RESULTS.md) the tree took 0.10–0.51× at ``B·N`` ≤ 512 and 0.66×
-at 2048: the width threshold, set from one-thread runs, may be conservative. Two other
+at 2048 (crossover between 2048 and 4096): the threshold scales with the threads. Two other
 pure-PyTorch paths from the spec were measured in the same run and are not kept: the causal FFT
 convolution for constant ``a`` (``h_t = Σ_{j≤t} a^{t−j} b_j`` via ``torch.fft``: 0.43–1.6× the
 loop's time when narrow, 6.2× when wide, behind the tree at every size) and Heinsen's log-space
