@@ -36,6 +36,13 @@ def map_state(fn: Callable[..., Tensor], *states: State) -> State:
     return tuple(map_state(fn, *leaves) for leaves in zip(*states, strict=True))
 
 
+def state_leaves(state: State) -> list[Tensor]:
+    """The tensors of a state (a tensor or nested tuples of tensors), depth first."""
+    if isinstance(state, Tensor):
+        return [state]
+    return [leaf for item in state for leaf in state_leaves(item)]
+
+
 def keep_where(mask: Tensor, new: State, old: State) -> State:
     """Per sequence, take ``new`` where ``mask`` (B,) is true and ``old`` elsewhere."""
 

@@ -26,14 +26,10 @@ import torch
 from torch import Tensor
 
 from rnnlab._checks import check_float_tensor, check_like_parameters, check_state_like
-from rnnlab.cells.base import Cell, State
+from rnnlab.cells.base import Cell, State, state_leaves
 from rnnlab.diagnostics.gradient_flow import unroll
 
 __all__ = ["JacobianProducts", "jacobian_products", "spectral_radius", "state_jacobians"]
-
-
-def _leaves(state: State) -> list[Tensor]:
-    return [state] if isinstance(state, Tensor) else list(state)
 
 
 def _rebuild(state: State, leaves: list[Tensor]) -> State:
@@ -82,15 +78,15 @@ def state_jacobians(cell: Cell, x: Tensor, state: State | None = None) -> Tensor
         state = zeros
     else:
         check_state_like("state", state, zeros)
-    floats = [i for i, leaf in enumerate(_leaves(state)) if leaf.is_floating_point()]
+    floats = [i for i, leaf in enumerate(state_leaves(state)) if leaf.is_floating_point()]
     if not floats:
         raise ValueError("state must have at least one floating-point tensor, got none")
-    if any(_leaves(state)[i].is_complex() for i in floats):
+    if any(state_leaves(state)[i].is_complex() for i in floats):
         raise TypeError("state_jacobians supports real-valued states only")
 
     with torch.no_grad():
         previous = unroll(cell, x, state).states[:-1]  # s_0 .. s_{T-1}
-    sizes = [_leaves(state)[i][0].numel() for i in floats]
+    sizes = [state_leaves(state)[i][0].numel() for i in floats]
     S = sum(sizes)
 
     # rows (S, T, B): replica i of every (t, b), flattened to S·T·B rows
@@ -99,9 +95,9 @@ def state_jacobians(cell: Cell, x: Tensor, state: State | None = None) -> Tensor
         expanded = stacked.unsqueeze(0).expand(S, *stacked.shape)  # (S, T, B, ...)
         return expanded.reshape(S * T * B, *stacked.shape[2:]).detach().clone()
 
-    n_leaves = len(_leaves(state))
+    n_leaves = len(state_leaves(state))
     prev_leaves = [
-        replicate(torch.stack([_leaves(s)[j] for s in previous])) for j in range(n_leaves)
+        replicate(torch.stack([state_leaves(s)[j] for s in previous])) for j in range(n_leaves)
     ]
     x_rows = x.detach().unsqueeze(0).expand(S, T, B, x.shape[-1]).reshape(S * T * B, -1)
     eye = torch.eye(S, dtype=x.dtype, device=x.device)
@@ -111,7 +107,7 @@ def state_jacobians(cell: Cell, x: Tensor, state: State | None = None) -> Tensor
         for j in floats:
             prev_leaves[j].requires_grad_(True)
         _, new = cell(x_rows, _rebuild(state, prev_leaves))
-        new_floats = [_leaves(new)[j] for j in floats]
+        new_floats = [state_leaves(new)[j] for j in floats]
         grad_outputs = [g.reshape(n.shape) for g, n in zip(seeds, new_floats, strict=True)]
         grads = torch.autograd.grad(
             new_floats, [prev_leaves[j] for j in floats], grad_outputs, allow_unused=True

@@ -33,17 +33,13 @@ import torch
 from torch import Tensor
 
 from rnnlab._checks import check_float_tensor, check_like_parameters, check_size, check_state_like
-from rnnlab.cells.base import Cell, State
+from rnnlab.cells.base import Cell, State, state_leaves
 
 __all__ = ["lyapunov_exponents"]
 
 
 # ---------------------------------------------------------------------------------------------
 # the state as one vector (shared with rnnlab.diagnostics.fixed_points)
-
-
-def _leaves(state: State) -> list[Tensor]:
-    return [state] if isinstance(state, Tensor) else list(state)
 
 
 class FlatState:
@@ -57,7 +53,7 @@ class FlatState:
     """
 
     def __init__(self, template: State) -> None:
-        leaves = _leaves(template)
+        leaves = state_leaves(template)
         self.tuple = not isinstance(template, Tensor)
         self.floats = [i for i, leaf in enumerate(leaves) if leaf.is_floating_point()]
         self.others = [i for i, leaf in enumerate(leaves) if not leaf.is_floating_point()]
@@ -71,12 +67,12 @@ class FlatState:
 
     def flatten(self, state: State) -> Tensor:
         """``state`` (batch B) -> ``s`` (B, S)."""
-        leaves = _leaves(state)
+        leaves = state_leaves(state)
         return torch.cat([leaves[i].reshape(leaves[i].shape[0], -1) for i in self.floats], -1)
 
     def other_leaves(self, state: State) -> tuple[Tensor, ...]:
         """The non-floating leaves of ``state``, in order."""
-        leaves = _leaves(state)
+        leaves = state_leaves(state)
         return tuple(leaves[i] for i in self.others)
 
     def unflatten(self, s: Tensor, others: tuple[Tensor, ...] = ()) -> State:

@@ -18,6 +18,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cells.base import state_leaves
 from rnnlab.diagnostics import (
     find_fixed_points,
     gradient_flow,
@@ -96,7 +97,7 @@ def inspect_gradients(
             flow, out / "gradient_flow.png", title=f"gradient flow, {task.name}, L = {T}"
         )
     ]
-    leaves = _state_leaves(model.layer)
+    leaves = state_leaves(model.layer.initial_state(1))
     if any(t.is_complex() for t in leaves):
         console.print(
             "the state is complex (an LRU's modes): Jacobian spectra, Lyapunov exponents and "
@@ -113,18 +114,6 @@ def inspect_gradients(
             print_fixed_points(model.layer.cell, batch.inputs, seed=seed, console=console)
     console.print("plots: " + ", ".join(str(f) for f in figures))
     return flow
-
-
-def _state_leaves(layer) -> list[torch.Tensor]:
-    """The tensors of ``layer``'s state (nested tuples flattened)."""
-    pending, leaves = [layer.initial_state(1)], []
-    while pending:
-        item = pending.pop()
-        if isinstance(item, torch.Tensor):
-            leaves.append(item)
-        else:
-            pending.extend(item)
-    return leaves
 
 
 def print_fixed_points(

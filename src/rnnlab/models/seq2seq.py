@@ -73,7 +73,7 @@ from rnnlab._checks import (
     check_sequence,
     check_size,
 )
-from rnnlab.cells.base import State, map_state
+from rnnlab.cells.base import State, map_state, state_leaves
 from rnnlab.decoding.search import Hypothesis, beam_search, greedy
 from rnnlab.decoding.stop_rules import EndSymbol, FixedLength, StopRule, StopUnit
 from rnnlab.layers.padding import step_mask
@@ -280,14 +280,14 @@ class Seq2Seq(nn.Module):
             if c.context in ("init", "both"):
                 self.bridge = nn.ModuleList(
                     nn.ModuleList(
-                        nn.Linear(M, t.shape[-1]) for t in _leaves(layer.initial_state(1))
+                        nn.Linear(M, t.shape[-1]) for t in state_leaves(layer.initial_state(1))
                     )
                     for layer in self.decoder.layers
                 )
             D = self.decoder.output_size
             self.attention = self.combine = None
             if c.attention != "none":
-                top = _leaves(self.decoder.layers[-1].initial_state(1))[0].shape[-1]
+                top = state_leaves(self.decoder.layers[-1].initial_state(1))[0].shape[-1]
                 query_size = top if self.context_as_input else D
                 self.attention = Attention(c.attention, query_size, M, c.attention_size or H)
                 self.combine = nn.Linear(D + M, H, bias=False)
@@ -437,7 +437,7 @@ class Seq2Seq(nn.Module):
             if self.attention is None:
                 parts.append(state.summary)
             else:
-                query = _leaves(state.rnn[-1])[0]  # s_{i-1} of the top layer (Bahdanau)
+                query = state_leaves(state.rnn[-1])[0]  # s_{i-1} of the top layer (Bahdanau)
                 context, weights = self.attention.attend(
                     query, state.keys, state.memory, state.mask
                 )
@@ -707,10 +707,6 @@ class Seq2Seq(nn.Module):
             target_lengths=torch.tensor([target.shape[0]]),
         )
         return self(batch).attention[:, 0]
-
-
-def _leaves(state: State) -> list[Tensor]:
-    return [state] if isinstance(state, Tensor) else [t for s in state for t in _leaves(s)]
 
 
 def _check_int_tensor(name: str, value: object) -> Tensor:

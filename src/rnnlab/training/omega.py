@@ -79,7 +79,7 @@ from torch import Tensor
 
 from rnnlab._checks import check_bool, check_choice, check_float_tensor
 from rnnlab.cells.activations import activation
-from rnnlab.cells.base import Cell, State
+from rnnlab.cells.base import Cell, State, state_leaves
 from rnnlab.diagnostics.gradient_flow import total_gradients, unroll
 
 __all__ = [
@@ -477,8 +477,7 @@ def omega_reference(
 
 
 def _float_leaves(state: State) -> list[Tensor]:
-    leaves = [state] if isinstance(state, Tensor) else list(state)
-    return [leaf for leaf in leaves if leaf.is_floating_point()]
+    return [leaf for leaf in state_leaves(state) if leaf.is_floating_point()]
 
 
 def omega_generic(
