@@ -13,8 +13,8 @@ import os
 import sys
 import time
 
-from rnnlab.experiments.executor import RunContext, SerialExecutor
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.executor import RunContext, SerialExecutor
+from rnnlab.runs.store import RunStore
 
 
 def claim_race(path: str, keys: list[str], barrier, results) -> None:

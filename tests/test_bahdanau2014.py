@@ -15,7 +15,7 @@ from rich.console import Console
 
 from rnnlab.experiments import bahdanau2014 as experiment
 from rnnlab.experiments.reproduce import EXPERIMENTS, reproduce
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.store import RunStore
 from rnnlab.tasks.numbers import NumberTranslation, tokenize
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -12,8 +12,8 @@ from rnnlab import tasks
 from rnnlab.cli import app
 from rnnlab.experiments import pascanu2013
 from rnnlab.experiments.reproduce import reproduce
-from rnnlab.experiments.store import RunStore
 from rnnlab.models.factory import build_model
+from rnnlab.runs.store import RunStore
 from rnnlab.training.ensemble import ElmanEnsemble
 
 TINY = {

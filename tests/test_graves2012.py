@@ -14,7 +14,7 @@ from rich.console import Console
 
 from rnnlab.experiments import graves2012
 from rnnlab.experiments.reproduce import EXPERIMENTS, reproduce
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.store import RunStore
 from rnnlab.tasks import make
 from rnnlab.tasks.pairs import edit_distance
 

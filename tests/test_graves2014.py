@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from rnnlab.experiments import graves2014
-from rnnlab.experiments.executor import SerialExecutor
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.executor import SerialExecutor
+from rnnlab.runs.store import RunStore
 from rnnlab.tasks.algorithmic import BitCopy
 
 pytestmark = pytest.mark.usefixtures("single_thread")

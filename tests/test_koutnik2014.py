@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rnnlab.experiments import koutnik2014
-from rnnlab.experiments.executor import SerialExecutor
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.executor import SerialExecutor
+from rnnlab.runs.store import RunStore
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from rnnlab.experiments import nangia2018
-from rnnlab.experiments.executor import SerialExecutor
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.executor import SerialExecutor
+from rnnlab.runs.store import RunStore
 from rnnlab.tasks.listops import depth, labels, make_examples
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -1,4 +1,4 @@
-"""The runs store (rnnlab.experiments.store) and the sweep executors (rnnlab.experiments.executor).
+"""The runs store (rnnlab.runs.store) and the sweep executors (rnnlab.runs.executor).
 
 A spawned process imports rnnlab (and so torch), which costs seconds: the ProcessExecutor test
 spawns two workers, as the executor does; the claim race forks its racers (where fork exists);
@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 
 import _sweep_worker
-from rnnlab.experiments.executor import (
+from rnnlab.runs.executor import (
     Executor,
     ProcessExecutor,
     SerialExecutor,
     resolve_function,
 )
-from rnnlab.experiments.store import (
+from rnnlab.runs.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     RunStore,

@@ -13,10 +13,10 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from rnnlab import cli
+cli = __import__("rnnlab.cli.app", fromlist=["app"])
+from rnnlab.cli.seq2seq import Translation, translate
 from rnnlab.decoding.search import beam_search
 from rnnlab.decoding.stop_rules import EndSymbol
-from rnnlab.experiments.translate import Translation, translate
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnlab.tasks.numbers import detokenize, tokenize
 from rnnlab.tasks.pairs import Vocabulary

@@ -98,10 +98,12 @@ from typing import Any
 import torch
 
 from rnnlab._checks import check_size
-from rnnlab.experiments.executor import RunContext
+from rnnlab._io import atomic_write
+from rnnlab.experiments.plots.figure import save_figure
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section, save_figure, write_atomic
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks.numbers import JOINER, NumberTranslation, tokenize
 from rnnlab.training.seq2seq import Seq2SeqTrainConfig, train_seq2seq
 
@@ -480,7 +482,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
             model, task, split, indices, beam_width=evaluation["beam_width"]
         )
     path = run.directory / "examples.json"
-    write_atomic(path, json.dumps(examples))
+    atomic_write(path, json.dumps(examples))
     run.artifact("examples", path)
     buckets, splits = [], {}
     for split in SPLITS:
@@ -552,9 +554,9 @@ def attention_heatmap(
 ) -> Path:
     """Bahdanau et al. 2014 Fig. 3: the weights α_ij (U', S) as a grey image, source tokens
     along x, generated target tokens along y."""
-    from rnnlab.experiments.plots import _pyplot
+    from rnnlab.experiments.plots.figure import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     U, S = weights.shape
     figure, axes = plt.subplots(figsize=(0.45 * S + 1.6, 0.45 * U + 1.2))
     axes.imshow(weights.detach().cpu().numpy(), cmap="gray", vmin=0.0, vmax=1.0)
@@ -869,9 +871,9 @@ def headline_figure(records, name: str, path: Path) -> Path:
     """Bahdanau et al.'s Fig. 2 in miniature: test exact match and BLEU against source length,
     fixed context vs attention, on the random split (every length in training); beside it the
     extrapolation part's exact match against source length."""
-    from rnnlab.experiments.plots import _pyplot
+    from rnnlab.experiments.plots.figure import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     random = _part_curves(records, name, "random")
     length = _part_curves(records, name, "length")
     mine = [r for r in records if r.spec["preset"] == name]
@@ -922,9 +924,9 @@ def headline_figure(records, name: str, path: Path) -> Path:
 def length_figure(records, name: str, path: Path) -> Path:
     """The extrapolation part: exact match and BLEU against source length (fixed vs attention
     vs scheduled sampling), and the stop rules' length error, for preset ``name``."""
-    from rnnlab.experiments.plots import _pyplot
+    from rnnlab.experiments.plots.figure import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     curves = _part_curves(records, name, "length")
     limit = next(
         r.spec["task"]["train_max_length"]
@@ -959,9 +961,9 @@ def length_figure(records, name: str, path: Path) -> Path:
 def curves_figure(store, records, name: str, path: Path) -> Path:
     """Validation exact match (greedy, free-running) during training, one line per run, one
     panel per part."""
-    from rnnlab.experiments.plots import _pyplot
+    from rnnlab.experiments.plots.figure import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     parts = [p for p in PARTS if any(_key(r)[:2] == (name, p) for r in records)]
     figure, axes = plt.subplots(1, len(parts), figsize=(5.5 * len(parts), 3.4), squeeze=False)
     for ax, part in zip(axes[0], parts, strict=True):

@@ -17,8 +17,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 import rnnlab
-from rnnlab.experiments.report import Section, html_report, save_figure
+from rnnlab.experiments.plots.figure import save_figure
 from rnnlab.models import SequenceModel
+from rnnlab.runs.report import Section, html_report
 from rnnlab.tasks import make
 
 

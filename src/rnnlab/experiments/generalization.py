@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from rnnlab.experiments.executor import RunContext
 from rnnlab.experiments.pascanu2013 import error_rates
-from rnnlab.experiments.plots import error_against_length
+from rnnlab.experiments.plots.success import error_against_length
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.ensemble import ElmanEnsemble, Member

@@ -42,14 +42,14 @@ from typing import Any
 import torch
 
 from rnnlab._checks import check_choice, check_size
-from rnnlab._io import atomic_save
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots import _pyplot
+from rnnlab._io import atomic_save, atomic_write
+from rnnlab.experiments.plots.figure import pyplot, save_figure
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section, save_figure, write_atomic
 from rnnlab.models.ctc import CTC
 from rnnlab.models.encoder import Encoder
 from rnnlab.models.transducer import JOINTS, Transducer
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks import make
 from rnnlab.tasks.pairs import PairTask, error_rate
 from rnnlab.training.pair_loop import PairTrainConfig, train_pairs
@@ -295,7 +295,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     metrics, references, decodes = evaluate(model, task, None, methods, spec["beam"])
     decoded = time.perf_counter()
     path = run.directory / "decodes.json"
-    write_atomic(path, json.dumps({"references": references, "hypotheses": decodes}))
+    atomic_write(path, json.dumps({"references": references, "hypotheses": decodes}))
     run.artifact("decodes", path)
     atomic_save(model.state_dict(), run.directory / "model.pt")
     run.artifact("model", run.directory / "model.pt")
@@ -440,7 +440,7 @@ def ler_curves(store, records, path: Path, *, title: str) -> Path:
     """Two panels against updates, on the logged test utterances: the greedy label error rate
     and the test loss ``-ln Pr(y|x)`` per utterance (log scale). One thin line per run, the mean
     over seeds thick, one colour per system (dashed: the mlp joint)."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for axes, metric in ((left, "ler_greedy"), (right, "test_loss")):
         runs: dict[str, list[list[tuple[int, float]]]] = {}

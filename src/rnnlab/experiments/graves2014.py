@@ -65,12 +65,12 @@ from torch import nn
 import rnnlab
 from rnnlab._checks import check_choice, check_real, check_size
 from rnnlab.cells import NTM
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots_ntm import bits_and_curves, weighting_heatmap
+from rnnlab.experiments.plots.ntm import bits_and_curves, weighting_heatmap
 from rnnlab.experiments.presets import check_sweep, choose_preset
-from rnnlab.experiments.report import Section
 from rnnlab.layers import Recurrent
 from rnnlab.models.sequence import SequenceModel
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks.algorithmic import BitCopy
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import OPTIMIZERS, TrainConfig, train

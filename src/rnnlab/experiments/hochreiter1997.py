@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section
 from rnnlab.experiments.train_one import report_sections as train_sections
 from rnnlab.experiments.train_one import train_spec
+from rnnlab.runs.report import Section
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig
 

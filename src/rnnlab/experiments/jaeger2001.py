@@ -41,11 +41,11 @@ import torch
 
 from rnnlab.cells.reservoir import Reservoir
 from rnnlab.diagnostics.memory_capacity import memory_capacity
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots import forecast_against_truth, memory_against_delay
+from rnnlab.experiments.plots.reservoir import forecast_against_truth, memory_against_delay
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section
 from rnnlab.models.esn import ESN
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks.forecasting import rmse, rsquare, to_forecasting
 from rnnlab.tasks.mackey_glass import mackey_glass, squash, unsquash
 

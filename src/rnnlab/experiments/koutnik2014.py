@@ -66,11 +66,11 @@ from typing import Any
 import torch
 
 from rnnlab._checks import check_choice, check_size
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots_waveform import nmse_and_generated, nmse_curves
+from rnnlab.experiments.plots.waveform import nmse_and_generated, nmse_curves
 from rnnlab.experiments.presets import check_sweep, choose_preset
-from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks.waveform import Waveform, nmse
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig, train

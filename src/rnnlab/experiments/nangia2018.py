@@ -65,12 +65,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab._checks import check_choice, check_real, check_size
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots_listops import accuracy_by_depth_and_curves
+from rnnlab.experiments.plots.listops import accuracy_by_depth_and_curves
 from rnnlab.experiments.presets import check_sweep, choose_preset
-from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
 from rnnlab.models.tree import TreeLSTM, TreeRNN
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks.listops import VOCABULARY, ListOps, depth, labels, length, to_tree, token_batch
 from rnnlab.tasks.trees import batch_trees
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots import learning_curves, success_against_length
+from rnnlab.experiments.plots.success import learning_curves, success_against_length
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.ensemble import ElmanEnsemble, Member

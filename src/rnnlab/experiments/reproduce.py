@@ -23,9 +23,9 @@ from rnnlab.experiments import (
     train_one,
     vanishing,
 )
-from rnnlab.experiments.executor import ProcessExecutor, SerialExecutor
-from rnnlab.experiments.report import Section, html_report
-from rnnlab.experiments.store import RunStore
+from rnnlab.runs.executor import ProcessExecutor, SerialExecutor
+from rnnlab.runs.report import Section, html_report
+from rnnlab.runs.store import RunStore
 
 EXPERIMENTS = {
     module.EXPERIMENT: module

@@ -6,10 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots import flow_heatmap, learning_curves
-from rnnlab.experiments.report import Section
+from rnnlab.experiments.plots.gradient_flow import flow_heatmap
+from rnnlab.experiments.plots.success import learning_curves
 from rnnlab.models.factory import build_model
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks import make
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig, train

@@ -24,11 +24,11 @@ from torch import Tensor
 
 from rnnlab.cells.leaky import grouped_time_constants
 from rnnlab.diagnostics import gradient_flow
-from rnnlab.experiments.executor import RunContext
-from rnnlab.experiments.plots import ratio_against_length
+from rnnlab.experiments.plots.gradient_flow import ratio_against_length
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.report import Section
 from rnnlab.models.factory import build_model
+from rnnlab.runs.executor import RunContext
+from rnnlab.runs.report import Section
 from rnnlab.tasks import make
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig, train

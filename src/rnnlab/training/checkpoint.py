@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rnnlab._io import atomic_save
+
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` with ``torch.save`` to a temporary file, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
+    """Write ``payload`` with ``torch.save`` atomically (:func:`rnnlab._io.atomic_save`)."""
+    atomic_save(payload, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -83,6 +83,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from rnnlab._io import file_mode
+
 __all__ = [
     "APPLICATION_ID",
     "DEFAULT_PATH",
@@ -347,6 +349,7 @@ class RunStore:
                 conn.execute("COMMIT")
             finally:
                 conn.close()
+            os.chmod(tmp, file_mode())
             with contextlib.suppress(FileExistsError):  # another process made it first
                 os.link(tmp, self.path)
         finally:

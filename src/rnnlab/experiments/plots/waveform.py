@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.experiments.plots import _pyplot
-from rnnlab.experiments.report import save_figure
+from rnnlab.experiments.plots.figure import pyplot, save_figure
 
 MODEL_COLORS = {"SRN": "tab:red", "LSTM": "tab:blue", "CW-RNN": "tab:green"}
 
@@ -34,7 +33,7 @@ def nmse_and_generated(
         path: where the PNG goes.
         title: the figure's title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     panels = max(1, len(generated))
     figure = plt.figure(figsize=(11, 1.6 + 1.5 * panels))
     grid = figure.add_gridspec(panels, 2, width_ratios=(1, 1.4))
@@ -88,7 +87,7 @@ def nmse_curves(
         path: where the PNG goes.
         title: the figure's title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     budgets = sorted({budget for _, budget in curves})
     figure, axes = plt.subplots(
         1, len(budgets), squeeze=False, sharey=True, figsize=(3.2 * len(budgets), 3)

@@ -28,15 +28,15 @@ from rnnlab.diagnostics import (
     state_jacobians,
     states_from_trajectory,
 )
-from rnnlab.experiments.plots import (
+from rnnlab.experiments.plots.dynamics import (
     eigenvalues_in_the_plane,
-    flow_against_step,
     lyapunov_spectrum,
     singular_values_against_horizon,
 )
-from rnnlab.experiments.store import RunStore
+from rnnlab.experiments.plots.gradient_flow import flow_against_step
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.factory import build_model
+from rnnlab.runs.store import RunStore
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint
 

@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.experiments.plots import _pyplot
-from rnnlab.experiments.report import save_figure
+from rnnlab.experiments.plots.figure import pyplot, save_figure
 
 MODEL_COLORS = {"NTM (feed-forward)": "tab:green", "LSTM": "tab:blue"}
 
@@ -37,7 +36,7 @@ def bits_and_curves(
         path: where the PNG goes.
         title: the figure's title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for column, name in ((0, "wrong bits (threshold ½)"), (1, "cross-entropy (bits)")):
         ax = axes[column]
@@ -95,7 +94,7 @@ def weighting_heatmap(weightings: Mapping[str, Any], path: Path, *, title: str) 
         path: where the PNG goes.
         title: the figure's title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
     n = weightings["length"]
     for ax, name in zip(axes, ("write", "read"), strict=True):

@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.experiments.plots import _pyplot
-from rnnlab.experiments.report import save_figure
+from rnnlab.experiments.plots.figure import pyplot, save_figure
 
 MODEL_STYLES = {  # label prefix -> (colour, line style): trees solid, sequential dashed
     "Tree-LSTM": ("tab:green", "-"),
@@ -45,7 +44,7 @@ def accuracy_by_depth_and_curves(
         path: where the PNG goes.
         title: the figure's title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     figure, (by_depth, accuracy, loss) = plt.subplots(1, 3, figsize=(14, 4))
     for r in rows:
         colour, line = _style(r["label"])

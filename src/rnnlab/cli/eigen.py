@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnlab.diagnostics import EigenDemo, eigen_demo
-from rnnlab.experiments.plots import eigen_components_against_step
+from rnnlab.experiments.plots.dynamics import eigen_components_against_step
 
 
 def run_eigen_demo(

@@ -1,34 +1,15 @@
-"""Plots and the HTML report that every experiment leaves in its runs folder."""
+"""The HTML report a runs folder holds: sections of text, tables and figures on one self-contained
+page, written atomically."""
 
 from __future__ import annotations
 
 import html
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(data)
-    os.replace(f.name, path)
-
-
-def save_figure(figure, path: Path) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".png") as f:
-        figure.savefig(f, format="png", dpi=120, bbox_inches="tight")
-    os.replace(f.name, path)
-    plt.close(figure)
-    return path
+from rnnlab._io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -74,5 +55,5 @@ img{{max-width:100%}}</style></head>
 {body}
 </body></html>
 """
-    write_atomic(path, page)
+    atomic_write(path, page)
     return path

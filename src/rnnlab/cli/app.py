@@ -120,9 +120,9 @@ def train(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Train one model on one task; the run is recorded in the runs store and resumable."""
-    from rnnlab.experiments.executor import SerialExecutor
-    from rnnlab.experiments.store import RunStore
     from rnnlab.experiments.train_one import run_train, train_spec
+    from rnnlab.runs.executor import SerialExecutor
+    from rnnlab.runs.store import RunStore
     from rnnlab.training import ClipConfig, TrainConfig
     from rnnlab.training.methods import method_settings
 
@@ -192,7 +192,7 @@ def runs_list(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """List the runs of a runs folder."""
-    from rnnlab.experiments.store import RunStore
+    from rnnlab.runs.store import RunStore
 
     try:
         store = RunStore(runs_dir / "rnnlab.db")
@@ -208,7 +208,7 @@ def runs_show(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Show one run: its spec, outcome and last metrics."""
-    from rnnlab.experiments.store import RunStore
+    from rnnlab.runs.store import RunStore
 
     try:
         store = RunStore(runs_dir / "rnnlab.db")
@@ -337,7 +337,7 @@ def seq2seq(
     ] = Path("runs/seq2seq/model.pt"),
 ) -> None:
     """Train one encoder-decoder on a sequence-pair task; save a checkpoint for translate."""
-    from rnnlab.experiments.translate import make_pair_task, model_config, train_translator
+    from rnnlab.cli.seq2seq import make_pair_task, model_config, train_translator
     from rnnlab.training.seq2seq import Seq2SeqTrainConfig
 
     try:
@@ -389,7 +389,7 @@ def translate(
     length_penalty: Annotated[float, typer.Option(help="GNMT length penalty α.")] = 0.0,
 ) -> None:
     """Translate a text with a trained encoder-decoder; print its beam alternatives and scores."""
-    from rnnlab.experiments.translate import translate_checkpoint
+    from rnnlab.cli.seq2seq import translate_checkpoint
 
     try:
         translate_checkpoint(
@@ -422,8 +422,8 @@ def gradients(
 ) -> None:
     """Print and plot ‖∂L/∂h_t‖ against t for a fresh or trained model, with its Jacobian
     spectra, Lyapunov exponents and the fixed points of its autonomous map (zero input)."""
-    from rnnlab.experiments.gradients import inspect_gradients, model_for
-    from rnnlab.experiments.store import RunStore
+    from rnnlab.cli.gradients import inspect_gradients, model_for
+    from rnnlab.runs.store import RunStore
 
     try:
         store = RunStore(runs_dir / "rnnlab.db") if run is not None else None
@@ -465,7 +465,7 @@ def eigen(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """The DL book's eigen-analysis (§10.7): components along |λ|<1 vanish, |λ|>1 explode."""
-    from rnnlab.experiments.eigen import run_eigen_demo
+    from rnnlab.cli.eigen import run_eigen_demo
 
     try:
         values = [complex(part.strip()) for part in eigenvalues.split(",")]
@@ -478,7 +478,7 @@ def eigen(
 def report(runs_dir: RunsDir = Path("runs")) -> None:
     """Write the runs folder's HTML report and PNG plots from its database."""
     from rnnlab.experiments.reproduce import write_report
-    from rnnlab.experiments.store import RunStore
+    from rnnlab.runs.store import RunStore
 
     try:
         store = RunStore(runs_dir / "rnnlab.db")

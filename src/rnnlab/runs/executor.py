@@ -1,7 +1,7 @@
 """Sweep executors: run many run specs through one run function, recording it all in a RunStore.
 
 A sweep is a list of *run specs* — plain JSON-serialisable dicts (see
-:mod:`rnnlab.experiments.store`) — and a *run function*::
+:mod:`rnnlab.runs.store`) — and a *run function*::
 
     def train_one(spec: dict, run: RunContext) -> dict | None: ...
 
@@ -74,7 +74,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from rnnlab.experiments.store import RunRecord, RunStore
+from rnnlab.runs.store import RunRecord, RunStore
 
 __all__ = [
     "Executor",
