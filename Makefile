@@ -34,7 +34,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/rnnlab reproduce pascanu2013 --preset quick --workers 2
+	$(BIN)/rnnlab demo --workers 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -3,14 +3,14 @@
 Run: ``python benchmarks/scan.py``. Prints Markdown rows and returns the section. For each size
 ``(T, B, N)`` the recurrence ``h_t = λ ⊙ h_{t−1} + b_t`` (complex64, ``|λ|`` in [0.5, 0.99], λ
 constant over time as in the LRU) is evaluated by each path and by the anchor, the plain loop
-(:func:`rnnlab.layers.linear_scan.linear_scan_reference`), all run in turn in every round; each
-path is reported as a time ratio to the loop (below 1: faster), forward only (under
+(:func:`rnnlab.cells.fused.linear_scan.linear_scan_reference`), all run in turn in every round;
+each path is reported as a time ratio to the loop (below 1: faster), forward only (under
 ``no_grad``) and forward + backward (loss ``sum(Re h + Im h)``, gradients for λ and b).
 
 Paths:
 
-- ``tree``: :func:`~rnnlab.layers.linear_scan.linear_scan_tree`, the one the library keeps.
-- ``fft`` and ``log-space``: the two other pure-PyTorch candidates of the spec (§4.2–4.3), written
+- ``tree``: :func:`~rnnlab.cells.fused.linear_scan.linear_scan_tree`, the one the library keeps.
+- ``fft`` and ``log-space``: the two other pure-PyTorch candidates (docs/architectures.md), written
   here only so that the decision not to keep them can be re-checked on another machine. ``fft``
   is the causal convolution with the kernel ``λ^k`` via ``torch.fft`` along a contiguous time
   axis; ``log-space`` is Heinsen's scan, ``exp(a* + logcumsumexp(log b − a*))`` with
@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import compare, machine_line, median_seconds
 from rnnlab.cells.base import Cell
+from rnnlab.cells.fused.linear_scan import linear_scan_reference, linear_scan_tree
 from rnnlab.cells.lru import LRU
-from rnnlab.layers.linear_scan import linear_scan_reference, linear_scan_tree
 
 SIZES = [(256, 8, 64), (1024, 8, 64), (4096, 4, 64), (16384, 2, 64), (1024, 16, 128)]
 ROUNDS = 3  # timed rounds after one warm-up round

@@ -5,17 +5,17 @@ on independently built strings, and the verdicts' orderings on made-up rows."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 import sacrebleu
-from rich.console import Console
 
 from rnnlab.experiments import bahdanau2014 as experiment
-from rnnlab.experiments.reproduce import EXPERIMENTS, reproduce
+from rnnlab.experiments.registry import EXPERIMENTS
+from rnnlab.experiments.reproduce import Reproduction, reproduce
 from rnnlab.runs.store import RunStore
+from rnnlab.tasks.bleu import bleu_text, corpus_bleu
 from rnnlab.tasks.numbers import NumberTranslation, tokenize
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -47,19 +47,20 @@ RANDOM = NumberTranslation("en", "de", max_number=300, split_by="random", n_trai
 LENGTH = NumberTranslation("en", "de", max_number=130, train_max_length=3)
 
 
+def shown(result: Reproduction) -> str:
+    """What ``rnnlab reproduce`` prints of a result: the preset, its note, the table and the
+    verdicts."""
+    lines = [f"{result.name}, {result.preset} preset", result.note, " | ".join(result.header)]
+    return "\n".join([*lines, *(" | ".join(row) for row in result.cells), *result.verdicts])
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """The tiny preset run once, serially, with its printed output."""
+    """The tiny preset run once, serially, with what the CLI prints of it."""
     runs = tmp_path_factory.mktemp("runs")
-    out = io.StringIO()
-    rows = reproduce(
-        "bahdanau2014",
-        "quick",
-        runs_dir=runs,
-        console=Console(file=out, width=220),
-        overrides=TINY,
-    )
-    return runs, rows, out.getvalue()
+    result = reproduce("bahdanau2014", "quick", runs_dir=runs, overrides=TINY)
+    assert not result.failed
+    return runs, result.rows, shown(result)
 
 
 def test_registered():
@@ -116,16 +117,10 @@ def test_a_second_run_resumes_without_training_again(finished):
     runs, rows, _ = finished
     store = RunStore(runs / "rnnlab.db")
     before = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="bahdanau2014")}
-    again = reproduce(
-        "bahdanau2014",
-        "quick",
-        runs_dir=runs,
-        console=Console(file=io.StringIO()),
-        overrides=TINY,
-    )
+    again = reproduce("bahdanau2014", "quick", runs_dir=runs, overrides=TINY)
     after = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="bahdanau2014")}
     assert after == before
-    assert again == rows
+    assert again.rows == rows
 
 
 def bleu_string(tokens: list[str]) -> str:
@@ -195,21 +190,33 @@ def test_scores_recomputed_from_the_saved_examples(finished):
 def test_corpus_bleu_is_sacrebleus():
     hypotheses = ["vier tausend sieben hundert ein und zwanzig", "eins", "drei und dreißig"]
     references = ["vier tausend sieben hundert ein und zwanzig", "ein", "zwei und dreißig"]
-    score, signature = experiment.corpus_bleu(hypotheses, references)
+    score, signature = corpus_bleu(hypotheses, references)
     expected = sacrebleu.corpus_bleu(hypotheses, [references], use_effective_order=True)
     assert score == pytest.approx(expected.score)
     assert 0 < score < 100
     assert "eff:yes" in signature and "nrefs:1" in signature
-    assert experiment.corpus_bleu(["eins"], ["eins"])[0] == pytest.approx(100.0)
+    assert corpus_bleu(["eins"], ["eins"])[0] == pytest.approx(100.0)
     with pytest.raises(ValueError, match="pair up"):
-        experiment.corpus_bleu(["a"], [])
+        corpus_bleu(["a"], [])
 
 
 def test_bleu_text_and_evenly_spaced():
-    assert experiment.bleu_text(["ein@@", "und@@", "zwanzig"]) == "ein und zwanzig"
+    assert bleu_text(["ein@@", "und@@", "zwanzig"]) == "ein und zwanzig"
     assert experiment.evenly_spaced(10, 4) == [0, 2, 5, 7]
     assert experiment.evenly_spaced(3, 5) == [0, 1, 2]
     assert experiment.evenly_spaced(3, None) == [0, 1, 2]
+
+
+def test_paper_preset_is_the_full_protocol():
+    paper = experiment.preset("paper")
+    assert paper.name == "paper" and paper.seeds == paper.random_seeds == 5
+    assert paper.variants == tuple(experiment.VARIANTS) and paper.test_size is None
+    assert set(experiment.PRESETS) == {"paper", "quick"}
+
+
+def test_corpus_bleu_of_no_sentences_is_nan():
+    score, signature = corpus_bleu([], [])
+    assert score != score and signature == ""
 
 
 def test_bad_presets():

@@ -315,3 +315,41 @@ def test_spectral_radius_of_a_scaled_rotation():
     assert spectral_radius(0.9 * rotation) == pytest.approx(0.9, rel=1e-14)
     with pytest.raises(ValueError, match="square"):
         spectral_radius(torch.zeros(2, 3))
+
+
+# ------------------------------------------------------------------------- Pascanu's condition
+GAMMA = {"tanh": 1.0, "sigmoid": 0.25}  # γ ≥ |φ'|, as in Pascanu et al. 2013, §2.1
+
+
+def _elman_with(nonlinearity: str, W: Tensor) -> cells.Elman:
+    """``h_t = φ(W_ih x_t + W h_{t-1})``, no bias."""
+    cell = cells.Elman(F, W.shape[0], bias=False, nonlinearity=nonlinearity, dtype=DTYPE)
+    with torch.no_grad():
+        cell.weight_hh.copy_(W)
+    return cell
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "sigmoid"])
+def test_pascanu_condition_is_on_the_largest_singular_value(nonlinearity, seeded):
+    """ρ(W) < 1/γ does not bound the products of step Jacobians; λ_1(W) < 1/γ does."""
+    gamma = GAMMA[nonlinearity]
+    W = torch.tensor([[0.5, 3.0], [0.0, 0.5]], dtype=DTYPE) / gamma
+    lambda_1 = torch.linalg.svdvals(W)[0].item()
+    assert spectral_radius(W) * gamma == pytest.approx(0.5) and lambda_1 * gamma > 3
+
+    # From h_0 = 0 with zero input the first step's Jacobian is φ'(0) W = γ W: the error signal
+    # grows by γ λ_1 > 1 over that step although ρ(W) < 1/γ.
+    cell = _elman_with(nonlinearity, W)
+    result = jacobian_products(state_jacobians(cell, torch.zeros(12, 1, F, dtype=DTYPE)))
+    assert result.norms[0, 0].item() == pytest.approx(gamma * lambda_1, rel=1e-12)
+    assert result.norms[0, 0].item() > 1
+    if nonlinearity == "tanh":  # h stays 0, every J_t = W: linear, so ρ < 1 decides the limit
+        assert result.norms.max().item() > 1 > 10 * result.norms[-1, 0].item()
+
+    # Rescaled to λ_1 = 0.9/γ: ‖J_k ⋯ J_1‖ ≤ (γ λ_1)^k = 0.9^k on any trajectory.
+    cell = _elman_with(nonlinearity, W * (0.9 / (gamma * lambda_1)))
+    x = torch.randn(12, B, F, dtype=DTYPE) * 2
+    state = torch.randn(B, 2, dtype=DTYPE)
+    result = jacobian_products(state_jacobians(cell, x, state))
+    bound = 0.9 ** result.horizons.to(DTYPE)
+    assert bool((result.norms <= bound.unsqueeze(1) * (1 + 1e-12)).all())

@@ -55,7 +55,8 @@ def small_esn(input_size=2, output_size=2, **options) -> ESN:
 
 # ------------------------------------------------------------------------------ acceptance
 def test_readme_example_mackey_glass(readme_data):
-    """Spec §1.4: ReservoirPy prints RMSE 0.0020282 and R² 0.99992; rnnlab's weights are other
+    """docs/reservoir_computing.md, "ReservoirPy README example": ReservoirPy prints RMSE
+    0.0020282 and R² 0.99992; rnnlab's weights are other
     draws from the same distributions, so the order of magnitude is what must agree."""
     x_train, x_test, y_train, y_test = torch_data(readme_data)
     reservoir = Reservoir(
@@ -263,7 +264,8 @@ def test_esn_refuses_bad_input(randn):
 
 # ------------------------------------------------------------------------------ memory capacity
 def test_linear_reservoir_memory_capacity_is_close_to_but_not_above_n():
-    """Spec §1.7: MC <= N for i.i.d. input; a linear reservoir reaches MC ≈ N in exact
+    """docs/reservoir_computing.md, "Memory capacity": MC <= N for i.i.d. input; a linear
+    reservoir reaches MC ≈ N in exact
     arithmetic. In float64 the last unit or so is lost: the states' Gram matrix has
     eigenvalues spanning many decades (measured MC 18.4–19.3 for N = 20 over seeds, ridges
     0–1e-8, k_max 40–80, lengths 2000–10000), so "close" here means >= 0.9 N."""

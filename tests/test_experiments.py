@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from rnnlab import tasks
 from rnnlab.cli import app
+from rnnlab.cli import reproduce as cli_reproduce
 from rnnlab.experiments import pascanu2013
 from rnnlab.experiments.reproduce import reproduce
 from rnnlab.models.factory import build_model
@@ -50,7 +52,7 @@ def test_paper_preset_is_the_papers_protocol():
 
 
 def test_reproduce_runs_records_and_resumes(tmp_path):
-    rows = reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY)
+    rows = reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY).rows
     assert {r["method"] for r in rows} == {"MSGD", "MSGD-C", "MSGD-CR"}
     assert all(r["runs"] == 2 for r in rows)
     assert (tmp_path / "report.html").is_file()
@@ -59,7 +61,7 @@ def test_reproduce_runs_records_and_resumes(tmp_path):
     (record,) = store.runs(experiment="pascanu2013")
     assert record.status == "done" and record.outcome["updates"] <= 40
     finished = record.finished
-    again = reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY)
+    again = reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=TINY).rows
     assert again == rows and store.get(record.key).finished == finished  # not run twice
 
 
@@ -192,7 +194,7 @@ def test_generalization_tests_every_length(tmp_path):
         "eval_every": 10,
         "eval_size": 40,
     }
-    rows = reproduce("generalization", "quick", runs_dir=tmp_path, overrides=tiny)
+    rows = reproduce("generalization", "quick", runs_dir=tmp_path, overrides=tiny).rows
     assert [r["length"] for r in rows] == [10, 30]
     assert all(len(r["error_rates"]) == 2 and r["runs"] == 2 for r in rows)
     assert all(0 <= e <= 1 for r in rows for e in r["error_rates"])
@@ -208,7 +210,7 @@ def test_hochreiter1997_trains_both_cells(tmp_path):
         "eval_size": 32,
         "hidden_size": 8,
     }
-    rows = reproduce("hochreiter1997", "quick", runs_dir=tmp_path, overrides=tiny)
+    rows = reproduce("hochreiter1997", "quick", runs_dir=tmp_path, overrides=tiny).rows
     assert {r["cell"] for r in rows} == {"lstm", "elman"}
     records = RunStore(tmp_path / "rnnlab.db").runs(experiment="hochreiter1997")
     assert len(records) == 2 and all(r.spec["task"]["variant"] == "hochreiter97" for r in records)
@@ -242,20 +244,24 @@ class FakeRun:
 
 def test_interrupted_unit_resumes_to_the_same_outcome(tmp_path):
     spec = pascanu2013.group_specs(pascanu2013.preset("quick", **TINY))[0]
-    straight = pascanu2013.run_group(spec, FakeRun(tmp_path / "a"))
+    straight = pascanu2013.run_unit(spec, FakeRun(tmp_path / "a"))
     (tmp_path / "b").mkdir()
     with pytest.raises(StopError):
-        pascanu2013.run_group(spec, FakeRun(tmp_path / "b", stop_at=40))
-    assert pascanu2013.run_group(spec, FakeRun(tmp_path / "b")) == straight
+        pascanu2013.run_unit(spec, FakeRun(tmp_path / "b", stop_at=40))
+    assert pascanu2013.run_unit(spec, FakeRun(tmp_path / "b")) == straight
 
 
-def test_cli_demo_trains_three_models_and_writes_its_report(tmp_path):
-    args = ["demo", "--steps", "20", "--length", "10", "--hidden-size", "4"]
-    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "LSTM peephole" in result.output and "Elman tanh" in result.output
-    assert (tmp_path / "demo" / "learning_curves.png").is_file()
-    assert (tmp_path / "demo" / "report.html").is_file()
+def test_cli_demo_is_the_main_job(tmp_path, monkeypatch):
+    """`rnnlab demo` (what `make demo` runs) is `rnnlab reproduce pascanu2013 --preset quick`."""
+    calls = []
+    monkeypatch.setattr(cli_reproduce, "run_reproduction", lambda *args: calls.append(args))
+    runs = str(tmp_path)
+    assert runner.invoke(app, ["demo", "--workers", "2", "--runs-dir", runs]).exit_code == 0
+    command = ["reproduce", "pascanu2013", "--preset", "quick", "--workers", "2"]
+    assert runner.invoke(app, [*command, "--runs-dir", runs]).exit_code == 0
+    assert calls[0] == calls[1] == ("pascanu2013", "quick", 2, tmp_path, None)
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert "rnnlab demo --workers 2" in makefile
 
 
 def test_vanishing_measures_the_ratio_from_the_flow(tmp_path):
@@ -267,7 +273,7 @@ def test_vanishing_measures_the_ratio_from_the_flow(tmp_path):
         "measure_size": 8,
         "hidden_size": 6,
     }
-    rows = reproduce("vanishing", "quick", runs_dir=tmp_path, overrides=tiny)
+    rows = reproduce("vanishing", "quick", runs_dir=tmp_path, overrides=tiny).rows
     assert len(rows) == 4 and all(r["ratio_init"] > 0 for r in rows)
     # the ratio is the flow's first over its last entry, recomputed from the stored flow
     for record in RunStore(tmp_path / "rnnlab.db").runs(experiment="vanishing"):
@@ -290,7 +296,7 @@ def test_vanishing_leaky_units_and_skip_connections_carry_the_gradient_further(t
         "measure_size": 8,
         "hidden_size": 10,
     }
-    rows = reproduce("vanishing", "quick", runs_dir=tmp_path, overrides=tiny)
+    rows = reproduce("vanishing", "quick", runs_dir=tmp_path, overrides=tiny).rows
     ratio = {r["cell"]: r["ratio_init"] for r in rows}
     assert ratio["leaky_multiscale"] > 1e4 * ratio["elman_tanh"]
     assert ratio["skip_10"] > 1e4 * ratio["elman_tanh"]
@@ -323,9 +329,10 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
     ]
     result = runner.invoke(app, fresh)
     assert result.exit_code == 0, result.output
-    assert "‖∂L/∂h_t‖" in result.output and (tmp_path / "gradients" / "gradient_flow.png").is_file()
+    folder = tmp_path / "gradients" / "addition_T12_elman_H6_default_seed0"  # one per model
+    assert "‖∂L/∂h_t‖" in result.output and (folder / "gradient_flow.png").is_file()
     for name in ("jacobian_singular_values", "lyapunov_spectrum", "eigenvalues_w_hh"):
-        assert (tmp_path / "gradients" / f"{name}.png").is_file()
+        assert (folder / f"{name}.png").is_file()
     rows = fixed_point_rows(result.output)
     fixed = [row for row in rows if row[0] in ("stable", "unstable", "saddle")]
     assert fixed, result.output
@@ -367,21 +374,23 @@ def test_cli_gradients_for_a_fresh_and_a_trained_model(tmp_path):
 
 def test_cli_eigen_demo_matches_the_closed_form(tmp_path):
     result = runner.invoke(
-        app, ["eigen", "--eigenvalues", "0.5,1.2", "--steps", "20", "--runs-dir", str(tmp_path)]
+        app, ["eigen", "--eigenvalues", "0.5,1.2", "--length", "20", "--runs-dir", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
     assert "vanishes" in result.output and "explodes" in result.output
-    assert (tmp_path / "eigen" / "eigen_components.png").is_file()
+    assert (tmp_path / "eigen" / "eigen_components_0.5_1.2_T20_seed0.png").is_file()
     assert runner.invoke(app, ["report", "--runs-dir", str(tmp_path)]).exit_code == 0
     assert "eigen_components" in (tmp_path / "report.html").read_text()
     for bad in ("0.5,zero", "0.9+0.3j"):  # not a number; a complex value without its conjugate
         refused = runner.invoke(app, ["eigen", "--eigenvalues", bad, "--runs-dir", str(tmp_path)])
-        assert refused.exit_code == 2
+        assert refused.exit_code == 2 and refused.output.startswith("error:")
+    named = runner.invoke(app, ["eigen", "--eigenvalues", "0.5,foo"])
+    assert "--eigenvalues" in named.output and "'foo'" in named.output
 
 
 def test_jaeger2001_measures_each_echo_state_network_against_its_published_number(tmp_path):
     tiny = {"seeds": (0,), "blocks": 2, "reservoirpy": False}
-    rows = reproduce("jaeger2001", "quick", runs_dir=tmp_path, overrides=tiny)
+    rows = reproduce("jaeger2001", "quick", runs_dir=tmp_path, overrides=tiny).rows
     value = {(r["kind"], r["measure"]): r["mean"] for r in rows}
     assert set(value) == {
         ("forecast", "rmse"),
@@ -424,4 +433,5 @@ def test_cli_gradients_for_every_kind_of_cell(tmp_path, cell, options, expected)
     result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "‖∂L/∂h_t‖" in result.output and expected in result.output
-    assert (tmp_path / "gradients" / "gradient_flow.png").is_file()
+    folder = tmp_path / "gradients" / f"addition_T12_{cell}_H6_default_seed0"
+    assert (folder / "gradient_flow.png").is_file()

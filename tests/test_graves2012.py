@@ -1,5 +1,6 @@
 """The graves2012 experiment end to end on a tiny preset (toy transduction): the store, the
-table, the report and the figure, and label error rates recomputed from the kept decodes."""
+table, the report and the figure, and label error rates recomputed from the kept decodes; the
+fast edit distance behind the label error rate against its reference."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 
 import jiwer
 import pytest
-from rich.console import Console
+import torch
 
 from rnnlab.experiments import graves2012
-from rnnlab.experiments.reproduce import EXPERIMENTS, reproduce
+from rnnlab.experiments.registry import EXPERIMENTS
+from rnnlab.experiments.reproduce import Reproduction, reproduce
 from rnnlab.runs.store import RunStore
 from rnnlab.tasks import make
-from rnnlab.tasks.pairs import edit_distance
+from rnnlab.tasks.pairs import edit_distance, edit_distance_reference, error_rate
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -39,12 +41,19 @@ TINY = {
 }
 
 
+def shown(result: Reproduction) -> str:
+    """What ``rnnlab reproduce`` prints of a result: the preset, its note, the table and the
+    verdicts."""
+    lines = [f"{result.name}, {result.preset} preset", result.note, " | ".join(result.header)]
+    return "\n".join([*lines, *(" | ".join(row) for row in result.cells), *result.verdicts])
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    console = Console(record=True, width=160)
-    rows = reproduce("graves2012", "quick", runs_dir=runs, console=console, overrides=TINY)
-    return runs, rows, console.export_text()
+    result = reproduce("graves2012", "quick", runs_dir=runs, overrides=TINY)
+    assert not result.failed
+    return runs, result.rows, shown(result)
 
 
 def test_is_registered():
@@ -87,7 +96,9 @@ def test_error_rates_equal_a_recomputation_from_the_kept_decodes(sweep):
         )
         assert sorted(kept["hypotheses"]) == sorted(expected_methods)
         for method, hypotheses in kept["hypotheses"].items():
-            errors = sum(edit_distance(r, h) for r, h in zip(truth, hypotheses, strict=True))
+            errors = sum(
+                edit_distance_reference(r, h) for r, h in zip(truth, hypotheses, strict=True)
+            )
             ler = errors / sum(len(r) for r in truth)
             assert record.outcome["ler"][method] == pytest.approx(ler, abs=1e-12)
             words = jiwer.wer(
@@ -126,9 +137,8 @@ def test_running_again_skips_finished_units_and_gives_the_same_rows(sweep):
     runs, rows, _ = sweep
     store = RunStore(runs / "rnnlab.db")
     before = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="graves2012")}
-    console = Console(record=True, width=160)
-    again = reproduce("graves2012", "quick", runs_dir=runs, console=console, overrides=TINY)
-    assert again == rows
+    again = reproduce("graves2012", "quick", runs_dir=runs, overrides=TINY)
+    assert again.rows == rows
     after = {r.key: (r.attempts, r.finished) for r in store.runs(experiment="graves2012")}
     assert after == before  # nothing ran again
 
@@ -188,7 +198,7 @@ def test_group_specs_builds_the_data_before_the_sweep(tmp_path):
 
 def test_bad_presets_are_refused_by_name():
     with pytest.raises(ValueError, match="preset"):
-        graves2012.preset("paper")
+        graves2012.preset("paper-ish")
     with pytest.raises(ValueError, match="systems"):
         graves2012.group_specs(graves2012.preset("quick", task=TOY, systems=("lstm",)))
     with pytest.raises(ValueError, match="joints"):
@@ -201,3 +211,41 @@ def test_bad_presets_are_refused_by_name():
         graves2012.group_specs(graves2012.preset("quick", task=TOY, beam_transducer=0))
     with pytest.raises(TypeError, match="sequence-pair task"):
         graves2012.group_specs(graves2012.preset("quick", task={"name": "addition", "length": 20}))
+
+
+def test_paper_preset_is_the_full_protocol():
+    paper = graves2012.preset("paper")
+    assert paper.name == "paper" and paper.seeds == 5 and paper.num_layers == 2
+    assert paper.systems == graves2012.SYSTEMS and paper.joints == ("additive", "mlp")
+    assert "quick" in graves2012.PRESETS and set(graves2012.PRESETS) == {"paper", "quick"}
+
+
+def test_edit_distance_equals_its_reference_on_random_sequences():
+    """rapidfuzz's Levenshtein distance, behind every label error rate, equals the textbook
+    dynamic programme on random label sequences (empty ones included, small and large
+    alphabets, lengths past rapidfuzz's 64-symbol blocks) and on word sequences."""
+    g = torch.Generator().manual_seed(0)
+    words = ["ein@@", "und@@", "zwanzig", "hundert", "tausend", "drei"]
+    cases = [([], []), ([], [1, 2]), ([3], []), ([], ["a"]), (["a", "b"], [])]
+    for longest in [0, 1, 3, 8] * 100 + [70, 150] * 10:
+        n, m = torch.randint(0, longest + 1, (2,), generator=g).tolist()
+        alphabet = int(torch.randint(1, 12, (1,), generator=g))
+        cases.append(
+            (
+                torch.randint(0, alphabet, (n,), generator=g).tolist(),
+                torch.randint(0, alphabet, (m,), generator=g).tolist(),
+            )
+        )
+        pick = torch.randint(0, len(words), (n + m,), generator=g).tolist()
+        cases.append(([words[i] for i in pick[:n]], [words[i] for i in pick[n:]]))
+    assert sum(not r or not h for r, h in cases) > 50  # empty sequences are well represented
+    for reference, hypothesis in cases:
+        expected = edit_distance_reference(reference, hypothesis)
+        assert edit_distance(reference, hypothesis) == expected
+        assert edit_distance(hypothesis, reference) == expected  # symmetric
+        assert isinstance(edit_distance(reference, hypothesis), int)
+    references, hypotheses = zip(*cases[:200], strict=True)
+    errors = sum(edit_distance_reference(r, h) for r, h in zip(references, hypotheses, strict=True))
+    assert error_rate(references, hypotheses) == pytest.approx(
+        errors / sum(len(r) for r in references), abs=1e-15
+    )

@@ -23,7 +23,7 @@ from rnnlab.init import (
 
 DTYPES = [torch.float32, torch.float64]
 SCHEMES = ["sigmoid", "basic_tanh", "smart_tanh"]
-#: (W_ih/W_hy std, W_hh std) of the spec table; None where W_hh is rescaled instead.
+#: (W_ih/W_hy std, W_hh std) of the table in docs/tasks.md; None where W_hh is rescaled instead.
 EXPECTED_STD = {"sigmoid": (0.01, 0.01), "basic_tanh": (0.1, 0.1), "smart_tanh": (0.01, None)}
 
 

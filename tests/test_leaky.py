@@ -13,11 +13,11 @@ from torch.testing import assert_close
 
 from rnnlab import cells
 from rnnlab.cells.base import Cell
+from rnnlab.cells.fused.leaky import leaky_scan
 from rnnlab.cells.leaky import (
     Leaky,
     alpha_from_time_constants,
     grouped_time_constants,
-    leaky_scan,
     random_time_constants,
 )
 from rnnlab.diagnostics.gradient_flow import gradient_flow

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from rnnlab.layers.linear_scan import linear_scan_reference, linear_scan_tree
+from rnnlab.cells.fused.linear_scan import linear_scan_reference, linear_scan_tree
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,4 +1,4 @@
-"""ListOps against its definition (spec ``timescales_trees_memory.md`` §5).
+"""ListOps against its definition (``docs/tasks.md``, "ListOps").
 
 Labels are recomputed by two evaluators written here, independent of the library: a stack
 machine over the token sequence, and the LRA generator's ``to_value`` over the binary
@@ -196,7 +196,7 @@ def test_determinism():
 
 
 def test_label_balance():
-    """Near-uniform, as the released test file (spec §5.1); seed 0 gives 167..231 of 2000."""
+    """Near-uniform, as the released test file (docs/tasks.md); seed 0 gives 167..231 of 2000."""
     counts = collections.Counter(lo.labels(lo.make_examples(2000, generator=gen(0))).tolist())
     assert sorted(counts) == list(range(10))
     assert all(0.07 < counts[k] / 2000 < 0.13 for k in range(10)), counts

@@ -257,3 +257,14 @@ def test_omega_from_norms_groups() -> None:
     _close(value, torch.tensor([(0 + (9 / 4 - 1) ** 2) / 2, 9.0], dtype=D))
     assert math.isclose(float(coef[1, 0]), 4 * (9 / 4 - 1) / (4 * 2))
     assert float(coef[1, 1]) == 0.0
+
+
+def test_public_names_are_importable_from_the_package_and_the_module() -> None:
+    import rnnlab.training
+    import rnnlab.training.omega
+
+    for name in rnnlab.training.omega.__all__:
+        assert hasattr(rnnlab.training.omega, name), name
+    for name in ("OmegaResult", "omega_elman", "omega_generic", "omega_reference"):
+        assert getattr(rnnlab.training, name) is getattr(rnnlab.training.omega, name)
+    assert omega_from_norms is rnnlab.training.omega.omega_from_norms

@@ -114,6 +114,83 @@ def test_an_interrupted_run_ends_exactly_as_an_uninterrupted_one(task, tmp_path,
     )
 
 
+def run_with_evaluation(model, task, config, **hooks):
+    """``train_pairs`` evaluating the greedy error rate and the test loss (named ``"loss"``)."""
+
+    def evaluate():
+        with torch.no_grad():
+            test_loss = model.loss(task.collate(task.pairs("test"))).item()
+        return {"error_rate": greedy_error(model, task), "loss": test_loss}
+
+    return train_pairs(model, task, config, evaluate=evaluate, **hooks)
+
+
+def expected_progress(history):
+    """What progress should have seen: every update's loss and the latest evaluation before it,
+    whose ``"loss"`` is reported as ``"eval_loss"``."""
+    evaluated = {e["step"]: e for e in history.evaluations}
+    expected, latest = [], {}
+    for step, loss in enumerate(history.losses, 1):
+        if step in evaluated:
+            latest = {"error_rate": evaluated[step]["error_rate"]}
+            latest["eval_loss"] = evaluated[step]["loss"]
+        expected.append((step, {"loss": loss, **latest}))
+    return expected
+
+
+def test_progress_follows_every_update_and_changes_nothing(task):
+    config = PairTrainConfig(learning_rate=0.03, steps=12, batch_size=8, eval_every=5)
+    calls, steps = [], []
+    observed = build(0)
+    history = run_with_evaluation(
+        observed,
+        task,
+        config,
+        progress=lambda step, metrics: calls.append((step, dict(metrics))),
+        on_step=lambda step, loss: steps.append((step, loss)),
+    )
+    assert [step for step, _ in calls] == list(range(1, 13)) and history.steps == 12
+    assert [metrics["loss"] for _, metrics in calls] == history.losses
+    assert [e["step"] for e in history.evaluations] == [5, 10, 12]
+    assert calls == expected_progress(history)
+    assert steps == list(enumerate(history.losses, 1))  # on_step still follows every update
+    plain = build(0)
+    assert run_with_evaluation(plain, task, config) == history
+    for a, b in zip(observed.state_dict().values(), plain.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_progress_of_a_resumed_run_continues_the_uninterrupted_one(task, tmp_path):
+    """Counting on from the checkpoint (after 6 updates), with the evaluation made at 4."""
+    config = PairTrainConfig(steps=12, batch_size=8, eval_every=4, checkpoint_every=3)
+    straight = []
+    run_with_evaluation(
+        build(1),
+        task,
+        config,
+        progress=lambda step, metrics: straight.append((step, dict(metrics))),
+        checkpoint=tmp_path / "a.pt",
+    )
+
+    def crash_at_8(step, metrics):
+        if step == 8:
+            raise SimulatedCrashError
+
+    path = tmp_path / "b.pt"
+    with pytest.raises(SimulatedCrashError):
+        run_with_evaluation(build(1), task, config, progress=crash_at_8, checkpoint=path)
+    resumed = []
+    run_with_evaluation(
+        build(99),
+        task,
+        config,
+        progress=lambda step, metrics: resumed.append((step, dict(metrics))),
+        checkpoint=path,
+    )
+    assert resumed == straight[6:]
+    assert "error_rate" in resumed[0][1]
+
+
 def test_the_same_seed_gives_the_same_run_and_another_seed_another(task):
     config = PairTrainConfig(steps=5, batch_size=8)
     first, second = build(0), build(0)

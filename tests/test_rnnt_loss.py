@@ -276,6 +276,66 @@ def test_blank_index_conventions(gen):
     torch.testing.assert_close(explicit, last, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("T_lengths,U_lengths", LENGTH_CASES)
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_unfused_log_softmax_takes_log_probabilities(gen, T_lengths, U_lengths, reduction):
+    """torchaudio's ``fused_log_softmax=False``: the input is ``lp`` itself, so the loss of
+    ``log_softmax(x)`` equals the fused loss of ``x`` and the reference's, and so does the
+    gradient wrt ``x`` through autograd; the gradient wrt ``lp`` is the reference's ∂L/∂lp."""
+    logits, targets, T_len, U_len = batch(gen, T_lengths, U_lengths, 6, blank=0, extra_T=1)
+    x = logits.clone().requires_grad_()
+    lp = torch.log_softmax(x, -1)
+    lp.retain_grad()
+    unfused = rnnt_loss(
+        lp, targets, T_len, U_len, blank=0, reduction=reduction, fused_log_softmax=False
+    )
+    unfused.sum().backward()
+    y = logits.clone().requires_grad_()
+    fused = rnnt_loss(y, targets, T_len, U_len, blank=0, reduction=reduction)
+    (grad_fused,) = torch.autograd.grad(fused.sum(), y)
+    expected, expected_grad = rnnt_loss_reference(
+        logits, targets, T_len, U_len, blank=0, reduction=reduction
+    )
+    torch.testing.assert_close(unfused, fused, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(unfused, expected, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(x.grad, grad_fused, rtol=0, atol=1e-12)
+    torch.testing.assert_close(x.grad, expected_grad, rtol=0, atol=1e-10)
+    scale = 1 / len(T_lengths) if reduction == "mean" else 1.0
+    for b, (T_b, U_b) in enumerate(zip(T_lengths, U_lengths, strict=True)):
+        ref = rnnt_reference(logits[b, :T_b, : U_b + 1], targets[b, :U_b].tolist(), 0)
+        inside = lp.grad[b, :T_b, : U_b + 1]
+        torch.testing.assert_close(inside, scale * ref.grad_log_probs, rtol=0, atol=1e-12)
+        outside = lp.grad[b].clone()
+        outside[:T_b, : U_b + 1] = 0
+        assert torch.equal(outside, torch.zeros_like(outside))  # padded cells
+
+
+def test_unfused_log_softmax_float32_clamp_and_padding(gen):
+    """Not fused, float32 is computed like float64, the clamp clips ∂L/∂lp (the gradient wrt
+    the input) per utterance, and padding holding NaN is never read."""
+    logits, targets, T_len, U_len = batch(gen, [5, 3], [2, 3], 5, extra_T=1, scale=2.0)
+    lp = torch.log_softmax(logits, -1)
+    dirty = lp.clone()
+    dirty[0, 5:] = float("nan")
+    dirty[1, :, 4:] = float("nan")
+    for clamp in (-1, 0.1):
+        x = dirty.float().requires_grad_()
+        loss = rnnt_loss(
+            x, targets, T_len, U_len, clamp=clamp, reduction="none", fused_log_softmax=False
+        )
+        (grad,) = torch.autograd.grad((loss * torch.tensor([2.0, -1.0])).sum(), x)
+        assert loss.dtype == grad.dtype == torch.float32
+        for b, weight in enumerate((2.0, -1.0)):
+            T_b, U_b = int(T_len[b]), int(U_len[b])
+            ref = rnnt_reference(logits[b, :T_b, : U_b + 1], targets[b, :U_b].tolist(), 4)
+            assert loss[b].item() == pytest.approx(-ref.log_likelihood, rel=1e-6)
+            g = ref.grad_log_probs.clamp(-clamp, clamp) if clamp > 0 else ref.grad_log_probs
+            torch.testing.assert_close(
+                grad[b, :T_b, : U_b + 1].double(), weight * g, rtol=0, atol=1e-6
+            )
+        assert torch.isfinite(grad).all() and grad[0, 5:].abs().sum() == 0
+
+
 def test_integer_dtypes(gen):
     logits, targets, T_len, U_len = batch(gen, [4, 3], [2, 1], 5)
     results = [
@@ -436,6 +496,8 @@ BAD_INPUTS = [
     ({"clamp": "1"}, TypeError, "clamp must be a real number"),
     ({"clamp": float("nan")}, ValueError, "clamp must be finite"),
     ({"reduction": "batchmean"}, ValueError, "reduction must be one of"),
+    ({"fused_log_softmax": 0}, TypeError, "fused_log_softmax must be a bool"),
+    ({"fused_log_softmax": None}, TypeError, "fused_log_softmax must be a bool"),
 ]
 
 
@@ -501,3 +563,10 @@ def test_matches_torchaudio(gen):
             (expected,) = torch.autograd.grad((theirs * torch.arange(1.0, 4.0)).sum(), y)
             torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-6)
+    # fused_log_softmax=False on log-probabilities: the same loss (values only: the gradient wrt
+    # log-probabilities is checked against the reference above)
+    lp = torch.log_softmax(logits, -1)
+    args = (targets.clamp(max=5).int(), T_len.int(), U_len.int())
+    ours = rnnt_loss(lp, *args, reduction="none", fused_log_softmax=False)
+    theirs = functional.rnnt_loss(lp, *args, reduction="none", fused_log_softmax=False)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)

@@ -14,7 +14,8 @@ from torch.testing import assert_close
 
 from rnnlab import cells
 from rnnlab.cells.base import Cell
-from rnnlab.cells.skip import SkipElman, skip_scan
+from rnnlab.cells.fused.skip import skip_scan
+from rnnlab.cells.skip import SkipElman
 from rnnlab.diagnostics.gradient_flow import gradient_flow
 from rnnlab.diagnostics.jacobians import state_jacobians
 from rnnlab.layers.bidirectional import Bidirectional

@@ -28,6 +28,7 @@ from rnnlab.runs.executor import (
     Executor,
     ProcessExecutor,
     SerialExecutor,
+    SweepProgress,
     resolve_function,
 )
 from rnnlab.runs.store import (
@@ -35,6 +36,8 @@ from rnnlab.runs.store import (
     SCHEMA_VERSION,
     RunStore,
     RunStoreError,
+    database_path,
+    open_store,
     spec_key,
 )
 
@@ -389,12 +392,51 @@ def test_killed_sweep_resumes_without_losing_or_repeating_runs(tmp_path: Path) -
 
 
 # -------------------------------------------------------------------------------- serial sweeps
+class Watcher(SweepProgress):
+    """Records what a sweep tells its watcher."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.statuses: list[str] = []
+        self.steps: list[tuple[str, int, int | None, dict]] = []
+
+    def sweep_started(self, sweep, todo) -> None:
+        self.events.append(f"started {len(todo)}")
+
+    def run_progress(self, key, step, total, values) -> None:
+        self.steps.append((key, step, total, dict(values)))
+
+    def run_ended(self, result) -> None:
+        self.events.append("ended")
+        self.statuses.append(result.status)
+
+    def sweep_ended(self, sweep) -> None:
+        self.events.append("sweep ended")
+
+
+def reporting_run(spec: dict, run) -> dict:
+    for step in range(1, 4):
+        run.progress(step, {"loss": 1.0 / step}, 3)
+    return {"ok": True}
+
+
+def test_a_run_in_this_process_reports_its_progress_to_the_watcher(store: RunStore) -> None:
+    watcher = Watcher()
+    sweep = SerialExecutor().run([{"experiment": "steps"}], reporting_run, store, progress=watcher)
+    (key,) = sweep.keys
+    assert watcher.steps == [(key, s, 3, {"loss": 1.0 / s}) for s in (1, 2, 3)]
+    assert store.get(key).status == "done"
+
+
 def test_serial_executor_records_failures_and_retries(store: RunStore) -> None:
     specs = [{"experiment": "flaky", "i": i} for i in range(4)]
     executor = SerialExecutor()
     assert isinstance(executor, Executor)
-    sweep = executor.run(specs, "_sweep_worker:flaky_run", store, progress=True)
+    watcher = Watcher()
+    sweep = executor.run(specs, "_sweep_worker:flaky_run", store, progress=watcher)
     assert len(sweep.done) == 2 and len(sweep.failed) == 2 and not sweep.complete
+    assert watcher.events == ["started 4", *(["ended"] * 4), "sweep ended"]
+    assert sorted(watcher.statuses) == ["done", "done", "failed", "failed"]
     assert all("odd run" in r.error for r in sweep.results if r.status == "failed")
     for run in store.runs("flaky"):
         assert run.status == ("failed" if run.spec["i"] % 2 else "done")
@@ -420,3 +462,33 @@ def test_resolve_function() -> None:
         resolve_function("_sweep_worker:nope")
     with pytest.raises(TypeError, match="fn"):
         resolve_function("no colon")
+
+
+# -------------------------------------------------------------------------------- runs folders
+def test_open_store_creates_for_writers_and_never_for_readers(tmp_path) -> None:
+    folder = tmp_path / "typo"
+    with pytest.raises(RunStoreError, match="holds no runs database"):
+        open_store(folder, create=False)
+    assert not folder.exists()  # a reading command leaves nothing behind
+    store = open_store(folder)
+    assert store.path == database_path(folder) == folder / "rnnlab.db"
+    store.close()
+    open_store(folder, create=False).close()
+
+
+def test_open_store_names_a_file_or_an_unusable_folder(tmp_path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RunStoreError, match="is a file, not a folder"):
+        open_store(tmp_path / "afile")
+    with pytest.raises(RunStoreError, match="cannot hold a runs database"):
+        open_store(tmp_path / "afile" / "inside")
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_a_new_database_gets_the_mode_the_umask_allows(tmp_path, mask) -> None:
+    old = os.umask(mask)
+    try:
+        open_store(tmp_path / "runs").close()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "runs" / "rnnlab.db").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,7 +1,7 @@
-"""Every task against its definition in ``long_term_tasks.md``, with fixed seeds.
+"""Every task against its definition in ``docs/tasks.md``, with fixed seeds.
 
 Each generator is read back independently: marker and symbol positions are found in the inputs
-and checked against the spec's ranges over many sequences (both ends of every range must be
+and checked against the documented ranges over many sequences (both ends of every range must be
 reached), targets are recomputed from the inputs, classes are counted, lengths are checked.
 Losses are compared with formulas written here; the error criteria with perfect, borderline and
 baseline outputs. All samples are drawn from fixed seeds, so nothing can flake.
@@ -415,7 +415,7 @@ def class_symbols(symbols: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Te
 
 
 def pascanu_ranges(T: int, n_bits: int) -> list[tuple[int, int]]:
-    """Half-open position ranges of the spec."""
+    """Half-open position ranges of docs/tasks.md, "Temporal order"."""
     starts = (0.1, 0.5) if n_bits == 2 else (0.1, 0.3, 0.6)
     return [(int(s * T), int(s * T) + int(0.1 * T)) for s in starts]
 
@@ -504,7 +504,7 @@ def test_random_permutation():
 
 # ------------------------------------------------------------------------------ memorization
 def test_memorization_worked_check():
-    """The spec's check: T = 8, n_pos = 5 -> length 18, trigger at 13, targets 13..17 = data."""
+    """docs/tasks.md example: T = 8, n_pos = 5 -> length 18, trigger at 13, targets 13..17 data."""
     task = make("memorization", length=8, n_values=2, n_pos=5)
     assert task.input_size == 4 and task.output_size == 3
     batch = task.sample(500, generator=gen())

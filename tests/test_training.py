@@ -293,6 +293,79 @@ def test_tbptt_in_the_loop_counts_one_update_per_window():
     assert result.updates == 2 * windows  # the loop finishes the minibatch it started
 
 
+def record_progress():
+    """A progress hook that keeps every call, and the list it keeps them in."""
+    calls = []
+    return calls, lambda update, metrics: calls.append((update, dict(metrics)))
+
+
+def assert_latest_error_rate(calls, evaluations):
+    """Each call holds the error rate of the latest evaluation so far (none before the first)."""
+    evaluated, latest = dict(evaluations), None
+    for update, metrics in calls:
+        latest = evaluated.get(update, latest)
+        assert set(metrics) == ({"loss"} if latest is None else {"loss", "error_rate"})
+        assert metrics.get("error_rate") == latest
+
+
+@pytest.mark.parametrize("overrides", [{}, {"omega": 1.0, "train_length": (10, 14)}])
+def test_progress_follows_every_update_and_changes_nothing(overrides):
+    task = tasks.make("addition", length=10)
+    config = addition_config(eval_every=7, **overrides)  # 20 updates, evaluated at 7, 14, 20
+    calls, progress = record_progress()
+    observed = elman_model(seed=3)
+    result = train(observed, task, config, progress=progress)
+    assert [update for update, _ in calls] == list(range(1, 21)) and result.updates == 20
+    assert [metrics["loss"] for _, metrics in calls] == result.losses
+    assert [update for update, _ in result.evaluations] == [7, 14, 20]
+    assert_latest_error_rate(calls, result.evaluations)
+    plain = elman_model(seed=3)
+    assert train(plain, task, config) == result
+    for a, b in zip(observed.state_dict().values(), plain.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_progress_follows_every_window_of_truncated_bptt():
+    task = tasks.make("memorization", length=12, n_values=2, n_pos=3)
+    config = addition_config(max_updates=6, tbptt=(6, 12), eval_every=4)
+
+    def model():
+        return elman_model(
+            input_size=task.input_size, output_size=task.output_size, readout="every"
+        )
+
+    calls, progress = record_progress()
+    observed, plain = model(), model()
+    result = train(observed, task, config, progress=progress)
+    assert [update for update, _ in calls] == list(range(1, result.updates + 1))
+    assert [metrics["loss"] for _, metrics in calls] == result.losses
+    assert_latest_error_rate(calls, result.evaluations)
+    assert train(plain, task, config) == result
+    assert all(
+        torch.equal(a, b) for a, b in zip(observed.parameters(), plain.parameters(), strict=True)
+    )
+
+
+def test_progress_of_a_resumed_run_continues_the_uninterrupted_one(tmp_path):
+    """Counting on from the checkpoint (after 10 updates), with the error rate evaluated then."""
+    task = tasks.make("addition", length=10)
+    config = addition_config()  # evaluated at 10 and 20, checkpoints every 5
+    straight_calls, progress = record_progress()
+    train(elman_model(seed=1), task, config, progress=progress, checkpoint=tmp_path / "a.pt")
+
+    def stop_at_13(update, metrics):
+        if update == 13:
+            raise InterruptError
+
+    path = tmp_path / "b.pt"
+    with pytest.raises(InterruptError):
+        train(elman_model(seed=1), task, config, progress=stop_at_13, checkpoint=path)
+    calls, progress = record_progress()
+    train(elman_model(seed=99), task, config, progress=progress, checkpoint=path)
+    assert calls == straight_calls[10:]
+    assert "error_rate" in calls[0][1]
+
+
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [

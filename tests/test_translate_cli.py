@@ -10,14 +10,14 @@ import warnings
 
 import pytest
 import torch
-from rich.console import Console
 from typer.testing import CliRunner
 
-cli = __import__("rnnlab.cli.app", fromlist=["app"])
-from rnnlab.cli.seq2seq import Translation, translate
+from rnnlab.cli import app, common
 from rnnlab.decoding.search import beam_search
 from rnnlab.decoding.stop_rules import EndSymbol
+from rnnlab.decoding.translate import Translation, translate
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnlab.runs.store import RunStore
 from rnnlab.tasks.numbers import detokenize, tokenize
 from rnnlab.tasks.pairs import Vocabulary
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
@@ -36,7 +36,7 @@ TRAIN = [  # numbers 0..150, sources of at most 4 tokens in training
     "12",
     "--embedding-size",
     "6",
-    "--steps",
+    "--max-updates",
     "30",
     "--eval-every",
     "15",
@@ -50,20 +50,22 @@ TRAIN = [  # numbers 0..150, sources of at most 4 tokens in training
 @pytest.fixture
 def wide(monkeypatch):
     """The CLI's console, wide enough that no table cell is cut."""
-    monkeypatch.setattr(cli, "console", Console(width=250))
+    monkeypatch.setattr(common.console, "width", 250)
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("s2s") / "model.pt"
-    result = CliRunner().invoke(cli.app, [*TRAIN, "--checkpoint", str(path)])
+    folder = tmp_path_factory.mktemp("s2s")
+    path = folder / "model.pt"
+    command = [*TRAIN, "--checkpoint", str(path), "--runs-dir", str(folder / "runs")]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     assert "exact match" in result.output and str(path.name) in result.output
     return path
 
 
 def invoke(*args: str):
-    return CliRunner().invoke(cli.app, list(args))
+    return CliRunner().invoke(app, list(args))
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -229,7 +231,7 @@ def test_scheduled_sampling_options_reach_the_checkpoint(tmp_path):
         *args,
         "--embedding-size",
         "2",
-        "--steps",
+        "--max-updates",
         "3",
         "--eval-every",
         "3",
@@ -245,6 +247,8 @@ def test_scheduled_sampling_options_reach_the_checkpoint(tmp_path):
         "length",
         "--checkpoint",
         str(path),
+        "--runs-dir",
+        str(tmp_path / "runs"),
     )
     assert result.exit_code == 0, result.output
     payload = load_checkpoint(path)
@@ -252,3 +256,32 @@ def test_scheduled_sampling_options_reach_the_checkpoint(tmp_path):
     assert payload["seq2seq_config"]["schedule"] == "exponential"
     assert payload["history"]["extras"]["truth_probability"] == [1.0, 0.5, 0.25]
     assert payload["model_config"]["stop"] == "length"
+
+
+def test_seq2seq_runs_are_recorded_in_the_store_and_evaluated_on_the_validation_split(tmp_path):
+    runs = tmp_path / "runs"
+    args = [*TRAIN[:5], "--hidden-size", "4", "--embedding-size", "2", "--max-updates", "2"]
+    result = invoke(*args, "--eval-every", "2", "--eval-size", "5", "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    (record,) = RunStore(runs / "rnnlab.db").runs(experiment="seq2seq")
+    assert record.status == "done" and record.outcome["split"] == "valid"
+    assert "evaluation on split 'valid'" in result.output
+    assert read_seq2seq(record.outcome["checkpoint"]).model is not None
+    again = invoke(*args, "--eval-every", "2", "--eval-size", "5", "--runs-dir", str(runs))
+    assert again.exit_code == 0 and len(RunStore(runs / "rnnlab.db").runs()) == 1
+
+
+def test_a_checkpoint_path_inside_a_file_is_one_error_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    args = [*TRAIN[:5], "--hidden-size", "4", "--embedding-size", "2", "--max-updates", "1"]
+    result = invoke(
+        *args,
+        "--eval-size",
+        "5",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint",
+        str(tmp_path / "afile" / "model.pt"),
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --checkpoint") and "Traceback" not in result.output

@@ -4,7 +4,7 @@ An Elman layer whose ``n = g·k`` hidden units are split into ``g`` modules of `
 ``i`` runs on a clock of period ``T_i`` and only updates at the steps where its clock ticks,
 keeping its state in between. Recurrent connections run only from slower modules to faster ones
 (and within a module), so the recurrent matrix is block upper-triangular and has fewer
-parameters than an Elman layer of the same size (spec ``timescales_trees_memory.md`` §3).
+parameters than an Elman layer of the same size (``docs/architectures.md``, "Clockwork RNN").
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 from rnnlab._checks import check_bool, check_choice, check_size, check_state_like
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, uniform_init_
-from rnnlab.cells.fused.common import INPLACE, can_fuse, step_threads
+from rnnlab.cells.fused.clockwork import ClockworkScan
+from rnnlab.cells.fused.common import can_fuse
 
-__all__ = ["Clockwork", "ClockworkScan", "exponential_periods"]
+__all__ = ["Clockwork", "exponential_periods"]
 
 CONNECTIVITIES = ("slow_to_fast", "full")
 DEFAULT_MODULES = 4  # rnnlab's default g when neither periods nor modules is given
@@ -216,10 +216,11 @@ class Clockwork(Cell):
         counter of step ``t`` is ``c + (number of real steps before t)`` (T, B); from it, the
         active units of every step ``on`` (T, B, n) and ``r_t``, the rows up to the last module
         active in any real sequence at step ``t``, are computed at once (one transfer to the
-        host). :class:`ClockworkScan` then runs the recurrence computing only rows ``:r_t`` at
-        each step, with a hand-written backward. Padded steps (``mask`` false) keep the state,
-        counter included, and output zeros. Other dtypes or devices, a mask that is not bool
-        (T, B), or a subclass that overrides ``forward`` run the loop.
+        host). :class:`~rnnlab.cells.fused.clockwork.ClockworkScan` then runs the recurrence
+        computing only rows ``:r_t`` at each step, with a hand-written backward. Padded steps
+        (``mask`` false) keep the state, counter included, and output zeros. Other dtypes or
+        devices, a mask that is not bool (T, B), or a subclass that overrides ``forward`` run
+        the loop.
         """
         if not isinstance(state, (tuple, list)) or not can_fuse(
             self, Clockwork, x, state[0], mask=mask
@@ -280,104 +281,3 @@ def _check_periods(periods: object) -> tuple[int, ...]:
             f"{list(periods)}"
         )
     return tuple(periods)
-
-
-class ClockworkScan(torch.autograd.Function):
-    r"""The recurrence of :meth:`Clockwork.scan` in one autograd node, computing only the rows
-    of the modules that may be active.
-
-    Forward, for t = 0..T−1, with ``r = r_t`` (rows up to the last module active at step t in
-    any sequence) and ``on`` the active units (false on padded steps)::
-
-        a_t        = drive[t, :, :r] + h_{t−1} @ W[:r].T       # (B, r)
-        h_t[:, :r] = where(on[t, :, :r], act(a_t), h_{t−1}[:, :r])
-        h_t[:, r:] = h_{t−1}[:, r:]
-        y_t        = m_t ? h_t : 0                              # m_t the step mask
-
-    The loop runs without autograd and keeps the states ``h_t`` (T, B, n). Backward, with
-    ``ḡ_t`` the gradient at the state ``h_t`` (``ḡ_{T−1}`` = the final state's gradient +
-    ``ȳ_{T−1}``) and ``act'`` computed from the output (:mod:`~rnnlab.cells.activations`),
-    which equals ``h_t`` wherever ``on``::
-
-        ā_t             = ḡ_t[:, :r] ⊙ on[t, :, :r] ⊙ act'(h_t[:, :r])      # (B, r)
-        ḡ_{t−1}         = ḡ_t ⊙ (1 − on[t]) + ā_t @ W[:r] + m_{t−1} · ȳ_{t−1}
-
-    and with ``Ā`` (T, B, n) the ``ā_t`` padded with zeros, one matrix product each:
-    ``W̄ = Āᵀ [h_{−1}, ..., h_{T−2}]`` and ``drivē = Ā``; the initial state's gradient is
-    ``ḡ_{−1}``. First-order gradients only.
-
-    Args (of ``apply``): ``drive`` (T, B, n), ``h0`` (B, n), ``weight`` ``W`` (n, n), ``on``
-    bool (T, B, n), ``mask`` bool (T, B) or None, ``plan`` a list of ``(r_t, full_t)`` with
-    ``full_t`` true when every sequence updates all ``r_t`` rows (the ``where`` is skipped),
-    and the activation's name. Returns the outputs (T, B, n) and the final state (B, n).
-    """
-
-    @staticmethod
-    def forward(ctx, drive, h0, weight, on, mask, plan, nonlinearity):
-        T, B, n = drive.shape
-        activate = INPLACE[nonlinearity]
-        weight_t = weight.t()  # (n, n)
-        columns = {r: weight_t[:, :r] for r, _ in plan}  # rows :r of W, transposed: (n, r)
-        states = drive.new_empty(T, B, n)
-        previous = h0
-        steps = zip(plan, drive.unbind(0), states.unbind(0), on.unbind(0), strict=True)
-        with step_threads(drive, B * n * n):
-            for (r, full), drive_t, state_t, on_t in steps:
-                if r < n:
-                    state_t[:, r:] = previous[:, r:]
-                if r:
-                    top = state_t[:, :r]  # (B, r)
-                    if full:
-                        activate(torch.addmm(drive_t[:, :r], previous, columns[r], out=top))
-                    else:
-                        new = activate(torch.addmm(drive_t[:, :r], previous, columns[r]))
-                        torch.where(on_t[:, :r], new, previous[:, :r], out=top)
-                previous = state_t
-        outputs = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
-        ctx.nonlinearity, ctx.plan = nonlinearity, plan
-        ctx.save_for_backward(h0, weight, on, mask, states)
-        return outputs, states[-1].clone()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_outputs, grad_last):
-        h0, weight, on, mask, states = ctx.saved_tensors
-        T, B, n = states.shape
-        slope = ACTIVATIONS[ctx.nonlinearity].grad_from_output(states) * on  # (T, B, n)
-        keep = (~on).to(states.dtype)  # (T, B, n)
-        if mask is not None:
-            grad_outputs = grad_outputs.masked_fill(~mask.unsqueeze(-1), 0.0)
-        grad_a = torch.zeros_like(states)  # Ā
-        g = grad_last + grad_outputs[-1]
-        rows = {r: (weight[:r], g[:, :r]) for r, _ in ctx.plan}  # W[:r] (r, n), ḡ[:, :r] view
-        before = (None, *grad_outputs.unbind(0)[:-1])  # ȳ_{t−1} for step t
-        steps = zip(
-            ctx.plan, grad_a.unbind(0), slope.unbind(0), keep.unbind(0), before, strict=True
-        )
-        with step_threads(states, B * n * n):
-            for (r, full), grad_a_t, slope_t, keep_t, grad_before in reversed(list(steps)):
-                if r:
-                    weight_r, g_r = rows[r]
-                    d = grad_a_t[:, :r]
-                    torch.mul(g_r, slope_t[:, :r], out=d)
-                    if full:
-                        g_r.zero_()
-                    else:
-                        g_r.mul_(keep_t[:, :r])
-                    g.addmm_(d, weight_r)
-                if grad_before is not None:
-                    g.add_(grad_before)
-        need = ctx.needs_input_grad
-        grad_weight = None
-        if need[2]:
-            before = torch.cat([h0.unsqueeze(0), states[:-1]])  # (T, B, n): h_{t−1}
-            grad_weight = grad_a.view(T * B, n).t() @ before.view(T * B, n)
-        return (
-            grad_a if need[0] else None,
-            g if need[1] else None,
-            grad_weight,
-            None,
-            None,
-            None,
-            None,
-        )

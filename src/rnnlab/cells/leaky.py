@@ -6,8 +6,8 @@ the unit's time scale smoothly (where a skip connection of integer length ``d``,
 :mod:`rnnlab.cells.skip`, sets it in steps). Mozer 1992 ("Induction of multiscale temporal
 structure") gave hidden units different time constants so that slow units pick up global
 structure; El Hihi & Bengio 1996 put long-term dependencies in slow variables; Jaeger et al.
-2007 use the same leak in echo state networks (:class:`~rnnlab.cells.reservoir.Reservoir`, spec
-``timescales_trees_memory.md`` §1.8 and §2).
+2007 use the same leak in echo state networks (:class:`~rnnlab.cells.reservoir.Reservoir`;
+``docs/architectures.md``, "Leaky units and multiple time scales").
 
 The book names two ways to choose the time constants: fix them (for instance groups of units on
 a log scale of time constants, or a draw at initialisation: :func:`grouped_time_constants`,
@@ -25,31 +25,19 @@ import numbers
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 from rnnlab._checks import check_bool, check_float_tensor, check_real, check_size
 from rnnlab.cells.activations import ACTIVATIONS, Activation, activation
 from rnnlab.cells.base import Cell, State, uniform_init_
-from rnnlab.cells.fused.common import (
-    INPLACE,
-    Mask,
-    add_biases,
-    can_fuse,
-    masked_grad,
-    project,
-    step_threads,
-)
+from rnnlab.cells.fused.common import can_fuse
+from rnnlab.cells.fused.leaky import NONLINEARITIES, leaky_scan
 
 __all__ = [
     "Leaky",
-    "LeakyScan",
     "alpha_from_time_constants",
     "grouped_time_constants",
-    "leaky_scan",
     "random_time_constants",
 ]
-
-_NONLINEARITIES = ("tanh", "sigmoid", "relu", "identity")
 
 
 class Leaky(Cell):
@@ -72,7 +60,7 @@ class Leaky(Cell):
 
     in code ``alpha = exp(-exp(-log_time_constant))``. Why this parametrisation: ``α`` stays in
     (0, 1) whatever ``s`` (the leak can never amplify, like the LRU's ``λ = exp(−exp(ν))``,
-    Orvieto et al. 2023 — spec §4.1); ``s`` is the log of the time constant, so a spectrum of
+    Orvieto et al. 2023, docs/architectures.md); ``s`` is ``log τ``, so a spectrum of
     time scales on a log scale is a uniform grid in ``s`` and a gradient step changes ``τ`` by a
     factor, the same for fast and slow units; and fixed and learned units share one conversion
     ``α = exp(−1/τ)``. ``α = σ(a)`` would also stay in (0, 1) but its parameter is the logit of
@@ -108,9 +96,9 @@ class Leaky(Cell):
     Parameters: ``weight_ih`` (H, input_size), ``weight_hh`` (H, H), ``bias_ih`` (H,),
     ``bias_hh`` (H,), all U(−1/√H, 1/√H) as Elman's; ``log_time_constant`` (H,) when learned.
 
-    :meth:`scan` is the fast path (:class:`LeakyScan`: the input projection of all steps in one
-    matrix product, the time loop without autograd and a hand-written backward);
-    :meth:`~Cell.loop` is its reference twin.
+    :meth:`scan` is the fast path (:class:`~rnnlab.cells.fused.leaky.LeakyScan`: the input
+    projection of all steps in one matrix product, the time loop without autograd and a
+    hand-written backward); :meth:`~Cell.loop` is its reference twin.
     """
 
     alpha: Tensor
@@ -132,7 +120,7 @@ class Leaky(Cell):
         self.input_size = check_size("input_size", input_size)
         self.hidden_size = self.output_size = check_size("hidden_size", hidden_size)
         self.bias = check_bool("bias", bias)
-        self.nonlinearity = activation(nonlinearity, choices=_NONLINEARITIES).name
+        self.nonlinearity = activation(nonlinearity, choices=NONLINEARITIES).name
         self.learn_alpha = check_bool("learn_alpha", learn_alpha)
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
@@ -199,8 +187,9 @@ class Leaky(Cell):
         return h, h
 
     def scan(self, x: Tensor, state: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """All steps at once with :func:`leaky_scan`; equals :meth:`~Cell.loop` (which runs
-        instead for anything :func:`~rnnlab.cells.fused.common.can_fuse` refuses)."""
+        """All steps at once with :func:`~rnnlab.cells.fused.leaky.leaky_scan`; equals
+        :meth:`~Cell.loop` (which runs instead for anything
+        :func:`~rnnlab.cells.fused.common.can_fuse` refuses)."""
         alpha = self.alphas()
         if not can_fuse(self, Leaky, x, state, alpha, mask=mask):
             return self.loop(x, state, mask)
@@ -216,152 +205,6 @@ class Leaky(Cell):
             f"{self.input_size}, {self.hidden_size}{extra}, nonlinearity={self.nonlinearity!r}, "
             f"learn_alpha={self.learn_alpha}, time_constants in [{tau.min():.3g}, {tau.max():.3g}]"
         )
-
-
-# ------------------------------------------------------------------------------ fused scan
-class LeakyScan(torch.autograd.Function):
-    r"""All T steps of :class:`Leaky` in one autograd node, as
-    :class:`~rnnlab.cells.fused.elman.ElmanScan` does for Elman.
-
-    Forward, for t = 0..T-1 (``m_t`` the step mask, 1 without one; ``κ = 1 − α``)::
-
-        a_t  = x_t @ W_ihᵀ + b_ih + b_hh + h_{t-1} @ W_hhᵀ     # (B, H)
-        f_t  = φ(a_t)
-        h'_t = α ⊙ h_{t-1} + κ ⊙ f_t
-        h_t  = m_t ? h'_t : h_{t-1}                             # the state
-        y_t  = m_t ? h'_t : 0                                   # the output
-
-    The input projection of every step is one matrix product before the loop, which runs without
-    autograd and keeps ``f`` (T, B, H), the outputs and, with a mask, the states.
-
-    Backward, with ``ḡ_t`` the gradient arriving at the state ``h_t`` (``ḡ_{T-1}`` = the final
-    state's gradient + ``ȳ_{T-1}``) and ``φ'`` computed from ``f`` (:mod:`activations`)::
-
-        ĝ_t     = m_t · ḡ_t                                     # reaches h'_t
-        ā_t     = ĝ_t ⊙ κ ⊙ φ'(f_t)                             # (B, H)
-        ḡ_{t-1} = ā_t @ W_hh + α ⊙ ĝ_t + (1 - m_t) · ḡ_t + m_{t-1} · ȳ_{t-1}
-
-    then, with one matrix product each over all steps, ``W̄_hh = Σ_t ā_tᵀ h_{t-1}``,
-    ``W̄_ih = Σ_t ā_tᵀ x_t``, ``x̄_t = ā_t @ W_ih``, ``b̄_ih = b̄_hh = Σ_t ā_t`` and
-    ``ᾱ = Σ_t Σ_b ĝ_t ⊙ (h_{t-1} − f_t)``; the initial state's gradient is ``ḡ_{-1}``.
-
-    First-order gradients only: the backward is not itself differentiable.
-    """
-
-    @staticmethod
-    def forward(ctx, nonlinearity, x, h0, weight_ih, weight_hh, alpha, bias_ih, bias_hh, mask):
-        T, B, _ = x.shape
-        H = weight_hh.shape[0]
-        activate = INPLACE.get(nonlinearity)  # None: identity
-        whh_t = weight_hh.t().contiguous()  # (H, H)
-        keep = 1 - alpha
-        f = project(x, weight_ih, add_biases(bias_ih, bias_hh), x.new_empty(T, B, H))
-        out = x.new_empty(T, B, H)  # h'_t, the outputs
-        states = out if mask is None else x.new_empty(T, B, H)
-        steps = (None,) * T if mask is None else mask.unsqueeze(-1).unbind(0)  # (B, 1) each
-        previous = h0
-        with step_threads(x, B * H * H):
-            for f_t, out_t, state_t, step in zip(
-                f.unbind(0), out.unbind(0), states.unbind(0), steps, strict=True
-            ):
-                f_t.addmm_(previous, whh_t)
-                if activate is not None:
-                    activate(f_t)
-                torch.mul(previous, alpha, out=out_t)
-                out_t.addcmul_(f_t, keep)
-                if step is not None:
-                    torch.where(step, out_t, previous, out=state_t)
-                previous = state_t
-        last = states[-1].clone()
-        if mask is not None:
-            out.masked_fill_(~mask.unsqueeze(-1), 0.0)
-        ctx.nonlinearity = nonlinearity
-        ctx.save_for_backward(x, h0, weight_ih, weight_hh, alpha, f, states, mask)
-        return out, last
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y, grad_last):
-        x, h0, weight_ih, weight_hh, alpha, f, states, mask = ctx.saved_tensors
-        T, B, H = f.shape
-        n_in = x.shape[-1]
-        need = ctx.needs_input_grad
-        m = None if mask is None else Mask(mask, x.dtype)
-        keep = 1 - alpha
-        # κ ⊙ φ'(f_t) for every step at once, masked: ā_t = ḡ_t ⊙ slope_t
-        slope = ACTIVATIONS[ctx.nonlinearity].grad_from_output(f).mul_(keep)  # (T, B, H)
-        if m is not None:
-            slope.mul_(m.real)
-        gys = masked_grad(grad_y, m)
-        d = x.new_empty(T, B, H)  # ā_t
-        reach = x.new_empty(T, B, H) if need[5] else None  # ĝ_t, for ᾱ
-        g = grad_last + gys[-1]  # ḡ_{T-1}
-        spare = torch.empty_like(g)
-        with step_threads(x, B * H * H):
-            for t in range(T - 1, -1, -1):
-                torch.mul(g, slope[t], out=d[t])
-                if t > 0:
-                    torch.addmm(gys[t - 1], d[t], weight_hh, out=spare)
-                else:
-                    torch.mm(d[t], weight_hh, out=spare)
-                if m is None:
-                    spare.addcmul_(g, alpha)
-                    if reach is not None:
-                        reach[t] = g
-                else:
-                    g_real = g * m.real[t]  # ĝ_t
-                    spare.addcmul_(g_real, alpha).addcmul_(g, m.pad[t])
-                    if reach is not None:
-                        reach[t] = g_real
-                g, spare = spare, g
-        d2 = d.view(T * B, H)
-        previous = torch.cat([h0.unsqueeze(0), states[:-1]])  # h_{t-1}, (T, B, H)
-        grad_x = d2.mm(weight_ih).view(T, B, n_in) if need[1] else None
-        g_wih = d2.t().mm(x.reshape(T * B, n_in)) if need[3] else None
-        g_whh = d2.t().mm(previous.view(T * B, H)) if need[4] else None
-        g_alpha = (reach * (previous - f)).sum((0, 1)) if reach is not None else None
-        g_b = d2.sum(0) if need[6] or need[7] else None
-        return (
-            None,
-            grad_x,
-            g if need[2] else None,
-            g_wih,
-            g_whh,
-            g_alpha,
-            g_b if need[6] else None,
-            g_b if need[7] else None,
-            None,
-        )
-
-
-def leaky_scan(
-    x: Tensor,
-    h0: Tensor,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    alpha: Tensor,
-    bias_ih: Tensor | None = None,
-    bias_hh: Tensor | None = None,
-    nonlinearity: str = "tanh",
-    mask: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Run the leaky recurrence over ``x`` with :class:`LeakyScan`.
-
-    Args:
-        x: inputs (T, B, I).
-        h0: the state before step 0, (B, H).
-        weight_ih, weight_hh: (H, I), (H, H).
-        alpha: ``α`` per unit, (H,) (a tensor that may require grad).
-        bias_ih, bias_hh: (H,) or None.
-        nonlinearity: ``"tanh"`` (default), ``"sigmoid"``, ``"relu"`` or ``"identity"``.
-        mask: optional bool (T, B); false marks padding, where the state is kept and the output
-            is zero.
-
-    Returns:
-        outputs (T, B, H) and the final state (B, H).
-    """
-    activation(nonlinearity, choices=_NONLINEARITIES)
-    return LeakyScan.apply(nonlinearity, x, h0, weight_ih, weight_hh, alpha, bias_ih, bias_hh, mask)
 
 
 # ------------------------------------------------------------------------------ time constants

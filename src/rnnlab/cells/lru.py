@@ -1,6 +1,6 @@
 r"""The Linear Recurrent Unit (Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu, De; ICML 2023,
 arXiv:2303.06349): a diagonal complex linear recurrence, stable by construction, with a
-per-step readout; spec ``timescales_trees_memory.md`` §4.1.
+per-step readout; ``docs/architectures.md``, "Linear Recurrent Unit".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rnnlab._checks import (
     check_state_like,
 )
 from rnnlab.cells.base import Cell
-from rnnlab.layers.linear_scan import linear_scan_reference, linear_scan_tree
+from rnnlab.cells.fused.linear_scan import linear_scan_reference, linear_scan_tree
 
 __all__ = ["LRU", "TREE_MAX_WIDTH"]
 
@@ -78,7 +78,8 @@ class LRU(Cell):
       input gives ``E|x_k|² = E|B u|²`` per mode at initialisation (once the transient
       ``|λ|^{2k}`` has died out);
     - ``B_re, B_im ~ N(0, 1/(2H))``, ``C_re, C_im ~ N(0, 1/N)``, ``D ~ N(0, 1)``: minimal-LRU's
-      ``lru/model.py`` (spec §4.1; the paper's Glorot-style B with halved variance, §3.2.2).
+      ``lru/model.py`` (``docs/architectures.md``; the paper's Glorot-style B with halved
+      variance, §3.2.2).
 
     Shapes: ``u_k`` (B, H); state ``x`` (B, N) complex; ``y_k`` (B, output_size) real.
 
@@ -86,8 +87,8 @@ class LRU(Cell):
     ``B_re``, ``B_im`` (N, H); ``C_re``, ``C_im`` (output_size, N); ``D`` (H,) or None.
 
     :meth:`scan` evaluates all steps at once: the drives and readouts of all steps as matmuls, the
-    recurrence by :func:`~rnnlab.layers.linear_scan.linear_scan_tree` (or, for wide states on
-    CPU, by the loop, see :meth:`scan`); :meth:`~rnnlab.cells.base.Cell.loop` (one
+    recurrence by :func:`~rnnlab.cells.fused.linear_scan.linear_scan_tree` (or, for wide states
+    on CPU, by the loop, see :meth:`scan`); :meth:`~rnnlab.cells.base.Cell.loop` (one
     :meth:`forward` per step) is its twin.
     """
 
@@ -188,11 +189,11 @@ class LRU(Cell):
 
         The drives of all steps are two real matmuls; the states come from the scan of
         ``h_t = a_t ⊙ h_{t−1} + b_t`` with ``a = λ`` and ``b`` the drives; the outputs are two
-        more matmuls. The scan is :func:`~rnnlab.layers.linear_scan.linear_scan_tree` unless the
-        input is on the CPU and ``B · N > TREE_MAX_WIDTH × threads`` (1024 per thread), where
-        the loop :func:`~rnnlab.layers.linear_scan.linear_scan_reference` was measured faster (see
-        ``TREE_MAX_WIDTH``); on other devices the tree is always used (a loop there pays a
-        kernel launch per operation and step; not measured in rnnlab).
+        more matmuls. The scan is :func:`~rnnlab.cells.fused.linear_scan.linear_scan_tree`
+        unless the input is on the CPU and ``B · N > TREE_MAX_WIDTH × threads`` (1024 per
+        thread), where the loop :func:`~rnnlab.cells.fused.linear_scan.linear_scan_reference` was
+        measured faster (see ``TREE_MAX_WIDTH``); on other devices the tree is always used (a
+        loop there pays a kernel launch per operation and step; not measured in rnnlab).
 
         ``mask`` (T, B) bool marks the valid steps: on a padded step the scan gets ``a_t = 1,
         b_t = 0``, so the state passes through unchanged (any pattern of holes, not only trailing

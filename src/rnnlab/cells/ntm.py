@@ -3,7 +3,7 @@ r"""The Neural Turing Machine (Graves, Wayne & Danihelka 2014, arXiv:1410.5401) 
 A controller network reads and writes an external memory through differentiable heads; the
 memory operations are :mod:`rnnlab.cells.ntm_addressing` (§3, eqs. 2–9). The stability choices
 are Collier & Beel's (ICANN 2018, arXiv:1807.08518; their ``ntm.py`` and ``run_tasks.py``), as
-collected in spec ``timescales_trees_memory.md`` §6.1 and §6.5.
+collected in ``docs/architectures.md``, "Neural Turing Machine".
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 r"""The memory operations of the Neural Turing Machine as pure functions.
 
-Graves, Wayne & Danihelka 2014, "Neural Turing Machines", arXiv:1410.5401, §3 (eqs. 2–9); spec
-``timescales_trees_memory.md`` §6.1. Every function is batched over sequences ``B`` and heads
-``H``: the memory is ``memory`` (B, N, M) — ``N`` slots (rows) of width ``M`` — and a weighting
-over the slots is ``w`` (B, H, N), one per head, each row non-negative and summing to 1 (eq. 1).
+Graves, Wayne & Danihelka 2014, "Neural Turing Machines", arXiv:1410.5401, §3 (eqs. 2–9);
+``docs/architectures.md``, "Neural Turing Machine". Every function is batched over sequences
+``B`` and heads ``H``: the memory is ``memory`` (B, N, M) — ``N`` slots (rows) of width ``M`` —
+and a weighting over the slots is ``w`` (B, H, N), one per head, each row non-negative and
+summing to 1 (eq. 1).
 
 The addressing pipeline of one head (eqs. 5–9), in :func:`address`::
 

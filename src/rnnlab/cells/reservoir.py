@@ -1,10 +1,10 @@
 r"""The reservoir of an echo state network: a leaky recurrent layer with fixed random weights.
 
 Jaeger 2001 (GMD Report 148, §5, eq. 21) with ReservoirPy's conventions (``reservoirpy.nodes.
-Reservoir``, version 0.4.2; spec ``timescales_trees_memory.md`` §1.6 and §1.8). The weights are
-drawn once and never trained by backpropagation — only a linear readout is fitted on the states
-(:class:`rnnlab.models.esn.ESN`, :func:`rnnlab.models.ridge.fit_ridge`) — so they are buffers,
-not parameters.
+Reservoir``, version 0.4.2; ``docs/reservoir_computing.md``, "Reservoir and the echo state
+property"). The weights are drawn once and never trained by backpropagation — only a linear
+readout is fitted on the states (:class:`rnnlab.models.esn.ESN`,
+:func:`rnnlab.models.ridge.fit_ridge`) — so they are buffers, not parameters.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ class Reservoir(Cell):
 
     in code: ``x = (1 - leak) * x + leak * act(u_t @ weight_in.T + x @ weight_hh.T + bias)``.
     This is ReservoirPy's ``Reservoir._step`` (``lr`` is ``leak``) and Jaeger's leaky-integrator
-    update (GMD Report 148 eq. 21, spec §1.8) with step and time constant ``δC = leak`` and
-    ``a = 1``; ``leak = 1`` gives the plain ESN ``x_t = f(W x_{t−1} + W_in u_t + b)``.
+    update (GMD Report 148 eq. 21; ``docs/reservoir_computing.md``) with step and time
+    constant ``δC = leak`` and ``a = 1``; ``leak = 1`` gives the plain ESN
+    ``x_t = f(W x_{t−1} + W_in u_t + b)``.
 
     Args:
         input_size: features of ``u_t``.
@@ -345,16 +346,16 @@ def effective_spectral_radius(weight_hh: Tensor, leak: float | Tensor = 1.0) -> 
 
     in code ``diag(leak) @ weight_hh + diag(1 - leak)`` (the Jacobian of :class:`Reservoir`'s
     update at ``x = 0``, zero bias, ``f'(0) = 1``). Jaeger et al. 2007 (and GMD Report 148 §5,
-    Prop. 4 with ``δC = leak``, ``a = 1``; spec §1.8): for tanh units, zero bias and no
-    feedback, ``ρ(W̃) > 1`` means no echo state property.
+    Prop. 4 with ``δC = leak``, ``a = 1``; ``docs/reservoir_computing.md``): for tanh units,
+    zero bias and no feedback, ``ρ(W̃) > 1`` means no echo state property.
 
     This is what ``reservoirpy.observables.effective_spectral_radius(W, lr)`` computes
     (``spectral_radius(lr * W + (1 - lr) * I)``). Its docstring calls it the "maximal singular
     value"; the code takes eigenvalues, and so does this function. The largest singular value
     (``torch.linalg.matrix_norm(W̃, ord=2)``) bounds it from above and gives the sufficient
-    condition of §1.8 instead. A (units,) ``leak`` scales the rows of ``W``; ReservoirPy's
-    ``lr * W`` scales the columns — the two matrices are similar (``D W`` vs ``W D``), so the
-    radius is the same.
+    condition of GMD Report 148, §5, instead. A (units,) ``leak`` scales the rows of ``W``;
+    ReservoirPy's ``lr * W`` scales the columns — the two matrices are similar (``D W`` vs
+    ``W D``), so the radius is the same.
 
     Args:
         weight_hh: (N, N) recurrent weights.

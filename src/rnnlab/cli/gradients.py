@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
-from rich.console import Console
+import typer
 from rich.table import Table
 
+from rnnlab.cells import CELLS
 from rnnlab.cells.base import state_leaves
+from rnnlab.cli.common import CellOptions, RunsDir, console, fail, parse_assignments, runs_store
 from rnnlab.diagnostics import (
     find_fixed_points,
     gradient_flow,
@@ -35,10 +37,57 @@ from rnnlab.experiments.plots.dynamics import (
 )
 from rnnlab.experiments.plots.gradient_flow import flow_against_step
 from rnnlab.layers.recurrent import Recurrent
-from rnnlab.models.factory import build_model
+from rnnlab.models.factory import INITS, build_model
 from rnnlab.runs.store import RunStore
 from rnnlab.tasks import make
 from rnnlab.training.checkpoint import load_checkpoint
+
+
+def gradients(
+    task: Annotated[str, typer.Option(help="Task name (fresh model).")] = "temporal_order",
+    length: Annotated[int, typer.Option(help="Nominal sequence length T.")] = 100,
+    cell: Annotated[str, typer.Option(help=f"[{'|'.join(CELLS)}]")] = "elman",
+    hidden_size: Annotated[int, typer.Option(help="Recurrent units.")] = 50,
+    nonlinearity: Annotated[
+        str | None, typer.Option(help="[tanh|sigmoid|relu] (elman, jordan, leaky, skip).")
+    ] = None,
+    cell_option: CellOptions = None,
+    init: Annotated[str, typer.Option(help=f"[{'|'.join(INITS)}]")] = "default",
+    run: Annotated[
+        str | None,
+        typer.Option(help="Key (prefix) of a trained run to inspect instead of a fresh model."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Fresh sequences to measure on.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the model and the sequences.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Print and plot ‖∂L/∂h_t‖ against t for a fresh or trained model, with its Jacobian
+    spectra, Lyapunov exponents and the fixed points of its autonomous map (zero input)."""
+    store = runs_store(runs_dir, create=False) if run is not None else None
+    try:
+        task_obj, model = model_for(
+            run=run,
+            store=store,
+            task_options={"name": task, "length": length},
+            model_options={
+                "cell": cell,
+                "hidden_size": hidden_size,
+                "nonlinearity": nonlinearity,
+                "initialization": init,
+                "cell_options": parse_assignments(cell_option, "--cell-option"),
+                "seed": seed,
+            },
+        )
+    except (ValueError, TypeError) as error:
+        fail(error)
+    label = (
+        f"run_{run}"
+        if run is not None
+        else f"{task}_T{length}_{cell}_H{hidden_size}_{init}_seed{seed}"
+    )
+    inspect_gradients(
+        task_obj, model, batch_size=batch_size, seed=seed, out=runs_dir / "gradients" / label
+    )
 
 
 def model_for(
@@ -66,10 +115,9 @@ def model_for(
     return task, model
 
 
-def inspect_gradients(
-    task, model, *, batch_size: int, seed: int, out: Path, console: Console
-) -> torch.Tensor:
-    """Print ``‖∂L/∂h_t‖`` at a few steps, plot all of it, return the flow (T,)."""
+def inspect_gradients(task, model, *, batch_size: int, seed: int, out: Path) -> torch.Tensor:
+    """Print ``‖∂L/∂h_t‖`` at a few steps, plot all of it into the folder ``out`` (one per model
+    and seed, so that another model's figures never overwrite these); return the flow (T,)."""
     batch = task.sample(batch_size, generator=torch.Generator().manual_seed(seed))
     if model.readout_mode == "last":
 
@@ -104,21 +152,19 @@ def inspect_gradients(
             "fixed points are computed for real states only, so they are left out"
         )
     else:
-        figures += dynamics_figures(model, batch.inputs, out, console)
+        figures += dynamics_figures(model, batch.inputs, out)
         if any(not t.is_floating_point() for t in leaves):
             console.print(
                 "the update depends on the step (a clockwork counter): there is no autonomous "
                 "map, so no fixed points"
             )
         elif isinstance(model.layer, Recurrent):
-            print_fixed_points(model.layer.cell, batch.inputs, seed=seed, console=console)
+            print_fixed_points(model.layer.cell, batch.inputs, seed=seed)
     console.print("plots: " + ", ".join(str(f) for f in figures))
     return flow
 
 
-def print_fixed_points(
-    cell, x: torch.Tensor, *, seed: int, console: Console, starts: int = 32
-) -> list:
+def print_fixed_points(cell, x: torch.Tensor, *, seed: int, starts: int = 32) -> list:
     """Print a table of the fixed and slow points of the cell's autonomous map
     ``s ↦ F(s, 0)`` (zero input), found by :func:`~rnnlab.diagnostics.find_fixed_points` from
     ``starts`` states the cell visits on ``x`` (T, B, input_size), with noise of std 0.1 (seeded
@@ -154,7 +200,7 @@ def print_fixed_points(
     return points
 
 
-def dynamics_figures(model, x: torch.Tensor, out: Path, console: Console) -> list[Path]:
+def dynamics_figures(model, x: torch.Tensor, out: Path) -> list[Path]:
     """Jacobian-product singular values along the first sequence, W_hh's eigenvalues and the
     input-driven Lyapunov spectrum of a one-cell model; their plots."""
     layer = model.layer

@@ -1,190 +1,197 @@
-"""``rnnlab seq2seq`` and ``rnnlab translate``: train one encoder–decoder on a sequence-pair task
-and save it; load it and translate a text with beam search, showing the alternatives.
-
-Text is cut into the tokens the model was trained on: for the ``numbers`` task by its own
-tokeniser (:func:`rnnlab.tasks.numbers.tokenize`, with the checkpoint's source language and
-level), for a checkpoint saved without a task description by whitespace. Tokens outside the
-source vocabulary become ``<unk>`` with a warning that names them (never a crash); empty text,
-text longer than the model's ``max_source_length``, a model that reads feature vectors, and a
-checkpoint of another kind of model are refused with a ``ValueError`` that says which.
-"""
+"""``rnnlab seq2seq`` (train one encoder–decoder on a sequence-pair task, recorded in the runs
+store) and ``rnnlab translate`` (translate a text with a trained one, showing the beam's
+alternatives)."""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-import torch
-from rich.console import Console
+import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rnnlab.decoding.search import Hypothesis
-from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnlab.tasks import make
-from rnnlab.tasks.numbers import detokenize, tokenize
-from rnnlab.tasks.pairs import PairTask
-from rnnlab.training.seq2seq import (
-    Seq2SeqCheckpoint,
-    Seq2SeqHistory,
-    Seq2SeqTrainConfig,
-    read_seq2seq,
-    train_seq2seq,
+from rnnlab.cli.common import (
+    ClipThreshold,
+    LearningRate,
+    MaxUpdates,
+    RunsDir,
+    Seed,
+    console,
+    fail,
+    parse_assignments,
+    runs_store,
 )
+from rnnlab.cli.progress import RichSweepProgress
+from rnnlab.decoding.translate import EMPTY, Translation, translate
+from rnnlab.training.seq2seq import read_seq2seq
 
 
-# ------------------------------------------------------------------------------ training
-def make_pair_task(name: str, options: dict[str, Any] | None = None) -> PairTask:
-    """``rnnlab.tasks.make(name, **options)``, which must be a sequence-pair task."""
-    task = make(name, **(options or {}))
-    if not isinstance(task, PairTask):
-        raise ValueError(
-            f"task must be a sequence-pair task (numbers, spoken_digits, toy_transduction, ...), "
-            f"got {name!r}, a {type(task).__name__}"
+def seq2seq(
+    task: Annotated[str, typer.Option(help="Sequence-pair task, e.g. numbers.")] = "numbers",
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Task option KEY=VALUE, repeatable (e.g. target=fr, level=char)."),
+    ] = None,
+    cell: Annotated[str, typer.Option(help="[elman|lstm|gru|jordan]")] = "gru",
+    hidden_size: Annotated[int, typer.Option(help="Units per layer and direction.")] = 64,
+    encoder_layers: Annotated[int, typer.Option(help="Stacked encoder layers.")] = 1,
+    decoder_layers: Annotated[int, typer.Option(help="Stacked decoder layers.")] = 1,
+    bidirectional: Annotated[bool, typer.Option(help="Bidirectional encoder.")] = True,
+    embedding_size: Annotated[int, typer.Option(help="Source and target embeddings.")] = 32,
+    context: Annotated[str, typer.Option(help="[init|input|both]")] = "both",
+    attention: Annotated[str, typer.Option(help="[none|additive|dot|general]")] = "additive",
+    attention_size: Annotated[
+        int | None, typer.Option(help="Additive attention's units (default hidden size).")
+    ] = None,
+    input_feeding: Annotated[bool, typer.Option(help="Feed h~ back (Luong 2015).")] = False,
+    stop: Annotated[str, typer.Option(help="[eos|unit|length]")] = "eos",
+    max_length: Annotated[
+        int | None, typer.Option(help="Longest output (default: longest target + 4).")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="[teacher_forcing|free_running|scheduled]")
+    ] = "teacher_forcing",
+    schedule: Annotated[
+        str, typer.Option(help="Scheduled sampling [linear|exponential|inverse_sigmoid].")
+    ] = "inverse_sigmoid",
+    schedule_k: Annotated[
+        float | None, typer.Option(help="The schedule's k (default: the schedule's own).")
+    ] = None,
+    schedule_c: Annotated[float, typer.Option(help="Linear schedule: decrease per update.")] = 1e-3,
+    schedule_minimum: Annotated[float, typer.Option(help="Linear schedule: floor of ε.")] = 0.0,
+    feed: Annotated[str, typer.Option(help="Own token fed back [sample|argmax].")] = "sample",
+    lr: LearningRate = 3e-3,
+    max_updates: MaxUpdates = 2000,
+    batch_size: Annotated[int, typer.Option(help="Pairs per update.")] = 32,
+    clip: Annotated[str, typer.Option(help="Gradient clipping [none|norm].")] = "norm",
+    clip_threshold: ClipThreshold = 1.0,
+    eval_every: Annotated[int, typer.Option(help="Updates between evaluations.")] = 500,
+    eval_split: Annotated[
+        str | None, typer.Option(help="Split evaluated (default: valid where the task has one).")
+    ] = None,
+    eval_size: Annotated[int, typer.Option(help="Examples evaluated.")] = 500,
+    seed: Seed = 0,
+    runs_dir: RunsDir = Path("runs"),
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Also copy the trained model here (it is kept in the run's folder)."),
+    ] = None,
+) -> None:
+    """Train one encoder-decoder on a sequence-pair task; the run is recorded in the runs store,
+    resumable, and its checkpoint serves rnnlab translate."""
+    from rnnlab.experiments.seq2seq_one import export_checkpoint, run_unit, seq2seq_spec
+    from rnnlab.runs.executor import SerialExecutor
+    from rnnlab.training.seq2seq import Seq2SeqTrainConfig
+
+    try:
+        if clip not in ("none", "norm"):
+            raise ValueError(f"--clip must be one of ['none', 'norm'], got {clip!r}")
+        train_config = Seq2SeqTrainConfig(
+            mode=mode,
+            schedule=schedule,
+            schedule_k=schedule_k,
+            schedule_c=schedule_c,
+            schedule_minimum=schedule_minimum,
+            feed=feed,
+            learning_rate=lr,
+            steps=max_updates,
+            batch_size=batch_size,
+            clip_norm=clip_threshold if clip == "norm" else 0.0,
+            eval_every=eval_every,
+            eval_split=eval_split,
+            eval_size=eval_size,
+            checkpoint_every=eval_every,
+            seed=seed,
         )
-    return task
-
-
-def model_config(task: PairTask, **options: Any) -> Seq2SeqConfig:
-    """:meth:`Seq2SeqConfig.for_task` with ``max_length`` (longest target + 4) and
-    ``max_source_length`` (longest source) taken from every split of ``task`` unless given."""
-    if options.get("max_length") is None:
-        longest = max(len(t) for split in task.splits for _, t in task.pairs(split))
-        options["max_length"] = longest + 4
-    if options.get("max_source_length") is None and task.source_vocabulary is not None:
-        options["max_source_length"] = max(
-            len(s) for split in task.splits for s, _ in task.pairs(split)
+        model_options = {
+            "cell": cell,
+            "hidden_size": hidden_size,
+            "encoder_layers": encoder_layers,
+            "decoder_layers": decoder_layers,
+            "bidirectional": bidirectional,
+            "source_embedding_size": embedding_size,
+            "target_embedding_size": embedding_size,
+            "context": context,
+            "attention": attention,
+            "attention_size": attention_size,
+            "input_feeding": input_feeding,
+            "stop": stop,
+            "max_length": max_length,
+            "seed": seed,
+        }
+        spec = seq2seq_spec(
+            task, parse_assignments(task_option, "--task-option"), model_options, train_config
         )
-    return Seq2SeqConfig.for_task(task, **options)
-
-
-def train_translator(
-    task: PairTask,
-    config: Seq2SeqConfig,
-    train_config: Seq2SeqTrainConfig,
-    checkpoint: Path,
-    console: Console,
-) -> Seq2SeqHistory:
-    """Train a :class:`Seq2Seq` of ``config`` on ``task`` with a progress bar, saving (and
-    resuming from) ``checkpoint``; print the evaluations as a table."""
-    model = Seq2Seq(config)
-    checkpoint = Path(checkpoint)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    except (ValueError, TypeError) as error:
+        fail(error)
+    if checkpoint is not None:
+        check_writable_file(checkpoint, "--checkpoint")
+    store = runs_store(runs_dir, create=True)
     console.print(
-        f"[bold]seq2seq[/bold] on {task!r}: {sum(p.numel() for p in model.parameters()):,} "
-        f"parameters, attention {config.attention}, context {config.context}, stop "
-        f"{config.stop}, training {train_config.mode}"
-        + (f" ({train_config.schedule})" if train_config.mode == "scheduled" else "")
+        f"[bold]seq2seq[/bold] on {task}: cell {cell}, attention {attention}, context {context}, "
+        f"stop {stop}, training {mode}" + (f" ({schedule})" if mode == "scheduled" else "")
     )
-    columns = (
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeRemainingColumn(),
+    with RichSweepProgress() as progress:
+        sweep = SerialExecutor().run([spec], run_unit, store, progress=progress)
+    record = store.get(sweep.keys[0])
+    if record.status != "done":
+        fail(f"run failed: {record.error}", code=1)
+    print_evaluations(store, record)
+    path = Path(record.outcome["checkpoint"])
+    if checkpoint is not None:
+        try:
+            path = export_checkpoint(record.outcome, checkpoint)
+        except OSError as error:
+            fail(f"--checkpoint: cannot write {checkpoint} ({error.strerror or error})")
+    console.print(
+        f"run {record.key[:12]}; checkpoint: {path} (clipped {record.outcome['clipped']}, "
+        f"skipped {record.outcome['skipped']} updates); try: "
+        f'rnnlab translate --checkpoint {path} "..."'
     )
-    with Progress(*columns, console=console, transient=True) as progress:
-        bar = progress.add_task("train", total=train_config.steps, loss="—")
 
-        def advance(step: int, loss: float) -> None:
-            progress.update(bar, completed=step, loss=f"{loss:.3f}")
 
-        history = train_seq2seq(model, task, train_config, checkpoint=checkpoint, on_step=advance)
-    table = Table(title=f"evaluation on split {train_config.eval_split or task.splits[-1]!r}")
-    for column in ("update", "loss", "exact match", "error rate"):
-        table.add_column(column, justify="right")
-    for row in history.evaluations:
+def check_writable_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a file path that cannot be written: a folder, or a path below a
+    file."""
+    if path.is_dir():
+        fail(f"{option}: {path} is a folder, not a file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                fail(f"{option}: {path} lies inside {parent}, which is a file")
+            return
+
+
+def print_evaluations(store, record) -> None:
+    """The run's evaluations as a table (one row per evaluation)."""
+    metrics = store.metrics(record.key)
+    table = Table(title=f"evaluation on split {record.outcome['split']!r}")
+    columns = ("loss", "exact_match", "error_rate")
+    table.add_column("update", justify="right")
+    for name in columns:
+        table.add_column(name.replace("_", " "), justify="right")
+    steps = sorted({step for name in columns for step, _ in metrics.get(name, [])})
+    values = {name: dict(metrics.get(name, [])) for name in columns}
+    for step in steps:
         table.add_row(
-            str(row["step"]),
-            f"{row['loss']:.4f}",
-            f"{row['exact_match']:.3f}",
-            f"{row['error_rate']:.3f}",
+            str(step), *(f"{values[name].get(step, float('nan')):.4f}" for name in columns)
         )
     console.print(table)
-    console.print(
-        f"checkpoint: {checkpoint} (clipped {history.clipped}, skipped {history.skipped} "
-        f'updates); try: rnnlab translate --checkpoint {checkpoint} "..."'
-    )
-    return history
 
 
-# ------------------------------------------------------------------------------ translating
-EMPTY = "(empty)"  # how an empty translation is shown
-
-
-@dataclass(frozen=True)
-class Translation:
-    """A text and its translations, best first."""
-
-    text: str  # what was given
-    tokens: list[str]  # the source tokens the model read, <unk> for unknown ones
-    unknown: list[str]  # the tokens that were not in the source vocabulary
-    outputs: list[str]  # the translations, best first (ranked by score)
-    hypotheses: list[Hypothesis]  # beam search's hypotheses, in the order of outputs
-
-
-def source_tokens(text: object, task: dict[str, Any] | None) -> list[str]:
-    """The tokens of ``text`` for a model trained on ``task`` (a ``describe()`` dict): the
-    numbers task's tokeniser, or whitespace for a checkpoint without a task."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError(f"text must contain at least one word, got {text!r}")
-    if task is not None and task.get("name") == "numbers":
-        return tokenize(text.strip(), task["source"], task["level"])
-    return text.split()
-
-
-def output_text(tokens: list[str], task: dict[str, Any] | None) -> str:
-    """The text of target tokens (the inverse of :func:`source_tokens`'s cut)."""
-    if task is not None and task.get("name") == "numbers":
-        return detokenize(tokens, task["level"])
-    return " ".join(tokens)
-
-
-def translate(
-    loaded: Seq2SeqCheckpoint,
-    text: str,
-    *,
-    beam_width: int = 5,
-    length_penalty: float = 0.0,
-) -> Translation:
-    """Translate ``text`` with the checkpoint's model by beam search (``beam_width`` hypotheses,
-    GNMT ``length_penalty`` α) under its stop rule; warns about unknown tokens."""
-    if not isinstance(loaded, Seq2SeqCheckpoint):
-        raise TypeError(f"loaded must be a Seq2SeqCheckpoint, got {type(loaded).__name__}")
-    model, vocabulary = loaded.model, loaded.source_vocabulary
-    if vocabulary is None:
-        name = (loaded.task or {}).get("name", "unknown")
-        raise ValueError(
-            f"checkpoint: its model reads feature vectors (task {name!r}), not text; "
-            "rnnlab translate needs a model with token sources"
-        )
-    tokens = source_tokens(text, loaded.task)
-    longest = model.config.max_source_length
-    if longest is not None and len(tokens) > longest:
-        raise ValueError(
-            f"text has {len(tokens)} tokens, more than the model's max_source_length={longest}"
-        )
-    unknown = sorted({t for t in tokens if t not in vocabulary})
-    ids = vocabulary.encode(tokens)  # warns about the unknown tokens
-    found = model.search(
-        ids.unsqueeze(1),
-        torch.tensor([len(tokens)]),
-        beam_width=beam_width,
-        length_penalty=length_penalty,
-    )[0]
-    target = loaded.target_vocabulary
-    return Translation(
-        text=text,
-        tokens=vocabulary.decode(ids, keep_specials=True),
-        unknown=unknown,
-        outputs=[output_text(target.decode(h.tokens), loaded.task) for h in found],
-        hypotheses=list(found),
-    )
+def translate_command(
+    text: Annotated[str, typer.Argument(help="The sentence to translate.")],
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint of rnnlab seq2seq.")],
+    beam_width: Annotated[int, typer.Option(help="Hypotheses kept (alternatives shown).")] = 5,
+    length_penalty: Annotated[float, typer.Option(help="GNMT length penalty α.")] = 0.0,
+) -> None:
+    """Translate a text with a trained encoder-decoder; print its beam alternatives and scores."""
+    try:
+        translate_checkpoint(checkpoint, text, beam_width=beam_width, length_penalty=length_penalty)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        fail(error)
 
 
 def translate_checkpoint(
@@ -193,7 +200,6 @@ def translate_checkpoint(
     *,
     beam_width: int,
     length_penalty: float,
-    console: Console,
 ) -> Translation:
     """``rnnlab translate``: load ``checkpoint``, translate ``text``, print the best
     translation and a table of the alternatives with their log-probabilities and scores;

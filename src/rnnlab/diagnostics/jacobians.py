@@ -7,10 +7,16 @@ Back-propagation through time multiplies the error signal by one step Jacobian p
     J_t = \frac{\partial s_t}{\partial s_{t-1}}, \qquad
     \frac{\partial s_k}{\partial s_0} = J_k J_{k-1} \cdots J_1 .
 
-For an Elman cell ``J_t = diag(φ'(a_t)) W_hh``; for a linear recurrence ``s_t = W s_{t-1}`` the
-product is ``W^k = Qᵀ Λ^k Q`` (the book's eq. 10.39–10.41), so its singular values grow or
-shrink like ``|λ|^k``: with the spectral radius ρ(W_hh) < 1 (and a bounded φ') long-horizon
-products vanish, which is Pascanu 2013's sufficient condition for vanishing gradients.
+For an Elman cell ``J_t = diag(φ'(a_t)) W_hh``, so ``‖J_t‖_2 ≤ γ λ_1`` with ``γ`` a bound on
+``|φ'|`` (1 for tanh, 1/4 for the logistic sigmoid) and ``λ_1 = ‖W_hh‖_2`` the *largest singular
+value* of W_hh. Pascanu et al. 2013's condition (§2.1) is on ``λ_1``: ``λ_1 < 1/γ`` is sufficient
+for the gradients to vanish (``‖J_k ⋯ J_1‖_2 ≤ (γ λ_1)^k``), and ``λ_1 > 1/γ`` is necessary for
+them to explode. The spectral radius ``ρ(W_hh) ≤ λ_1`` does not give that bound: a matrix with
+``ρ < 1/γ`` can have ``λ_1 > 1/γ`` and amplify the error signal over a step. Only for a linear
+recurrence ``s_t = W s_{t-1}`` (γ = 1) is ρ the exact criterion: ``‖W^k‖^{1/k} → ρ(W)``, so the
+products ``W^k`` vanish iff ρ(W) < 1 (for a symmetric ``W = Qᵀ Λ Q``, the book's eq. 10.39–10.41,
+the singular values of ``W^k`` are exactly ``|λ_i|^k``). See ``docs/gradient_dynamics.md``,
+"Pascanu et al.'s condition on the recurrent weights".
 
 - :func:`state_jacobians`: ``J_t`` for every step and sequence, (T, B, S, S);
 - :func:`jacobian_products`: the products ``J_k ⋯ J_1`` for every horizon k, with their
@@ -180,9 +186,13 @@ def spectral_radius(weight: Tensor) -> float:
     """``ρ(W) = max_i |λ_i(W)|`` of a square matrix such as an Elman cell's ``weight_hh``.
 
     The eigenvalues are computed in float64 (``torch.linalg.eigvals``), whatever the input's
-    dtype. ρ < 1 is necessary for the linear recurrence ``h_t = W h_{t-1}`` to forget its
-    initial state, and (with |φ'| ≤ 1) makes long-horizon gradients vanish (Pascanu et al.
-    2013, §2.1; DL book §10.7).
+    dtype. For the linear recurrence ``h_t = W h_{t-1}``, ρ < 1 is necessary and sufficient for
+    ``W^k → 0``: the state, and the gradient, forget the start (DL book §10.7). With a
+    nonlinearity φ, ρ is *not* Pascanu et al. 2013's condition (§2.1): theirs is on the largest
+    singular value ``λ_1 = ‖W‖_2`` (``torch.linalg.matrix_norm(W, ord=2)``), ``λ_1 < 1/γ``
+    sufficient for vanishing gradients and ``λ_1 > 1/γ`` necessary for exploding ones, with γ a
+    bound on ``|φ'|`` (1 for tanh, 1/4 for the sigmoid). Since ``ρ ≤ λ_1``, ``ρ < 1/γ`` follows
+    from their sufficient condition but does not imply it.
 
     Args:
         weight: (H, H) real or complex matrix.

@@ -8,7 +8,8 @@ r"""Short-term memory capacity of a reservoir (Jaeger 2001, GMD Report 152).
 
 for an i.i.d. scalar input ``u`` and one linear readout ``ŷ_k`` per delay ``k``, trained to
 recall ``u(t − k)`` from the reservoir state at ``t``. For i.i.d. input ``MC <= N``, the number
-of units (GMD Report 148 §7); a linear reservoir reaches ``MC ≈ N`` (spec §1.7).
+of units (GMD Report 148 §7); a linear reservoir reaches ``MC ≈ N``
+(``docs/reservoir_computing.md``, "Memory capacity").
 
 The protocol is ReservoirPy's (``reservoirpy.observables.memory_capacity``, 0.4.2).
 """

@@ -18,6 +18,7 @@ import torch
 from rnnlab.experiments.pascanu2013 import error_rates
 from rnnlab.experiments.plots.success import error_against_length
 from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.statistics import rate_text, wilson_interval
 from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
 from rnnlab.tasks import make
@@ -176,17 +177,39 @@ def summarize(records) -> list[dict[str, Any]]:
 
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["task", "test T", "error rate per seed", "seeds < 1% wrong", "paper"]
+    header = ["task", "test T", "error rate per seed", "seeds < 1% wrong [95%]", "paper"]
     return header, [
         [
             r["task"],
             str(r["length"]),
             " ".join(f"{e:.3f}" for e in r["error_rates"]),
-            f"{r['below_1pct']}/{r['runs']}",
+            rate_text(r["below_1pct"], r["runs"]),
             r["paper"],
         ]
         for r in rows
     ]
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """Pascanu et al.'s claim per task: a model trained on short sequences stays below 1% wrong
+    on far longer ones; judged at the longest test length against the training range."""
+    lines = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        longest = max((r for r in rows if r["task"] == task), key=lambda r: r["length"])
+        low, _ = wilson_interval(longest["below_1pct"], longest["runs"])
+        verdict = (
+            "SHOWN (most seeds generalise)"
+            if low > 0.5
+            else "shown by some seeds"
+            if longest["below_1pct"]
+            else "NOT SHOWN"
+        )
+        lines.append(
+            f"{task}: trained on shorter sequences, < 1% wrong at T = {longest['length']} in "
+            f"{rate_text(longest['below_1pct'], longest['runs'])} seeds (paper: "
+            f"{longest['paper'] or 'no number'}): {verdict}"
+        )
+    return lines
 
 
 def report_sections(store, records, out: Path) -> list[Section]:

@@ -2,7 +2,7 @@
 against CTC, on spoken digit strings instead of TIMIT phonemes.
 
 Graves trained both on TIMIT and reported a phoneme error rate of about 25.5% for CTC and about
-23.2% for the transducer (numbers as recalled in the project notes: "about"); the transducer's
+23.2% for the transducer (recalled, hence "about": ``docs/transduction.md``); the transducer's
 prediction network, a language model of the labels, was what made it better. This reproduction
 asks whether the same ordering holds on ``spoken_digits`` (:mod:`rnnlab.tasks.spoken_digits`):
 digit strings of 1–7 digits read by eSpeak NG voices, tested on voices never heard in training.
@@ -43,7 +43,8 @@ import torch
 
 from rnnlab._checks import check_choice, check_size
 from rnnlab._io import atomic_save, atomic_write
-from rnnlab.experiments.plots.figure import pyplot, save_figure
+from rnnlab.experiments.plots.transduction import METRICS as CURVES
+from rnnlab.experiments.plots.transduction import ler_curves
 from rnnlab.experiments.presets import choose_preset
 from rnnlab.models.ctc import CTC
 from rnnlab.models.encoder import Encoder
@@ -68,7 +69,6 @@ DECODING_NAMES = {
     ("transducer", "beam"): "beam (Graves Alg. 1)",
     ("transducer", "modified_beam"): "modified beam",
 }
-COLORS = {"ctc": "tab:blue", "transducer": "tab:red"}
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ class Preset:
 
 
 PRESETS = {
-    "full": Preset(
-        name="full",
+    "paper": Preset(
+        name="paper",
         task={"name": "spoken_digits", "n_train": 2000, "n_test": 300},
         systems=SYSTEMS,
         joints=("additive", "mlp"),
@@ -436,44 +436,14 @@ def _compare(ctc: dict[str, Any], rnnt: dict[str, Any]) -> str:
     return text + ": mixed across seeds, no clear ordering"
 
 
-def ler_curves(store, records, path: Path, *, title: str) -> Path:
-    """Two panels against updates, on the logged test utterances: the greedy label error rate
-    and the test loss ``-ln Pr(y|x)`` per utterance (log scale). One thin line per run, the mean
-    over seeds thick, one colour per system (dashed: the mlp joint)."""
-    plt = pyplot()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for axes, metric in ((left, "ler_greedy"), (right, "test_loss")):
-        runs: dict[str, list[list[tuple[int, float]]]] = {}
-        styles = {}
-        for record in sorted(records, key=lambda r: (r.spec["system"], r.spec["joint"] or "")):
-            points = store.metrics(record.key, metric).get(metric, [])
-            if not points:
-                continue
-            label = system_label(record.spec)
-            color = COLORS[record.spec["system"]]
-            linestyle = "--" if record.spec["joint"] == "mlp" else "-"
-            styles[label] = (color, linestyle)
-            axes.plot(*zip(*points, strict=True), color=color, ls=linestyle, alpha=0.3, lw=1)
-            runs.setdefault(label, []).append(points)
-        for label, group in runs.items():
-            steps = sorted(set.intersection(*({s for s, _ in run} for run in group)))
-            values = [dict(run) for run in group]
-            mean = [statistics.fmean(v[s] for v in values) for s in steps]
-            color, linestyle = styles[label]
-            axes.plot(
-                steps, mean, color=color, ls=linestyle, lw=2, label=f"{label}, mean of {len(group)}"
-            )
-        axes.set_xlabel("update")
-        axes.grid(alpha=0.3)
-        if runs:
-            axes.legend(fontsize=8)
-    left.set_ylim(0, 1.05)
-    left.set_ylabel("greedy label error rate")
-    right.set_yscale("log")
-    right.set_ylabel("test loss, -ln Pr(y|x) per utterance")
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return save_figure(figure, path)
+def logged_curves(store, records) -> list[dict[str, Any]]:
+    """Each run's label, system, joint and logged curves (greedy LER and test loss against
+    updates), ordered by system and joint: the data of :func:`.plots.transduction.ler_curves`."""
+    return [
+        {"label": system_label(r.spec), "system": r.spec["system"], "joint": r.spec["joint"]}
+        | {metric: store.metrics(r.key, metric).get(metric, []) for metric in CURVES}
+        for r in sorted(records, key=lambda r: (r.spec["system"], r.spec["joint"] or ""))
+    ]
 
 
 def report_sections(store, records, out: Path) -> list[Section]:
@@ -485,8 +455,7 @@ def report_sections(store, records, out: Path) -> list[Section]:
         chosen = [r for r in rows if r["preset"] == name]
         units = [r for r in records if r.spec["preset"] == name]
         figure = ler_curves(
-            store,
-            units,
+            logged_curves(store, units),
             out / f"ler_vs_updates_{name}.png",
             title=f"{EXPERIMENT}, {name} preset: CTC and RNN-T, test split (unseen voices)",
         )

@@ -1,11 +1,11 @@
 """The Neural Turing Machine's copy task: train on short sequences, test on longer ones.
 
-Graves, Wayne & Danihelka, "Neural Turing Machines" (arXiv:1410.5401), §4.1 (spec
-``timescales_trees_memory.md`` §6): a network reads a sequence of random bit vectors followed
+Graves, Wayne & Danihelka, "Neural Turing Machines" (arXiv:1410.5401), §4.1 (``docs/tasks.md``,
+"Neural Turing Machine tasks"): a network reads a sequence of random bit vectors followed
 by a delimiter and must then write the sequence back (:class:`rnnlab.tasks.BitCopy`). The
-paper trains on lengths 1–20 and tests at up to 120; its finding, as the spec states it: the
-NTM copies near-perfectly to about 50 and with small errors at 120, while an LSTM degrades
-beyond the training lengths.
+paper trains on lengths 1–20 and tests at up to 120; its finding, as summaries of the paper
+state it: the NTM copies near-perfectly to about 50 and with small errors at 120, while an
+LSTM degrades beyond the training lengths.
 
 What rnnlab runs:
 
@@ -34,10 +34,10 @@ What rnnlab runs:
   mean over 1..``train_length``) and at each ``k·train_length``; the verdicts say whether the
   NTM's median wrong bits are below the LSTM's at every longer test length.
 
-Parameter counts at the paper's sizes, as built here: NTM-FF 13,536 (Table 1 says 17,162; the
-spec, §6.3, reports that re-implementations cannot reproduce the paper's counts), LSTM 3×256
-with its readout 1,328,136 (Table 1: 1,352,969; the re-implementation count the spec quotes is
-this one).
+Parameter counts at the paper's sizes, as built here: NTM-FF 13,536 (Table 1 says 17,162; two
+re-implementations could not reproduce the paper's counts: ``docs/tasks.md``, "Neural Turing
+Machine tasks"), LSTM 3×256 with its readout 1,328,136 (Table 1: 1,352,969; the count the
+re-implementations found is this one).
 
 The quick preset's learning rates were not tuned on a pilot: Adam 0.01 for the small NTM (a
 colleague's 5×6-memory NTM learnt copy 1–3 at 0.02) and 0.003 for the larger LSTM. Measured

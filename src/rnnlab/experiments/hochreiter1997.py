@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.statistics import rate_text, separated
 from rnnlab.experiments.train_one import report_sections as train_sections
 from rnnlab.experiments.train_one import train_spec
 from rnnlab.runs.report import Section
@@ -22,7 +23,7 @@ from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig
 
 EXPERIMENT = "hochreiter1997"
-RUN_FUNCTION = "rnnlab.experiments.train_one:run_train"
+RUN_FUNCTION = "rnnlab.experiments.train_one:run_unit"
 
 # What the paper reports for LSTM (Hochreiter & Schmidhuber 1997, Tables 7, 8 and 9).
 PAPER = {
@@ -176,16 +177,35 @@ def report_sections(store, records, out: Path) -> list[Section]:
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the terminal table."""
-    header = ["task", "T", "cell", "solved", "median updates", "best error", "paper (LSTM)"]
+    header = ["task", "T", "cell", "solved [95%]", "median updates", "best error", "paper (LSTM)"]
     return header, [
         [
             r["task"],
             str(r["length"]),
             r["cell"],
-            f"{r['solved']}/{r['runs']}",
+            rate_text(r["solved"], r["runs"]),
             str(r["median_updates"] or "—"),
             f"{r['best_error_rate']:.3f}",
             r["paper"],
         ]
         for r in rows
     ]
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """Hochreiter & Schmidhuber's claim per (task, T): LSTM solves what an Elman network cannot,
+    judged by the 95% Wilson intervals of the solved counts."""
+    lines = []
+    for task, length in dict.fromkeys((r["task"], r["length"]) for r in rows):
+        cells = {r["cell"]: r for r in rows if (r["task"], r["length"]) == (task, length)}
+        if "lstm" not in cells or "elman" not in cells:
+            continue
+        lstm, elman = cells["lstm"], cells["elman"]
+        order = separated((lstm["solved"], lstm["runs"]), (elman["solved"], elman["runs"]))
+        verdict = {1: "SHOWN", 0: "not separated from chance", -1: "CONTRADICTED"}[order]
+        lines.append(
+            f"{task}, T = {length}: LSTM solves where Elman fails — LSTM "
+            f"{rate_text(lstm['solved'], lstm['runs'])} against Elman "
+            f"{rate_text(elman['solved'], elman['runs'])}: {verdict}"
+        )
+    return lines

@@ -1,7 +1,7 @@
 """Echo state networks on their home ground: Mackey–Glass forecasting and memory capacity.
 
 Three measurements of :class:`rnnlab.models.ESN` (a fixed random :class:`rnnlab.cells.Reservoir`
-and a ridge readout), each beside a published number (specs: ``timescales_trees_memory.md`` §1):
+and a ridge readout), each beside a published number (``docs/reservoir_computing.md``):
 
 - ``forecast``: the ReservoirPy README example — Mackey–Glass (τ = 17, step h = 1, 2000 steps,
   ReservoirPy's discretisation), one step ahead, 1599 training and 400 test pairs; 100 units,

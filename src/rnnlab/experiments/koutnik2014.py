@@ -1,13 +1,13 @@
 """Clockwork RNN, first task: generate a fragment of audio from no input, at matched sizes.
 
 Koutník, Greff, Gomez & Schmidhuber, "A Clockwork RNN" (ICML 2014, arXiv:1402.3511), the audio
-generation experiment (spec ``timescales_trees_memory.md`` §3): a network that receives no input
-must output a 320-sample fragment of music, one sample per step, so that its weights become an
-encoding of the fragment. A simple RNN (SRN), an LSTM and a Clockwork RNN (CW-RNN) are compared
-at matched parameter counts — about 100, 250, 500 and 1000 parameters (the spec tags these sizes
-[R], recalled) — by the normalised mean squared error (NMSE). The paper's finding, as the spec
-states it: CW-RNN best. Its table's numbers are not verified in the spec, so none is quoted here;
-a third-party reproduction (:data:`THIRD_PARTY`) is quoted as that, never as the paper.
+generation experiment (``docs/tasks.md``, "Waveform generation"): a network that receives no
+input must output a 320-sample fragment of music, one sample per step, so that its weights
+become an encoding of the fragment. A simple RNN (SRN), an LSTM and a Clockwork RNN (CW-RNN)
+are compared at matched parameter counts — about 100, 250, 500 and 1000 parameters (sizes
+recalled, not verified) — by the normalised mean squared error (NMSE). The paper's finding, as
+summaries of it state it: CW-RNN best. Its table's numbers are not verified, so none is quoted
+here; a third-party reproduction (:data:`THIRD_PARTY`) is quoted as that, never as the paper.
 
 What rnnlab runs (its own choices wherever the paper's are not verified):
 
@@ -90,10 +90,10 @@ LEARNING_RATES = {  # Adam's step size per model: the lowest final NMSE of the p
 }
 MIN_MODULES = 4  # CW-RNN modules: at least periods 1, 2, 4, 8 (one module is an SRN)
 MAX_MODULES = 9  # and at most 9, so that the slowest period 2^8 = 256 < 320 samples
-PAPER_BUDGETS = (100, 250, 500, 1000)  # parameter counts of the paper's networks [R in the spec]
+PAPER_BUDGETS = (100, 250, 500, 1000)  # parameter counts of the paper's networks (recalled)
 POOR_FIT = 0.5  # verdicts list the models none of whose runs got below this NMSE
-PAPER_FINDING = "CW-RNN best at every size"  # the spec's summary of the paper (qualitative)
-THIRD_PARTY = (  # quoted as the spec quotes it [S]: not the paper, MSE on its own fragment
+PAPER_FINDING = "CW-RNN best at every size"  # the paper's finding, qualitative (docs/tasks.md)
+THIRD_PARTY = (  # secondary, as docs/tasks.md quotes it: not the paper, MSE on its own fragment
     "third-party reproduction, not the paper (PanDav2/Clockwork-RNN README; MSE on its own "
     "audio, not NMSE): CW-RNN 4.3e-2 / 3.4e-3 / 1.8e-3 against LSTM 1.5e-1 / 1.0e-1 / 9.3e-2 "
     "at ~70 / ~480 / ~800 parameters (Adam lr 0.01 CW-RNN, 0.001 LSTM)"

@@ -1,14 +1,15 @@
 """ListOps: recursive networks on the ground-truth trees against sequential recurrent networks.
 
 Nangia & Bowman, "ListOps: A diagnostic dataset for latent tree learning" (NAACL SRW 2018,
-arXiv:1804.06028); spec ``timescales_trees_memory.md`` §5 (ListOps) and §4.1 (LRU). An
-expression such as ``[MAX 2 9 [MIN 4 7 ] 0 ]`` is to be evaluated (ten classes, its value). A
-recursive network reads it along its ground-truth tree (the left-branching bracketing of
-:func:`rnnlab.tasks.listops.to_tree`); a sequential network reads its tokens left to right and
-must keep a stack of pending operators in its state. The paper's finding, as far as the spec
-verifies it (the abstract): latent-tree models do worse than a purely sequential RNN; its
-Table 2 numbers are recalled, not verified (spec §5.1 [R]): LSTM 71.5 ± 1.5, Tree-LSTM on
-ground-truth trees 98.7 ± 0.4, on 90k training expressions (generator max_depth 20), hidden 128.
+arXiv:1804.06028); ``docs/tasks.md``, "ListOps", and ``docs/architectures.md``, "Linear
+Recurrent Unit". An expression such as ``[MAX 2 9 [MIN 4 7 ] 0 ]`` is to be evaluated (ten
+classes, its value). A recursive network reads it along its ground-truth tree (the
+left-branching bracketing of :func:`rnnlab.tasks.listops.to_tree`); a sequential network reads
+its tokens left to right and must keep a stack of pending operators in its state. The paper's
+finding, as far as it is verified (the abstract): latent-tree models do worse than a purely
+sequential RNN; its Table 2 numbers are recalled, not verified (``docs/tasks.md``, "ListOps"):
+LSTM 71.5 ± 1.5, Tree-LSTM on ground-truth trees 98.7 ± 0.4, on 90k training expressions
+(generator max_depth 20), hidden 128.
 They appear here only under that label (:data:`RECALLED`).
 
 Models (:data:`MODELS`), each with ``hidden_size`` units and a linear classifier on top:
@@ -21,8 +22,9 @@ Models (:data:`MODELS`), each with ``hidden_size`` units and a linear classifier
 - ``lru``: ONE :class:`rnnlab.cells.LRU` layer (``hidden_size`` complex modes, output
   ``hidden_size`` features, ring ``[r_min, r_max] = [0, 0.99]`` as the LRU paper's ListOps
   setting) under the same linear readout. This is NOT the paper's LRU model (6 blocks of
-  norm → LRU → GLU → residual, spec §4.1): a single LRU with a linear readout is linear in
-  its one-hot inputs up to the softmax, so it cannot compute MIN or MAX of its arguments.
+  norm → LRU → GLU → residual; ``docs/architectures.md``, "Linear Recurrent Unit"): a single
+  LRU with a linear readout is linear in its one-hot inputs up to the softmax, so it cannot
+  compute MIN or MAX of its arguments.
 
 Sequential models get the tokens padded on the right with the sequences' lengths
 (:class:`rnnlab.layers.Recurrent`'s ``lengths``: padded steps never change the state), and the
@@ -85,8 +87,8 @@ MODELS = {  # key -> label
 }
 TREE_MODELS = ("tree-lstm", "tree-rnn")
 SEQUENTIAL_MODELS = ("lstm", "lru")
-LRU_OPTIONS = {"r_min": 0.0, "r_max": 0.99}  # the LRU paper's ListOps ring (Tb. 8/9, spec §4.1)
-RECALLED = {  # Nangia & Bowman 2018 Table 2, full data (90k, depth 20): [R] in the spec
+LRU_OPTIONS = {"r_min": 0.0, "r_max": 0.99}  # LRU paper, Tb. 8/9 (docs/architectures.md)
+RECALLED = {  # Nangia & Bowman 2018 Table 2, full data (90k, depth 20): recalled (docs/tasks.md)
     "lstm": "71.5 ± 1.5",
     "tree-lstm": "98.7 ± 0.4",
 }
@@ -114,7 +116,7 @@ class Preset:
 
 
 PRESETS = {
-    # the paper's data and width (spec §5.1); its epochs and number of runs are not in the spec,
+    # the paper's data and width (docs/tasks.md); its epochs and number of runs are not known here,
     # so 10 epochs and 5 seeds are rnnlab's choice. Not run in rnnlab so far.
     "paper": Preset(
         name="paper",

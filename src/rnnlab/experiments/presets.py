@@ -1,9 +1,13 @@
-"""Named presets of the reproductions, and how a changed preset identifies itself."""
+"""Named presets of the reproductions, and how a changed preset identifies itself.
+
+Every reproduction has a ``quick`` preset (minutes on two cores, a miniature unless it says
+otherwise) and a ``paper`` preset (the paper's protocol); ``full`` is accepted for ``paper``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from rnnlab._checks import check_choice, check_size
@@ -15,14 +19,25 @@ def choose_preset(presets: Mapping[str, P], name: str, overrides: Mapping[str, A
     """``presets[name]``, with fields replaced by ``overrides`` if any.
 
     A changed preset is renamed ``<name>-custom`` and its note lists the changes, so that its
-    results are never shown as the preset's own.
+    results are never shown as the preset's own. ``full`` names ``paper``. An override must name
+    a field of the preset (not ``name`` or ``note``); a list becomes a tuple (presets are frozen
+    and hashable).
     """
+    if name == "full" and "full" not in presets:
+        name = "paper"
     base = presets[check_choice("preset", name, tuple(presets))]
     if not overrides:
         return base
-    changes = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    known = {f.name for f in fields(base)} - {"name", "note"}
+    for key in overrides:
+        if key not in known:
+            raise ValueError(
+                f"preset {name!r} has no field {key!r} to set; its fields are {sorted(known)}"
+            )
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    changes = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
     note = f"{base.note}; CHANGED: {changes}" if base.note else f"CHANGED: {changes}"
-    return replace(base, name=f"{name}-custom", note=note, **overrides)
+    return replace(base, name=f"{name}-custom", note=note, **values)
 
 
 def check_sweep(chosen: Any, models: Iterable[str], *fields: str) -> None:

@@ -1,124 +1,147 @@
-"""``rnnlab reproduce NAME`` and ``rnnlab report``: run a named experiment's sweep; print its table;
-write the runs folder's plots and HTML report."""
+"""Run a named reproduction's sweep (resumable), summarise it, and write its ``summary.json``
+and the runs folder's HTML report. Nothing here prints: :class:`Reproduction` holds what a front
+end shows."""
 
 from __future__ import annotations
 
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+import torch
 
-from rnnlab._checks import check_size
-from rnnlab.experiments import (
-    bahdanau2014,
-    generalization,
-    graves2012,
-    graves2014,
-    hochreiter1997,
-    jaeger2001,
-    koutnik2014,
-    nangia2018,
-    pascanu2013,
-    train_one,
-    vanishing,
-)
-from rnnlab.runs.executor import ProcessExecutor, SerialExecutor
+import rnnlab
+from rnnlab._io import atomic_write
+from rnnlab.experiments.registry import REPORTED, get
+from rnnlab.runs.executor import Executor, RunResult, SerialExecutor, SweepProgress
 from rnnlab.runs.report import Section, html_report
-from rnnlab.runs.store import RunStore
+from rnnlab.runs.store import RunStore, open_store
 
-EXPERIMENTS = {
-    module.EXPERIMENT: module
-    for module in (
-        pascanu2013,
-        generalization,
-        hochreiter1997,
-        vanishing,
-        bahdanau2014,
-        graves2012,
-        jaeger2001,
-        koutnik2014,
-        graves2014,
-        nangia2018,
-    )
-}
-"""Named reproductions. Each module has ``EXPERIMENT``, ``RUN_FUNCTION`` (importable by worker
-processes), ``PRESETS``, ``preset(name, **overrides)``, ``group_specs(preset)``,
-``summarize(records)``, ``table_rows(rows)`` and ``report_sections(store, records, folder)``."""
-REPORTED = {**EXPERIMENTS, train_one.EXPERIMENT: train_one}  # everything with report sections
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reproduction about to run: the experiment, the chosen preset and its run specs."""
+
+    name: str
+    preset: Any
+    specs: list[dict[str, Any]]
+
+
+@dataclass
+class Reproduction:
+    """What a reproduction gave: the table beside the paper, the verdicts, the files written and
+    the runs that failed (finished runs are kept; running it again retries nothing that is done).
+    """
+
+    name: str
+    preset: str
+    note: str
+    header: list[str]
+    cells: list[list[str]]
+    rows: list[dict[str, Any]]
+    verdicts: list[str]
+    summary: Path
+    report: Path
+    failed: list[RunResult] = field(default_factory=list)
+
+
+def plan(name: str, preset: str = "quick", overrides: dict[str, Any] | None = None) -> Plan:
+    """Check ``name``, ``preset`` and ``overrides`` and build the sweep's specs, before any work."""
+    experiment = get(name)
+    chosen = experiment.preset(preset, **(overrides or {}))
+    return Plan(name, chosen, experiment.group_specs(chosen))
 
 
 def reproduce(
     name: str,
     preset: str = "quick",
     *,
-    workers: int = 1,
     runs_dir: Path = Path("runs"),
-    console: Console | None = None,
+    executor: Executor | None = None,
     overrides: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Run (or resume) experiment ``name`` with ``preset``; print its table; write the report.
+    progress: SweepProgress | None = None,
+) -> Reproduction:
+    """Run (or resume) experiment ``name`` with ``preset`` (fields changed by ``overrides``) in
+    ``runs_dir``; write ``<runs_dir>/<name>/summary.json`` and ``<runs_dir>/report.html``.
 
     Finished units are skipped, so running it again after an interruption finishes the rest.
-    Returns the summary rows of this preset; raises RuntimeError after the report if a unit
-    failed.
     """
-    console = console or Console()
-    if name not in EXPERIMENTS:
-        raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}, got {name!r}")
-    experiment = EXPERIMENTS[name]
-    check_size("workers", workers)
-    chosen = experiment.preset(preset, **(overrides or {}))
-    specs = experiment.group_specs(chosen)
-    store = RunStore(runs_dir / "rnnlab.db")
-    console.print(
-        f"[bold]{name}[/bold], preset {chosen.name}: {len(specs)} units "
-        f"on {workers} worker(s); runs folder {runs_dir}"
-    )
-    if chosen.note:
-        console.print(f"[yellow]{chosen.note}[/yellow]")
-    executor = SerialExecutor() if workers == 1 else ProcessExecutor(workers)
-    sweep = executor.run(specs, experiment.RUN_FUNCTION, store, progress=True)
+    planned = plan(name, preset, overrides)
+    experiment = get(name)
+    store = open_store(runs_dir)
+    executor = executor or SerialExecutor()
+    start = time.perf_counter()
+    sweep = executor.run(planned.specs, experiment.RUN_FUNCTION, store, progress=progress)
     keys = set(sweep.keys)
     records = [r for r in store.runs(experiment=name, status="done") if r.key in keys]
     rows = experiment.summarize(records)
     header, cells = experiment.table_rows(rows)
-    table = Table(title=f"{name}, {chosen.name} preset, beside the paper")
-    for column in header:
-        table.add_column(column)
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)
-    for line in getattr(experiment, "verdicts", lambda rows: [])(rows):
-        console.print(line)
-    console.print(f"report: {write_report(runs_dir, store)}")
-    failed = [r for r in sweep.results if r.status == "failed"]
-    if failed:
-        raise RuntimeError(
-            f"{len(failed)} unit(s) failed (first: {failed[0].error}); see `rnnlab runs list "
-            "--status failed`, fix the cause and run again: finished units are kept"
-        )
-    return rows
+    verdicts = experiment.verdicts(rows)
+    result = Reproduction(
+        name=name,
+        preset=planned.preset.name,
+        note=planned.preset.note,
+        header=list(header),
+        cells=[list(row) for row in cells],
+        rows=rows,
+        verdicts=list(verdicts),
+        summary=Path(runs_dir) / name / SUMMARY_NAME,
+        report=Path(runs_dir) / "report.html",
+        failed=[r for r in sweep.results if r.status == "failed"],
+    )
+    write_summary(result, records, wall_seconds=time.perf_counter() - start)
+    write_report(runs_dir, store)
+    return result
+
+
+def write_summary(result: Reproduction, records: list, *, wall_seconds: float) -> Path:
+    """``summary.json``: the table, rows and verdicts with the date, versions and timings, so that
+    results can be loaded without reading the terminal."""
+    summary = {
+        "experiment": result.name,
+        "preset": result.preset,
+        "note": result.note,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "rnnlab": rnnlab.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "machine": {"processor": platform.machine(), "threads": torch.get_num_threads()},
+        "wall_seconds_this_call": round(wall_seconds, 3),
+        "run_seconds_total": round(sum(r.wall_seconds or 0.0 for r in records), 3),
+        "runs": len(records),
+        "failed": [r.key for r in result.failed],
+        "header": result.header,
+        "table": result.cells,
+        "verdicts": result.verdicts,
+        "rows": result.rows,
+    }
+    atomic_write(result.summary, json.dumps(summary, indent=2, default=str) + "\n")
+    return result.summary
 
 
 def write_report(runs_dir: Path, store: RunStore | None = None) -> Path:
     """The runs folder's HTML report (``<runs>/report.html``) with every finished run's
-    tables and plots, regenerated from the store."""
-    store = store or RunStore(runs_dir / "rnnlab.db")
+    tables and plots, regenerated from the store (``None``: a folder with figures only)."""
     sections = []
-    for name, module in REPORTED.items():
+    for name, module in REPORTED.items() if store is not None else ():
         records = store.runs(experiment=name, status="done")
         if records:
-            sections += module.report_sections(store, records, runs_dir / name)
-    figures = sorted((runs_dir / "gradients").glob("*.png")) + sorted(
-        (runs_dir / "eigen").glob("*.png")
+            sections += module.report_sections(store, records, Path(runs_dir) / name)
+    figures = sorted((Path(runs_dir) / "gradients").rglob("*.png")) + sorted(
+        (Path(runs_dir) / "eigen").glob("*.png")
     )
     if figures:
-        sections.append(
-            Section("Diagnostics (latest rnnlab gradients / rnnlab eigen)", images=figures)
-        )
-    counts = store.counts()
+        sections.append(Section("Diagnostics (rnnlab gradients / rnnlab eigen)", images=figures))
+    counts = store.counts() if store is not None else {}
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet"
     return html_report(
-        runs_dir / "report.html", f"rnnlab runs in {runs_dir}", f"Runs: {summary}.", sections
+        Path(runs_dir) / "report.html", f"rnnlab runs in {runs_dir}", f"Runs: {summary}.", sections
     )

@@ -1,4 +1,5 @@
-"""``rnnlab train``: one model, any task × cell × method, recorded in the runs store."""
+"""The run unit of ``rnnlab train``: one model, any task × cell × method, recorded in the runs
+store, with its section of the runs folder's report."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rnnlab.experiments.plots.success import learning_curves
 from rnnlab.models.factory import build_model
 from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
-from rnnlab.tasks import make
+from rnnlab.tasks import PAIR_TASKS, make
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig, train
 
@@ -35,6 +36,11 @@ def train_spec(
     experiment: str = EXPERIMENT,
 ) -> dict[str, Any]:
     """A plain, serialisable run spec; building the task and model here checks every name."""
+    if task in PAIR_TASKS:
+        raise ValueError(
+            f"task {task!r} is a sequence-pair task: train it with `rnnlab seq2seq --task {task}` "
+            "(rnnlab.training.train_seq2seq); `rnnlab train` takes one-sequence tasks"
+        )
     task_spec = {"name": task, "length": length, **(task_options or {})}
     if variant is not None:
         task_spec["variant"] = variant
@@ -67,16 +73,18 @@ def config_from_spec(train: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**fields)
 
 
-def run_train(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     """Train the spec's model; log metrics; checkpoint in the run's folder (resumable)."""
     task = make(**spec["task"])
     model = build_model(task, **spec["model"])
+    config = config_from_spec(spec["train"])
     result = train(
         model,
         task,
-        config_from_spec(spec["train"]),
+        config,
         on_metrics=run.log,
         checkpoint=run.directory / "checkpoint.pt",
+        progress=lambda update, values: run.progress(update, values, config.max_updates),
     )
     run.artifact("checkpoint", run.directory / "checkpoint.pt")
     return {

@@ -64,8 +64,8 @@ class Preset:
 
 
 PRESETS = {
-    "full": Preset(
-        name="full",
+    "paper": Preset(
+        name="paper",
         cells=tuple(CELLS),
         lengths=(10, 20, 50, 100, 200, 500, 1000),
         omegas=(0.0, 2.0),

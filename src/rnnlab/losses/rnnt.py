@@ -2,8 +2,9 @@
 
 The loss of one utterance is ``L = −ln Pr(y|x)``, summed over every alignment of the ``U``
 labels ``y`` to the ``T`` frames. The joint network's output ``logits[t, u, :]`` (``V`` classes,
-one of them the blank ∅) is normalised here: ``lp = log_softmax(logits)``. The lattice needs only
-two small tensors of it (0-based indices, ``t < T``, ``u ≤ U``)::
+one of them the blank ∅) is normalised here: ``lp = log_softmax(logits)`` (with
+``fused_log_softmax=False``, as in torchaudio, the input is taken as ``lp`` already). The lattice
+needs only two small tensors of it (0-based indices, ``t < T``, ``u ≤ U``)::
 
     blank_lp[t, u] = lp[t, u, blank]        # (B, T, U+1)  log ∅(t, u): move to (t+1, u)
     emit_lp[t, u]  = lp[t, u, y[u]]         # (B, T, U)    log y(t, u): move to (t, u+1)
@@ -342,7 +343,8 @@ def _pieces(B: int, T: int, row: int, numel: int):
 
 
 class _RNNTLoss(torch.autograd.Function):
-    """Per-utterance costs (B,) from raw logits; gradient by function merging, with clamp.
+    """Per-utterance costs (B,) from raw logits (``fused``: the log-softmax is applied here) or
+    from log-probabilities (not ``fused``); gradient by function merging, with clamp.
 
     Like torchaudio, forward also runs the backward lattice (when a gradient will be needed), so
     that only the log-normalisers and the two arc-probability tensors are kept for backward.
@@ -350,17 +352,20 @@ class _RNNTLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp, need_grad):
+    def forward(
+        ctx, logits, targets, logit_lengths, target_lengths, blank, clamp, fused, need_grad
+    ):
         B, T, U1, V = logits.shape
         U = U1 - 1
         compute = _compute_dtype(logits.dtype)
-        lse = torch.empty(B, T, U1, dtype=compute, device=logits.device)  # log-normalisers
+        # log-normalisers; 0 where the logits are log-probabilities already (not fused)
+        lse = (torch.empty if fused else torch.zeros)(B, T, U1, dtype=compute, device=logits.device)
         blank_lp = torch.empty(B, T, U1, dtype=compute, device=logits.device)
         emit_lp = torch.empty(B, T, U, dtype=compute, device=logits.device)
         for b0, b1, t0, t1 in _pieces(B, T, U1 * V, logits.numel()):
             cells = (slice(b0, b1), slice(t0, t1))
             x = logits[cells].to(compute)  # (nb, nt, U+1, V)
-            norm = torch.logsumexp(x, -1, out=lse[cells])  # (nb, nt, U+1)
+            norm = torch.logsumexp(x, -1, out=lse[cells]) if fused else lse[cells]  # (nb, nt, U+1)
             torch.sub(x[..., blank], norm, out=blank_lp[cells])
             if U:
                 labels = targets[b0:b1, None, :, None].expand(b1 - b0, t1 - t0, U, 1)
@@ -378,7 +383,7 @@ class _RNNTLoss(torch.autograd.Function):
             )
             ctx.save_for_backward(logits, targets, lse, grad_blank, grad_emit)
             ctx.lengths = (logit_lengths.tolist(), target_lengths.tolist())
-            ctx.blank, ctx.clamp = blank, clamp
+            ctx.blank, ctx.clamp, ctx.fused = blank, clamp, fused
         return (-log_p).to(logits.dtype)
 
     @staticmethod
@@ -387,7 +392,7 @@ class _RNNTLoss(torch.autograd.Function):
         logits, targets, lse, grad_blank, grad_emit = ctx.saved_tensors
         B, T, U1, V = logits.shape
         U = U1 - 1
-        clamp, blank = ctx.clamp, ctx.blank
+        clamp, blank, fused = ctx.clamp, ctx.blank, ctx.fused
         compute = lse.dtype
         dy = grad_costs.to(compute)[:, None, None, None]  # (B, 1, 1, 1)
         if clamp <= 0:  # no clamp: fold the incoming gradient into the small tensors
@@ -395,15 +400,19 @@ class _RNNTLoss(torch.autograd.Function):
             grad_emit = grad_emit * dy[..., 0]
         occupancy = grad_blank + grad_emit  # (B, T, U+1), 0 in padded cells
         grad = torch.empty_like(logits)
-        # ∂L/∂logits = (gb + ge)·softmax − gb·onehot(blank) − ge·onehot(y), with L = −ln P.
+        # ∂L/∂logits = (gb + ge)·softmax − gb·onehot(blank) − ge·onehot(y), with L = −ln P;
+        # not fused, the input is lp itself: ∂L/∂lp = − gb·onehot(blank) − ge·onehot(y).
         for b0, b1, t0, t1 in _pieces(B, T, U1 * V, logits.numel()):
             cells = (slice(b0, b1), slice(t0, t1))
             x, out = logits[cells], grad[cells]  # (nb, nt, U+1, V)
-            if out.dtype == compute:
-                p = torch.sub(x, lse[cells][..., None], out=out)
+            if not fused:
+                p = out.zero_() if out.dtype == compute else x.new_zeros(x.shape, dtype=compute)
             else:
-                p = x.to(compute) - lse[cells][..., None]
-            p.exp_().mul_(occupancy[cells][..., None])
+                if out.dtype == compute:
+                    p = torch.sub(x, lse[cells][..., None], out=out)
+                else:
+                    p = x.to(compute) - lse[cells][..., None]
+                p.exp_().mul_(occupancy[cells][..., None])
             p[..., blank].sub_(grad_blank[cells])
             if U:
                 labels = targets[b0:b1, None, :, None].expand(b1 - b0, t1 - t0, U, 1)
@@ -415,7 +424,7 @@ class _RNNTLoss(torch.autograd.Function):
         for b, (T_b, U_b) in enumerate(zip(*ctx.lengths, strict=True)):
             grad[b, T_b:].zero_()  # padded lattice cells get exactly zero gradient
             grad[b, :T_b, U_b + 1 :].zero_()
-        return grad, None, None, None, None, None, None
+        return grad, None, None, None, None, None, None, None
 
 
 def rnnt_loss(
@@ -426,18 +435,21 @@ def rnnt_loss(
     blank: int = -1,
     clamp: float = -1,
     reduction: str = "mean",
+    fused_log_softmax: bool = True,
 ) -> Tensor:
     """The RNN Transducer loss ``−ln Pr(y|x)`` (Graves 2012, §2), a drop-in for
-    ``torchaudio.functional.rnnt_loss`` (with its default ``fused_log_softmax=True``).
+    ``torchaudio.functional.rnnt_loss``.
 
-    The equations, the column scan and the merged gradient are in the module docstring. The
-    log-softmax is applied inside; only the blank and next-label log-probabilities are gathered,
-    and the softmax is recomputed in backward, so beyond ``logits`` and their gradient the loss
-    keeps ``O(B·T·U)`` memory. The lattice runs in float64.
+    The equations, the column scan and the merged gradient are in the module docstring. By
+    default (``fused_log_softmax=True``) the log-softmax is applied inside; only the blank and
+    next-label log-probabilities are gathered, and the softmax is recomputed in backward, so
+    beyond ``logits`` and their gradient the loss keeps ``O(B·T·U)`` memory. The lattice runs
+    in float64.
 
     Args:
-        logits: ``(B, T, U+1, V)`` raw joint-network outputs (not log-probabilities), float64,
-            float32, float16 or bfloat16 (the last two computed in float32). ``T`` may exceed
+        logits: ``(B, T, U+1, V)`` joint-network outputs, float64, float32, float16 or bfloat16
+            (the last two computed in float32): raw scores (not log-probabilities) by default,
+            log-probabilities with ``fused_log_softmax=False``. ``T`` may exceed
             ``max(logit_lengths)`` (torchaudio requires equality).
         targets: ``(B, U)`` int32 or int64 labels, padded beyond ``target_lengths`` with any
             value; within the lengths in ``[0, V)`` and never ``blank``.
@@ -450,6 +462,13 @@ def rnnt_loss(
             torchaudio does); ``≤ 0`` (default −1): no clipping.
         reduction: ``"mean"`` (default: the batch mean of the per-utterance losses, not per
             token), ``"sum"`` or ``"none"`` (shape ``(B,)``).
+        fused_log_softmax: ``True`` (default): ``log_softmax`` is applied to ``logits`` inside
+            the loss. ``False``: ``logits`` are taken as log-probabilities already (say,
+            ``log_softmax(x, -1)`` computed outside) and used as they are, ``lp = logits``; the
+            gradient is then ``∂L/∂lp``, non-zero at the blank and the next label only, and
+            ``clamp`` clips it. ``rnnt_loss(log_softmax(x, -1), ..., fused_log_softmax=False)``
+            equals ``rnnt_loss(x, ...)``, and so does its gradient wrt ``x`` through autograd
+            (without a clamp). As in torchaudio, the rows are not checked to be normalised.
 
     Returns:
         The loss in the dtype of ``logits``: a scalar, or ``(B,)`` for ``reduction="none"``.
@@ -470,6 +489,11 @@ def rnnt_loss(
     blank = check_blank(blank, V)
     clamp = check_real("clamp", clamp)
     check_choice("reduction", reduction, REDUCTIONS)
+    if not isinstance(fused_log_softmax, bool):
+        raise TypeError(
+            f"fused_log_softmax must be a bool, got {type(fused_log_softmax).__name__} "
+            f"{fused_log_softmax!r}"
+        )
     logit_lengths = check_lengths("logit_lengths", logit_lengths, B, low=1, high=T, dim="T")
     target_lengths = check_lengths("target_lengths", target_lengths, B, low=0, high=U1 - 1, dim="U")
     targets = check_targets(
@@ -480,7 +504,9 @@ def rnnt_loss(
     )
     targets = targets.clamp(0, V - 1)  # padding may hold anything; it is gathered, never read
     need_grad = torch.is_grad_enabled() and logits.requires_grad
-    costs = _RNNTLoss.apply(logits, targets, logit_lengths, target_lengths, blank, clamp, need_grad)
+    costs = _RNNTLoss.apply(
+        logits, targets, logit_lengths, target_lengths, blank, clamp, fused_log_softmax, need_grad
+    )
     return reduce_costs(costs, reduction)
 
 

@@ -1,7 +1,7 @@
 r"""Echo state network: a fixed random reservoir and a linear readout fitted by ridge regression.
 
 Jaeger 2001 (GMD Report 148) with ReservoirPy's model semantics (``reservoirpy.ESN`` and
-``Model.fit``/``run``, version 0.4.2; spec ``timescales_trees_memory.md`` §1.4, §1.6).
+``Model.fit``/``run``, version 0.4.2; ``docs/reservoir_computing.md``, "Echo state network").
 """
 
 from __future__ import annotations

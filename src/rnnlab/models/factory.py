@@ -59,6 +59,7 @@ def build_model(
     pascanu = initialization in init.PASCANU_SCHEMES
     if pascanu and cell != "elman":
         raise ValueError(f"initialization {initialization!r} is for Elman cells, got cell {cell!r}")
+    _check_applies(cell, nonlinearity=nonlinearity, peephole=peephole, forget_bias=forget_bias)
     if nonlinearity is None:
         nonlinearity = {"identity": "relu"}.get(initialization, "tanh")
         nonlinearity = init.PASCANU_ACTIVATION.get(initialization, nonlinearity)
@@ -89,3 +90,21 @@ def build_model(
             raise ValueError(f"initialization 'identity' (IRNN) is for Elman cells, got {cell!r}")
         init.identity_(core.weight_hh)
     return model
+
+
+WITH_NONLINEARITY = ("elman", "jordan", "leaky", "skip")  # cells whose activation can be chosen
+
+
+def _check_applies(
+    cell: str, *, nonlinearity: str | None, peephole: bool, forget_bias: float | None
+) -> None:
+    """Refuse, by name, an option the chosen cell would ignore: a run's spec must not record a
+    setting that had no effect."""
+    if nonlinearity is not None and cell not in WITH_NONLINEARITY:
+        raise ValueError(
+            f"nonlinearity applies to the cells {list(WITH_NONLINEARITY)}, not to cell {cell!r} "
+            f"(got nonlinearity={nonlinearity!r})"
+        )
+    if cell != "lstm" and (peephole or forget_bias is not None):
+        given = "peephole=True" if peephole else f"forget_bias={forget_bias!r}"
+        raise ValueError(f"{given} applies to cell 'lstm' only, not to cell {cell!r}")

@@ -34,7 +34,7 @@ and where SQLite's locks work (a local disk of a single big node; not NFS), reus
 built-in executors are made of::
 
     class RayExecutor:
-        def run(self, specs, fn, store, *, progress=False, retry_failed=False):
+        def run(self, specs, fn, store, *, progress=None, retry_failed=False):
             sweep, todo = start_sweep(store, specs, retry_failed=retry_failed)
             task = ray.remote(run_in_worker)
             refs = [task.remote(str(store.path), store.timeout, key, fn, retry_failed)
@@ -56,23 +56,12 @@ import os
 import pickle
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from rnnlab.runs.store import RunRecord, RunStore
 
@@ -83,6 +72,7 @@ __all__ = [
     "RunFunction",
     "RunResult",
     "SerialExecutor",
+    "SweepProgress",
     "SweepResult",
     "execute_run",
     "finish_sweep",
@@ -102,9 +92,19 @@ class RunContext:
         record: the run as claimed (``attempts`` > 1 means an earlier attempt was interrupted).
     """
 
-    def __init__(self, store: RunStore, record: RunRecord) -> None:
+    def __init__(
+        self, store: RunStore, record: RunRecord, observer: SweepProgress | None = None
+    ) -> None:
         self.store, self.record = store, record
         self.key, self.spec = record.key, record.spec
+        self._observer = observer
+
+    def progress(self, step: int, values: Mapping[str, float], total: int | None = None) -> None:
+        """Report how far the run is (``step`` of ``total``, with e.g. the latest loss) to the
+        sweep's :class:`SweepProgress`, if it has one in this process; nothing is stored (use
+        :meth:`log` for that). Cheap enough to call after every update."""
+        if self._observer is not None:
+            self._observer.run_progress(self.key, step, total, values)
 
     def log(self, step: int, values: Mapping[str, float] | None = None, **named: float) -> None:
         """Record metrics at ``step``: ``run.log(10, {"loss": 0.3})`` or ``run.log(10, loss=0.3)``
@@ -176,6 +176,29 @@ class SweepResult:
         return all(self.statuses.get(key) == "done" for key in self.keys)
 
 
+class SweepProgress:
+    """What a sweep tells whoever watches it; the executors call these, and the default methods do
+    nothing. A front end (the ``rnnlab`` command's progress bars) overrides what it shows.
+
+    ``run_progress`` arrives only from runs executed in the watching process
+    (:class:`SerialExecutor`); worker processes report runs when they end.
+    """
+
+    def sweep_started(self, sweep: SweepResult, todo: Sequence[str]) -> None:
+        """The sweep's runs are in the store; ``todo`` will be run now (the rest are done)."""
+
+    def run_progress(
+        self, key: str, step: int, total: int | None, values: Mapping[str, float]
+    ) -> None:
+        """Run ``key`` reached ``step`` (of ``total``, if known) with ``values`` (e.g. loss)."""
+
+    def run_ended(self, result: RunResult) -> None:
+        """A run ended (done, failed or skipped)."""
+
+    def sweep_ended(self, sweep: SweepResult) -> None:
+        """Every run of ``todo`` ended."""
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Runs a sweep; see the module docstring for the steps every implementation follows."""
@@ -186,7 +209,7 @@ class Executor(Protocol):
         fn: RunFunction | str,
         store: RunStore,
         *,
-        progress: bool | Progress = False,
+        progress: SweepProgress | None = None,
         retry_failed: bool = False,
     ) -> SweepResult:
         """Run every spec of ``specs`` not yet done through ``fn``, recording in ``store``.
@@ -195,8 +218,7 @@ class Executor(Protocol):
             specs: the run specs (JSON-serialisable dicts).
             fn: the run function, or its ``"module:function"`` name.
             store: the runs store; workers open their own connections to ``store.path``.
-            progress: show a rich progress bar (``True``), add one to the given
-                ``rich.progress.Progress``, or show nothing (``False``, the default).
+            progress: told how the sweep goes (:class:`SweepProgress`); ``None`` for nothing.
             retry_failed: run again the runs that failed before (default: leave them failed).
         """
         ...
@@ -221,7 +243,12 @@ def resolve_function(fn: RunFunction | str) -> RunFunction:
 
 
 def execute_run(
-    store: RunStore, key: str, fn: RunFunction | str, *, retry_failed: bool = False
+    store: RunStore,
+    key: str,
+    fn: RunFunction | str,
+    *,
+    retry_failed: bool = False,
+    observer: SweepProgress | None = None,
 ) -> RunResult:
     """Claim run ``key``, call ``fn(spec, context)`` and record ``done`` or ``failed``.
 
@@ -236,7 +263,7 @@ def execute_run(
         return RunResult(key, "skipped")
     start = time.perf_counter()
     try:
-        outcome = function(record.spec, RunContext(store, record))
+        outcome = function(record.spec, RunContext(store, record, observer))
         if outcome is not None and not isinstance(outcome, Mapping):
             raise TypeError(
                 f"run function {getattr(function, '__qualname__', function)!r} returned "
@@ -293,56 +320,6 @@ def finish_sweep(store: RunStore, sweep: SweepResult) -> SweepResult:
     return sweep
 
 
-@contextmanager
-def _progress_bar(
-    progress: bool | Progress, total: int, label: str
-) -> Iterator[Callable[[RunResult], None]]:
-    """Yield ``advance(result)``: updates a rich bar (if asked for) as runs end."""
-    if progress is False or progress is None:
-        yield lambda result: None
-        return
-    own = not isinstance(progress, Progress)
-    bar = (
-        Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        if own
-        else progress
-    )
-    counts = {"done": 0, "failed": 0, "skipped": 0}
-
-    def describe() -> str:
-        text = f"{label}: {counts['done']} done"
-        if counts["failed"]:
-            text += f", [red]{counts['failed']} failed[/red]"
-        if counts["skipped"]:
-            text += f", {counts['skipped']} taken by others"
-        return text
-
-    task: TaskID = bar.add_task(describe(), total=total)
-
-    def advance(result: RunResult) -> None:
-        counts[result.status] = counts.get(result.status, 0) + 1
-        bar.update(task, advance=1, description=describe())
-
-    if own:
-        with bar:
-            yield advance
-    else:
-        yield advance
-
-
-def _label(sweep: SweepResult, todo: list[str]) -> str:
-    label = f"{len(todo)} runs"
-    if sweep.already_done:
-        label += f" ({len(sweep.already_done)} already done)"
-    return label
-
-
 class SerialExecutor:
     """Runs a sweep's runs one after another in this process, on ``store``'s connection."""
 
@@ -352,17 +329,19 @@ class SerialExecutor:
         fn: RunFunction | str,
         store: RunStore,
         *,
-        progress: bool | Progress = False,
+        progress: SweepProgress | None = None,
         retry_failed: bool = False,
     ) -> SweepResult:
         """See :meth:`Executor.run`."""
         function = resolve_function(fn)
+        observer = progress or SweepProgress()
         sweep, todo = start_sweep(store, specs, retry_failed=retry_failed)
-        with _progress_bar(progress, len(todo), _label(sweep, todo)) as advance:
-            for key in todo:
-                result = execute_run(store, key, function, retry_failed=retry_failed)
-                sweep.results.append(result)
-                advance(result)
+        observer.sweep_started(sweep, todo)
+        for key in todo:
+            result = execute_run(store, key, function, retry_failed=retry_failed, observer=observer)
+            sweep.results.append(result)
+            observer.run_ended(result)
+        observer.sweep_ended(sweep)
         return finish_sweep(store, sweep)
 
 
@@ -418,11 +397,12 @@ class ProcessExecutor:
         fn: RunFunction | str,
         store: RunStore,
         *,
-        progress: bool | Progress = False,
+        progress: SweepProgress | None = None,
         retry_failed: bool = False,
     ) -> SweepResult:
         """See :meth:`Executor.run`."""
         resolve_function(fn)
+        observer = progress or SweepProgress()
         if not isinstance(fn, str):
             try:
                 pickle.dumps(fn)
@@ -432,7 +412,9 @@ class ProcessExecutor:
                     "function of an importable module, or its 'module:function' name"
                 ) from None
         sweep, todo = start_sweep(store, specs, retry_failed=retry_failed)
+        observer.sweep_started(sweep, todo)
         if not todo:
+            observer.sweep_ended(sweep)
             return finish_sweep(store, sweep)
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(todo)),
@@ -442,17 +424,16 @@ class ProcessExecutor:
         )
         path = str(store.path.resolve())
         try:
-            with _progress_bar(progress, len(todo), _label(sweep, todo)) as advance:
-                pending = {
-                    pool.submit(run_in_worker, path, store.timeout, key, fn, retry_failed)
-                    for key in todo
-                }
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        result = future.result()
-                        sweep.results.append(result)
-                        advance(result)
+            pending = {
+                pool.submit(run_in_worker, path, store.timeout, key, fn, retry_failed)
+                for key in todo
+            }
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    result = future.result()
+                    sweep.results.append(result)
+                    observer.run_ended(result)
         except BrokenProcessPool as error:
             pool.shutdown(wait=True, cancel_futures=True)
             lost = store.recover()
@@ -465,4 +446,5 @@ class ProcessExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+        observer.sweep_ended(sweep)
         return finish_sweep(store, sweep)

@@ -87,6 +87,7 @@ from rnnlab._io import file_mode
 
 __all__ = [
     "APPLICATION_ID",
+    "DATABASE_NAME",
     "DEFAULT_PATH",
     "SCHEMA_VERSION",
     "STATUSES",
@@ -95,13 +96,16 @@ __all__ = [
     "RunStoreError",
     "canonical_json",
     "code_version",
+    "database_path",
+    "open_store",
     "spec_key",
 ]
 
 APPLICATION_ID = 0x524E4C42  # b"RNLB" in the SQLite header (offset 68): marks the file as ours
 SCHEMA_VERSION = 1  # PRAGMA user_version and meta.schema_version
 APPLICATION = "rnnlab-runs"  # meta.application
-DEFAULT_PATH = Path("runs") / "rnnlab.db"
+DATABASE_NAME = "rnnlab.db"
+DEFAULT_PATH = Path("runs") / DATABASE_NAME
 STATUSES = ("pending", "running", "done", "failed")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -749,3 +753,34 @@ class RunStore:
         if kind is not None:
             sql, params = sql + " AND a.kind = ?", (key, kind)
         return [tuple(row) for row in self._read(sql + " ORDER BY a.created", params)]
+
+
+def database_path(runs_dir: str | os.PathLike[str]) -> Path:
+    """Where the database of the runs folder ``runs_dir`` lives: ``<runs_dir>/rnnlab.db``. The one
+    place that knows it."""
+    return Path(runs_dir) / DATABASE_NAME
+
+
+def open_store(runs_dir: str | os.PathLike[str], *, create: bool = True) -> RunStore:
+    """The :class:`RunStore` of the runs folder ``runs_dir``.
+
+    With ``create=True`` (commands that write) a missing folder and database are created; with
+    ``create=False`` (commands that only read) a folder without a database is refused, so that a
+    mistyped path never leaves an empty store behind. Either way a path that is not a folder, or a
+    folder where the database cannot be created, raises :class:`RunStoreError` naming it.
+    """
+    folder = Path(runs_dir)
+    if folder.exists() and not folder.is_dir():
+        raise RunStoreError(f"runs folder {str(folder)!r} is a file, not a folder")
+    path = database_path(folder)
+    if not create and not path.is_file():
+        raise RunStoreError(
+            f"runs folder {str(folder)!r} holds no runs database ({DATABASE_NAME}): nothing has "
+            "run there yet, or the path is mistyped"
+        )
+    try:
+        return RunStore(path)
+    except OSError as error:
+        raise RunStoreError(
+            f"runs folder {str(folder)!r} cannot hold a runs database ({error.strerror or error})"
+        ) from None

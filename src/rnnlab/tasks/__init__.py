@@ -25,7 +25,7 @@ name                     variants (first = default)                  source
 Every task: ``task.sample(batch_size, *, length=None, generator=None) -> Batch``,
 ``task.loss(outputs, batch)``, ``task.errors(outputs, batch)`` (bool per sequence, the paper's
 criterion), ``task.input_size``, ``task.output_size``, ``task.baseline_loss``,
-``task.describe()``. Definitions: ``long_term_tasks.md``.
+``task.describe()``. Definitions: ``docs/tasks.md``.
 
 Sequence-pair tasks (:class:`~rnnlab.tasks.pairs.PairTask`: a source and a target of different
 lengths, fixed splits, ``task.batches(split, batch_size)``, ``task.sample(batch_size)`` of

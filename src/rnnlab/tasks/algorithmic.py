@@ -1,7 +1,7 @@
 r"""The Neural Turing Machine's algorithmic tasks on binary vectors (Graves, Wayne & Danihelka
 2014, arXiv:1410.5401, §4): copy, repeat copy and associative recall.
 
-Spec ``timescales_trees_memory.md`` §6.2–6.4. Unlike the symbol tasks of
+Definitions: ``docs/tasks.md``, "Neural Turing Machine tasks". Unlike the symbol tasks of
 :mod:`rnnlab.tasks.copying`, every output step is a vector of independent bits, so the targets
 are multi-label and the model's outputs are one logit per bit.
 
@@ -295,7 +295,8 @@ class AssociativeRecall(BitTask):
         answer:      item_size zero steps, target = item[q + 1]
 
     ``L = (item_size + 1)·n + item_size + 2 + item_size`` steps, ``R = item_size`` scored.
-    The spec records only "items separated by delimiters, then a query item"; the two delimiter
+    The summaries of the paper record only "items separated by delimiters, then a query item"
+    (``docs/tasks.md``, "Neural Turing Machine tasks"); the two delimiter
     channels (one before each item, one on both sides of the query) are rnnlab's reading of the
     paper's Fig. 10. Collier & Beel's generator instead concatenates the items without
     delimiters and ends the list and the query with one shared all-ones step.

@@ -54,9 +54,9 @@ def split_indices() -> dict[str, Tensor]:
 class Digits(LastStepClassification):
     """Sequential 8×8 digits: classify a handwritten digit after reading it step by step.
 
-    Spec ``long_term_tasks.md`` §5: the classic sequential / permuted MNIST protocol (one pixel
-    a step, optionally in a fixed random order; Le, Jaitly & Hinton 2015, §4.2) on the 8×8
-    digits that scikit-learn ships. Pixel values are scaled to [0, 1]; 10 classes.
+    The classic sequential / permuted MNIST protocol (one pixel a step, optionally in a fixed
+    random order; Le, Jaitly & Hinton 2015, §4.2) on the 8×8 digits that scikit-learn ships
+    (``docs/tasks.md``, "Sequential digits"). Pixel values are scaled to [0, 1]; 10 classes.
 
     ``order``:
 

@@ -18,8 +18,9 @@ class Latch(Task):
 
     Bengio, Simard & Frasconi 1994, "Learning long-term dependencies with gradient descent is
     difficult" (IEEE TNN 5(2)): its minimal task (a class set by the first inputs must be
-    latched through noise) as used in its latch and 2-sequence experiments; spec
-    ``long_term_tasks.md`` §4 (no public code). One input, one output read at the last step::
+    latched through noise) as used in its latch and 2-sequence experiments; ``docs/tasks.md``,
+    "Latch and 2-sequence problems" (no public code). One input, one output read at the last
+    step::
 
         L = T + randint(T//10 + 1)                   once per minibatch: L in [T, 1.1 T]
         c ~ {0, 1}

@@ -3,8 +3,8 @@
 Nangia & Bowman 2018, "ListOps: A diagnostic dataset for latent tree learning" (NAACL SRW,
 arXiv:1804.06028), generator ``python/spinn/data/listops/make_data.py`` of ``nyu-mll/spinn``
 (branch ``listops-release``); the Long Range Arena variant of Tay et al. 2021,
-``lra_benchmarks/data/listops.py`` of ``google-research/long-range-arena``. Spec
-``timescales_trees_memory.md`` §5.
+``lra_benchmarks/data/listops.py`` of ``google-research/long-range-arena``. Definitions:
+``docs/tasks.md``, "ListOps".
 
 An expression is a digit ``0..9`` or an operator applied to two or more expressions::
 
@@ -38,8 +38,8 @@ file holds one ``label<TAB>string`` line per example (:func:`to_line`, as the re
 Variants (:data:`VARIANTS`):
 
 - ``"nangia2018"``: ``max_depth = 20``, ``max_args = 5``, no length filter; 90,000 training and
-  10,000 test examples (the paper's counts as recalled by the spec [R]; the released test file
-  has 10,000 [V]).
+  10,000 test examples (the paper's counts, recalled and not verified; the released test file
+  has 10,000: ``docs/tasks.md``, "ListOps").
 - ``"lra"``: ``max_depth = 10``, ``max_args = 10``, only expressions with ``500 < length <
   2000``; 96,000 / 2,000 / 2,000 train / valid / test.
 

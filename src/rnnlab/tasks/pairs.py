@@ -3,8 +3,9 @@
 Transduction (speech → digit string, ``spoken_digits``) and translation (English words → German
 words, ``numbers``) share one shape of data: a source of ``S`` steps (feature vectors or token
 ids), a target of ``U`` token ids, and no known alignment between the two. This module holds what
-they share: the :class:`Vocabulary` of symbols, the padded :class:`SequencePairs` batch, and the
-:class:`PairTask` base with fixed splits, batching and shuffling.
+they share: the :class:`Vocabulary` of symbols, the padded :class:`SequencePairs` batch, the
+:class:`PairTask` base with fixed splits, batching and shuffling, and the error measure of the
+outputs (:func:`edit_distance`, :func:`error_rate`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from rapidfuzz.distance import Levenshtein
 from torch import Tensor
 
 from rnnlab._checks import check_choice, check_size
@@ -283,9 +285,22 @@ class PairTask(ABC):
         return f"{name}({', '.join(f'{k}={v!r}' for k, v in described.items())})"
 
 
-def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
-    """Levenshtein distance (substitutions, insertions, deletions each cost 1), by the textbook
-    O(len·len) dynamic programme; the oracle for label error rates."""
+def edit_distance(reference: Sequence[Hashable], hypothesis: Sequence[Hashable]) -> int:
+    """Levenshtein distance between two sequences of hashable symbols (label ids, words,
+    characters): the fewest substitutions, insertions and deletions, each costing 1, that turn
+    ``reference`` into ``hypothesis``. Computed by ``rapidfuzz`` (C++, bit-parallel);
+    :func:`edit_distance_reference` is its slow, obviously correct twin.
+
+    The symbols of one call should be of one kind (all ints, or all strings): ``rapidfuzz``
+    compares a one-character string by its code point, so ``[97]`` and ``["a"]`` count as equal.
+    """
+    return Levenshtein.distance(reference, hypothesis)
+
+
+def edit_distance_reference(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
+    """Levenshtein distance by the textbook O(len·len) dynamic programme, one row at a time
+    (``d[i][j]``: the distance between the first ``i`` reference and ``j`` hypothesis symbols);
+    the oracle of :func:`edit_distance`."""
     previous = list(range(len(hypothesis) + 1))
     for i, r in enumerate(reference, 1):
         current = [i]

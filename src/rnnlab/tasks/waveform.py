@@ -1,7 +1,7 @@
 r"""Waveform generation from no input: the first experiment of the Clockwork RNN paper.
 
 Koutník, Greff, Gomez & Schmidhuber (ICML 2014, arXiv:1402.3511), the sequence-generation
-experiment (spec ``timescales_trees_memory.md`` §3): a network that receives no input must
+experiment (``docs/tasks.md``, "Waveform generation"): a network that receives no input must
 output a 320-sample fragment of music sampled at 44.1 kHz at every step; its weights become an
 encoding of the fragment, and the score is the normalised mean squared error (NMSE). The
 paper's audio cannot be downloaded here, so :func:`synthesize_waveform` makes a deterministic

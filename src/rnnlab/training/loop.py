@@ -13,9 +13,16 @@ from torch import Tensor, nn
 from rnnlab._checks import check_choice, check_size
 from rnnlab.diagnostics import gradient_flow, spectral_radius
 from rnnlab.models.sequence import SequenceModel
-from rnnlab.tasks.base import Task
+from rnnlab.tasks.base import Batch, Task
+from rnnlab.training.bookkeeping import (
+    Bookkeeper,
+    ProgressCallback,
+    check_same_config,
+    eval_mode,
+    passed_multiple,
+)
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.training.clipping import ClipConfig, clip_gradients
+from rnnlab.training.clipping import ClipConfig, ClipOutcome
 from rnnlab.training.regularize import add_omega_gradient, recurrent_weights
 from rnnlab.training.tbptt import check_tbptt, truncated_bptt
 
@@ -133,6 +140,7 @@ def train(
     config: TrainConfig,
     *,
     on_metrics: MetricsCallback | None = None,
+    progress: ProgressCallback | None = None,
     checkpoint: Path | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``task`` until solved or ``config.max_updates``.
@@ -141,7 +149,8 @@ def train(
     task's loss, backpropagate through time (or BPTT(k2; k1) with ``config.tbptt``), add
     ``α·∂⁺Ω/∂W_hh`` if ``config.omega > 0``, clip (or apply the non-finite policy), step. Every
     ``eval_every`` updates the model is tested on fresh sequences from a separate stream; training
-    stops when the criterion is met.
+    stops when the criterion is met. What follows each backward pass is shared with
+    :func:`rnnlab.training.pair_loop.train_pairs` (:mod:`rnnlab.training.bookkeeping`).
 
     With ``checkpoint``, the model, optimiser, RNG streams and counters are saved atomically
     every ``checkpoint_every`` updates (at the end of a minibatch) and at the end; if the file
@@ -149,6 +158,13 @@ def train(
 
     ``on_metrics(update, metrics)`` receives the training loss, gradient norm and counters every
     ``log_every`` updates and the error rate at each evaluation.
+
+    ``progress(update, metrics)`` follows every update (with BPTT(k2; k1), every window), after
+    that update's evaluation if it has one: ``update`` is the number of updates done (1, 2, ...,
+    counting on from the checkpoint when resuming), ``metrics`` a fresh dict holding the
+    update's training loss under ``"loss"`` (the value appended to ``TrainResult.losses``) and,
+    once an evaluation has happened (in this run or before its checkpoint), the latest error
+    rate under ``"error_rate"``. It only observes: results are the same with or without it.
     """
     optimizer = make_optimizer(
         config.optimizer, model.parameters(), config.learning_rate, config.momentum
@@ -159,54 +175,32 @@ def train(
     if checkpoint is not None and Path(checkpoint).is_file():
         result = _restore(load_checkpoint(checkpoint), model, optimizer, data, test, config)
     weights = recurrent_weights(model)
+    tail = Bookkeeper(
+        optimizer,
+        model.parameters(),
+        config.clip,
+        recurrent_weights=weights,
+        updates=config.max_updates,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        progress=progress,
+        latest={"error_rate": result.evaluations[-1][1]} if result.evaluations else None,
+    )
 
     def finish_update(loss: Tensor, metrics: dict[str, float]) -> None:
-        """Clip, step, count, report and evaluate after one backward pass."""
-        outcome = clip_gradients(model.parameters(), config.clip, weights)
-        if not outcome.skip:
-            optimizer.step()
-        optimizer.zero_grad()
-        result.updates += 1
-        result.losses.append(loss.item())
-        result.clipped += outcome.clipped
-        result.nonfinite += outcome.nonfinite
-        result.skipped += outcome.skip
+        """Step, count, log, evaluate and report progress after one backward pass."""
+        outcome = tail.step()
+        _count(result, loss.item(), outcome)
         if on_metrics is not None and result.updates % config.log_every == 0:
-            metrics.update(
-                loss=loss.item(),
-                grad_norm=outcome.norm,
-                clipped=result.clipped,
-                nonfinite=result.nonfinite,
-                skipped=result.skipped,
-            )
-            on_metrics(result.updates, metrics)
-        if result.updates % config.eval_every == 0 or result.updates >= config.max_updates:
-            _evaluate_into(result, model, task, config, test, on_metrics)
-
-    def diagnose(batch) -> None:
-        """Record the gradient flow and spectral radius (model in eval mode: no dropout draws)."""
-        model.eval()
-        flow = gradient_flow(
-            model.layer, batch.inputs, lambda out: task.loss(model.read(out), batch)
-        )
-        model.train()
-        values = {
-            f"flow/{t + 1}": float(v) for t, v in enumerate(flow.reshape(-1, flow.shape[-1])[-1])
-        }
-        # only an Elman-like square W_hh: gated cells stack their gates' matrices (4H, H), a
-        # Clockwork cell keeps row blocks
-        if weights and weights[0].dim() == 2 and weights[0].shape[0] == weights[0].shape[1]:
-            values["spectral_radius"] = spectral_radius(weights[0].detach())
-        on_metrics(result.updates, values)
+            on_metrics(result.updates, metrics | _training_metrics(result, outcome))
+        if tail.evaluates(result.updates):
+            _evaluate_into(result, tail, model, task, config, test, on_metrics)
+        tail.report(result.updates, result.losses[-1])
 
     optimizer.zero_grad()
     while result.updates < config.max_updates and not result.solved:
         before = result.updates
-        length = None
-        if config.train_length is not None:
-            low, high = config.train_length
-            length = int(torch.randint(low, high, (1,), generator=data))
-        batch = task.sample(config.batch_size, length=length, generator=data)
+        batch = _draw_batch(task, config, data)
         if config.tbptt is not None:
             k1, k2 = config.tbptt
             truncated_bptt(
@@ -218,50 +212,106 @@ def train(
                 lambda loss: finish_update(loss, {}),
             )
         else:
-            predictions, outputs, _ = model.forward_with_outputs(batch.inputs)
-            loss = task.loss(predictions, batch)
-            metrics: dict[str, float] = {}
-            if config.omega > 0:
-                (output_grads,) = torch.autograd.grad(loss, outputs, retain_graph=True)
-                loss.backward()
-                metrics["omega"] = add_omega_gradient(
-                    model, batch.inputs, outputs, output_grads, config.omega
-                )
-            else:
-                loss.backward()
-            finish_update(loss, metrics)
+            finish_update(*_backward(model, task, batch, config.omega))
         if (
             on_metrics is not None
             and config.diagnose_every
-            and (result.updates // config.diagnose_every > before // config.diagnose_every)
+            and passed_multiple(before, result.updates, config.diagnose_every)
         ):
-            diagnose(batch)
-        crossed = result.updates // config.checkpoint_every > before // config.checkpoint_every
-        finished = result.solved or result.updates >= config.max_updates
-        if checkpoint is not None and (crossed or finished):
+            on_metrics(result.updates, _diagnostics(model, task, batch, weights))
+        if checkpoint is not None and tail.checkpoints(
+            before, result.updates, stopped=result.solved
+        ):
             _save(checkpoint, model, optimizer, data, test, result, config)
     return result
 
 
+def _draw_batch(task: Task, config: TrainConfig, data: torch.Generator) -> Batch:
+    """The next minibatch of the data stream, of a length drawn from ``config.train_length``."""
+    length = None
+    if config.train_length is not None:
+        low, high = config.train_length
+        length = int(torch.randint(low, high, (1,), generator=data))
+    return task.sample(config.batch_size, length=length, generator=data)
+
+
+def _backward(
+    model: SequenceModel, task: Task, batch: Batch, alpha: float
+) -> tuple[Tensor, dict[str, float]]:
+    """Backpropagate the loss of ``batch`` through the whole sequence and, with ``alpha > 0``,
+    add ``α·∂⁺Ω/∂W_hh``; the loss and the metrics (``"omega"``: Ω, when added)."""
+    predictions, outputs, _ = model.forward_with_outputs(batch.inputs)
+    loss = task.loss(predictions, batch)
+    if alpha > 0:
+        (output_grads,) = torch.autograd.grad(loss, outputs, retain_graph=True)
+        loss.backward()
+        omega = add_omega_gradient(model, batch.inputs, outputs, output_grads, alpha)
+        return loss, {"omega": omega}
+    loss.backward()
+    return loss, {}
+
+
+def _count(result: TrainResult, loss: float, outcome: ClipOutcome) -> None:
+    """Count one update, its training loss and what the clipping did."""
+    result.updates += 1
+    result.losses.append(loss)
+    result.clipped += outcome.clipped
+    result.nonfinite += outcome.nonfinite
+    result.skipped += outcome.skip
+
+
+def _training_metrics(result: TrainResult, outcome: ClipOutcome) -> dict[str, float]:
+    """What ``on_metrics`` receives every ``log_every`` updates."""
+    return {
+        "loss": result.losses[-1],
+        "grad_norm": outcome.norm,
+        "clipped": result.clipped,
+        "nonfinite": result.nonfinite,
+        "skipped": result.skipped,
+    }
+
+
 def _evaluate_into(
     result: TrainResult,
-    model,
-    task,
+    tail: Bookkeeper,
+    model: SequenceModel,
+    task: Task,
     config: TrainConfig,
-    generator,
+    generator: torch.Generator,
     on_metrics: MetricsCallback | None,
 ) -> None:
-    model.eval()
-    error_rate = evaluate(
-        model, task, config.eval_size, length=config.eval_length, generator=generator
-    )
-    model.train()
+    """Test the model on fresh sequences; record the error rate and whether it is solved."""
+
+    def measure() -> dict[str, float]:
+        rate = evaluate(
+            model, task, config.eval_size, length=config.eval_length, generator=generator
+        )
+        return {"error_rate": rate}
+
+    error_rate = tail.evaluate(model, measure)["error_rate"]
     result.error_rate = error_rate
     result.evaluations.append((result.updates, error_rate))
     if is_solved(error_rate, config.criterion):
         result.solved, result.solved_at = True, result.updates
     if on_metrics is not None:
         on_metrics(result.updates, {"error_rate": error_rate})
+
+
+def _diagnostics(
+    model: SequenceModel, task: Task, batch: Batch, weights: list[nn.Parameter]
+) -> dict[str, float]:
+    """The gradient flow ``‖∂L/∂h_t‖`` on ``batch`` (``"flow/t"``) and, for a square W_hh, its
+    spectral radius; the model in eval mode (no dropout draws)."""
+    with eval_mode(model):
+        flow = gradient_flow(
+            model.layer, batch.inputs, lambda out: task.loss(model.read(out), batch)
+        )
+    values = {f"flow/{t + 1}": float(v) for t, v in enumerate(flow.reshape(-1, flow.shape[-1])[-1])}
+    # only an Elman-like square W_hh: gated cells stack their gates' matrices (4H, H), a
+    # Clockwork cell keeps row blocks
+    if weights and weights[0].dim() == 2 and weights[0].shape[0] == weights[0].shape[1]:
+        values["spectral_radius"] = spectral_radius(weights[0].detach())
+    return values
 
 
 def _save(path, model, optimizer, data, test, result: TrainResult, config: TrainConfig) -> None:
@@ -281,13 +331,7 @@ def _save(path, model, optimizer, data, test, result: TrainResult, config: Train
 
 
 def _restore(payload, model, optimizer, data, test, config: TrainConfig) -> TrainResult:
-    saved = payload["config"]
-    if saved != asdict(config):
-        changed = sorted(k for k in saved if saved[k] != asdict(config).get(k))
-        raise ValueError(
-            f"checkpoint was written with a different config (differs in {changed});"
-            " use a new checkpoint path or the same config"
-        )
+    check_same_config(payload["config"], asdict(config), "config")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     data.set_state(payload["data_rng"])

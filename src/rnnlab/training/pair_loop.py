@@ -25,7 +25,12 @@ per-update numbers appended to ``history.extras`` (e.g. the teacher-forcing prob
 ``generators`` are extra named random streams saved and restored with the rest; ``payload`` is
 merged into every checkpoint (model config, vocabularies, ...) and ``kind`` names the run in it;
 ``on_resume(payload)`` sees a loaded checkpoint before anything is restored and may refuse it by
-raising; ``on_step(step, loss)`` follows every update (a progress bar).
+raising; ``on_step(step, loss)`` follows every update (a progress bar), and so does
+``progress(step, metrics)``, with the update's loss and the latest evaluation's metrics.
+
+What follows each backward pass (the clipped step, the schedule of evaluations and checkpoints,
+the progress hook) is shared with :func:`rnnlab.training.loop.train`
+(:mod:`rnnlab.training.bookkeeping`).
 """
 
 from __future__ import annotations
@@ -40,8 +45,9 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_real, check_size
 from rnnlab.tasks.pairs import PairTask, SequencePairs
+from rnnlab.training.bookkeeping import Bookkeeper, ProgressCallback, check_same_config
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.training.clipping import ClipConfig, clip_gradients
+from rnnlab.training.clipping import ClipConfig, ClipOutcome
 
 KIND = "pair-loop"  # written into checkpoints
 RESERVED_GENERATORS = ("data",)  # the loop's own stream; callers' generators take other names
@@ -94,6 +100,7 @@ def train_pairs(
     checkpoint: str | Path | None = None,
     on_metrics: MetricsCallback | None = None,
     on_step: StepCallback | None = None,
+    progress: ProgressCallback | None = None,
     generators: Mapping[str, torch.Generator] | None = None,
     payload: Mapping[str, Any] | None = None,
     on_resume: Callable[[dict[str, Any]], None] | None = None,
@@ -113,6 +120,13 @@ def train_pairs(
         on_metrics: ``(step, metrics)`` after each evaluation, ``metrics`` holding
             ``train_loss`` (the latest update's) and ``evaluate()``'s values.
         on_step: ``(step, loss)`` after every update (e.g. to advance a progress bar).
+        progress: ``(step, metrics)`` after every update, after that update's evaluation if it
+            has one: ``step`` the number of updates done (1, 2, ..., counting on from the
+            checkpoint when resuming), ``metrics`` a fresh dict holding the update's training
+            loss under ``"loss"`` (the value appended to ``history.losses``) and, once an
+            evaluation has happened (in this run or before its checkpoint), the latest
+            ``evaluate()`` values under their own names (one named ``"loss"`` as
+            ``"eval_loss"``). It only observes: results are the same with or without it.
         generators: extra named ``torch.Generator`` streams the caller draws from, saved and
             restored with the checkpoint (the name ``"data"`` is the loop's own).
         payload: extra entries of every checkpoint (JSON or torch-serialisable).
@@ -123,43 +137,16 @@ def train_pairs(
     Returns:
         The :class:`PairHistory` (restored and continued when resuming).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(task, PairTask):
-        raise TypeError(f"task must be a PairTask, got {type(task).__name__}")
-    if not isinstance(config, PairTrainConfig):
-        raise TypeError(f"config must be a PairTrainConfig, got {type(config).__name__}")
+    _check_types(model, task, config)
     if batch_loss is None:
-        if not callable(getattr(model, "loss", None)):
-            raise TypeError(
-                f"batch_loss is required: {type(model).__name__} has no loss(batch) method"
-            )
-
-        def batch_loss(batch: SequencePairs, step: int) -> Tensor:
-            return model.loss(batch)
-
-    generators = dict(generators or {})
-    for name, generator in generators.items():
-        if name in RESERVED_GENERATORS:
-            raise ValueError(f"generators: the name {name!r} is the loop's own; use another")
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generators[{name!r}] must be a torch.Generator, got {type(generator).__name__}"
-            )
+        batch_loss = _model_loss(model)
+    generators = _check_generators(generators)
     if not isinstance(kind, str) or not kind:
         raise TypeError(f"kind must be a non-empty string, got {kind!r}")
-    payload = dict(payload or {})
-    clash = sorted(RESERVED_KEYS & set(payload))
-    if clash:
-        raise ValueError(f"payload must not use the loop's own keys {clash}")
+    payload = _check_payload(payload)
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("model has no trainable parameters")
-    clip = ClipConfig(
-        mode="norm" if config.clip_norm > 0 else "none",
-        threshold=config.clip_norm or 1.0,
-        nonfinite="skip",
-    )
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
     streams = {"data": torch.Generator().manual_seed(config.seed), **generators}
     history = PairHistory()
@@ -168,54 +155,152 @@ def train_pairs(
         if on_resume is not None:
             on_resume(saved)
         history = _restore(saved, model, optimizer, streams, config, kind)
+    tail = Bookkeeper(
+        optimizer,
+        parameters,
+        _clip_config(config),
+        updates=config.steps,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        progress=progress,
+        latest=_evaluated_metrics(history.evaluations[-1]) if history.evaluations else None,
+    )
     device = parameters[0].device
     model.train()
     while history.steps < config.steps:
         batch = task.sample(config.batch_size, generator=streams["data"]).to(device)
-        result = batch_loss(batch, history.steps)
-        loss, extras = result if isinstance(result, tuple) else (result, {})
-        if not isinstance(loss, Tensor) or loss.dim() != 0:
-            raise TypeError(f"batch_loss must return a scalar tensor, got {type(loss).__name__}")
+        loss, extras = _loss_and_extras(batch_loss(batch, history.steps))
         optimizer.zero_grad()
         loss.backward()
-        outcome = clip_gradients(parameters, clip)
-        if not outcome.skip:
-            optimizer.step()
-        optimizer.zero_grad()
-        history.steps += 1
-        history.losses.append(loss.item())
-        history.clipped += outcome.clipped
-        history.skipped += outcome.skip
-        for name, value in extras.items():
-            history.extras.setdefault(name, []).append(float(value))
+        outcome = tail.step()
+        _count(history, loss.item(), outcome, extras)
         if on_step is not None:
             on_step(history.steps, history.losses[-1])
-        finished = history.steps >= config.steps
-        if history.steps % config.eval_every == 0 or finished:
-            metrics: dict[str, float] = {}
-            if evaluate is not None:
-                model.eval()
-                metrics = {k: float(v) for k, v in evaluate().items()}
-                model.train()
-            history.evaluations.append({"step": history.steps, **metrics})
-            if on_metrics is not None:
-                on_metrics(history.steps, {"train_loss": history.losses[-1], **metrics})
-        if checkpoint is not None and (history.steps % config.checkpoint_every == 0 or finished):
-            save_checkpoint(
-                Path(checkpoint),
-                {
-                    **payload,
-                    "format": "rnnlab-checkpoint",
-                    "kind": kind,
-                    "train_config": asdict(config),
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generators": {name: g.get_state() for name, g in streams.items()},
-                    "global_rng": torch.get_rng_state(),
-                    "history": asdict(history),
-                },
-            )
+        if tail.evaluates(history.steps):
+            _evaluate_into(history, tail, model, evaluate, on_metrics)
+        tail.report(history.steps, history.losses[-1])
+        if checkpoint is not None and tail.checkpoints(history.steps - 1, history.steps):
+            _save(Path(checkpoint), model, optimizer, streams, history, config, kind, payload)
     return history
+
+
+def _check_types(model: object, task: object, config: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(task, PairTask):
+        raise TypeError(f"task must be a PairTask, got {type(task).__name__}")
+    if not isinstance(config, PairTrainConfig):
+        raise TypeError(f"config must be a PairTrainConfig, got {type(config).__name__}")
+
+
+def _model_loss(model: nn.Module) -> BatchLoss:
+    """The default ``batch_loss``: ``model.loss(batch)``."""
+    if not callable(getattr(model, "loss", None)):
+        raise TypeError(f"batch_loss is required: {type(model).__name__} has no loss(batch) method")
+
+    def batch_loss(batch: SequencePairs, step: int) -> Tensor:
+        return model.loss(batch)
+
+    return batch_loss
+
+
+def _check_generators(
+    generators: Mapping[str, torch.Generator] | None,
+) -> dict[str, torch.Generator]:
+    generators = dict(generators or {})
+    for name, generator in generators.items():
+        if name in RESERVED_GENERATORS:
+            raise ValueError(f"generators: the name {name!r} is the loop's own; use another")
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generators[{name!r}] must be a torch.Generator, got {type(generator).__name__}"
+            )
+    return generators
+
+
+def _check_payload(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    payload = dict(payload or {})
+    clash = sorted(RESERVED_KEYS & set(payload))
+    if clash:
+        raise ValueError(f"payload must not use the loop's own keys {clash}")
+    return payload
+
+
+def _clip_config(config: PairTrainConfig) -> ClipConfig:
+    """Clip the global norm to ``clip_norm`` (0: no clipping); skip a non-finite update."""
+    return ClipConfig(
+        mode="norm" if config.clip_norm > 0 else "none",
+        threshold=config.clip_norm or 1.0,
+        nonfinite="skip",
+    )
+
+
+def _loss_and_extras(
+    returned: Tensor | tuple[Tensor, Mapping[str, float]],
+) -> tuple[Tensor, Mapping[str, float]]:
+    """What ``batch_loss`` returned, as ``(loss, extras)``; the loss must be a scalar tensor."""
+    loss, extras = returned if isinstance(returned, tuple) else (returned, {})
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        raise TypeError(f"batch_loss must return a scalar tensor, got {type(loss).__name__}")
+    return loss, extras
+
+
+def _count(
+    history: PairHistory, loss: float, outcome: ClipOutcome, extras: Mapping[str, float]
+) -> None:
+    """Count one update, its training loss, what the clipping did and ``batch_loss``'s extras."""
+    history.steps += 1
+    history.losses.append(loss)
+    history.clipped += outcome.clipped
+    history.skipped += outcome.skip
+    for name, value in extras.items():
+        history.extras.setdefault(name, []).append(float(value))
+
+
+def _evaluated_metrics(evaluation: Mapping[str, float]) -> dict[str, float]:
+    """An entry of ``history.evaluations`` without its ``"step"``: what ``evaluate()`` gave."""
+    return {name: value for name, value in evaluation.items() if name != "step"}
+
+
+def _evaluate_into(
+    history: PairHistory,
+    tail: Bookkeeper,
+    model: nn.Module,
+    evaluate: Callable[[], Mapping[str, float]] | None,
+    on_metrics: MetricsCallback | None,
+) -> None:
+    """Call ``evaluate()`` in eval mode (when given); record and report its metrics."""
+    metrics = {} if evaluate is None else tail.evaluate(model, evaluate)
+    history.evaluations.append({"step": history.steps, **metrics})
+    if on_metrics is not None:
+        on_metrics(history.steps, {"train_loss": history.losses[-1], **metrics})
+
+
+def _save(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    streams: dict[str, torch.Generator],
+    history: PairHistory,
+    config: PairTrainConfig,
+    kind: str,
+    payload: Mapping[str, Any],
+) -> None:
+    """Write the caller's payload and the loop's states and history, atomically."""
+    save_checkpoint(
+        path,
+        {
+            **payload,
+            "format": "rnnlab-checkpoint",
+            "kind": kind,
+            "train_config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generators": {name: g.get_state() for name, g in streams.items()},
+            "global_rng": torch.get_rng_state(),
+            "history": asdict(history),
+        },
+    )
 
 
 def _restore(
@@ -229,12 +314,7 @@ def _restore(
     """Load a checkpoint's states into the model, optimiser and streams; its history."""
     if saved.get("kind") != kind:
         raise ValueError(f"checkpoint holds a {saved.get('kind')!r} run, not a {kind!r} run")
-    if saved["train_config"] != asdict(config):
-        changed = sorted(k for k, v in asdict(config).items() if saved["train_config"].get(k) != v)
-        raise ValueError(
-            f"checkpoint was written with a different training config (differs in {changed}); "
-            "use a new checkpoint path or the same config"
-        )
+    check_same_config(saved["train_config"], asdict(config), "training config")
     if set(saved["generators"]) != set(streams):
         raise ValueError(
             f"checkpoint holds the generators {sorted(saved['generators'])}, "

@@ -51,7 +51,7 @@ class Seq2SeqTrainConfig:
     batch_size: int = 32  # pairs per update, drawn with replacement from the training split
     clip_norm: float = 1.0  # largest global gradient norm (Pascanu 2013); 0 = no clipping
     eval_every: int = 200  # updates between evaluations (and one at the end)
-    eval_split: str | None = None  # split evaluated; None = the task's last split
+    eval_split: str | None = None  # split evaluated; None = see evaluation_split
     eval_size: int | None = 500  # the split's first examples evaluated; None = all of them
     checkpoint_every: int = 500  # updates between checkpoints (when a path is given)
     seed: int = 0  # seeds the minibatch draws and the scheduled-sampling draws
@@ -140,6 +140,15 @@ def evaluate_seq2seq(
     }
 
 
+def evaluation_split(task: PairTask, requested: str | None = None) -> str:
+    """The split evaluated during training: ``requested`` if given (it must be one of the task's
+    splits), else ``"valid"`` where the task has one, so that the test split stays unseen until
+    the end; a task with only ``train`` and ``test`` is evaluated on ``test``."""
+    if requested is not None:
+        return check_choice("eval_split", requested, task.splits)
+    return "valid" if "valid" in task.splits else task.splits[-1]
+
+
 def train_seq2seq(
     model: Seq2Seq,
     task: PairTask,
@@ -163,8 +172,7 @@ def train_seq2seq(
     if not isinstance(config, Seq2SeqTrainConfig):
         raise TypeError(f"config must be a Seq2SeqTrainConfig, got {type(config).__name__}")
     _check_vocabularies(model.config, task.source_vocabulary, task.target_vocabulary)
-    split = task.splits[-1] if config.eval_split is None else config.eval_split
-    check_choice("eval_split", split, task.splits)
+    split = evaluation_split(task, config.eval_split)
     schedule = config.sampling_schedule()
     feeding = torch.Generator().manual_seed(config.seed + 1_000_003)
 

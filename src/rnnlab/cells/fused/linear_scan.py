@@ -1,4 +1,5 @@
-r"""Diagonal linear recurrences evaluated over all steps at once.
+r"""Diagonal linear recurrences evaluated over all steps at once: the scan behind
+:meth:`LRU.scan <rnnlab.cells.LRU.scan>`.
 
 Every function here computes the states of
 
@@ -9,7 +10,7 @@ in code ``h = a[t] * h + b[t]``, for real or complex tensors, time-major: ``b`` 
 recurrence of the Linear Recurrent Unit (Orvieto et al. 2023, §3; :class:`rnnlab.cells.lru.LRU`)
 and of any diagonal linear RNN (Martin & Cundy 2018, §2).
 
-Paths (spec ``timescales_trees_memory.md`` §4.2–4.3):
+Paths (``docs/architectures.md``, "Parallel scans"):
 
 - :func:`linear_scan_reference`: the plain loop over ``t``, obviously correct, the oracle.
 - :func:`linear_scan_tree`: the associative scan of the pairs ``(a_t, b_t)`` under
@@ -17,7 +18,7 @@ Paths (spec ``timescales_trees_memory.md`` §4.2–4.3):
   ``binary_operator_diag``), written as the work-efficient odd/even recursion (Blelloch 1990):
   ``log2 T`` levels of whole-tensor torch ops, ``O(T)`` work, any ``T`` (no padding). Plain
   autograd differentiates it, so complex gradients follow torch's conjugate convention by
-  construction (no hand-written backward to get wrong, spec §4.2).
+  construction (no hand-written backward to get wrong; ``docs/architectures.md``).
 
 On CPU the tree scan pays for its ``O(log T)`` depth with several streaming passes over
 ``(T, *batch)`` arrays, where the loop touches one cache-resident ``(*batch)`` slice per step.
@@ -27,7 +28,7 @@ but 1.6× at ``B·N`` = 2048 (T = 1024); a separate sweep found about 1× at 102
 2048–8192. So callers choose by width (:class:`rnnlab.cells.lru.LRU` does). With two threads
 on a quiet machine (benchmarks/RESULTS.md) the tree took 0.10–0.51× at ``B·N`` ≤ 512 and 0.66×
 at 2048 (crossover between 2048 and 4096): the threshold scales with the threads. Two other
-pure-PyTorch paths from the spec were measured in the same run and are not kept: the causal FFT
+pure-PyTorch paths (docs/architectures.md) were measured in the same run, not kept: the causal FFT
 convolution for constant ``a`` (``h_t = Σ_{j≤t} a^{t−j} b_j`` via ``torch.fft``: 0.43–1.6× the
 loop's time when narrow, 6.2× when wide, behind the tree at every size) and Heinsen's log-space
 scan (``exp(a* + logcumsumexp(log b − a*))``, ``a* = cumsum(log a)``: 1.6–17× the loop's time,
@@ -46,8 +47,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-__all__ = ["linear_scan_reference", "linear_scan_tree"]
 
 
 def linear_scan_reference(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:

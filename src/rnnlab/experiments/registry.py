@@ -1,0 +1,136 @@
+"""The named reproductions behind ``rnnlab reproduce NAME``, and the contract each one keeps.
+
+An experiment is a module of :mod:`rnnlab.experiments` that satisfies :class:`Experiment`: it names
+itself, ships presets (at least ``quick`` and ``paper``), turns a preset into the run specs of a
+sweep, runs one spec (its run function, importable by worker processes), and turns the finished
+runs into summary rows, a table, verdicts against the paper and the report's sections. The
+registry checks the contract when it is imported, so a module that breaks it fails at once, by
+name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from rnnlab.experiments import (
+    bahdanau2014,
+    generalization,
+    graves2012,
+    graves2014,
+    hochreiter1997,
+    jaeger2001,
+    koutnik2014,
+    nangia2018,
+    pascanu2013,
+    seq2seq_one,
+    train_one,
+    vanishing,
+)
+from rnnlab.runs.report import Section
+from rnnlab.runs.store import RunRecord, RunStore
+
+REQUIRED_PRESETS = ("quick", "paper")
+
+
+@runtime_checkable
+class Experiment(Protocol):
+    """What a reproduction module provides (module attributes and functions).
+
+    Attributes:
+        EXPERIMENT: its name in the CLI and in every run spec's ``"experiment"``.
+        RUN_FUNCTION: ``"package.module:function"`` of its run function
+            ``run_unit(spec, run) -> outcome``, importable by worker processes.
+        PRESETS: preset name -> a frozen dataclass with at least ``name`` and ``note`` (how the
+            preset departs from the paper's protocol; empty when it does not).
+    """
+
+    EXPERIMENT: str
+    RUN_FUNCTION: str
+    PRESETS: Mapping[str, Any]
+
+    def preset(self, name: str, **overrides: Any) -> Any:
+        """``PRESETS[name]`` with fields replaced (see :func:`presets.choose_preset`)."""
+
+    def group_specs(self, chosen: Any) -> list[dict[str, Any]]:
+        """The sweep's run specs for a preset (JSON-serialisable; checked before any work)."""
+
+    def summarize(self, records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+        """Summary rows (JSON-serialisable dicts) from the finished runs."""
+
+    def table_rows(self, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        """The terminal table, beside the paper's numbers: header and cells."""
+
+    def verdicts(self, rows: list[dict[str, Any]]) -> list[str]:
+        """One line per finding of the paper: its claim, rnnlab's number, shown or not."""
+
+    def report_sections(
+        self, store: RunStore, records: Sequence[RunRecord], out: Path
+    ) -> list[Section]:
+        """The report's sections for these runs; figures are written under ``out``."""
+
+
+def _checked(module: Any) -> Experiment:
+    if not isinstance(module, Experiment):
+        missing = [
+            name
+            for name in ("EXPERIMENT", "RUN_FUNCTION", "PRESETS", *_METHODS)
+            if not hasattr(module, name)
+        ]
+        raise TypeError(f"experiment module {module.__name__} lacks {missing}")
+    absent = [name for name in REQUIRED_PRESETS if name not in module.PRESETS]
+    if absent:
+        raise TypeError(f"experiment {module.EXPERIMENT} lacks the presets {absent}")
+    return module
+
+
+_METHODS = ("preset", "group_specs", "summarize", "table_rows", "verdicts", "report_sections")
+
+EXPERIMENTS: dict[str, Experiment] = {
+    module.EXPERIMENT: _checked(module)
+    for module in (
+        pascanu2013,
+        generalization,
+        hochreiter1997,
+        vanishing,
+        bahdanau2014,
+        graves2012,
+        jaeger2001,
+        koutnik2014,
+        graves2014,
+        nangia2018,
+    )
+}
+"""The named reproductions, by name."""
+
+REPORTED: dict[str, Any] = {
+    **EXPERIMENTS,
+    train_one.EXPERIMENT: train_one,
+    seq2seq_one.EXPERIMENT: seq2seq_one,
+}
+"""Everything whose runs have sections in a runs folder's report (single ``rnnlab train`` and
+``rnnlab seq2seq`` runs too)."""
+
+MEASURED: dict[tuple[str, str], str] = {
+    ("pascanu2013", "quick"): "3 min (2 workers)",
+    ("generalization", "quick"): "16 s (2 workers)",
+    ("hochreiter1997", "quick"): "45 s (2 workers)",
+    ("vanishing", "quick"): "1 min 36 s (2 workers)",
+    ("bahdanau2014", "quick"): "6 min (2 workers)",
+    ("graves2012", "quick"): "5 min (2 workers)",
+    ("jaeger2001", "quick"): "2 min (2 workers)",
+    ("koutnik2014", "quick"): "8 min (2 workers)",
+    ("graves2014", "quick"): "5 min (2 workers)",
+    ("nangia2018", "quick"): "5 min (2 workers)",
+}
+"""Wall time of a preset from an empty runs folder, measured on this project's 2-core machine
+(README; generalization, hochreiter1997 and vanishing on 2026-12-06 with other work beside them);
+presets not listed have not been run to the end here."""
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; a ValueError lists the names otherwise."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}, got {name!r}")
+    return EXPERIMENTS[name]
