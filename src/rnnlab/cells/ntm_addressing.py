@@ -22,7 +22,7 @@ reference implementations:
 - sharpening divides by ``Σ_j w_s(j)^γ``, which underflows to zero for a diffuse weighting and a
   large ``γ`` in float32: ``SHARPEN_EPS = 1e-16`` (pytorch-ntm's ``_sharpen``).
 
-The slow, obviously correct twins (loops over slots) are in ``tests/test_ntm.py``.
+The slow, obviously correct twins (loops over slots) are in ``tests/cells/test_ntm.py``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ One module is not an :class:`~torch.autograd.Function`:
 :mod:`~rnnlab.cells.fused.linear_scan` (``linear_scan_tree``, ``linear_scan_reference``)
 evaluates the diagonal linear recurrence ``h_t = a_t ⊙ h_{t-1} + b_t`` of
 :class:`~rnnlab.cells.LRU` by a log-depth associative scan (or a loop), real or complex,
-differentiated by plain autograd (so higher derivatives work); ``tests/test_linear_scan.py``
+differentiated by plain autograd (so higher derivatives work); ``tests/cells/test_linear_scan.py``
 checks it.
 
 How the autograd Functions are fast, the same way in every family:
@@ -44,8 +44,8 @@ A step mask (T, B), false on padding, keeps the state and zeroes the output exac
 The functions support float32 and float64 on any device and **first-order gradients only**:
 their backward is marked ``once_differentiable``, so a second derivative (``create_graph=True``
 followed by another ``grad``) raises an error; use :meth:`Cell.loop` for higher derivatives.
-``Cell.loop`` stays the reference: ``tests/test_fused.py`` (elman, lstm, jordan, gru) and
-``tests/test_leaky.py``, ``tests/test_skip.py``, ``tests/test_clockwork.py`` compare the two on
+``Cell.loop`` stays the reference: ``tests/cells/test_fused.py`` (elman, lstm, jordan, gru) and
+``tests/cells/test_leaky.py``, ``tests/cells/test_skip.py``, ``tests/cells/test_clockwork.py`` compare the two on
 values and gradients, and check every function with ``torch.autograd.gradcheck``.
 """
 

@@ -1,7 +1,7 @@
-"""Top-level functions for tests/test_store.py that spawned worker processes import by name,
+"""Top-level functions for tests/runs/test_store.py that spawned worker processes import by name,
 and a small sweep to run (and kill) as a script::
 
-    python tests/_sweep_worker.py DB N SLEEP SIDE_FILE
+    python tests/runs/_sweep_worker.py DB N SLEEP SIDE_FILE
 
 runs N runs of :func:`slow_run` serially into the store DB and prints the sweep's summary as JSON.
 """

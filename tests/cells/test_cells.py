@@ -374,7 +374,7 @@ def test_same_seed_same_parameters_and_outputs(make_cell, randn, tree):
 def test_parameters_follow_torch_uniform_init(make_cell):
     cell = make_cell(2)
     if isinstance(cell, cells.LRU):
-        pytest.skip("the LRU's ring and Glorot initialisation: tests/test_lru.py")
+        pytest.skip("the LRU's ring and Glorot initialisation: tests/cells/test_lru.py")
     bound = 1 / math.sqrt(cell.hidden_size)
     for name, p in cell.named_parameters():
         if name == "bias_ih" and getattr(cell, "forget_bias", None) is not None:

@@ -260,7 +260,7 @@ def test_cli_demo_is_the_main_job(tmp_path, monkeypatch):
     command = ["reproduce", "pascanu2013", "--preset", "quick", "--workers", "2"]
     assert runner.invoke(app, [*command, "--runs-dir", runs]).exit_code == 0
     assert calls[0] == calls[1] == ("pascanu2013", "quick", 2, tmp_path, None)
-    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "rnnlab demo --workers 2" in makefile
 
 
