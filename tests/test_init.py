@@ -468,3 +468,19 @@ def test_bad_call_changes_nothing():
     with pytest.raises(ValueError):
         pascanu_cell_(cell, "smart_tanh")
     assert all(torch.equal(p, q) for p, q in zip(before, cell.parameters(), strict=True))
+
+
+def test_every_subpackage_is_reachable_after_import_rnnlab():
+    """``import rnnlab`` alone, in a fresh interpreter, reaches every subpackage by attribute."""
+    import pkgutil
+    import subprocess
+    import sys
+
+    import rnnlab
+
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(rnnlab.__path__) if m.ispkg and m.name != "cli"
+    )
+    code = "import rnnlab\n" + "".join(f"rnnlab.{n}.__name__\n" for n in [*names, "cli"])
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert set(names) <= set(rnnlab.__all__)

@@ -44,9 +44,9 @@ A step mask (T, B), false on padding, keeps the state and zeroes the output exac
 The functions support float32 and float64 on any device and **first-order gradients only**:
 their backward is marked ``once_differentiable``, so a second derivative (``create_graph=True``
 followed by another ``grad``) raises an error; use :meth:`Cell.loop` for higher derivatives.
-``Cell.loop`` stays the reference: ``tests/cells/test_fused.py`` (elman, lstm, jordan, gru) and
-``tests/cells/test_leaky.py``, ``tests/cells/test_skip.py``, ``tests/cells/test_clockwork.py`` compare the two on
-values and gradients, and check every function with ``torch.autograd.gradcheck``.
+``Cell.loop`` stays the reference: ``tests/cells/test_fused.py`` (elman, lstm, jordan, gru)
+and ``tests/cells/test_leaky.py``, ``tests/cells/test_skip.py``,
+``tests/cells/test_clockwork.py`` compare the two on values and gradients, and check every function with ``torch.autograd.gradcheck``.
 """
 
 from rnnlab.cells.fused import common
