@@ -46,7 +46,8 @@ their backward is marked ``once_differentiable``, so a second derivative (``crea
 followed by another ``grad``) raises an error; use :meth:`Cell.loop` for higher derivatives.
 ``Cell.loop`` stays the reference: ``tests/cells/test_fused.py`` (elman, lstm, jordan, gru)
 and ``tests/cells/test_leaky.py``, ``tests/cells/test_skip.py``,
-``tests/cells/test_clockwork.py`` compare the two on values and gradients, and check every function with ``torch.autograd.gradcheck``.
+``tests/cells/test_clockwork.py`` compare the two on values and gradients, and check every
+function with ``torch.autograd.gradcheck``.
 """
 
 from rnnlab.cells.fused import common
