@@ -273,3 +273,16 @@ def test_the_default_dataset(tmp_path):
     assert task.size("train") == 2000 and task.size("test") == 300
     lengths = torch.tensor([len(s) for s, _ in task.pairs("train")], dtype=torch.float64)
     assert 80 < float(lengths.mean()) < 250
+
+
+def test_synthesis_reports_progress_to_a_callback_and_the_data_stay_the_same(tmp_path):
+    """The task prints nothing itself: a front end gets ``progress(done, total)`` per utterance
+    (the CLI turns it into a bar), and the features do not depend on it."""
+    calls = []
+    watched = SpokenDigits(**TINY, progress=lambda done, total: calls.append((done, total)))
+    total = TINY["n_train"] + TINY["n_test"]
+    data = watched.synthesize()
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    plain = SpokenDigits(**TINY).synthesize()
+    for split in ("train", "test"):
+        assert torch.equal(data[split]["features"], plain[split]["features"])

@@ -11,12 +11,11 @@ Features are synthesised once per set of options and cached on disk (see :class:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,6 @@ PITCH_RANGE = (25, 75)  # eSpeak's 0..99 pitch scale, drawn uniformly (default 5
 N_MELS = 80
 STD_FLOOR = 1e-3  # per-bin standard deviations below this are raised to it
 FORMAT_VERSION = 1  # bump whenever the synthesis, the features or the file layout change
-PROGRESS_MIN_UTTERANCES = 100  # show a progress bar when synthesising at least this many
 
 
 def digits_text(digits: str) -> str:
@@ -155,7 +153,7 @@ class SpokenDigits(PairTask):
     for both splits. A digit lasts about 25-45 frames.
 
     Cache. The features of both splits are synthesised on first use (about 10 ms an
-    utterance; a rich progress bar from 100 utterances), stored as float16 in
+    utterance; ``progress(done, total)`` is called after each one, if given), stored as float16 in
     ``cache_dir/spoken_digits-v{FORMAT_VERSION}-{hash}.pt`` and loaded afterwards; ``hash``
     covers every option that changes the data, the format version and the eSpeak version.
     The file is written atomically; synthesising again gives the same bits (same platform and
@@ -172,6 +170,8 @@ class SpokenDigits(PairTask):
         seed: seeds every draw (>= 0; default 0).
         cache_dir: folder of the feature files (default ``$RNNLAB_CACHE`` or
             ``~/.cache/rnnlab``).
+        progress: ``progress(done, total)`` after each utterance synthesised (a front end's
+            progress bar); not part of the data. Default none.
     """
 
     name = "spoken_digits"
@@ -189,7 +189,9 @@ class SpokenDigits(PairTask):
         noise_snr_db: float | None = None,
         seed: int = 0,
         cache_dir: str | os.PathLike[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        self.progress = progress
         self.n_train = check_size("n_train", n_train)
         self.n_test = check_size("n_test", n_test)
         self.min_digits = check_size("min_digits", min_digits)
@@ -327,13 +329,15 @@ class SpokenDigits(PairTask):
         "test"}``, each split ``{"features": (Σ S_i, 80) float16, "lengths": (n,) int64}``."""
         total = self.n_train + self.n_test
         raw: dict[str, list[Tensor]] = {}
-        with _progress(total) as advance:
-            for split in self.splits:
-                raw[split] = []
-                for utterance in self.utterances(split):
-                    audio = self._waveform(utterance, noisy=True)
-                    raw[split].append(log_mel(audio, espeak.SAMPLE_RATE, n_mels=N_MELS))
-                    advance()
+        done = 0
+        for split in self.splits:
+            raw[split] = []
+            for utterance in self.utterances(split):
+                audio = self._waveform(utterance, noisy=True)
+                raw[split].append(log_mel(audio, espeak.SAMPLE_RATE, n_mels=N_MELS))
+                done += 1
+                if self.progress is not None:
+                    self.progress(done, total)
         frames = torch.cat(raw["train"])  # (Σ S_i, 80) float64
         mean = frames.mean(0)
         std = frames.std(0, correction=0).clamp(min=STD_FLOOR)
@@ -372,17 +376,3 @@ class SpokenDigits(PairTask):
             ]
             self._pairs[split] = list(zip(sources, targets, strict=True))
         return self._pairs[split]
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """Yields ``advance()``; shows a rich progress bar on stderr for big builds."""
-    if total < PROGRESS_MIN_UTTERANCES:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("synthesising spoken digits", total=total)
-        yield lambda: bar.advance(task)
