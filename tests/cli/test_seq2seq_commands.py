@@ -85,7 +85,7 @@ def test_training_command_saves_a_checkpoint_of_its_options(checkpoint):
     assert payload["model_config"]["hidden_size"] == 12
     assert payload["model_config"]["attention"] == "additive"
     assert payload["model_config"]["max_source_length"] == 6  # "one hundred and twenty-one"
-    assert payload["train_config"]["steps"] == 30 and payload["history"]["steps"] == 30
+    assert payload["train_config"]["max_updates"] == 30 and payload["history"]["updates"] == 30
 
 
 def test_translate_prints_the_beam_alternatives_with_their_scores(checkpoint, wide):

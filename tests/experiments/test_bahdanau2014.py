@@ -27,7 +27,7 @@ TINY = {  # numbers 0..130: sources of 1 to 6 tokens; training sources of at mos
     "hidden_size": 8,
     "embedding_size": 4,
     "batch_size": 8,
-    "steps": 6,
+    "max_updates": 6,
     "schedule_k": 2.0,
     "eval_every": 3,
     "train_eval_size": 10,
@@ -40,7 +40,7 @@ TINY = {  # numbers 0..130: sources of 1 to 6 tokens; training sources of at mos
     "random_max_number": 300,
     "random_n_train": 100,
     "random_hidden_size": 6,
-    "random_steps": 6,
+    "random_max_updates": 6,
     "random_per_length": 3,
 }
 RANDOM = NumberTranslation("en", "de", max_number=300, split_by="random", n_train=100)

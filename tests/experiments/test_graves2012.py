@@ -16,6 +16,7 @@ import torch
 from rnnlab.experiments import graves2012
 from rnnlab.experiments.registry import EXPERIMENTS
 from rnnlab.experiments.reproduce import Reproduction, reproduce
+from rnnlab.runs.executor import SweepProgress
 from rnnlab.runs.store import RunStore
 from rnnlab.tasks import make
 from rnnlab.tasks.pairs import edit_distance, edit_distance_reference, error_rate
@@ -33,7 +34,7 @@ TINY = {
     "joint_size": 8,
     "learning_rate": 0.02,
     "batch_size": 8,
-    "steps": 20,
+    "max_updates": 20,
     "eval_every": 10,
     "eval_size": 6,
     "beam_ctc": 3,
@@ -48,12 +49,31 @@ def shown(result: Reproduction) -> str:
     return "\n".join([*lines, *(" | ".join(row) for row in result.cells), *result.verdicts])
 
 
+class Watcher(SweepProgress):
+    """Keeps every live update the runs report."""
+
+    def __init__(self) -> None:
+        self.updates: dict[str, list[tuple[int, int | None, tuple[str, ...]]]] = {}
+
+    def run_progress(self, key, step, total, values) -> None:
+        self.updates.setdefault(key, []).append((step, total, tuple(values)))
+
+
+WATCHER = Watcher()
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    result = reproduce("graves2012", "quick", runs_dir=runs, overrides=TINY)
+    result = reproduce("graves2012", "quick", runs_dir=runs, overrides=TINY, progress=WATCHER)
     assert not result.failed
     return runs, result.rows, shown(result)
+
+
+def test_every_run_reports_each_update_live(sweep):
+    assert len(WATCHER.updates) == 6
+    for updates in WATCHER.updates.values():
+        assert updates == [(step, 20, ("loss",)) for step in range(1, 21)]
 
 
 def test_is_registered():

@@ -65,7 +65,7 @@ def test_a_tiny_sweep_learns_records_and_reports(tmp_path):
         outcome = record.outcome
         assert sorted(map(int, outcome["wrong_bits"])) == list(range(1, 13))
         # the recorded bits are the task's own scores of the stored model on the test sequences
-        model = graves2014.build(record.spec)
+        model = graves2014.build_model(record.spec)
         [(_, path)] = store.artifacts(record.key, "model")
         model.load_state_dict(torch.load(path))
         model.eval()

@@ -40,7 +40,7 @@ def test_length_batches_cover_every_example_once_in_length_order():
 def test_sequential_readers_ignore_the_padding(model):
     """A batch of expressions of different lengths gives each the logits it gets alone."""
     examples = make_examples(6, max_depth=4, generator=torch.Generator().manual_seed(1))
-    network = nangia2018.make_model(model, 8, seed=0)
+    network = nangia2018.build_model(model, 8, seed=0)
     reader = nangia2018.Reader(model, network, examples)
     together = reader(list(range(6)))
     alone = torch.cat([reader([i]) for i in range(6)])

@@ -18,14 +18,9 @@ from torch.testing import assert_close
 from rnnlab.decoding.protocol import StepDecoder
 from rnnlab.decoding.search import beam_search, greedy
 from rnnlab.decoding.stop_rules import EndSymbol, FixedLength, StopUnit
-from rnnlab.models.seq2seq import (
-    ATTENTION_KINDS,
-    CONTEXTS,
-    STOPS,
-    Seq2Seq,
-    Seq2SeqConfig,
-    Seq2SeqState,
-)
+from rnnlab.models.seq2seq import Seq2Seq
+from rnnlab.models.seq2seq_config import ATTENTION_KINDS, CONTEXTS, STOPS, Seq2SeqConfig
+from rnnlab.models.seq2seq_state import Seq2SeqState
 from rnnlab.tasks.pairs import PairTask, SequencePairs, Vocabulary, pad_pairs
 from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.seq2seq import (
@@ -485,10 +480,10 @@ def test_attention_model_learns_to_reverse():
     )
     model = Seq2Seq(config)
     train = Seq2SeqTrainConfig(
-        learning_rate=0.01, steps=125, batch_size=128, clip_norm=5.0, eval_every=125
+        learning_rate=0.01, max_updates=125, batch_size=128, clip_norm=5.0, eval_every=125
     )
     history = train_seq2seq(model, task, train)
-    assert history.steps == 125 and len(history.losses) == 125
+    assert history.updates == 125 and len(history.losses) == 125
     assert history.truth_probabilities == [1.0] * 125
     final = history.evaluations[-1]
     assert final["step"] == 125
@@ -507,7 +502,7 @@ def test_training_modes_feed_by_their_schedule(mode, expected):
     task = Reverse(sizes=(50, 10))
     model = Seq2Seq(Seq2SeqConfig.for_task(task, hidden_size=8, max_length=6, stop="unit"))
     config = Seq2SeqTrainConfig(
-        mode=mode, schedule="linear", schedule_c=0.2, steps=4, batch_size=4, eval_every=2
+        mode=mode, schedule="linear", schedule_c=0.2, max_updates=4, batch_size=4, eval_every=2
     )
     seen = []
     history = train_seq2seq(model, task, config, on_metrics=lambda step, m: seen.append(step))
@@ -523,7 +518,7 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
         mode="scheduled",
         schedule="exponential",
         schedule_k=0.9,
-        steps=6,
+        max_updates=6,
         batch_size=4,
         eval_every=4,
         checkpoint_every=3,
@@ -556,7 +551,7 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
     batch = make_batch()
     assert torch.equal(model(batch).log_probs, straight(batch).log_probs)
     with pytest.raises(ValueError, match="different training config"):
-        train_seq2seq(resumed, task, Seq2SeqTrainConfig(steps=6), checkpoint=path)
+        train_seq2seq(resumed, task, Seq2SeqTrainConfig(max_updates=6), checkpoint=path)
 
 
 def test_saved_model_reloads_and_other_kinds_are_refused(tmp_path):
@@ -727,4 +722,4 @@ def test_bad_training_config():
         train_seq2seq(model, task, Seq2SeqTrainConfig(eval_split="valid"))
     other = Seq2Seq(Seq2SeqConfig(source_size=4, target_size=V, bos=BOS, eos=EOS, hidden_size=4))
     with pytest.raises(ValueError, match="do not match the task's"):
-        train_seq2seq(other, task, Seq2SeqTrainConfig(steps=1))
+        train_seq2seq(other, task, Seq2SeqTrainConfig(max_updates=1))

@@ -38,7 +38,7 @@ def test_learns_the_toy_task_and_reports_metrics(task):
     model = build(0)
     seen = []
     steps = []
-    config = PairTrainConfig(learning_rate=0.03, steps=60, batch_size=16, eval_every=25)
+    config = PairTrainConfig(learning_rate=0.03, max_updates=60, batch_size=16, eval_every=25)
     history = train_pairs(
         model,
         task,
@@ -48,7 +48,7 @@ def test_learns_the_toy_task_and_reports_metrics(task):
         on_step=lambda step, loss: steps.append((step, loss)),
     )
     assert steps == list(enumerate(history.losses, 1))
-    assert history.steps == 60 and len(history.losses) == 60
+    assert history.updates == 60 and len(history.losses) == 60
     assert [step for step, _ in seen] == [25, 50, 60]  # every eval_every and at the end
     assert [e["step"] for e in history.evaluations] == [25, 50, 60]
     assert seen[-1][1]["train_loss"] == history.losses[-1]
@@ -68,7 +68,7 @@ def test_an_interrupted_run_ends_exactly_as_an_uninterrupted_one(task, tmp_path,
     so the updates after it are lost and redone), then started again with a fresh model: the same
     weights, optimizer state and history, bit for bit. Dropout checks the global RNG."""
     config = PairTrainConfig(
-        learning_rate=0.02, steps=12, batch_size=8, eval_every=4, checkpoint_every=3, seed=5
+        learning_rate=0.02, max_updates=12, batch_size=8, eval_every=4, checkpoint_every=3, seed=5
     )
 
     def run(model, checkpoint, stop=None):
@@ -96,7 +96,7 @@ def test_an_interrupted_run_ends_exactly_as_an_uninterrupted_one(task, tmp_path,
     path = tmp_path / "run.pt"
     with pytest.raises(SimulatedCrashError):
         run(build(1, dropout=0.3), path, stop=stop_at)
-    assert load_checkpoint(path)["history"]["steps"] == 6
+    assert load_checkpoint(path)["history"]["updates"] == 6
     assert load_checkpoint(path)["note"] == "extra"
     resumed_model = build(99, dropout=0.3)  # different weights: all must come from the file
     resumed = run(resumed_model, path)
@@ -139,7 +139,7 @@ def expected_progress(history):
 
 
 def test_progress_follows_every_update_and_changes_nothing(task):
-    config = PairTrainConfig(learning_rate=0.03, steps=12, batch_size=8, eval_every=5)
+    config = PairTrainConfig(learning_rate=0.03, max_updates=12, batch_size=8, eval_every=5)
     calls, steps = [], []
     observed = build(0)
     history = run_with_evaluation(
@@ -149,7 +149,7 @@ def test_progress_follows_every_update_and_changes_nothing(task):
         progress=lambda step, metrics: calls.append((step, dict(metrics))),
         on_step=lambda step, loss: steps.append((step, loss)),
     )
-    assert [step for step, _ in calls] == list(range(1, 13)) and history.steps == 12
+    assert [step for step, _ in calls] == list(range(1, 13)) and history.updates == 12
     assert [metrics["loss"] for _, metrics in calls] == history.losses
     assert [e["step"] for e in history.evaluations] == [5, 10, 12]
     assert calls == expected_progress(history)
@@ -162,7 +162,7 @@ def test_progress_follows_every_update_and_changes_nothing(task):
 
 def test_progress_of_a_resumed_run_continues_the_uninterrupted_one(task, tmp_path):
     """Counting on from the checkpoint (after 6 updates), with the evaluation made at 4."""
-    config = PairTrainConfig(steps=12, batch_size=8, eval_every=4, checkpoint_every=3)
+    config = PairTrainConfig(max_updates=12, batch_size=8, eval_every=4, checkpoint_every=3)
     straight = []
     run_with_evaluation(
         build(1),
@@ -192,11 +192,11 @@ def test_progress_of_a_resumed_run_continues_the_uninterrupted_one(task, tmp_pat
 
 
 def test_the_same_seed_gives_the_same_run_and_another_seed_another(task):
-    config = PairTrainConfig(steps=5, batch_size=8)
+    config = PairTrainConfig(max_updates=5, batch_size=8)
     first, second = build(0), build(0)
     a = train_pairs(first, task, config)
     b = train_pairs(second, task, config)
-    c = train_pairs(build(0), task, PairTrainConfig(steps=5, batch_size=8, seed=1))
+    c = train_pairs(build(0), task, PairTrainConfig(max_updates=5, batch_size=8, seed=1))
     assert a == b and a.losses != c.losses
 
 
@@ -208,7 +208,9 @@ def test_clipping_and_nonfinite_gradients_are_counted(task):
         value = model.loss(batch)
         return value * float("nan") if step == 0 else value * 1e4
 
-    history = train_pairs(model, task, PairTrainConfig(steps=3, batch_size=4), batch_loss=loss)
+    history = train_pairs(
+        model, task, PairTrainConfig(max_updates=3, batch_size=4), batch_loss=loss
+    )
     assert history.skipped == 1 and history.clipped == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
@@ -216,9 +218,9 @@ def test_clipping_and_nonfinite_gradients_are_counted(task):
 
 def test_a_checkpoint_of_another_config_or_refused_by_the_caller_is_not_resumed(task, tmp_path):
     path = tmp_path / "run.pt"
-    train_pairs(build(0), task, PairTrainConfig(steps=2, batch_size=4), checkpoint=path)
+    train_pairs(build(0), task, PairTrainConfig(max_updates=2, batch_size=4), checkpoint=path)
     with pytest.raises(ValueError, match=r"different training config.*batch_size"):
-        train_pairs(build(0), task, PairTrainConfig(steps=2, batch_size=8), checkpoint=path)
+        train_pairs(build(0), task, PairTrainConfig(max_updates=2, batch_size=8), checkpoint=path)
 
     def refuse(saved):
         raise ValueError("not mine")
@@ -227,7 +229,7 @@ def test_a_checkpoint_of_another_config_or_refused_by_the_caller_is_not_resumed(
         train_pairs(
             build(0),
             task,
-            PairTrainConfig(steps=2, batch_size=4),
+            PairTrainConfig(max_updates=2, batch_size=4),
             checkpoint=path,
             on_resume=refuse,
         )
@@ -235,13 +237,17 @@ def test_a_checkpoint_of_another_config_or_refused_by_the_caller_is_not_resumed(
         train_pairs(
             build(0),
             task,
-            PairTrainConfig(steps=2, batch_size=4),
+            PairTrainConfig(max_updates=2, batch_size=4),
             checkpoint=path,
             generators={"feed": torch.Generator()},
         )
     with pytest.raises(ValueError, match="'pair-loop' run, not a 'seq2seq' run"):
         train_pairs(
-            build(0), task, PairTrainConfig(steps=2, batch_size=4), checkpoint=path, kind="seq2seq"
+            build(0),
+            task,
+            PairTrainConfig(max_updates=2, batch_size=4),
+            checkpoint=path,
+            kind="seq2seq",
         )
 
 
@@ -251,10 +257,10 @@ def test_bad_input_is_refused_by_name(task):
         PairTrainConfig(learning_rate=0.0)
     with pytest.raises(ValueError, match="clip_norm"):
         PairTrainConfig(clip_norm=-1.0)
-    with pytest.raises(ValueError, match="steps"):
-        PairTrainConfig(steps=0)
+    with pytest.raises(ValueError, match="max_updates"):
+        PairTrainConfig(max_updates=0)
     with pytest.raises(TypeError, match="config"):
-        train_pairs(model, task, {"steps": 3})
+        train_pairs(model, task, {"max_updates": 3})
     with pytest.raises(TypeError, match="task"):
         train_pairs(model, make("addition", length=10), PairTrainConfig())
     with pytest.raises(TypeError, match="batch_loss"):
@@ -267,6 +273,6 @@ def test_bad_input_is_refused_by_name(task):
         train_pairs(model, task, PairTrainConfig(), kind="")
     with pytest.raises(TypeError, match="scalar"):
         train_pairs(
-            model, task, PairTrainConfig(steps=1, batch_size=2), batch_loss=lambda b, s: 1.0
+            model, task, PairTrainConfig(max_updates=1, batch_size=2), batch_loss=lambda b, s: 1.0
         )
-    assert PairHistory().steps == 0
+    assert PairHistory().updates == 0

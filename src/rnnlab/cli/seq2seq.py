@@ -96,7 +96,7 @@ def seq2seq(
             schedule_minimum=schedule_minimum,
             feed=feed,
             learning_rate=lr,
-            steps=max_updates,
+            max_updates=max_updates,
             batch_size=batch_size,
             clip_norm=clip_threshold if clip == "norm" else 0.0,
             eval_every=eval_every,

@@ -85,7 +85,7 @@ class Preset:
     joint_size: int  # hidden units of the "mlp" joint
     learning_rate: float  # Adam
     batch_size: int  # utterances per update
-    steps: int  # updates
+    max_updates: int  # updates
     clip_norm: float  # largest global gradient norm
     eval_every: int  # updates between logged evaluations
     eval_size: int  # test utterances of the logged evaluations (the final one uses them all)
@@ -108,7 +108,7 @@ PRESETS = {
         joint_size=128,
         learning_rate=1e-3,
         batch_size=32,
-        steps=3000,
+        max_updates=3000,
         clip_norm=1.0,
         eval_every=250,
         eval_size=300,
@@ -128,7 +128,7 @@ PRESETS = {
         joint_size=64,
         learning_rate=3e-3,
         batch_size=16,
-        steps=800,
+        max_updates=800,
         clip_norm=1.0,
         eval_every=100,
         eval_size=100,
@@ -172,7 +172,7 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
         task.pairs(split)  # synthesise and cache once, before the workers start
     config = PairTrainConfig(
         learning_rate=chosen.learning_rate,
-        steps=chosen.steps,
+        max_updates=chosen.max_updates,
         batch_size=chosen.batch_size,
         clip_norm=chosen.clip_norm,
         eval_every=chosen.eval_every,
@@ -277,7 +277,10 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     Resumable: training continues from ``train.pt`` in the run's folder; the final decodes go
     to ``decodes.json`` there.
     """
-    task = make(**spec["task"])
+    options = dict(spec["task"])
+    if options["name"] == "spoken_digits":  # the first run synthesises the audio: show it
+        options["progress"] = lambda done, total: run.progress(done, {"synthesised": done}, total)
+    task = make(**options)
     model = build_model(spec, task)
     config = PairTrainConfig(**spec["train"])
     start = time.perf_counter()
@@ -287,6 +290,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
         config,
         evaluate=lambda: evaluate(model, task, spec["eval_size"])[0],
         checkpoint=run.directory / "train.pt",
+        on_step=lambda step, loss: run.progress(step, {"loss": loss}, config.max_updates),
         on_metrics=run.log,
     )
     trained = time.perf_counter()
@@ -300,7 +304,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     atomic_save(model.state_dict(), run.directory / "model.pt")
     run.artifact("model", run.directory / "model.pt")
     return {
-        "updates": history.steps,
+        "updates": history.updates,
         "test_loss": metrics["test_loss"],
         "ler": {method: metrics[f"ler_{method}"] for method in methods},
         "wer": {method: word_error_rate(references, decodes[method]) for method in methods},

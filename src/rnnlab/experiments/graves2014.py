@@ -262,7 +262,7 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
     ]
 
 
-def build(spec: dict[str, Any]) -> SequenceModel:
+def build_model(spec: dict[str, Any]) -> SequenceModel:
     """The run's model, its initial weights drawn from ``spec["seed"]`` alone.
 
     NTM: ``Recurrent(NTM(width + 1, width, controller="feedforward", ...))`` whose own readout
@@ -355,7 +355,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     started = time.perf_counter()
     T, width = spec["train_length"], spec["width"]
     task = BitCopy(length=T, width=width)
-    model = build(spec)
+    model = build_model(spec)
     parameters = sum(p.numel() for p in model.parameters())
     curve_lengths = list(range(1, T + 1))
     curve: list[list[float]] = []

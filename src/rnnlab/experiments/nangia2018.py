@@ -18,7 +18,7 @@ Models (:data:`MODELS`), each with ``hidden_size`` units and a linear classifier
   gold trees;
 - ``tree-rnn``: :class:`rnnlab.models.TreeRNN` (tanh, Socher et al. 2011) on the gold trees;
 - ``lstm``: one :class:`rnnlab.cells.LSTM` layer over the one-hot tokens, read at each
-  sequence's last token (``build_model(task, "lstm", ...)``);
+  sequence's last token (``factory.build_model(task, "lstm", ...)``);
 - ``lru``: ONE :class:`rnnlab.cells.LRU` layer (``hidden_size`` complex modes, output
   ``hidden_size`` features, ring ``[r_min, r_max] = [0, 0.99]`` as the LRU paper's ListOps
   setting) under the same linear readout. This is NOT the paper's LRU model (6 blocks of
@@ -69,7 +69,7 @@ from torch import Tensor, nn
 from rnnlab._checks import check_choice, check_real, check_size
 from rnnlab.experiments.plots.listops import accuracy_by_depth_and_curves
 from rnnlab.experiments.presets import check_sweep, choose_preset
-from rnnlab.models.factory import build_model
+from rnnlab.models import factory
 from rnnlab.models.tree import TreeLSTM, TreeRNN
 from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
@@ -186,7 +186,7 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- the models
-def make_model(model: str, hidden_size: int, seed: int) -> nn.Module:
+def build_model(model: str, hidden_size: int, seed: int) -> nn.Module:
     """The network ``model`` (a key of :data:`MODELS`) with ``hidden_size`` units, its initial
     weights drawn from ``seed`` alone (the global RNG is left as it was)."""
     check_choice("model", model, tuple(MODELS))
@@ -194,7 +194,7 @@ def make_model(model: str, hidden_size: int, seed: int) -> nn.Module:
     if model in SEQUENTIAL_MODELS:
         task = ListOps(n_train=1, n_test=1)  # only its input and output sizes are read
         options = {"output_size": hidden_size, **LRU_OPTIONS} if model == "lru" else None
-        return build_model(task, model, hidden_size, cell_options=options, seed=seed)
+        return factory.build_model(task, model, hidden_size, cell_options=options, seed=seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = TreeLSTM if model == "tree-lstm" else TreeRNN
@@ -206,7 +206,7 @@ class Reader:
 
     Args:
         model: the key in :data:`MODELS` that says how ``network`` reads.
-        network: the module of :func:`make_model`.
+        network: the module of :func:`build_model`.
         examples: the expressions, indexed by the minibatches.
     """
 
@@ -270,7 +270,7 @@ def _splits(spec: dict[str, Any]) -> tuple[tuple, tuple]:
 def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     """Train one model (module docstring's protocol); return its held-out results."""
     train_examples, test_examples = _splits(spec)
-    network = make_model(spec["model"], spec["hidden_size"], spec["seed"])
+    network = build_model(spec["model"], spec["hidden_size"], spec["seed"])
     optimizer = torch.optim.Adam(network.parameters(), lr=spec["learning_rate"])
     train_reader = Reader(spec["model"], network, train_examples)
     test_reader = Reader(spec["model"], network, test_examples)

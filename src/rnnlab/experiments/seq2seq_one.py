@@ -76,13 +76,13 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
         config,
         checkpoint=checkpoint,
         on_metrics=run.log,
-        on_step=lambda step, loss: run.progress(step, {"loss": loss}, config.steps),
+        on_step=lambda step, loss: run.progress(step, {"loss": loss}, config.max_updates),
     )
     run.artifact("checkpoint", checkpoint)
     return {
         **(history.evaluations[-1] if history.evaluations else {}),
         "split": evaluation_split(task, config.eval_split),
-        "updates": history.steps,
+        "updates": history.updates,
         "clipped": history.clipped,
         "skipped": history.skipped,
         "checkpoint": str(checkpoint),

@@ -7,31 +7,7 @@ order of its dict entries and whichever process computes it. The spec's ``"exper
 string) and ``"seed"`` (an int) entries, when present, are copied into their own columns for
 queries; they stay part of the spec and of the key.
 
-Schema (version :data:`SCHEMA_VERSION`; ``PRAGMA application_id`` = :data:`APPLICATION_ID` and
-``PRAGMA user_version`` = :data:`SCHEMA_VERSION` mark the file as ours)::
-
-    meta(name TEXT PRIMARY KEY, value TEXT)       -- 'application' = 'rnnlab-runs',
-                                                  -- 'schema_version' = '1', 'created'
-    runs(id           INTEGER PRIMARY KEY,
-         key          TEXT UNIQUE NOT NULL,       -- sha256 hex of the canonical spec JSON
-         experiment   TEXT,                       -- spec["experiment"] if given
-         spec         TEXT NOT NULL,              -- canonical spec JSON
-         seed         INTEGER,                    -- spec["seed"] if given
-         status       TEXT NOT NULL,              -- pending | running | done | failed
-         attempts     INTEGER NOT NULL,           -- how many times the run was claimed
-         code_version TEXT,                       -- rnnlab.__version__ [+g<git commit>] of the
-                                                  --   process that claimed it
-         host TEXT, pid INTEGER,                  -- the claiming process
-         proc_start   TEXT,                       -- its start time (Linux /proc), against pid
-                                                  --   reuse; NULL elsewhere
-         created, started, finished REAL,         -- Unix time in seconds (time.time())
-         wall_seconds REAL,                       -- finished - started unless given
-         outcome      TEXT,                       -- JSON object returned by the run
-         error        TEXT)                       -- traceback of a failed run
-    metrics(run_id, name TEXT, step INTEGER, value REAL,   -- NaN is stored as NULL
-            PRIMARY KEY (run_id, name, step)) WITHOUT ROWID -- the index on run_id
-    artifacts(run_id, kind TEXT, path TEXT, created REAL,
-              PRIMARY KEY (run_id, kind, path))
+The file format (tables, columns, the marks that make a file ours) is in :mod:`rnnlab.runs.schema`.
 
 Lifecycle: :meth:`RunStore.add` inserts a run as ``pending`` (or leaves an existing one as it
 is); :meth:`~RunStore.claim` / :meth:`~RunStore.claim_next` move ``pending`` → ``running`` and
@@ -73,17 +49,24 @@ import math
 import os
 import socket
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from rnnlab._io import file_mode
+from rnnlab.runs.identity import canonical_json, code_version, spec_key
+from rnnlab.runs.liveness import process_alive, process_start
+from rnnlab.runs.schema import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    header_problem,
+    init_schema,
+    schema_problem,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -101,54 +84,10 @@ __all__ = [
     "spec_key",
 ]
 
-APPLICATION_ID = 0x524E4C42  # b"RNLB" in the SQLite header (offset 68): marks the file as ours
-SCHEMA_VERSION = 1  # PRAGMA user_version and meta.schema_version
-APPLICATION = "rnnlab-runs"  # meta.application
 DATABASE_NAME = "rnnlab.db"
 DEFAULT_PATH = Path("runs") / DATABASE_NAME
 STATUSES = ("pending", "running", "done", "failed")
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_TABLES = {"meta", "runs", "metrics", "artifacts"}
-_SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        key TEXT UNIQUE NOT NULL,
-        experiment TEXT,
-        spec TEXT NOT NULL,
-        seed INTEGER,
-        status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'running', 'done', 'failed')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        code_version TEXT,
-        host TEXT,
-        pid INTEGER,
-        proc_start TEXT,
-        created REAL NOT NULL,
-        started REAL,
-        finished REAL,
-        wall_seconds REAL,
-        outcome TEXT,
-        error TEXT
-    )""",
-    "CREATE INDEX runs_experiment_status ON runs (experiment, status)",
-    "CREATE INDEX runs_status ON runs (status)",
-    """CREATE TABLE metrics (
-        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        step INTEGER NOT NULL,
-        value REAL,
-        PRIMARY KEY (run_id, name, step)
-    ) WITHOUT ROWID""",
-    """CREATE TABLE artifacts (
-        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-        kind TEXT NOT NULL,
-        path TEXT NOT NULL,
-        created REAL NOT NULL,
-        PRIMARY KEY (run_id, kind, path)
-    ) WITHOUT ROWID""",
-)
 _RUN_COLUMNS = (
     "key, experiment, spec, seed, status, attempts, code_version, host, pid, created, started, "
     "finished, wall_seconds, outcome, error"
@@ -191,98 +130,6 @@ class RunRecord:
         return cls(*values)
 
 
-def canonical_json(spec: Mapping[str, Any]) -> str:
-    """The canonical JSON text of a run spec: sorted keys, no whitespace, UTF-8, no NaN/inf.
-
-    Raises ``TypeError`` if ``spec`` is not a mapping with string keys or holds values that JSON
-    cannot represent, and ``ValueError`` for non-finite floats.
-    """
-    if not isinstance(spec, Mapping):
-        raise TypeError(f"spec: expected a dict of JSON values, got {type(spec).__name__}")
-    try:
-        return json.dumps(
-            spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except TypeError as error:
-        raise TypeError(f"spec: must be JSON-serialisable ({error}); got {spec!r}") from None
-    except ValueError as error:
-        raise ValueError(f"spec: must not hold NaN or infinity ({error}); got {spec!r}") from None
-
-
-def spec_key(spec: Mapping[str, Any]) -> str:
-    """The run key of ``spec``: the SHA-256 hex digest of :func:`canonical_json`."""
-    import hashlib
-
-    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
-
-
-@cache
-def code_version() -> str:
-    """``rnnlab.__version__``, plus ``+g<commit>`` when rnnlab is imported from a git checkout
-    that tracks it (the commit of ``HEAD``; uncommitted changes are not marked)."""
-    import rnnlab
-
-    version = str(getattr(rnnlab, "__version__", "unknown"))
-    package = Path(rnnlab.__file__).resolve().parent
-    try:
-        tracked = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", "__init__.py"],
-            cwd=package,
-            capture_output=True,
-            timeout=5,
-            check=False,
-        )
-        if tracked.returncode != 0:
-            return version
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=package,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return version
-    commit = head.stdout.strip()
-    return f"{version}+g{commit[:12]}" if head.returncode == 0 and commit else version
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) >= 20 else None
-
-
-def _process_alive(pid: int, start: str | None) -> bool:
-    """Whether process ``pid`` of this host still runs and is the one that started at
-    ``start`` (when known). Zombies count as dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return True  # cannot tell (e.g. no signals on this platform): assume alive
-    if not os.path.isdir("/proc/self"):
-        return True  # no /proc (not Linux): the pid exists, that is all we can tell
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False  # exited since os.kill
-    except OSError:
-        return True
-    fields = stat.rsplit(")", 1)[-1].split()
-    if fields and fields[0] in ("Z", "X"):
-        return False
-    return start is None or len(fields) < 20 or fields[19] == start
-
-
 class RunStore:
     """The runs database at ``path`` (default ``runs/rnnlab.db``; parent folders are created).
 
@@ -318,17 +165,11 @@ class RunStore:
         """Check the SQLite header of an existing non-empty file without opening it in SQLite."""
         try:
             with open(self.path, "rb") as f:
-                header = f.read(100)
+                problem = header_problem(f.read(100))
         except OSError as error:
             raise self._error(f"cannot be read ({error})") from error
-        if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-            raise self._error("is not an SQLite database (corrupt or another kind of file)")
-        application_id = int.from_bytes(header[68:72], "big")
-        if application_id != APPLICATION_ID:
-            raise self._error(
-                f"is an SQLite database of another application (application_id "
-                f"{application_id:#x}, expected {APPLICATION_ID:#x}), not an rnnlab runs database"
-            )
+        if problem:
+            raise self._error(problem)
 
     def _connect(self, path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -349,7 +190,7 @@ class RunStore:
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("BEGIN IMMEDIATE")
-                self._init_schema(conn)
+                init_schema(conn)
                 conn.execute("COMMIT")
             finally:
                 conn.close()
@@ -361,50 +202,10 @@ class RunStore:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp + suffix)
 
-    @staticmethod
-    def _init_schema(conn: sqlite3.Connection) -> None:
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        conn.executemany(
-            "INSERT INTO meta (name, value) VALUES (?, ?)",
-            [
-                ("application", APPLICATION),
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("created", repr(time.time())),
-            ],
-        )
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
     def _validate(self, conn: sqlite3.Connection) -> None:
-        tables = {
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        }
-        if "meta" not in tables:
-            raise self._error("has no rnnlab 'meta' table, so it is not an rnnlab runs database")
-        meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-        if meta.get("application") != APPLICATION:
-            raise self._error(
-                f"its meta table names application {meta.get('application')!r}, not {APPLICATION!r}"
-            )
-        try:
-            version = int(meta.get("schema_version", ""))
-        except ValueError:
-            raise self._error(f"bad schema version {meta.get('schema_version')!r}") from None
-        if version > SCHEMA_VERSION:
-            raise self._error(
-                f"was written by a newer rnnlab (schema version {version}; this rnnlab reads up "
-                f"to {SCHEMA_VERSION})"
-            )
-        if tables != _TABLES:
-            extra, missing = sorted(tables - _TABLES), sorted(_TABLES - tables)
-            raise self._error(
-                f"has unexpected tables {extra} and lacks {missing}; expected exactly "
-                f"{sorted(_TABLES)}"
-            )
+        problem = schema_problem(conn)
+        if problem:
+            raise self._error(problem)
 
     def _open(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -421,7 +222,7 @@ class RunStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                        self._init_schema(conn)
+                        init_schema(conn)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -536,7 +337,7 @@ class RunStore:
             "UPDATE runs SET status = 'running', attempts = attempts + 1, code_version = ?, "
             "host = ?, pid = ?, proc_start = ?, started = ?, finished = NULL, "
             "wall_seconds = NULL, outcome = NULL, error = NULL WHERE id = ?",
-            (code_version(), socket.gethostname(), pid, _process_start(pid), time.time(), run_id),
+            (code_version(), socket.gethostname(), pid, process_start(pid), time.time(), run_id),
         )
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return RunRecord._from_row(row)
@@ -638,7 +439,7 @@ class RunStore:
                 (host,),
             ).fetchall()
             dead = [
-                (i, k) for i, k, pid, start in rows if pid is None or not _process_alive(pid, start)
+                (i, k) for i, k, pid, start in rows if pid is None or not process_alive(pid, start)
             ]
             conn.executemany(
                 "UPDATE runs SET status = 'pending' WHERE id = ? AND status = 'running'",

@@ -1,14 +1,14 @@
 """A resumable minibatch training loop for any model trained on a sequence-pair task.
 
-Each update ``i = 0, 1, ..., steps - 1`` draws ``batch = task.sample(batch_size, generator=data)``
-from the training split (uniformly, with replacement, from the ``data`` generator seeded with
-``config.seed``), computes ``L_i = batch_loss(batch, i)`` (by default ``model.loss(batch)``, the
-interface of :class:`~rnnlab.models.transducer.Transducer` and :class:`~rnnlab.models.ctc.CTC`),
-backpropagates, clips the global gradient norm to ``clip_norm`` (Pascanu et al. 2013, §3.2, by
-:func:`rnnlab.training.clipping.clip_gradients`; a non-finite gradient skips the update and is
-counted) and takes an Adam step. Every ``eval_every`` updates and after the last one,
-``evaluate()`` is called with the model in eval mode; its metrics go into the history and, with
-the latest training loss, to ``on_metrics(step, metrics)``.
+Each update ``i = 0, 1, ..., max_updates - 1`` draws ``batch = task.sample(batch_size,
+generator=data)`` from the training split (uniformly, with replacement, from the ``data`` generator
+seeded with ``config.seed``), computes ``L_i = batch_loss(batch, i)`` (by default
+``model.loss(batch)``, the interface of :class:`~rnnlab.models.transducer.Transducer` and
+:class:`~rnnlab.models.ctc.CTC`), backpropagates, clips the global gradient norm to ``clip_norm``
+(Pascanu et al. 2013, §3.2, by :func:`rnnlab.training.clipping.clip_gradients`; a non-finite
+gradient skips the update and is counted) and takes an Adam step. Every ``eval_every`` updates and
+after the last one, ``evaluate()`` is called with the model in eval mode; its metrics go into the
+history and, with the latest training loss, to ``on_metrics(step, metrics)``.
 
 Exact resume. With a ``checkpoint`` path, the model's weights, the optimiser's state, the
 ``data`` generator, any ``generators`` the caller adds (e.g. the draws of scheduled sampling),
@@ -63,7 +63,7 @@ StepCallback = Callable[[int, float], None]
 @dataclass(frozen=True)
 class PairTrainConfig:
     learning_rate: float = 1e-3  # Adam's step size
-    steps: int = 2000  # updates
+    max_updates: int = 2000  # updates
     batch_size: int = 32  # pairs per update, drawn with replacement from the training split
     clip_norm: float = 1.0  # largest global gradient norm (Pascanu 2013); 0 = no clipping
     eval_every: int = 200  # updates between evaluations (and one after the last update)
@@ -75,14 +75,14 @@ class PairTrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if check_real("clip_norm", self.clip_norm) < 0:
             raise ValueError(f"clip_norm must be >= 0 (0 = off), got {self.clip_norm}")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
+        for name in ("max_updates", "batch_size", "eval_every", "checkpoint_every"):
             check_size(name, getattr(self, name))
         check_size("seed", self.seed, minimum=0)
 
 
 @dataclass
 class PairHistory:
-    steps: int = 0  # updates done
+    updates: int = 0  # updates done
     losses: list[float] = field(default_factory=list)  # training loss L_i of every update
     evaluations: list[dict[str, float]] = field(default_factory=list)  # evaluate() + "step"
     clipped: int = 0  # updates whose gradient norm was clipped
@@ -106,7 +106,7 @@ def train_pairs(
     on_resume: Callable[[dict[str, Any]], None] | None = None,
     kind: str = KIND,
 ) -> PairHistory:
-    """Train ``model`` on ``task`` for ``config.steps`` Adam updates; see the module text.
+    """Train ``model`` on ``task`` for ``config.max_updates`` Adam updates; see the module text.
 
     Args:
         model: the module trained (all its parameters, on their device).
@@ -159,7 +159,7 @@ def train_pairs(
         optimizer,
         parameters,
         _clip_config(config),
-        updates=config.steps,
+        updates=config.max_updates,
         eval_every=config.eval_every,
         checkpoint_every=config.checkpoint_every,
         progress=progress,
@@ -167,19 +167,19 @@ def train_pairs(
     )
     device = parameters[0].device
     model.train()
-    while history.steps < config.steps:
+    while history.updates < config.max_updates:
         batch = task.sample(config.batch_size, generator=streams["data"]).to(device)
-        loss, extras = _loss_and_extras(batch_loss(batch, history.steps))
+        loss, extras = _loss_and_extras(batch_loss(batch, history.updates))
         optimizer.zero_grad()
         loss.backward()
         outcome = tail.step()
         _count(history, loss.item(), outcome, extras)
         if on_step is not None:
-            on_step(history.steps, history.losses[-1])
-        if tail.evaluates(history.steps):
+            on_step(history.updates, history.losses[-1])
+        if tail.evaluates(history.updates):
             _evaluate_into(history, tail, model, evaluate, on_metrics)
-        tail.report(history.steps, history.losses[-1])
-        if checkpoint is not None and tail.checkpoints(history.steps - 1, history.steps):
+        tail.report(history.updates, history.losses[-1])
+        if checkpoint is not None and tail.checkpoints(history.updates - 1, history.updates):
             _save(Path(checkpoint), model, optimizer, streams, history, config, kind, payload)
     return history
 
@@ -249,7 +249,7 @@ def _count(
     history: PairHistory, loss: float, outcome: ClipOutcome, extras: Mapping[str, float]
 ) -> None:
     """Count one update, its training loss, what the clipping did and ``batch_loss``'s extras."""
-    history.steps += 1
+    history.updates += 1
     history.losses.append(loss)
     history.clipped += outcome.clipped
     history.skipped += outcome.skip
@@ -271,9 +271,9 @@ def _evaluate_into(
 ) -> None:
     """Call ``evaluate()`` in eval mode (when given); record and report its metrics."""
     metrics = {} if evaluate is None else tail.evaluate(model, evaluate)
-    history.evaluations.append({"step": history.steps, **metrics})
+    history.evaluations.append({"step": history.updates, **metrics})
     if on_metrics is not None:
-        on_metrics(history.steps, {"train_loss": history.losses[-1], **metrics})
+        on_metrics(history.updates, {"train_loss": history.losses[-1], **metrics})
 
 
 def _save(

@@ -47,7 +47,7 @@ class Seq2SeqTrainConfig:
     schedule_minimum: float = 0.0  # linear schedule: floor of ε
     feed: str = "sample"  # the model's own token when fed back: "sample" (Bengio 2015) or "argmax"
     learning_rate: float = 1e-3  # Adam's step size
-    steps: int = 2000  # updates
+    max_updates: int = 2000  # updates
     batch_size: int = 32  # pairs per update, drawn with replacement from the training split
     clip_norm: float = 1.0  # largest global gradient norm (Pascanu 2013); 0 = no clipping
     eval_every: int = 200  # updates between evaluations (and one at the end)
@@ -69,7 +69,7 @@ class Seq2SeqTrainConfig:
         """The settings of the training loop itself."""
         return PairTrainConfig(
             learning_rate=self.learning_rate,
-            steps=self.steps,
+            max_updates=self.max_updates,
             batch_size=self.batch_size,
             clip_norm=self.clip_norm,
             eval_every=self.eval_every,
@@ -90,7 +90,7 @@ class Seq2SeqTrainConfig:
 
 @dataclass
 class Seq2SeqHistory:
-    steps: int = 0  # updates done
+    updates: int = 0  # updates done
     losses: list[float] = field(default_factory=list)  # training loss of every update
     truth_probabilities: list[float] = field(default_factory=list)  # ε_i of every update
     evaluations: list[dict[str, float]] = field(default_factory=list)  # see evaluate_seq2seq
@@ -158,7 +158,7 @@ def train_seq2seq(
     on_metrics: MetricsCallback | None = None,
     on_step: StepCallback | None = None,
 ) -> Seq2SeqHistory:
-    """Train ``model`` on ``task`` for ``config.steps`` updates; see the module text.
+    """Train ``model`` on ``task`` for ``config.max_updates`` updates; see the module text.
 
     Every ``eval_every`` updates and at the end, :func:`evaluate_seq2seq` on the evaluation
     split is appended to the history (with its ``"step"``) and passed to ``on_metrics(step,
@@ -212,7 +212,7 @@ def train_seq2seq(
         kind=KIND,
     )
     return Seq2SeqHistory(
-        steps=history.steps,
+        updates=history.updates,
         losses=history.losses,
         truth_probabilities=history.extras.get("truth_probability", []),
         evaluations=history.evaluations,

@@ -169,7 +169,7 @@ RUN_FUNCTION = "rnnlab.experiments.bahdanau2014:run_unit"
 @dataclass(frozen=True)
 class Preset:
     """Two parts: the extrapolation part (split by length: ``variants``, ``seeds``,
-    ``max_number``, ``train_max_length``, ``hidden_size``, ``steps``, ``test_size``) and the
+    ``max_number``, ``train_max_length``, ``hidden_size``, ``max_updates``, ``test_size``) and the
     in-distribution part (random split: the ``random_*`` fields); the rest is shared."""
 
     name: str
@@ -181,13 +181,13 @@ class Preset:
     embedding_size: int  # source and target embeddings
     learning_rate: float  # Adam
     batch_size: int
-    steps: int  # updates per run
+    max_updates: int  # updates per run
     random_variants: tuple[str, ...]  # of VARIANTS, trained on the random split; () = none
     random_seeds: int  # runs per variant of the random split
     random_max_number: int  # numbers 0..random_max_number in the random split
     random_n_train: int | None  # training numbers kept of the random split; None = all
     random_hidden_size: int  # GRU units of both models of the random split (small: a bottleneck)
-    random_steps: int  # updates per run of the random split
+    random_max_updates: int  # updates per run of the random split
     random_per_length: int  # random split: test numbers decoded per source length
     schedule_k: float  # inverse-sigmoid k of the scheduled-sampling variant
     eval_every: int  # updates between evaluations on (part of) valid during training
@@ -210,13 +210,13 @@ PRESETS = {
         embedding_size=64,
         learning_rate=2e-3,
         batch_size=64,
-        steps=6000,
+        max_updates=6000,
         random_variants=("fixed", "attention"),
         random_seeds=5,
         random_max_number=99_999,
         random_n_train=None,
         random_hidden_size=16,
-        random_steps=6000,
+        random_max_updates=6000,
         random_per_length=200,
         schedule_k=600.0,
         eval_every=500,
@@ -237,13 +237,13 @@ PRESETS = {
         embedding_size=32,
         learning_rate=3e-3,
         batch_size=32,
-        steps=1000,
+        max_updates=1000,
         random_variants=("fixed", "attention"),
         random_seeds=3,
         random_max_number=99_999,
         random_n_train=20_000,
         random_hidden_size=16,
-        random_steps=1500,
+        random_max_updates=1500,
         random_per_length=60,
         schedule_k=120.0,
         eval_every=100,
@@ -285,7 +285,7 @@ class Part:
     variants: tuple[str, ...]  # of VARIANTS
     seeds: int  # runs per variant
     hidden_size: int  # GRU units per layer and direction
-    steps: int  # updates per run
+    max_updates: int  # updates per run
     evaluation: dict[str, Any]  # what run_unit decodes at the end: sizes of the splits
 
 
@@ -307,7 +307,7 @@ def sweep_parts(chosen: Preset) -> list[Part]:
                 variants=chosen.random_variants,
                 seeds=chosen.random_seeds,
                 hidden_size=chosen.random_hidden_size,
-                steps=chosen.random_steps,
+                max_updates=chosen.random_max_updates,
                 evaluation={"valid_size": chosen.test_size, "per_length": chosen.random_per_length},
             )
         )
@@ -323,7 +323,7 @@ def sweep_parts(chosen: Preset) -> list[Part]:
             variants=chosen.variants,
             seeds=chosen.seeds,
             hidden_size=chosen.hidden_size,
-            steps=chosen.steps,
+            max_updates=chosen.max_updates,
             evaluation={"test_size": chosen.test_size},
         )
     )
@@ -359,7 +359,7 @@ def model_options(
     }
 
 
-def train_config(chosen: Preset, variant: str, steps: int, seed: int) -> Seq2SeqTrainConfig:
+def train_config(chosen: Preset, variant: str, max_updates: int, seed: int) -> Seq2SeqTrainConfig:
     """How one unit trains: Adam with norm clipping at 1, the variant's mode (teacher forcing,
     or scheduled sampling on an inverse-sigmoid schedule), evaluated on part of ``valid``."""
     _, mode, _ = VARIANTS[variant]
@@ -369,7 +369,7 @@ def train_config(chosen: Preset, variant: str, steps: int, seed: int) -> Seq2Seq
         schedule_k=chosen.schedule_k if mode == "scheduled" else None,
         feed="sample",
         learning_rate=chosen.learning_rate,
-        steps=steps,
+        max_updates=max_updates,
         batch_size=chosen.batch_size,
         clip_norm=1.0,
         eval_every=chosen.eval_every,
@@ -393,7 +393,7 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
         for variant in part.variants:
             for seed in range(part.seeds):
                 model = model_options(chosen, part.hidden_size, variant, seed, longest)
-                train = train_config(chosen, variant, part.steps, seed)
+                train = train_config(chosen, variant, part.max_updates, seed)
                 Seq2Seq(Seq2SeqConfig.for_task(task, **model))  # fail now, not in a worker
                 with_attention = VARIANTS[variant][0] != "none"
                 heatmaps = chosen.heatmaps if seed == 0 and with_attention else 0
@@ -455,7 +455,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     return {
         "variant": spec["variant"],
         "train_seconds": train_seconds,
-        "steps": history.steps,
+        "updates": history.updates,
         "final_loss": history.losses[-1],
         "skipped": history.skipped,
         "splits": splits,

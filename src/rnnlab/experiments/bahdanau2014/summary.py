@@ -54,7 +54,7 @@ def summarize(records) -> list[dict[str, Any]]:
             "max_number": spec["task"]["max_number"],
             "train_max_length": spec["task"].get("train_max_length"),
             "hidden_size": spec["model"]["hidden_size"],
-            "steps": spec["train"]["steps"],
+            "updates": spec["train"]["max_updates"],
             "train_seconds": _mean([o["train_seconds"] for o in outcomes]),
             "bleu_signature": outcomes[0]["bleu_signature"],
         }
