@@ -27,6 +27,7 @@ from rnnlab.training.regularize import add_omega_gradient, recurrent_weights
 from rnnlab.training.tbptt import check_tbptt, truncated_bptt
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
+TEST_STREAM = 1_000_003  # the test sequences are drawn from a generator seeded config.seed + this
 CRITERIA = {"paper": "fewer than 1% of the test sequences wrong", "code": "no test sequence wrong"}
 
 MetricsCallback = Callable[[int, dict[str, float]], None]
@@ -170,7 +171,7 @@ def train(
         config.optimizer, model.parameters(), config.learning_rate, config.momentum
     )
     data = torch.Generator().manual_seed(config.seed)
-    test = torch.Generator().manual_seed(config.seed + 1_000_003)
+    test = torch.Generator().manual_seed(config.seed + TEST_STREAM)
     result = TrainResult(0, False, None, 1.0, 0, 0, 0)
     if checkpoint is not None and Path(checkpoint).is_file():
         result = _restore(load_checkpoint(checkpoint), model, optimizer, data, test, config)
@@ -200,7 +201,7 @@ def train(
     optimizer.zero_grad()
     while result.updates < config.max_updates and not result.solved:
         before = result.updates
-        batch = _draw_batch(task, config, data)
+        batch = draw_batch(task, config, data)
         if config.tbptt is not None:
             k1, k2 = config.tbptt
             truncated_bptt(
@@ -212,7 +213,7 @@ def train(
                 lambda loss: finish_update(loss, {}),
             )
         else:
-            finish_update(*_backward(model, task, batch, config.omega))
+            finish_update(*accumulate_gradients(model, task, batch, config.omega))
         if (
             on_metrics is not None
             and config.diagnose_every
@@ -226,7 +227,7 @@ def train(
     return result
 
 
-def _draw_batch(task: Task, config: TrainConfig, data: torch.Generator) -> Batch:
+def draw_batch(task: Task, config: TrainConfig, data: torch.Generator) -> Batch:
     """The next minibatch of the data stream, of a length drawn from ``config.train_length``."""
     length = None
     if config.train_length is not None:
@@ -235,7 +236,7 @@ def _draw_batch(task: Task, config: TrainConfig, data: torch.Generator) -> Batch
     return task.sample(config.batch_size, length=length, generator=data)
 
 
-def _backward(
+def accumulate_gradients(
     model: SequenceModel, task: Task, batch: Batch, alpha: float
 ) -> tuple[Tensor, dict[str, float]]:
     """Backpropagate the loss of ``batch`` through the whole sequence and, with ``alpha > 0``,

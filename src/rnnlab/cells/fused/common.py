@@ -27,7 +27,11 @@ def can_fuse(
     is a non-empty (T, B, F) sequence, ``x``, the state tensors and the parameters share one
     dtype (float32 or float64) and one device, and the mask, if any, is bool (T, B) there too.
     Anything else runs the reference loop, which either handles it or raises torch's own error.
+    Inside a ``torch.func`` transform (``vmap``, ``grad``) the reference loop runs too: the fused
+    functions are autograd Functions without batching rules.
     """
+    if torch._C._are_functorch_transforms_active():
+        return False
     if type(cell).forward is not family.forward:
         return False
     if cell._forward_hooks or cell._forward_pre_hooks:

@@ -1,0 +1,68 @@
+r"""The losses and gradients of K models of one architecture, each on its own minibatch.
+
+Member ``k`` has parameters ``θ_k`` (row ``k`` of every stacked parameter) and minibatch
+``(x_k, y_k)``; what is wanted is ``E_k = task.loss(model(θ_k, x_k), y_k)`` and ``∂E_k/∂θ_k``.
+
+:class:`VmapGradients` is the reference: ``torch.func.grad_and_value`` of the model called with
+``torch.func.functional_call``, mapped over the members with ``torch.func.vmap``, one call per
+group of members whose minibatches have the same shapes (tasks such as addition draw a length
+per minibatch, so the members' lengths differ). Inside the transform the cells run their
+step-by-step reference loop (:func:`rnnlab.cells.fused.common.can_fuse`), so it is correct for
+every cell and slow; the fused twins (:mod:`rnnlab.training.ensemble_fused`) are tested
+against it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value, vmap
+
+from rnnlab.tasks.base import Batch, Task
+
+__all__ = ["Stacked", "VmapGradients"]
+
+#: parameter name -> (K, ...) tensor, row k member k's
+Stacked = dict[str, Tensor]
+
+
+class VmapGradients:
+    """``(losses (n,), grads)`` of ``n`` members; see the module docstring.
+
+    Args:
+        model: any one member (its architecture; its values are not used).
+        task: the task whose loss is differentiated.
+
+    Call with ``params`` (the members' stacked parameters, n rows) and their ``n`` minibatches.
+    """
+
+    def __init__(self, model: nn.Module, task: Task) -> None:
+        self.skeleton = copy.deepcopy(model).to("meta")
+        self.task = task
+
+    def _member(self, params: Stacked, inputs: Tensor, targets: Tensor) -> Tensor:
+        predictions = functional_call(self.skeleton, params, (inputs,))
+        return self.task.loss(predictions, Batch(inputs=inputs, targets=targets))
+
+    def __call__(self, params: Stacked, batches: Sequence[Batch]) -> tuple[Tensor, Stacked]:
+        n = len(batches)
+        groups: dict[tuple, list[int]] = {}
+        for k, b in enumerate(batches):
+            groups.setdefault((b.inputs.shape, b.targets.shape), []).append(k)
+        first = next(iter(params.values()))
+        losses = first.new_empty(n)
+        grads = {name: torch.empty_like(p) for name, p in params.items()}
+        mapped = vmap(grad_and_value(self._member))
+        for rows in groups.values():
+            index = torch.tensor(rows)
+            chosen = params if len(rows) == n else {k: v[index] for k, v in params.items()}
+            inputs = torch.stack([batches[k].inputs for k in rows])
+            targets = torch.stack([batches[k].targets for k in rows])
+            group_grads, group_losses = mapped(chosen, inputs, targets)
+            losses[index] = group_losses.detach()
+            for name, g in group_grads.items():
+                grads[name][index] = g
+        return losses, grads
