@@ -3,6 +3,7 @@
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.clipping import ClipConfig, ClipOutcome, clip_gradients
 from rnnlab.training.ensemble import ElmanEnsemble, EnsembleStep, Member
+from rnnlab.training.ensemble_train import train_ensemble
 from rnnlab.training.loop import TrainConfig, TrainResult, evaluate, make_optimizer, train
 from rnnlab.training.methods import METHODS, method_settings
 from rnnlab.training.omega import OmegaResult, omega_elman, omega_generic, omega_reference
@@ -28,5 +29,6 @@ __all__ = [
     "omega_reference",
     "save_checkpoint",
     "train",
+    "train_ensemble",
     "truncated_bptt",
 ]

@@ -1,7 +1,209 @@
-"""Fused batched scans for seed ensembles (placeholder during development)."""
+r"""The fast twin of :class:`~rnnlab.training.ensemble_gradients.VmapGradients`: the losses and
+gradients of K members of ``SequenceModel(Recurrent(cell), readout)`` by a fused batched scan
+with a hand-written backward, no autograd graph.
+
+Architectures with a fused path (:func:`fused_gradients` returns None for the rest, which then
+take the ``torch.func`` reference):
+
+- ``cells.Elman`` (tanh, sigmoid, relu or identity, with biases):
+  :mod:`rnnlab.training.ensemble_scan`;
+- ``cells.LSTM`` without peepholes or projection, with biases:
+  :mod:`rnnlab.training.ensemble_lstm_scan`.
+
+For member k, with outputs ``h_t`` of the scan and the readout ``ŷ = W_y h + b_y`` of the last
+step (or of every step), the task's loss ``E_k`` and ``ȳ = ∂E_k/∂ŷ`` come from
+:func:`loss_gradients`; then ``∂E/∂W_y = Σ ȳᵀ h``, ``∂E/∂b_y = Σ ȳ``, and ``ȳ W_y`` enters the
+scan's backward at the steps read out. The two biases of a cell are summed into one for the
+scan (``b_ih + b_hh``; both receive its gradient), so results equal the single-model path up to
+rounding.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def fused_gradients(model, task):
+import torch
+from torch import Tensor
+
+from rnnlab.cells.elman import Elman
+from rnnlab.cells.lstm import LSTM
+from rnnlab.layers.recurrent import Recurrent
+from rnnlab.models.sequence import SequenceModel
+from rnnlab.tasks.base import Batch, Task
+from rnnlab.training import ensemble_lstm_scan as lstm_scan
+from rnnlab.training import ensemble_scan as elman_scan
+from rnnlab.training.ensemble_gradients import Stacked
+
+__all__ = ["FusedGradients", "fused_gradients", "loss_gradients"]
+
+CELL = "layer.cell."
+
+
+def loss_gradients(
+    task: Task, y: Tensor, start: Tensor, batches: Sequence[Batch], *, vectorise: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Each member's task loss on its outputs and ``∂E_k/∂ŷ_k``.
+
+    Args:
+        task: the task (its own :meth:`~rnnlab.tasks.Task.loss`).
+        y: (K, B, O) predictions from the last step, or (K, T, B, O) from every step (member k's
+            real steps are ``start_k..T-1``; the gradient is 0 before).
+        start: (K,) each member's first real step.
+        batches: the members' minibatches (their targets).
+        vectorise: try ``torch.func.vmap`` over the members (possible where their outputs have
+            one shape); a task whose loss cannot be vectorised raises inside vmap and takes the
+            loop.
+
+    Returns:
+        losses (K,) and the gradient, shaped like ``y``.
+    """
+    every = y.dim() == 4
+    if vectorise and (not every or bool((start == 0).all())):
+        template = batches[0].inputs
+
+        def loss(outputs: Tensor, targets: Tensor) -> Tensor:
+            return task.loss(outputs, Batch(inputs=template, targets=targets))
+
+        targets = torch.stack([b.targets for b in batches])
+        try:
+            grad, losses = torch.func.vmap(torch.func.grad_and_value(loss))(y, targets)
+        except (RuntimeError, ValueError, TypeError, NotImplementedError):
+            pass  # the loop below gives the task's own error, if any
+        else:
+            return grad, losses.detach()
+    with torch.enable_grad():
+        leaf = y.detach().requires_grad_(True)
+        outputs = [leaf[k, int(s) :] for k, s in enumerate(start)] if every else leaf.unbind(0)
+        losses = torch.stack([task.loss(o, b) for o, b in zip(outputs, batches, strict=True)])
+        (grad,) = torch.autograd.grad(losses.sum(), leaf)
+    return grad, losses.detach()
+
+
+class FusedGradients:
+    """``(losses (n,), grads)`` of n members by a fused scan; see the module docstring.
+
+    Subclasses implement :meth:`scan` and :meth:`scan_backward` for their cell.
+    """
+
+    def __init__(self, model: SequenceModel, task: Task) -> None:
+        self.task = task
+        self.every = model.readout_mode == "every"
+
+    def scan(self, params: Stacked, inputs: Sequence[Tensor]) -> tuple[Tensor, Tensor, object]:
+        """``(outputs (K, T, B, H), start (K,), tape)`` for the backward."""
+        raise NotImplementedError
+
+    def scan_backward(
+        self, params: Stacked, tape: object, top: Tensor, step_grads: Tensor | None
+    ) -> Stacked:
+        """The cell's gradients from ``∂E/∂h_{T-1}`` (K, B, H) and, when every step is read out,
+        ``ȳ_t W_y`` (K, T, B, H)."""
+        raise NotImplementedError
+
+    def __call__(self, params: Stacked, batches: Sequence[Batch]) -> tuple[Tensor, Stacked]:
+        with torch.no_grad():
+            outputs, start, tape = self.scan(params, [b.inputs for b in batches])
+            K, T, B, H = outputs.shape
+            weight, bias = params["readout.weight"], params["readout.bias"]  # (K, O, H), (K, O)
+            read = outputs.reshape(K, T * B, H) if self.every else outputs[:, -1]
+            y = torch.baddbmm(bias.unsqueeze(1), read, weight.mT)
+            if self.every:
+                y = y.view(K, T, B, -1)
+            grad_y, losses = loss_gradients(self.task, y, start, batches)
+            flat = grad_y.reshape(K, -1, grad_y.shape[-1])  # (K, B or T·B, O)
+            grads = {"readout.weight": flat.mT @ read, "readout.bias": flat.sum(1)}
+            back = torch.bmm(flat, weight)  # (K, B or T·B, H)
+            if self.every:
+                steps = back.view(K, T, B, H)
+                top, step_grads = torch.zeros_like(steps[:, -1]), steps
+            else:
+                top, step_grads = back, None
+            grads |= self.scan_backward(params, tape, top, step_grads)
+        return losses, grads
+
+
+class ElmanFused(FusedGradients):
+    """``Recurrent(Elman)`` by :mod:`rnnlab.training.ensemble_scan`."""
+
+    def __init__(self, model: SequenceModel, task: Task) -> None:
+        super().__init__(model, task)
+        self.nonlinearity = model.layer.cell.nonlinearity
+
+    def scan(self, params, inputs):
+        bias = params[CELL + "bias_ih"] + params[CELL + "bias_hh"]
+        weight_in = torch.cat([params[CELL + "weight_ih"], bias.unsqueeze(-1)], dim=-1)
+        packed = elman_scan.pack_inputs(inputs, dtype=weight_in.dtype)
+        states = elman_scan.forward(
+            weight_in, params[CELL + "weight_hh"], packed, self.nonlinearity
+        )
+        return states[:, 1:], packed.start, (packed, states)
+
+    def scan_backward(self, params, tape, top, step_grads):
+        packed, states = tape
+        grads = elman_scan.backward(
+            params[CELL + "weight_hh"], states, packed, self.nonlinearity, top, step_grads
+        )
+        I = params[CELL + "weight_ih"].shape[-1]
+        bias = grads.weight_in[..., I]
+        return {
+            CELL + "weight_ih": grads.weight_in[..., :I],
+            CELL + "weight_hh": grads.weight_hh,
+            CELL + "bias_ih": bias,
+            CELL + "bias_hh": bias.clone(),
+        }
+
+
+class LSTMFused(FusedGradients):
+    """``Recurrent(LSTM)`` (no peepholes, no projection) by
+    :mod:`rnnlab.training.ensemble_lstm_scan`."""
+
+    def __init__(self, model: SequenceModel, task: Task) -> None:
+        super().__init__(model, task)
+        self.H = model.layer.cell.hidden_size
+
+    def scan(self, params, inputs):
+        H = self.H
+        weight_hh = lstm_scan.inner_order(params[CELL + "weight_hh"], H)
+        packed = lstm_scan.pack_steps(inputs)
+        tape = lstm_scan.forward(
+            lstm_scan.inner_order(params[CELL + "weight_ih"], H),
+            weight_hh,
+            lstm_scan.inner_order(params[CELL + "bias_ih"] + params[CELL + "bias_hh"], H),
+            packed,
+        )
+        return tape.h[1:].transpose(0, 1), packed.start, (packed, tape, weight_hh)
+
+    def scan_backward(self, params, tape, top, step_grads):
+        packed, lstm_tape, weight_hh = tape
+        steps = None if step_grads is None else step_grads.transpose(0, 1)
+        g_ih, g_hh, g_b = lstm_scan.backward(weight_hh, lstm_tape, packed, top, steps)
+        H = self.H
+        bias = lstm_scan.inner_order(g_b, H)
+        return {
+            CELL + "weight_ih": lstm_scan.inner_order(g_ih, H),
+            CELL + "weight_hh": lstm_scan.inner_order(g_hh, H),
+            CELL + "bias_ih": bias,
+            CELL + "bias_hh": bias.clone(),
+        }
+
+
+def fused_gradients(model: SequenceModel, task: Task) -> FusedGradients | None:
+    """The fused twin for ``model``'s architecture, or None where there is none (then the
+    ``torch.func`` reference serves)."""
+    if not isinstance(model, SequenceModel) or type(model) is not SequenceModel:
+        return None
+    layer = model.layer
+    if type(layer) is not Recurrent or layer.batch_first:
+        return None
+    cell = layer.cell
+    if cell._forward_hooks or cell._forward_pre_hooks:
+        return None
+    names = [n for n, _ in model.named_parameters()]
+    plain = [CELL + n for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    if names != [*plain, "readout.weight", "readout.bias"]:
+        return None  # no biases, peepholes, a projection, ...
+    if type(cell) is Elman and cell.nonlinearity in ("tanh", "sigmoid", "relu", "identity"):
+        return ElmanFused(model, task)
+    if type(cell) is LSTM and not cell.peephole and not cell.proj_size:
+        return LSTMFused(model, task)
     return None

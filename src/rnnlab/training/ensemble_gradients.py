@@ -40,7 +40,7 @@ class VmapGradients:
     """
 
     def __init__(self, model: nn.Module, task: Task) -> None:
-        self.skeleton = copy.deepcopy(model).to("meta")
+        self.skeleton = copy.deepcopy(model)  # its parameters are replaced at every call
         self.task = task
 
     def _member(self, params: Stacked, inputs: Tensor, targets: Tensor) -> Tensor:

@@ -63,11 +63,11 @@ __all__ = ["train_ensemble"]
 #: ``on_metrics(k, update, metrics)``: member ``k``'s metrics, as ``train``'s ``on_metrics``.
 MemberMetricsCallback = Callable[[int, int, dict[str, float]], None]
 #: ``progress(update, metrics)``: the furthest member's update count, the mean training loss of
-#: the members that took this update (``"loss"``), how many still train (``"active"``) and how many are
-#: solved (``"solved"``).
+#: the members that took this update (``"loss"``), how many still train (``"active"``) and how
+#: many are solved (``"solved"``).
 EnsembleProgressCallback = Callable[[int, Mapping[str, float]], None]
 
-FORMAT = "rnnlab-ensemble-checkpoint"
+KIND = "ensemble"  # the checkpoint's kind, beside train's and train_pairs's
 
 
 def _check_models(models: object) -> list[SequenceModel]:
@@ -164,7 +164,9 @@ class _Ensemble:
         plain = [k for k in active if self.configs[k].omega == 0]
         n = len(active)
         position = {k: i for i, k in enumerate(active)}
-        grads = {name: torch.empty((n, *p.shape[1:]), dtype=p.dtype) for name, p in self.params.items()}
+        grads = {
+            name: torch.empty((n, *p.shape[1:]), dtype=p.dtype) for name, p in self.params.items()
+        }
         losses = torch.empty(n, dtype=next(iter(self.params.values())).dtype)
         if plain:
             rows = torch.tensor([position[k] for k in plain])
@@ -237,7 +239,11 @@ class _Ensemble:
         result, config, model = self.results[k], self.configs[k], self.models[k]
         with eval_mode(model):
             rate = evaluate(
-                model, self.task, config.eval_size, length=config.eval_length, generator=self.test[k]
+                model,
+                self.task,
+                config.eval_size,
+                length=config.eval_length,
+                generator=self.test[k],
             )
         result.error_rate = rate
         result.evaluations.append((result.updates, rate))
@@ -251,7 +257,8 @@ class _Ensemble:
         save_checkpoint(
             path,
             {
-                "format": FORMAT,
+                "format": "rnnlab-checkpoint",
+                "kind": KIND,
                 "configs": [asdict(c) for c in self.configs],
                 "parameters": {n: p.clone() for n, p in self.params.items()},
                 "optimizer": self.step.state_dict(),
@@ -263,10 +270,15 @@ class _Ensemble:
 
     def restore(self, path: Path) -> None:
         payload = load_checkpoint(path)
-        if payload.get("format") != FORMAT:
-            raise ValueError(f"checkpoint {str(path)!r} is not an ensemble checkpoint")
+        if payload.get("kind") != KIND:
+            raise ValueError(
+                f"checkpoint {str(path)!r} is not a train_ensemble checkpoint (kind "
+                f"{payload.get('kind')!r}); use a new checkpoint path"
+            )
         check_same_config(
-            {"members": payload["configs"]}, {"members": [asdict(c) for c in self.configs]}, "configs"
+            {"members": payload["configs"]},
+            {"members": [asdict(c) for c in self.configs]},
+            "configs",
         )
         for name, p in self.params.items():
             p.copy_(payload["parameters"][name])

@@ -15,7 +15,8 @@ For member ``k`` with gradients ``g_k`` (every parameter's row ``k``) this does 
   ``clip_grads_with_norm_``); ``"value"``: every element clamped to ``[-c, c]``;
 - the step, torch's defaults otherwise (no weight decay, no dampening, no Nesterov):
 
-  - SGD: ``v ← μ v + g`` (``v = g`` at the first step), ``θ ← θ - η v`` (``μ = 0``: ``θ ← θ - η g``);
+  - SGD: ``v ← μ v + g`` (``v = g`` at the first step), ``θ ← θ - η v`` (``μ = 0``:
+    ``θ ← θ - η g``);
   - Adam (β = 0.9, 0.999, ε = 1e-8): ``m ← m + (1-β₁)(g - m)``, ``s ← β₂ s + (1-β₂) g²``,
     ``θ ← θ - η/(1-β₁ⁿ) · m / (√s / √(1-β₂ⁿ) + ε)`` with ``n`` the member's own step count;
   - RMSProp (α = 0.99, ε = 1e-8): ``s ← α s + (1-α) g²``, ``d = √s + ε``; with momentum
@@ -71,7 +72,10 @@ class StackedStep:
     """
 
     def __init__(
-        self, parameters: Sequence[Tensor], recurrent: Sequence[bool], configs: Sequence[TrainConfig]
+        self,
+        parameters: Sequence[Tensor],
+        recurrent: Sequence[bool],
+        configs: Sequence[TrainConfig],
     ) -> None:
         self.parameters = list(parameters)
         self.recurrent = list(recurrent)
