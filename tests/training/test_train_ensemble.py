@@ -15,7 +15,7 @@ from rnnlab.tasks import make
 from rnnlab.training import TrainConfig, train, train_ensemble
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.ensemble_fused import fused_gradients
-from rnnlab.training.ensemble_gradients import VmapGradients
+from rnnlab.training.ensemble_gradients import LoopGradients, VmapGradients
 from rnnlab.training.ensemble_train import _Ensemble
 from rnnlab.training.loop import make_optimizer
 from rnnlab.training.stacked_step import StackedStep
@@ -76,12 +76,13 @@ def assert_same(results, alone, models, trained, rel: float) -> None:
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_every_member_equals_training_it_alone_in_float64(float64, name):
+    # the torch.func reference for every cell (the default takes the fused scan or the loop)
     # addition draws each minibatch's length in [20, 22): the members' lengths differ (padding)
     task = make("addition", length=20)
     omega = 0.0 if name in ("lstm_peephole", "skip") else 2.0  # Ω's generic path is slow
     configs = mixed_configs(omega, max_updates=12, eval_every=6, eval_size=40)
     models, alone = build_all(task, name, 5), build_all(task, name, 5)
-    results = train_ensemble(models, task, configs)
+    results = train_ensemble(models, task, configs, method="vmap")
     reference = [train(m, task, c) for m, c in zip(alone, configs, strict=True)]
     assert_same(results, reference, models, alone, rel=1e-9)
     sizes = [p.untyped_storage().nbytes() for m in models for p in m.parameters()]
@@ -113,11 +114,15 @@ def test_fused_scan_equals_the_torch_func_reference(float64, name, task_name):
     batches = [
         task.sample(3, length=L, generator=g) for L, g in zip(lengths, generators, strict=True)
     ]
-    losses, grads = fused(ensemble.params, batches)
-    ref_losses, ref_grads = VmapGradients(models[0], task)(ensemble.params, batches)
+    members = list(range(4))
+    losses, grads = fused(ensemble.params, batches, members)
+    ref_losses, ref_grads = VmapGradients(models[0], task)(ensemble.params, batches, members)
+    loop_losses, loop_grads = LoopGradients(models, task)(ensemble.params, batches, members)
+    torch.testing.assert_close(loop_losses, ref_losses, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(losses, ref_losses, rtol=1e-12, atol=1e-12)
     for key, g in ref_grads.items():
         torch.testing.assert_close(grads[key], g, rtol=1e-10, atol=1e-12, msg=key)
+        torch.testing.assert_close(loop_grads[key], g, rtol=1e-10, atol=1e-12, msg=key)
 
 
 def test_fused_paths_only_where_they_apply():
@@ -247,3 +252,22 @@ def test_bad_input_is_refused_by_name():
         train_ensemble(models, task, [TrainConfig(), TrainConfig(tbptt=(2, 2))])
     with pytest.raises(TypeError, match=r"task must be an rnnlab\.tasks\.Task"):
         train_ensemble(models, "temporal_order", TrainConfig())
+
+
+@pytest.mark.parametrize("method", ["auto", "loop"])
+@pytest.mark.parametrize("name", ["elman", "lstm", "gru"])
+def test_the_default_and_loop_methods_equal_training_alone(float64, method, name):
+    task = make("addition", length=20)
+    configs = mixed_configs(1.0, max_updates=6, eval_every=3, eval_size=20)
+    models, alone = build_all(task, name, 5), build_all(task, name, 5)
+    results = train_ensemble(models, task, configs, method=method)
+    reference = [train(m, task, c) for m, c in zip(alone, configs, strict=True)]
+    assert_same(results, reference, models, alone, rel=1e-9)
+
+
+def test_a_method_is_checked():
+    task = make("temporal_order", length=10)
+    with pytest.raises(ValueError, match="method must be one of"):
+        train_ensemble(build_all(task, "elman", 2), task, TrainConfig(), method="fast")
+    with pytest.raises(ValueError, match="method='fused': no fused scan"):
+        train_ensemble(build_all(task, "gru", 2), task, TrainConfig(), method="fused")

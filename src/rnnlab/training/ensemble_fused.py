@@ -88,6 +88,7 @@ class FusedGradients:
     def __init__(self, model: SequenceModel, task: Task) -> None:
         self.task = task
         self.every = model.readout_mode == "every"
+        self.workspace = elman_scan.Workspace()  # the scans' big buffers, reused every update
 
     def scan(self, params: Stacked, inputs: Sequence[Tensor]) -> tuple[Tensor, Tensor, object]:
         """``(outputs (K, T, B, H), start (K,), tape)`` for the backward."""
@@ -100,7 +101,10 @@ class FusedGradients:
         ``ȳ_t W_y`` (K, T, B, H)."""
         raise NotImplementedError
 
-    def __call__(self, params: Stacked, batches: Sequence[Batch]) -> tuple[Tensor, Stacked]:
+    def __call__(
+        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int]
+    ) -> tuple[Tensor, Stacked]:
+        """``members`` are the rows' member indices (not needed: the rows hold the weights)."""
         with torch.no_grad():
             outputs, start, tape = self.scan(params, [b.inputs for b in batches])
             K, T, B, H = outputs.shape
@@ -141,7 +145,13 @@ class ElmanFused(FusedGradients):
     def scan_backward(self, params, tape, top, step_grads):
         packed, states = tape
         grads = elman_scan.backward(
-            params[CELL + "weight_hh"], states, packed, self.nonlinearity, top, step_grads
+            params[CELL + "weight_hh"],
+            states,
+            packed,
+            self.nonlinearity,
+            top,
+            step_grads,
+            workspace=self.workspace,
         )
         I = params[CELL + "weight_ih"].shape[-1]
         bias = grads.weight_in[..., I]
@@ -157,33 +167,27 @@ class LSTMFused(FusedGradients):
     """``Recurrent(LSTM)`` (no peepholes, no projection) by
     :mod:`rnnlab.training.ensemble_lstm_scan`."""
 
-    def __init__(self, model: SequenceModel, task: Task) -> None:
-        super().__init__(model, task)
-        self.H = model.layer.cell.hidden_size
-
     def scan(self, params, inputs):
-        H = self.H
-        weight_hh = lstm_scan.inner_order(params[CELL + "weight_hh"], H)
         packed = lstm_scan.pack_steps(inputs)
         tape = lstm_scan.forward(
-            lstm_scan.inner_order(params[CELL + "weight_ih"], H),
-            weight_hh,
-            lstm_scan.inner_order(params[CELL + "bias_ih"] + params[CELL + "bias_hh"], H),
+            params[CELL + "weight_ih"],
+            params[CELL + "weight_hh"],
+            params[CELL + "bias_ih"] + params[CELL + "bias_hh"],
             packed,
+            self.workspace,
         )
-        return tape.h[1:].transpose(0, 1), packed.start, (packed, tape, weight_hh)
+        return tape.h[:, 1:], packed.start, (packed, tape)
 
     def scan_backward(self, params, tape, top, step_grads):
-        packed, lstm_tape, weight_hh = tape
-        steps = None if step_grads is None else step_grads.transpose(0, 1)
-        g_ih, g_hh, g_b = lstm_scan.backward(weight_hh, lstm_tape, packed, top, steps)
-        H = self.H
-        bias = lstm_scan.inner_order(g_b, H)
+        packed, lstm_tape = tape
+        g_ih, g_hh, g_b = lstm_scan.backward(
+            params[CELL + "weight_hh"], lstm_tape, packed, top, step_grads, self.workspace
+        )
         return {
-            CELL + "weight_ih": lstm_scan.inner_order(g_ih, H),
-            CELL + "weight_hh": lstm_scan.inner_order(g_hh, H),
-            CELL + "bias_ih": bias,
-            CELL + "bias_hh": bias.clone(),
+            CELL + "weight_ih": g_ih,
+            CELL + "weight_hh": g_hh,
+            CELL + "bias_ih": g_b,
+            CELL + "bias_hh": g_b.clone(),
         }
 
 

@@ -3,14 +3,16 @@ r"""The losses and gradients of K models of one architecture, each on its own mi
 Member ``k`` has parameters ``θ_k`` (row ``k`` of every stacked parameter) and minibatch
 ``(x_k, y_k)``; what is wanted is ``E_k = task.loss(model(θ_k, x_k), y_k)`` and ``∂E_k/∂θ_k``.
 
-:class:`VmapGradients` is the reference: ``torch.func.grad_and_value`` of the model called with
-``torch.func.functional_call``, mapped over the members with ``torch.func.vmap``, one call per
-group of members whose minibatches have the same shapes (tasks such as addition draw a length
-per minibatch, so the members' lengths differ). Inside the transform the cells run their
-step-by-step reference loop (:func:`rnnlab.cells.fused.common.can_fuse`), so it is correct for
-every cell and slow; the fused twins (:mod:`rnnlab.training.ensemble_fused`) are tested
-against it.
-"""
+:class:`LoopGradients` differentiates each member's own module in turn with plain autograd,
+exactly as :func:`~rnnlab.training.loop.train` does: no faster than training the members one
+after the other, and the fallback for architectures without a fused scan.
+
+:class:`VmapGradients` is the vectorised reference: ``torch.func.grad_and_value`` of the model
+called with ``torch.func.functional_call``, mapped over the members with ``torch.func.vmap``, one
+call per group of members whose minibatches have the same shapes (tasks such as addition draw a
+length per minibatch, so the members' lengths differ). Inside the transform the cells run their
+step-by-step reference loop (:func:`rnnlab.cells.fused.common.can_fuse`), so it is correct for every
+cell and slow; the fused twins (:mod:`rnnlab.training.ensemble_fused`) are tested against it. """
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from rnnlab.tasks.base import Batch, Task
+from rnnlab.training.loop import accumulate_gradients
 
-__all__ = ["Stacked", "VmapGradients"]
+__all__ = ["LoopGradients", "Stacked", "VmapGradients"]
 
 #: parameter name -> (K, ...) tensor, row k member k's
 Stacked = dict[str, Tensor]
@@ -36,7 +39,8 @@ class VmapGradients:
         model: any one member (its architecture; its values are not used).
         task: the task whose loss is differentiated.
 
-    Call with ``params`` (the members' stacked parameters, n rows) and their ``n`` minibatches.
+    Call with ``params`` (the members' stacked parameters, n rows), their ``n`` minibatches and
+    their indices.
     """
 
     def __init__(self, model: nn.Module, task: Task) -> None:
@@ -47,7 +51,10 @@ class VmapGradients:
         predictions = functional_call(self.skeleton, params, (inputs,))
         return self.task.loss(predictions, Batch(inputs=inputs, targets=targets))
 
-    def __call__(self, params: Stacked, batches: Sequence[Batch]) -> tuple[Tensor, Stacked]:
+    def __call__(
+        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int]
+    ) -> tuple[Tensor, Stacked]:
+        """``members`` are the rows' member indices (not needed: the rows hold the weights)."""
         n = len(batches)
         groups: dict[tuple, list[int]] = {}
         for k, b in enumerate(batches):
@@ -65,4 +72,36 @@ class VmapGradients:
             losses[index] = group_losses.detach()
             for name, g in group_grads.items():
                 grads[name][index] = g
+        return losses, grads
+
+
+class LoopGradients:
+    """``(losses (n,), grads)`` of ``n`` members, one member's module after the other.
+
+    Args:
+        models: the K member modules; their parameters must be row k of the stacks the call
+            receives (as :func:`~rnnlab.training.ensemble_train.train_ensemble` arranges).
+        task: the task whose loss is differentiated.
+
+    Call with ``params`` (n stacked rows, only their shapes are read), the members' indices
+    ``members`` (n,) and their minibatches.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], task: Task) -> None:
+        self.models = list(models)
+        self.task = task
+
+    def __call__(
+        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int]
+    ) -> tuple[Tensor, Stacked]:
+        first = next(iter(params.values()))
+        losses = first.new_empty(len(batches))
+        grads = {name: torch.empty_like(p) for name, p in params.items()}
+        for row, (k, batch) in enumerate(zip(members, batches, strict=True)):
+            model = self.models[k]
+            loss, _ = accumulate_gradients(model, self.task, batch, 0.0)
+            losses[row] = loss.detach()
+            for name, p in model.named_parameters():
+                grads[name][row] = 0.0 if p.grad is None else p.grad
+                p.grad = None
         return losses, grads

@@ -3,8 +3,9 @@ r"""K LSTMs at once: stacked weights, batched matrix products, a hand-written BP
 The batched counterpart of :mod:`rnnlab.cells.fused.lstm` (no peepholes, no projection) for
 seed ensembles (:mod:`rnnlab.training.ensemble_train`): member k has its own ``W_ih[k]``
 (4H, I), ``W_hh[k]`` (4H, H) and bias ``b[k] = b_ih[k] + b_hh[k]`` (4H,), its own minibatch,
-and shares only the shapes. Gates are kept in the inner order ``i, f, o, g`` (the three sigmoid
-gates contiguous); torch's order ``i, f, g, o`` is restored on the way out.
+and shares only the shapes. Gates are in torch's order ``i, f, g, o``. Every buffer is
+member-major, (K, T, B, ...), so that a block of steps is one batched product without a copy;
+a step's slice is a strided (K, B, ...) view.
 
 Padding. Members' minibatches may differ in length; they are padded to the longest, ``T``, at
 the front (member k's real steps are the last ``L_k``). A padded step's new state is multiplied
@@ -18,9 +19,12 @@ Forward, for t = 0..T-1, all members in one product per step::
     c'_t = f ⊙ c_{t-1} + i ⊙ g;   h'_t = o ⊙ tanh c'_t
     (h_t, c_t) = m_t (h'_t, c'_t)
 
+``tanh`` is computed as ``2 σ(2x) - 1``, equal up to rounding: on CPU torch's ``tanh`` costs
+several times its ``sigmoid``, and both activations of a step then take one ``sigmoid`` each.
+
 Backward, with ``δ_t = ∂E/∂h_t`` (the readout's gradient, plus ``ȳ_t`` when every step is read
-out) and ``γ_t = ∂E/∂c_t``; the factors that do not depend on the recurrence are computed for
-all steps at once::
+out) and ``γ_t = ∂E/∂c_t``; the factors that do not depend on the recurrence are computed for a
+block of steps at once (about :data:`BLOCK_ELEMENTS` numbers, so that they stay in cache)::
 
     S_o = o(1-o) tanh c'      K_c = o (1 - tanh² c')
     G_i = i(1-i) g            G_f = f(1-f) c_{t-1}      G_g = i (1 - g²)
@@ -32,7 +36,7 @@ and the loop t = T-1..0 is::
     γ ← γ ⊙ f;       δ ← z̄_t W_hh (+ ȳ_{t-1})
 
 then ``∂E/∂W_hh = Σ_t z̄_tᵀ h_{t-1}``, ``∂E/∂W_ih = Σ_t z̄_tᵀ x_t`` and ``∂E/∂b = Σ_t z̄_t``, one
-batched product each over all steps.
+batched product each per block of steps, while the block's ``z̄`` are still in cache.
 """
 
 from __future__ import annotations
@@ -43,7 +47,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["LSTMTape", "PackedSteps", "backward", "forward", "pack_steps"]
+from rnnlab.training.ensemble_scan import Workspace, fresh
+
+__all__ = ["BLOCK_ELEMENTS", "LSTMTape", "PackedSteps", "backward", "forward", "pack_steps"]
+
+#: Elements per block of backward factors (K, n, B, 5H) (float32: 4 MiB); the block's z̄
+#: (K, n, B, 4H) beside them.
+BLOCK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -80,22 +90,15 @@ def pack_steps(inputs: Sequence[Tensor]) -> PackedSteps:
     return PackedSteps(packed, start, real)
 
 
-def inner_order(t: Tensor, H: int, dim: int = 1) -> Tensor:
-    """Torch's gate order ``i, f, g, o`` -> the inner ``i, f, o, g`` along ``dim`` (the same
-    swap maps inner back to torch's)."""
-    i_f, g, o = t.narrow(dim, 0, 2 * H), t.narrow(dim, 2 * H, H), t.narrow(dim, 3 * H, H)
-    return torch.cat([i_f, o, g], dim=dim)
-
-
 @dataclass(frozen=True)
 class LSTMTape:
-    """What the forward keeps for the backward (time-major).
+    """What the forward keeps for the backward (member-major).
 
     Attributes:
-        gates: (T, K, B, 4H) activations i, f, o, g.
-        h: (T+1, K, B, H) states, ``h[0] = 0``; the outputs are ``h[1:]``.
-        c: (T+1, K, B, H) cell states, ``c[0] = 0``.
-        tanh_c: (T, K, B, H) ``tanh c'_t``.
+        gates: (K, T, B, 4H) activations i, f, g, o.
+        h: (K, T+1, B, H) states, ``h[:, 0] = 0``; the outputs are ``h[:, 1:]``.
+        c: (K, T+1, B, H) cell states, ``c[:, 0] = 0``.
+        tanh_c: (K, T, B, H) ``tanh c'_t``.
     """
 
     gates: Tensor
@@ -104,40 +107,81 @@ class LSTMTape:
     tanh_c: Tensor
 
 
-def forward(weight_ih: Tensor, weight_hh: Tensor, bias: Tensor, packed: PackedSteps) -> LSTMTape:
+def _masks(packed: PackedSteps, dtype: torch.dtype) -> list[Tensor] | None:
+    """Per step, (K, 1, 1): 1 on the members' real steps, 0 on padding; None without padding."""
+    if packed.real is None:
+        return None
+    return list(packed.real.to(dtype)[:, :, None, None].unbind(0))
+
+
+def forward(
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias: Tensor,
+    packed: PackedSteps,
+    workspace: Workspace | None = None,
+) -> LSTMTape:
     """Run the K recurrences (see the module docstring).
 
     Args:
-        weight_ih: (K, 4H, I), inner gate order.
-        weight_hh: (K, 4H, H), inner gate order.
-        bias: (K, 4H), ``b_ih + b_hh``, inner gate order.
+        weight_ih: (K, 4H, I).
+        weight_hh: (K, 4H, H).
+        bias: (K, 4H), ``b_ih + b_hh``.
         packed: the inputs (:func:`pack_steps`).
+        workspace: where to put the tape (default None: fresh tensors); a tape from a workspace
+            is valid until the workspace's next use.
     """
     X = packed.inputs
     K, T, B, I = X.shape
     H4 = weight_hh.shape[1]
     H = H4 // 4
-    projected = torch.baddbmm(bias.unsqueeze(1), X.reshape(K, T * B, I), weight_ih.transpose(1, 2))
-    gates = projected.view(K, T, B, H4).transpose(0, 1).contiguous()  # (T, K, B, 4H)
-    h = X.new_zeros(T + 1, K, B, H)
-    c = X.new_zeros(T + 1, K, B, H)
-    tanh_c = X.new_empty(T, K, B, H)
-    whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, 4H)
-    masks = None if packed.real is None else packed.real.to(X.dtype).view(T, K, 1, 1).unbind(0)
-    for t, z in enumerate(gates.unbind(0)):
-        z.baddbmm_(h[t], whh_t)
-        torch.sigmoid_(z[..., : 3 * H])
-        torch.tanh_(z[..., 3 * H :])
-        i, f, o, g = z.split(H, dim=-1)
-        c_new, h_new = c[t + 1], h[t + 1]
-        torch.mul(f, c[t], out=c_new)
-        c_new.addcmul_(i, g)
-        torch.tanh(c_new, out=tanh_c[t])
-        torch.mul(o, tanh_c[t], out=h_new)
+    gates = fresh(workspace, "gates", (K, T, B, H4), X)
+    torch.baddbmm(
+        bias.unsqueeze(1), X.reshape(K, T * B, I), weight_ih.mT, out=gates.view(K, -1, H4)
+    )
+    h = fresh(workspace, "h", (K, T + 1, B, H), X)
+    c = fresh(workspace, "c", (K, T + 1, B, H), X)
+    tanh_c = fresh(workspace, "tanh_c", (K, T, B, H), X)
+    h[:, 0].zero_()
+    c[:, 0].zero_()
+    # the running state in contiguous tensors (the products read them fast), copied to the tape
+    h_now, c_now = X.new_zeros(K, B, H), X.new_zeros(K, B, H)
+    whh_t = weight_hh.mT.contiguous()  # (K, H, 4H)
+    scratch = X.new_empty(K, B, H4)
+    masks = _masks(packed, X.dtype)
+    for t in range(T):
+        z = gates[:, t]
+        torch.bmm(h_now, whh_t, out=scratch)
+        z.add_(scratch)
+        i, f, g, o = z.split(H, dim=-1)
+        g.mul_(2.0)
+        torch.sigmoid_(z)
+        g.mul_(2.0).sub_(1.0)  # tanh z_g = 2 σ(2 z_g) - 1
+        c_now.mul_(f).addcmul_(i, g)
+        tc = tanh_c[:, t]
+        torch.sigmoid_(torch.mul(c_now, 2.0, out=tc)).mul_(2.0).sub_(1.0)
+        torch.mul(o, tc, out=h_now)
         if masks is not None:
-            c_new.mul_(masks[t])
-            h_new.mul_(masks[t])
+            c_now.mul_(masks[t])
+            h_now.mul_(masks[t])
+        c[:, t + 1].copy_(c_now)
+        h[:, t + 1].copy_(h_now)
     return LSTMTape(gates, h, c, tanh_c)
+
+
+def _factors(tape: LSTMTape, t0: int, t1: int, out: Tensor) -> None:
+    """The backward's factors of steps ``t0..t1-1`` into ``out`` (K, n, B, 5, H): G_i, G_f,
+    G_g, S_o, K_c."""
+    H = tape.c.shape[-1]
+    gates = tape.gates[:, t0:t1]
+    i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))
+    tc = tape.tanh_c[:, t0:t1]
+    g_i, g_f, g_g, s_o, k_c = out.unbind(-2)
+    torch.mul(i, g, out=g_i).mul_(1 - i)
+    torch.mul(f, tape.c[:, t0:t1], out=g_f).mul_(1 - f)
+    torch.mul(g, g, out=g_g).neg_().add_(1).mul_(i)
+    torch.mul(o, tc, out=s_o).mul_(1 - o)
+    torch.mul(tc, tc, out=k_c).neg_().add_(1).mul_(o)
 
 
 def backward(
@@ -146,51 +190,63 @@ def backward(
     packed: PackedSteps,
     top: Tensor,
     step_grads: Tensor | None = None,
+    workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Backpropagation through time for the K recurrences.
 
     Args:
-        weight_hh: (K, 4H, H), inner gate order.
+        weight_hh: (K, 4H, H).
         tape: from :func:`forward`.
         packed: the inputs given to :func:`forward`.
         top: ``∂E/∂h_{T-1}`` from a readout of the last state (K, B, H).
-        step_grads: ``ȳ_t``, the gradients from a readout of every step (T, K, B, H), or None.
+        step_grads: ``ȳ_t``, the gradients from a readout of every step (K, T, B, H), or None.
+        workspace: where to put the big buffers (default None: fresh tensors).
 
     Returns:
-        ``∂E/∂W_ih`` (K, 4H, I), ``∂E/∂W_hh`` (K, 4H, H), ``∂E/∂b`` (K, 4H), inner order.
+        ``∂E/∂W_ih`` (K, 4H, I), ``∂E/∂W_hh`` (K, 4H, H), ``∂E/∂b`` (K, 4H).
     """
-    gates, T = tape.gates, tape.gates.shape[0]
-    K, B, H4 = gates.shape[1:]
+    gates = tape.gates
+    K, T, B, H4 = gates.shape
     H = H4 // 4
-    i, f, o, g = gates.split(H, dim=-1)
-    tanh_c = tape.tanh_c
-    s_o = o * (1 - o) * tanh_c
-    k_c = o * (1 - tanh_c * tanh_c)
-    factors = torch.cat([i * (1 - i) * g, f * (1 - f) * tape.c[:-1], i * (1 - g * g)], dim=-1)
-    factors = factors.view(T, K, B, 3, H)
-    grad_z = torch.empty_like(gates)  # (T, K, B, 4H): z̄, inner order
-    z_if, z_o, z_g = grad_z[..., : 2 * H], grad_z[..., 2 * H : 3 * H], grad_z[..., 3 * H :]
+    X = packed.inputs
+    I = X.shape[-1]
+    z_now = top.new_empty(K, B, H4)  # this step's z̄, contiguous for the product
+    z_ifg, z_o = z_now[..., : 3 * H].unflatten(-1, (3, H)), z_now[..., 3 * H :]
+    f_gate = gates[..., H : 2 * H]
     delta = top.clone()
     if step_grads is not None:
-        delta += step_grads[T - 1]
+        delta += step_grads[:, T - 1]
     gamma = torch.zeros_like(delta)
-    masks = None if packed.real is None else packed.real.to(top.dtype).view(T, K, 1, 1)
-    for t in range(T - 1, -1, -1):
-        if masks is not None:
-            delta.mul_(masks[t])
-            gamma.mul_(masks[t])
-        gamma.addcmul_(delta, k_c[t])
-        torch.mul(delta, s_o[t], out=z_o[t])
-        ifg = gamma.unsqueeze(-2) * factors[t]  # (K, B, 3, H): i, f, g
-        z_if[t].copy_(ifg[..., :2, :].flatten(-2))
-        z_g[t].copy_(ifg[..., 2, :])
-        gamma.mul_(f[t])
-        if t == 0:
-            break
-        torch.bmm(grad_z[t], weight_hh, out=delta)
-        if step_grads is not None:
-            delta += step_grads[t - 1]
-    flat = grad_z.transpose(0, 1).reshape(K, T * B, H4)  # (K, T·B, 4H)
-    h_prev = tape.h[:-1].transpose(0, 1).reshape(K, T * B, H)
-    X = packed.inputs.reshape(K, T * B, -1)
-    return flat.mT @ X, flat.mT @ h_prev, flat.sum(1)
+    gamma3 = gamma.unsqueeze(-2)  # (K, B, 1, H)
+    masks = _masks(packed, top.dtype)
+    g_ih_t = top.new_zeros(K, I, H4)  # Σ xᵀ z̄, transposed at the end
+    g_hh = top.new_zeros(K, H4, H)
+    g_b = top.new_zeros(K, H4)
+    n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 5 * H)))
+    factor_block = fresh(workspace, "factors", (K, n, B, 5, H), top)
+    z_block = fresh(workspace, "grad_z", (K, n, B, H4), top)
+    for t1 in range(T, 0, -n):
+        t0 = max(0, t1 - n)
+        m = t1 - t0
+        _factors(tape, t0, t1, factor_block[:, :m])
+        for t in range(t1 - 1, t0 - 1, -1):
+            factors = factor_block[:, t - t0]  # (K, B, 5, H)
+            if masks is not None:
+                delta.mul_(masks[t])
+                gamma.mul_(masks[t])
+            gamma.addcmul_(delta, factors[..., 4, :])
+            torch.mul(delta, factors[..., 3, :], out=z_o)
+            torch.mul(gamma3, factors[..., :3, :], out=z_ifg)
+            z_block[:, t - t0].copy_(z_now)
+            gamma.mul_(f_gate[:, t])
+            if t == 0:
+                break
+            torch.bmm(z_now, weight_hh, out=delta)
+            if step_grads is not None:
+                delta += step_grads[:, t - 1]
+        # the block's share of the weight gradients while its z̄ are in cache
+        z = z_block[:, :m].reshape(K, m * B, H4)
+        g_hh.baddbmm_(z.mT, tape.h[:, t0:t1].reshape(K, m * B, H))
+        g_ih_t.baddbmm_(X[:, t0:t1].reshape(K, m * B, I).mT, z)
+        g_b += z.sum(1)
+    return g_ih_t.mT, g_hh, g_b

@@ -128,7 +128,8 @@ class Workspace:
         return flat[:numel].view(shape)
 
 
-def _fresh(workspace: Workspace | None, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+def fresh(workspace: Workspace | None, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A tensor of ``shape`` like ``like``: from ``workspace`` when given, else new."""
     return like.new_empty(shape) if workspace is None else workspace.get(name, shape, like)
 
 
@@ -185,7 +186,7 @@ def forward(
     H = weight_hh.shape[1]
     whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, H): h @ W_hhᵀ
     win_t = weight_in.transpose(1, 2).contiguous()  # (K, I+1, H)
-    states = _fresh(workspace, "states", (K, T + 1 if keep else 2, B, H), X)
+    states = fresh(workspace, "states", (K, T + 1 if keep else 2, B, H), X)
     states[:, 0].zero_()
     hs = states.unbind(1) if keep else states.unbind(1) * ((T + 2) // 2)  # two slots, in turn
     scratch = X.new_empty(K, B, H)
@@ -195,7 +196,7 @@ def forward(
     for t0 in range(0, T, n):
         t1 = min(t0 + n, T)
         m = t1 - t0
-        proj = _fresh(workspace, "projection", (K, m, B, H), X)
+        proj = fresh(workspace, "projection", (K, m, B, H), X)
         torch.bmm(X[:, t0:t1].reshape(K, m * B, I1), win_t, out=proj.view(K, m * B, H))
         if mask_padding:
             proj.masked_fill_(~packed.real[t0:t1].t()[:, :, None, None], -torch.inf)  # σ → 0
@@ -272,20 +273,20 @@ def backward(
         # step-major squared norms: n[t] = ‖v_t‖², d[t] = ‖δ_t‖²; without step gradients
         # δ_{t-1} = v_t, so both are views of one buffer (n[t] = d[t-1])
         if step_grads is None:
-            norms = _fresh(workspace, "norms", (T + 1, K, B), X)
+            norms = fresh(workspace, "norms", (T + 1, K, B), X)
             n_sq, d_sq = norms[:T], norms[1:]
             torch.linalg.vecdot(g, g, out=d_sq[T - 1])
         else:
-            norms = _fresh(workspace, "norms", (2, T, K, B), X)
+            norms = fresh(workspace, "norms", (2, T, K, B), X)
             n_sq, d_sq = norms.unbind(0)
         n_steps, d_steps = n_sq.unbind(0), d_sq.unbind(0)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0
         slope = _slope(
-            nonlinearity, states[:, t0 + 1 : t1 + 1], _fresh(workspace, "slope", (K, m, B, H), X)
+            nonlinearity, states[:, t0 + 1 : t1 + 1], fresh(workspace, "slope", (K, m, B, H), X)
         )
-        grad_a = _fresh(workspace, "grad_a", (K, m, B, H), X)
+        grad_a = fresh(workspace, "grad_a", (K, m, B, H), X)
         a_steps, s_steps = grad_a.unbind(1), slope.unbind(1)
         for j in range(m - 1, -1, -1):
             t = t0 + j
@@ -310,7 +311,7 @@ def backward(
             d = d_sq[t0:t1]
             kept = (d >= omega_bound).logical_and_(real[t0:t1])
             coef = torch.where(kept, (n_sq[t0:t1] / d).sub_(1).div_(d).mul_(4), 0.0)
-            mixed = _fresh(workspace, "mixed", (K, m, B, H), X)
+            mixed = fresh(workspace, "mixed", (K, m, B, H), X)
             torch.mul(grad_a, coef.transpose(0, 1).unsqueeze(-1), out=mixed)  # c'_t ā_t
             g_om.baddbmm_(a2.transpose(1, 2), mixed.view(K, m * B, H))
     if not omega:

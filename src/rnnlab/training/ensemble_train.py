@@ -19,9 +19,11 @@ one-at-a-time ones up to rounding (the tests compare every loss with ``train``, 
 How an update is computed:
 
 - the losses and gradients of the members without Ω by a fused batched scan with a hand-written
-  backward where the architecture has one (:mod:`rnnlab.training.ensemble_fused`), else by the
-  ``torch.func`` reference (:class:`~rnnlab.training.ensemble_gradients.VmapGradients`), which
-  handles any cell;
+  backward where the architecture has one (:mod:`rnnlab.training.ensemble_fused`: Elman, LSTM
+  without peepholes), else member by member with autograd
+  (:class:`~rnnlab.training.ensemble_gradients.LoopGradients`); the ``torch.func`` reference
+  (:class:`~rnnlab.training.ensemble_gradients.VmapGradients`) handles any cell and is the
+  twin the fused scans are tested against;
 - a member with Ω by the single-model path of ``train`` itself
   (:func:`~rnnlab.training.loop.accumulate_gradients`) on its own module;
 - clipping and the optimiser step for all members at once
@@ -41,12 +43,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_choice
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.training.bookkeeping import check_same_config, eval_mode, passed_multiple
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.ensemble_fused import fused_gradients
-from rnnlab.training.ensemble_gradients import Stacked, VmapGradients
+from rnnlab.training.ensemble_gradients import LoopGradients, Stacked, VmapGradients
 from rnnlab.training.loop import (
     TEST_STREAM,
     TrainConfig,
@@ -58,7 +61,12 @@ from rnnlab.training.loop import (
 )
 from rnnlab.training.stacked_step import StackedOutcome, StackedStep
 
-__all__ = ["train_ensemble"]
+__all__ = ["METHODS", "train_ensemble"]
+
+#: how the members' gradients are computed: "auto" (fused where the architecture has a fused
+#: scan, else "loop"), "fused", "loop" (each member's module by autograd in turn) or "vmap" (the
+#: torch.func reference)
+METHODS = ("auto", "fused", "loop", "vmap")
 
 #: ``on_metrics(k, update, metrics)``: member ``k``'s metrics, as ``train``'s ``on_metrics``.
 MemberMetricsCallback = Callable[[int, int, dict[str, float]], None]
@@ -123,10 +131,32 @@ def _check_configs(configs: object, K: int) -> list[TrainConfig]:
     return list(configs)
 
 
+def _gradient_method(method: str, models: list[SequenceModel], task: Task):
+    """The gradient computation ``method`` names (see :data:`METHODS`)."""
+    check_choice("method", method, METHODS)
+    if method == "vmap":
+        return VmapGradients(models[0], task)
+    if method == "loop":
+        return LoopGradients(models, task)
+    fused = fused_gradients(models[0], task)
+    if fused is None and method == "fused":
+        raise ValueError(
+            f"method='fused': no fused scan for this architecture ({models[0].layer!r}); fused "
+            "scans exist for Elman and LSTM without peepholes; use method='auto'"
+        )
+    return fused or LoopGradients(models, task)
+
+
 class _Ensemble:
     """The stacked state of a training run: parameters, optimiser, streams, results."""
 
-    def __init__(self, models: list[SequenceModel], task: Task, configs: list[TrainConfig]):
+    def __init__(
+        self,
+        models: list[SequenceModel],
+        task: Task,
+        configs: list[TrainConfig],
+        method: str = "auto",
+    ):
         self.models, self.task, self.configs = models, task, configs
         self.names = [n for n, _ in models[0].named_parameters()]
         self.params: Stacked = {
@@ -141,7 +171,7 @@ class _Ensemble:
         self.data = [torch.Generator().manual_seed(c.seed) for c in configs]
         self.test = [torch.Generator().manual_seed(c.seed + TEST_STREAM) for c in configs]
         self.results = [TrainResult(0, False, None, 1.0, 0, 0, 0) for _ in configs]
-        self.gradients = fused_gradients(models[0], task) or VmapGradients(models[0], task)
+        self.gradients = _gradient_method(method, models, task)
 
     def active(self) -> list[int]:
         return [
@@ -171,7 +201,7 @@ class _Ensemble:
         if plain:
             rows = torch.tensor([position[k] for k in plain])
             chosen = self._rows(plain)
-            plain_losses, plain_grads = self.gradients(chosen, [batches[k] for k in plain])
+            plain_losses, plain_grads = self.gradients(chosen, [batches[k] for k in plain], plain)
             losses[rows] = plain_losses
             for name, g in plain_grads.items():
                 grads[name][rows] = g
@@ -300,6 +330,7 @@ def train_ensemble(
     on_metrics: MemberMetricsCallback | None = None,
     progress: EnsembleProgressCallback | None = None,
     checkpoint: str | Path | None = None,
+    method: str = "auto",
 ) -> list[TrainResult]:
     """Train ``models`` (one architecture, e.g. K seeds of ``build_model``) on ``task``, member
     ``k`` by ``configs[k]`` (or all by one config), each as ``train`` would alone; see the module
@@ -315,6 +346,10 @@ def train_ensemble(
         checkpoint: a file for the whole ensemble, written atomically every
             ``min(checkpoint_every)`` updates and at the end; if it exists, training resumes
             from it exactly.
+        method: how the gradients of the members without Ω are computed (:data:`METHODS`):
+            ``"auto"`` (default) takes the fused scan where the architecture has one and
+            otherwise differentiates the members one by one (``"loop"``); ``"vmap"`` is the
+            ``torch.func`` reference, for every architecture and slow.
 
     Returns:
         One :class:`~rnnlab.training.loop.TrainResult` per member, in order.
@@ -323,7 +358,7 @@ def train_ensemble(
     if not isinstance(task, Task):
         raise TypeError(f"task must be an rnnlab.tasks.Task, got {type(task).__name__}")
     configs = _check_configs(configs, len(models))
-    ensemble = _Ensemble(models, task, configs)
+    ensemble = _Ensemble(models, task, configs, method)
     path = None if checkpoint is None else Path(checkpoint)
     if path is not None and path.is_file():
         ensemble.restore(path)
