@@ -14,9 +14,11 @@ from rnnlab.cli import app
 from rnnlab.cli import reproduce as cli_reproduce
 from rnnlab.experiments import pascanu2013
 from rnnlab.experiments.reproduce import reproduce
+from rnnlab.experiments.train_one import config_from_spec, member_records
 from rnnlab.models.factory import build_model
 from rnnlab.runs.store import RunStore
 from rnnlab.training.ensemble import ElmanEnsemble
+from rnnlab.training.loop import train
 
 TINY = {
     "lengths": (10,),
@@ -201,20 +203,29 @@ def test_generalization_tests_every_length(tmp_path):
     assert (tmp_path / "generalization" / "error_vs_length_quick-custom.png").is_file()
 
 
-def test_hochreiter1997_trains_both_cells(tmp_path):
+def test_hochreiter1997_trains_each_cells_seeds_as_one_ensemble(tmp_path):
     tiny = {
         "cases": (("temporal_order", 12),),
-        "seeds": 1,
+        "seeds": 2,
         "max_updates": 20,
         "eval_every": 10,
         "eval_size": 32,
         "hidden_size": 8,
     }
     rows = reproduce("hochreiter1997", "quick", runs_dir=tmp_path, overrides=tiny).rows
-    assert {r["cell"] for r in rows} == {"lstm", "elman"}
+    assert {r["cell"] for r in rows} == {"lstm", "elman"} and all(r["runs"] == 2 for r in rows)
     records = RunStore(tmp_path / "rnnlab.db").runs(experiment="hochreiter1997")
-    assert len(records) == 2 and all(r.spec["task"]["variant"] == "hochreiter97" for r in records)
-    assert all(r.outcome["updates"] == 20 for r in records)
+    assert len(records) == 2  # one unit per cell
+    members = member_records(records)
+    assert len(members) == 4 and all(m.spec["task"]["variant"] == "hochreiter97" for m in members)
+    for member in members:  # each exactly as the single-run unit trains it alone
+        task = tasks.make(**member.spec["task"])
+        alone = train(
+            build_model(task, **member.spec["model"]), task, config_from_spec(member.spec["train"])
+        )
+        assert member.outcome["updates"] == alone.updates == 20
+        assert member.outcome["final_loss"] == pytest.approx(alone.losses[-1], rel=1e-5)
+        assert member.outcome["error_rate"] == pytest.approx(alone.error_rate, abs=0.05)
 
 
 def test_cli_report_rebuilds_the_page(tmp_path):

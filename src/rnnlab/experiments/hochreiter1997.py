@@ -1,11 +1,13 @@
 """Hochreiter & Schmidhuber 1997, experiments 4–6: LSTM against an Elman network on the adding,
 multiplication and temporal-order problems (the tasks' ``hochreiter97`` variants).
 
-Each (task, cell, seed) is one run of the ordinary training loop (:mod:`rnnlab.training.loop`),
-recorded like ``rnnlab train`` runs. The paper trained its own LSTM variant online with plain
-gradient descent; both presets here train rnnlab's LSTM (forget gate, bias 1) and a tanh Elman
-net of the same width with Adam and gradient-norm clipping — the same recipe for both cells, so
-the comparison is about the cell. Success: the task's own criterion on fresh sequences.
+The seeds of each (task, T, cell) train together as one seed ensemble
+(:func:`rnnlab.training.train_ensemble`: each member exactly as the ordinary training loop would
+train it alone), one sweep unit recorded like ``rnnlab train`` runs. The paper trained its own LSTM
+variant online with plain gradient descent; both presets here train rnnlab's LSTM (forget gate, bias
+1) and a tanh Elman net of the same width with Adam and gradient-norm clipping — the same recipe for
+both cells, so the comparison is about the cell. Success: the task's own criterion on fresh
+sequences.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 from rnnlab.experiments.presets import choose_preset
 from rnnlab.experiments.statistics import rate_text, separated
+from rnnlab.experiments.train_one import ensemble_spec, member_records, train_spec
 from rnnlab.experiments.train_one import report_sections as train_sections
-from rnnlab.experiments.train_one import train_spec
 from rnnlab.runs.report import Section
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig
@@ -98,9 +100,10 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
         eval_every=chosen.eval_every,
         eval_size=chosen.eval_size,
     )
-    specs = []
+    units = []
     for task, length in chosen.cases:
         for cell in chosen.cells:
+            seeds = []
             for seed in range(chosen.seeds):
                 spec = train_spec(
                     task=task,
@@ -113,14 +116,15 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
                     experiment=EXPERIMENT,
                 )
                 spec["preset"] = chosen.name
-                specs.append(spec)
-    return specs
+                seeds.append(spec)
+            units.append(ensemble_spec(seeds))  # the seeds of one cell train together
+    return units
 
 
 def summarize(records) -> list[dict[str, Any]]:
     """Solved runs per (preset, task, T, cell)."""
     groups: dict[tuple, list] = {}
-    for record in records:
+    for record in member_records(records):
         spec = record.spec
         key = (spec["preset"], spec["task"]["name"], spec["task"]["length"], spec["model"]["cell"])
         groups.setdefault(key, []).append(record.outcome or {})

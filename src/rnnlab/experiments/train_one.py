@@ -1,9 +1,17 @@
 """The run unit of ``rnnlab train``: one model, any task × cell × method, recorded in the runs
-store, with its section of the runs folder's report."""
+store, with its section of the runs folder's report; and the seed ensemble of such runs, several
+models that differ only in their seeds trained together by
+:func:`rnnlab.training.train_ensemble` (:func:`ensemble_spec`), each member exactly as if alone.
+
+An ensemble unit is one run in the store; :func:`member_records` turns its record back into one
+record per member (spec and outcome as the single run would have them), so that summaries and
+reports read ensembles and single runs alike. A member's metrics are logged as
+``"<member index>/<name>"``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +22,8 @@ from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
 from rnnlab.tasks import PAIR_TASKS, make
 from rnnlab.training.clipping import ClipConfig
-from rnnlab.training.loop import TrainConfig, train
+from rnnlab.training.ensemble_train import train_ensemble
+from rnnlab.training.loop import TrainConfig, TrainResult, train
 
 EXPERIMENT = "train"
 
@@ -73,20 +82,58 @@ def config_from_spec(train: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**fields)
 
 
-def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
-    """Train the spec's model; log metrics; checkpoint in the run's folder (resumable)."""
-    task = make(**spec["task"])
-    model = build_model(task, **spec["model"])
-    config = config_from_spec(spec["train"])
-    result = train(
-        model,
-        task,
-        config,
-        on_metrics=run.log,
-        checkpoint=run.directory / "checkpoint.pt",
-        progress=lambda update, values: run.progress(update, values, config.max_updates),
-    )
-    run.artifact("checkpoint", run.directory / "checkpoint.pt")
+def _without_seeds(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **spec,
+        "seed": None,
+        "model": {**spec["model"], "seed": None},
+        "train": {**spec["train"], "seed": None},
+    }
+
+
+def ensemble_spec(specs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One sweep unit that trains the runs ``specs`` (from :func:`train_spec`, alike but for
+    their seeds) together; its outcome holds each member's."""
+    specs = list(specs)
+    if not specs:
+        raise ValueError("specs must name at least one run")
+    shared = _without_seeds(specs[0])
+    for k, spec in enumerate(specs):
+        if _without_seeds(spec) != shared:
+            raise ValueError(
+                f"specs[{k}] must differ from specs[0] only in its seeds to share an ensemble"
+            )
+    unit = {"experiment": specs[0]["experiment"], "members": specs}
+    if "preset" in specs[0]:
+        unit["preset"] = specs[0]["preset"]
+    return unit
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """One run as summaries read it: a single run's record, or one member of an ensemble unit."""
+
+    key: str  # the run's key; for a member, the unit's key and ``#<index>``
+    spec: dict[str, Any]  # the member's own run spec
+    outcome: dict[str, Any] | None
+    run_key: str  # the store's key of the run that holds the metrics
+    prefix: str  # the member's metric-name prefix ("" for a single run)
+
+
+def member_records(records: Iterable[Any]) -> list[MemberRecord]:
+    """Every run of ``records`` (store records), ensemble units expanded into their members."""
+    expanded = []
+    for record in records:
+        if "members" not in record.spec:
+            expanded.append(MemberRecord(record.key, record.spec, record.outcome, record.key, ""))
+            continue
+        outcomes = (record.outcome or {}).get("members") or [None] * len(record.spec["members"])
+        for k, (spec, outcome) in enumerate(zip(record.spec["members"], outcomes, strict=True)):
+            expanded.append(MemberRecord(f"{record.key}#{k}", spec, outcome, record.key, f"{k}/"))
+    return expanded
+
+
+def _outcome(result: TrainResult) -> dict[str, Any]:
     return {
         "solved": result.solved,
         "solved_at": result.solved_at,
@@ -99,15 +146,61 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     }
 
 
+def _run_ensemble(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+    members = spec["members"]
+    task = make(**members[0]["task"])
+    models = [build_model(task, **m["model"]) for m in members]
+    configs = [config_from_spec(m["train"]) for m in members]
+    total = max(c.max_updates for c in configs)
+    results = train_ensemble(
+        models,
+        task,
+        configs,
+        on_metrics=lambda k, update, values: run.log(
+            update, {f"{k}/{name}": value for name, value in values.items()}
+        ),
+        checkpoint=run.directory / "ensemble.pt",
+        progress=lambda update, values: run.progress(update, values, total),
+    )
+    run.artifact("checkpoint", run.directory / "ensemble.pt")
+    return {"members": [_outcome(r) for r in results]}
+
+
+def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+    """Train the spec's model, or an ensemble unit's members together; log metrics; checkpoint
+    in the run's folder (resumable)."""
+    if "members" in spec:
+        return _run_ensemble(spec, run)
+    task = make(**spec["task"])
+    model = build_model(task, **spec["model"])
+    config = config_from_spec(spec["train"])
+    result = train(
+        model,
+        task,
+        config,
+        on_metrics=run.log,
+        checkpoint=run.directory / "checkpoint.pt",
+        progress=lambda update, values: run.progress(update, values, config.max_updates),
+    )
+    run.artifact("checkpoint", run.directory / "checkpoint.pt")
+    return _outcome(result)
+
+
+def _label(key: str) -> str:
+    """A run's short name: its key's first 12 characters, and ``-m<k>`` for member k."""
+    run, _, member = key.partition("#")
+    return run[:12] + (f"-m{member}" if member else "")
+
+
 def report_sections(store, records, out: Path) -> list[Section]:
     """The report's part for single training runs: their outcomes and learning curves."""
     rows, images = [], []
-    for record in records:
+    for record in member_records(records):
         spec, outcome = record.spec, record.outcome or {}
         model, train_config = spec["model"], spec["train"]
         rows.append(
             [
-                record.key[:12],
+                _label(record.key),
                 spec["task"]["name"],
                 spec["task"]["length"],
                 model["cell"],
@@ -120,7 +213,12 @@ def report_sections(store, records, out: Path) -> list[Section]:
                 outcome.get("error_rate"),
             ]
         )
-        metrics = store.metrics(record.key)
+        prefix = record.prefix
+        metrics = {
+            name[len(prefix) :]: points
+            for name, points in store.metrics(record.run_key).items()
+            if name.startswith(prefix) and (prefix or "/" not in name or name.startswith("flow/"))
+        }
         series = {
             name: metrics[name]
             for name in ("loss", "error_rate", "spectral_radius")
@@ -136,16 +234,16 @@ def report_sections(store, records, out: Path) -> list[Section]:
                 flow_heatmap(
                     updates,
                     grid,
-                    out / f"{record.key[:12]}_flow.png",
-                    title=f"run {record.key[:12]}: log10 ‖∂L/∂h_t‖",
+                    out / f"{_label(record.key)}_flow.png",
+                    title=f"run {_label(record.key)}: log10 ‖∂L/∂h_t‖",
                 )
             )
         if series:
             images.append(
                 learning_curves(
                     series,
-                    out / f"{record.key[:12]}.png",
-                    title=f"run {record.key[:12]}",
+                    out / f"{_label(record.key)}.png",
+                    title=f"run {_label(record.key)}",
                     ylabel="value",
                 )
             )

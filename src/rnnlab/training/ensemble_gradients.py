@@ -12,7 +12,7 @@ called with ``torch.func.functional_call``, mapped over the members with ``torch
 call per group of members whose minibatches have the same shapes (tasks such as addition draw a
 length per minibatch, so the members' lengths differ). Inside the transform the cells run their
 step-by-step reference loop (:func:`rnnlab.cells.fused.common.can_fuse`), so it is correct for every
-cell and slow; the fused twins (:mod:`rnnlab.training.ensemble_fused`) are tested against it. """
+cell and slow; the fused twins (:mod:`rnnlab.training.ensemble_fused`) are tested against it."""
 
 from __future__ import annotations
 
