@@ -137,3 +137,27 @@ def test_reproduce_with_set_writes_a_summary_and_full_names_paper(tmp_path):
     refused = runner.invoke(app, ["reproduce", "pascanu2013", "--set", "nofield=1"])
     assert "nofield" in error_line(refused)
     assert EXPERIMENTS["vanishing"].preset("full") == EXPERIMENTS["vanishing"].preset("paper")
+
+
+def test_train_with_seeds_trains_one_ensemble_of_single_runs(tmp_path):
+    result = runner.invoke(app, [*TINY_TRAIN, "--seeds", "3", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "members" in result.output
+    (record,) = RunStore(tmp_path / "rnnlab.db").runs()
+    assert [m["seed"] for m in record.spec["members"]] == [0, 1, 2]
+    outcomes = record.outcome["members"]
+    assert [o["updates"] for o in outcomes] == [4, 4, 4]
+    # member 1 is the run `rnnlab train --seed 1` records alone
+    single = tmp_path / "single"
+    assert (
+        runner.invoke(app, [*TINY_TRAIN, "--seed", "1", "--runs-dir", str(single)]).exit_code == 0
+    )
+    (alone,) = RunStore(single / "rnnlab.db").runs()
+    assert alone.spec == record.spec["members"][1]
+    assert alone.outcome["final_loss"] == pytest.approx(outcomes[1]["final_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("options", [["--seeds", "0"], ["--seeds", "2", "--tbptt", "2,2"]])
+def test_bad_seeds_are_one_error_line(tmp_path, options):
+    line = error_line(runner.invoke(app, [*TINY_TRAIN, *options, "--runs-dir", str(tmp_path)]))
+    assert "--seeds" in line

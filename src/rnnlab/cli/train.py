@@ -1,4 +1,5 @@
-"""``rnnlab train``: one model on one task, recorded in the runs store and resumable."""
+"""``rnnlab train``: one model on one task, or a seed ensemble of them, recorded in the runs store
+and resumable."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from rnnlab.cells import CELLS
 from rnnlab.cli.common import (
@@ -15,6 +17,7 @@ from rnnlab.cli.common import (
     MaxUpdates,
     RunsDir,
     Seed,
+    console,
     fail,
     parse_assignments,
     parse_pair,
@@ -28,6 +31,23 @@ from rnnlab.training.methods import METHODS
 
 def choices(names) -> str:
     return f"[{'|'.join(names)}]"
+
+
+def print_members(specs: list[dict], outcomes: list[dict]) -> None:
+    """One row per member of a seed ensemble."""
+    table = Table(title="members")
+    for column in ("seed", "solved", "solved at", "updates", "error rate", "clipped"):
+        table.add_column(column)
+    for spec, outcome in zip(specs, outcomes, strict=True):
+        table.add_row(
+            str(spec["seed"]),
+            "yes" if outcome["solved"] else "no",
+            str(outcome["solved_at"] or ""),
+            str(outcome["updates"]),
+            f"{outcome['error_rate']:.4f}",
+            str(outcome["clipped"]),
+        )
+    console.print(table)
 
 
 def train(
@@ -68,10 +88,20 @@ def train(
         int, typer.Option(help="Record ‖∂L/∂h_t‖ and W_hh's spectral radius every N updates.")
     ] = 0,
     seed: Seed = 0,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            help="Train N seeds (seed, seed+1, ...) together as one seed ensemble, each exactly "
+            "as if alone (training.train_ensemble)."
+        ),
+    ] = 1,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Train one model on one task; the run is recorded in the runs store and resumable."""
-    from rnnlab.experiments.train_one import run_unit, train_spec
+    """Train one model on one task (or --seeds N of them at once); the run is recorded in the
+    runs store and resumable."""
+    from dataclasses import replace
+
+    from rnnlab.experiments.train_one import ensemble_spec, run_unit, train_spec
     from rnnlab.runs.executor import SerialExecutor
     from rnnlab.training import ClipConfig, TrainConfig
     from rnnlab.training.methods import method_settings
@@ -99,19 +129,30 @@ def train(
             diagnose_every=diagnose_every,
             seed=seed,
         )
-        spec = train_spec(
-            task=task,
-            length=length,
-            variant=variant,
-            cell=cell,
-            hidden_size=hidden_size,
-            nonlinearity=nonlinearity,
-            initialization=init,
-            peephole=peephole,
-            cell_options=parse_assignments(cell_option, "--cell-option"),
-            seed=seed,
-            config=config,
-        )
+        if isinstance(seeds, bool) or seeds < 1:
+            raise ValueError(f"--seeds must be a number of seeds >= 1, got {seeds}")
+        specs = [
+            train_spec(
+                task=task,
+                length=length,
+                variant=variant,
+                cell=cell,
+                hidden_size=hidden_size,
+                nonlinearity=nonlinearity,
+                initialization=init,
+                peephole=peephole,
+                cell_options=parse_assignments(cell_option, "--cell-option"),
+                seed=seed + k,
+                config=replace(config, seed=seed + k),
+            )
+            for k in range(seeds)
+        ]
+        spec = specs[0] if seeds == 1 else ensemble_spec(specs)
+        if seeds > 1 and (tbptt is not None or diagnose_every):
+            raise ValueError(
+                "--seeds > 1 trains an ensemble: --tbptt and --diagnose-every "
+                "need one model at a time"
+            )
     except (ValueError, TypeError) as error:
         fail(error)
     store = runs_store(runs_dir, create=True)
@@ -119,5 +160,7 @@ def train(
         sweep = SerialExecutor().run([spec], run_unit, store, progress=progress)
     record = store.get(sweep.keys[0])
     print_runs(store, [record])
+    if seeds > 1 and record.outcome:
+        print_members(record.spec["members"], record.outcome["members"])
     if record.status != "done":
         fail(f"run failed: {record.error}", code=1)
