@@ -1,133 +1,229 @@
-"""Per-model update time of seed ensembles against one torch.nn.RNN model, same process.
+"""Per-member update time of ``training.train_ensemble`` against one model trained alone by
+``training.train``, same process.
 
-Run: ``python benchmarks/ensemble.py``. Prints a Markdown table and returns it from ``main()``
-for benchmarks/RESULTS.md; the last printed line is ``per-model time ratio at K=32 vs
-torch.nn.RNN: <x>`` (the larger of the ratios with and without Ω).
+Run: ``python benchmarks/ensemble.py``. Prints a Markdown table and returns it from
+``main()`` for benchmarks/RESULTS.md.
 
-Workload (Pascanu et al. 2013, §5): the addition task at nominal length T = 100 (so L in
-[100, 110), drawn per minibatch and member), 2 inputs, an Elman layer of H = 50 tanh units
-(``smart_tanh`` init), a linear readout of the last state, minibatch 20, SGD (lr 0.01) with
-gradient-norm clipping at 1; with Ω (α = 2, the code's default) or without.
+Workloads (one update = forward, backward, clipping at 1, SGD step at lr 0.01, minibatch drawn
+from the member's stream; every run ends with one evaluation on 10 sequences):
 
-Anchor: ``torch.nn.RNN(2, 50)`` + ``nn.Linear(50, 1)``, ``torch.optim.SGD``,
-``clip_grad_norm_`` — one model; for the rows with Ω, the anchor also adds ``α ∂⁺Ω/∂W_hh``
-from :func:`rnnlab.training.omega.omega_elman` (the single-model way to train MSGD-CR).
+- Pascanu et al. 2013: addition at T = 100 (L in [100, 110)), H = 50, minibatch 20;
+- Hochreiter & Schmidhuber 1997: addition (their variant) at T = 100, H = 8, minibatch 1 (tiny
+  nets trained online: per-operation overhead is everything).
 
-One timed call is one update: forward, backward, clipping, step (the ensemble: K updates).
-Minibatches are drawn before timing (a pool that every call cycles through), so the time is the
-update's alone. Ensemble and anchor alternate (``common.compare``); medians of the rounds.
-Per-model ratio = (ensemble time / K) / anchor time. Target (issue 3): ≤ 0.1 at K = 32.
+Anchor: ``train(model, task, config)`` of one model, per update. Rows: ``train_ensemble`` with
+K = 32 and 128 members (its default method: the fused scan for Elman and LSTM, member by member
+for GRU); the torch.func reference (``method="vmap"``) at K = 32; and for the LSTM the stacked
+alternative a user would write: weights stacked (K, 4H, ·), one ``baddbmm`` per step and
+autograd's backward; for the Elman net on Pascanu's workload the Elman-only
+``training.ElmanEnsemble`` (Pascanu's single bias and inits; its own update loop, no
+evaluation). Per-member ratio = (time per update / K) / anchor time per update.
+"% of matmul rate" divides the update's multiply-adds (forward and backward of the recurrence
+and input projection: 3 · 2 · T · B · (I + H) · G · H per member, G = 1, 3, 4 for Elman, GRU,
+LSTM) by the time and the machine's measured matmul rate.
 
-The machine's load average is printed with the table: on a shared machine other processes'
-load slows both sides, multi-threaded ones most (torch's default thread count is used).
+Runs of the anchor and the candidates alternate (median of the rounds); models are built
+outside the timed region. The load average is printed: other processes slow both sides.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from collections.abc import Callable
-from itertools import cycle
 from pathlib import Path
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import rnnlab
-from common import compare, machine_line
+from common import machine_line, matmul_flops_per_second
+from rnnlab.models.factory import build_model
+from rnnlab.tasks import make
+from rnnlab.training import TrainConfig, train, train_ensemble
+from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.ensemble import ElmanEnsemble, Member
-from rnnlab.training.omega import omega_elman
 
-T, B, H = 100, 20, 50
-KS = (1, 8, 32)
-POOL = 16  # minibatches drawn per member before timing
-TARGET = 0.1
+GATES = {"elman": 1, "gru": 3, "lstm": 4}
+WORKLOADS = {
+    "Pascanu (H=50, B=20, T=100)": dict(
+        task=("addition", {"length": 100}), H=50, B=20, updates=8, cells=("elman", "lstm", "gru")
+    ),
+    "Hochreiter (H=8, B=1, T=100)": dict(
+        task=("addition", {"length": 100, "variant": "hochreiter97"}),
+        H=8,
+        B=1,
+        updates=40,
+        cells=("elman", "lstm", "gru"),
+    ),
+}
+TARGETS = {  # issue 14, at K = 32
+    ("Pascanu (H=50, B=20, T=100)", "elman"): 0.06,
+    ("Pascanu (H=50, B=20, T=100)", "lstm"): 0.5,
+    ("Pascanu (H=50, B=20, T=100)", "gru"): 0.5,
+    ("Hochreiter (H=8, B=1, T=100)", "elman"): 0.05,
+    ("Hochreiter (H=8, B=1, T=100)", "lstm"): 0.05,
+    ("Hochreiter (H=8, B=1, T=100)", "gru"): 0.05,
+}
 
 
-def torch_update(task: rnnlab.tasks.Task, alpha: float) -> Callable[[], None]:
-    """One update of a single torch.nn.RNN model per call (with Ω by the analytic path)."""
-    generator = torch.Generator().manual_seed(0)
-    batches = cycle([task.sample(B, generator=generator) for _ in range(POOL)])
-    rnn, readout = nn.RNN(task.input_size, H), nn.Linear(H, task.output_size)
-    params = [*rnn.parameters(), *readout.parameters()]
-    optimizer = torch.optim.SGD(params, lr=0.01)
+def config(seed: int, B: int, updates: int) -> TrainConfig:
+    return TrainConfig(
+        seed=seed,
+        batch_size=B,
+        max_updates=updates,
+        eval_every=updates,
+        eval_size=10,
+        clip=ClipConfig("norm", 1.0),
+    )
+
+
+def timed(prepare: Callable[[], Callable[[], object]]) -> float:
+    """Seconds of one call of what ``prepare()`` returns (preparation not timed)."""
+    run = prepare()
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def alone(task, cell: str, H: int, B: int, U: int) -> Callable[[], object]:
+    model = build_model(task, cell, H, seed=0)
+    return lambda: train(model, task, config(0, B, U))
+
+
+def ensemble(task, cell: str, H: int, B: int, U: int, K: int, method: str = "auto"):
+    models = [build_model(task, cell, H, seed=k) for k in range(K)]
+    configs = [config(k, B, U) for k in range(K)]
+    return lambda: train_ensemble(models, task, configs, method=method)
+
+
+def stacked_autograd(task, H: int, B: int, U: int, K: int) -> Callable[[], object]:
+    """The LSTM alternative a user would write: stacked weights, one baddbmm per step,
+    autograd's backward, a plain SGD step with per-member clipping."""
+    models = [build_model(task, "lstm", H, seed=k) for k in range(K)]
+    names = [n for n, _ in models[0].named_parameters()]
+    params = {
+        n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_()
+        for n in names
+    }
+    generators = [torch.Generator().manual_seed(k) for k in range(K)]
 
     def run() -> None:
-        batch = next(batches)
-        optimizer.zero_grad()
-        outputs, _ = rnn(batch.inputs)
-        loss = task.loss(readout(outputs[-1]), batch)
-        if alpha:
-            *grads, output_grads = torch.autograd.grad(loss, [*params, outputs])
-            for p, g in zip(params, grads, strict=True):
-                p.grad = g
-            omega = omega_elman(rnn.weight_hh_l0, None, outputs.detach(), output_grads)
-            rnn.weight_hh_l0.grad.add_(omega.grad_weight_hh, alpha=alpha)
-        else:
-            loss.backward()
-        nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        for _ in range(U):
+            batches = [task.sample(B, generator=g) for g in generators]
+            T = min(b.length for b in batches)
+            x = torch.stack([b.inputs[:T] for b in batches])  # (K, T, B, I)
+            w_ih, w_hh = params["layer.cell.weight_ih"], params["layer.cell.weight_hh"]
+            bias = params["layer.cell.bias_ih"] + params["layer.cell.bias_hh"]
+            h = x.new_zeros(K, B, H)
+            c = x.new_zeros(K, B, H)
+            projected = torch.baddbmm(bias.unsqueeze(1), x.flatten(1, 2), w_ih.mT).view(
+                K, T, B, 4 * H
+            )
+            for t in range(T):
+                z = torch.baddbmm(projected[:, t], h, w_hh.mT)
+                i, f, g, o = z.chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            y = torch.baddbmm(params["readout.bias"].unsqueeze(1), h, params["readout.weight"].mT)
+            loss = sum(task.loss(y[k], b) for k, b in enumerate(batches))
+            grads = torch.autograd.grad(loss, list(params.values()))
+            with torch.no_grad():
+                norm = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
+                scale = torch.clamp(1.0 / (norm + 1e-6), max=1.0)
+                for p, g in zip(params.values(), grads, strict=True):
+                    p -= 0.01 * g * scale.view(-1, *[1] * (g.dim() - 1))
 
     return run
 
 
-def ensemble_update(task: rnnlab.tasks.Task, K: int, alpha: float) -> Callable[[], None]:
-    """One update of a K-member ensemble per call."""
-    members = [Member(seed, clip=1.0, alpha=alpha) for seed in range(K)]
-    ensemble = ElmanEnsemble(task, members, hidden_size=H, batch_size=B)
-    pool = cycle([ensemble.sample() for _ in range(POOL)])
+def elman_ensemble(task, H: int, B: int, U: int, K: int) -> Callable[[], object]:
+    """``training.ElmanEnsemble``: U updates of K members clipped at 1."""
+    members = [Member(seed, clip=1.0) for seed in range(K)]
+    chosen = ElmanEnsemble(task, members, hidden_size=H, batch_size=B)
+    return lambda: chosen.train(U)
 
-    def run() -> None:
-        ensemble.update(next(pool))
 
-    return run
+def measure(anchor, candidate, rounds: int) -> tuple[float, float]:
+    """Median seconds of the anchor and the candidate, alternating."""
+    timed(anchor)
+    timed(candidate)  # warm up
+    a, c = [], []
+    for _ in range(rounds):
+        a.append(timed(anchor))
+        c.append(timed(candidate))
+    return statistics.median(a), statistics.median(c)
+
+
+def candidate_for(method: str, task, cell: str, H: int, B: int, U: int, K: int):
+    """What prepares one timed call of a row's path ("alone": the anchor)."""
+    if method == "alone":
+        return lambda: alone(task, cell, H, B, U)
+    if method == "stacked":
+        return lambda: stacked_autograd(task, H, B, U, K)
+    if method == "elman_ensemble":
+        return lambda: elman_ensemble(task, H, B, U, K)
+    return lambda: ensemble(task, cell, H, B, U, K, method)
 
 
 def main() -> str:
     torch.manual_seed(0)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    task = rnnlab.tasks.make("addition", length=T)
+    rate = matmul_flops_per_second()
     header = (
-        "| K | Ω | ensemble ms / update | ms / model | single model ms | per-model ratio "
-        "| target | met |\n|---|---|---|---|---|---|---|---|"
+        "| workload | cell | path | K | ms / update | ms / member | alone ms / update | "
+        "per-member ratio | target (K=32) | met | % of matmul rate |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
-    rows, worst = [], {}
-    for alpha in (0.0, 2.0):
-        anchor = torch_update(task, alpha)
-        for K in KS:
-            t_ens, t_torch = compare(ensemble_update(task, K, alpha), anchor, rounds=9)
-            ratio = t_ens / K / t_torch
-            if K == 32:
-                worst[alpha] = ratio
-            met = "yes" if ratio <= TARGET else "NO"
-            row = (
-                f"| {K} | {'α = 2' if alpha else 'none'} | {1e3 * t_ens:.2f} | "
-                f"{1e3 * t_ens / K:.3f} | {1e3 * t_torch:.2f} | {ratio:.3f} | "
-                f"{'≤ 0.1 at K=32' if K == 32 else ''} | {met if K == 32 else ''} |"
-            )
-            print(row, flush=True)
-            rows.append(row)
-    final = max(worst.values())
+    rows = []
+    for workload, spec in WORKLOADS.items():
+        name, options = spec["task"]
+        task = make(name, **options)
+        H, B, U = spec["H"], spec["B"], spec["updates"]
+        T = task.length
+        for cell in spec["cells"]:
+            macs = 3 * 2 * T * B * (task.input_size + H) * GATES[cell] * H
+            cases = [("train_ensemble", 32, "auto"), ("train_ensemble", 128, "auto")]
+            cases.append(("torch.func vmap", 32, "vmap"))
+            if cell == "lstm":
+                cases.append(("stacked baddbmm + autograd", 32, "stacked"))
+            if cell == "elman" and B > 1:
+                cases.append(("ElmanEnsemble", 32, "elman_ensemble"))
+            for path, K, method in cases:
+                updates = max(2, U // 4) if method == "vmap" or K == 128 else U
+                rounds = 3 if method == "vmap" or K == 128 else 5
+                candidate = candidate_for(method, task, cell, H, B, updates, K)
+                anchor = candidate_for("alone", task, cell, H, B, updates, 1)
+                t_alone, t_ens = measure(anchor, candidate, rounds)
+                per_update, one = t_ens / updates, t_alone / updates
+                ratio = per_update / K / one
+                target = TARGETS.get((workload, cell)) if (K == 32 and method == "auto") else None
+                met = "" if target is None else ("yes" if ratio <= target else "NO")
+                share = 100 * macs * K * 2 / per_update / rate
+                row = (
+                    f"| {workload} | {cell} | {path} | {K} | {1e3 * per_update:.1f} | "
+                    f"{1e3 * per_update / K:.3f} | {1e3 * one:.2f} | {ratio:.3f} | "
+                    f"{'' if target is None else f'≤ {target}'} | {met} | {share:.1f} |"
+                )
+                print(row, flush=True)
+                rows.append(row)
     section = "\n".join(
         [
-            "## Seed ensembles: per-model update time vs one torch.nn.RNN model",
+            "## Seed ensembles of any cell: train_ensemble vs training.train alone",
             "",
-            f"Machine: {machine_line()}; load average before the run {load}.",
-            "Addition, T = 100 (L in [100, 110)), input 2, H = 50 tanh (smart_tanh), batch 20, "
-            "SGD lr 0.01, clipping at 1; one call = one update (forward, backward, clipping, "
-            "step) of all K members; batches drawn beforehand; median of 9 alternating rounds "
-            "of 3 calls. Single model: torch.nn.RNN + nn.Linear (+ omega_elman for Ω).",
+            f"Machine: {machine_line()}; measured matmul rate {rate / 1e9:.1f} GFLOP/s (fp32); "
+            f"load average before the run {load}.",
+            "One update = forward, backward, clipping at 1, SGD step (lr 0.01) of every member, "
+            "minibatches drawn from each member's stream; per-update times from whole training "
+            "calls (median of alternating rounds), one final evaluation of 10 sequences "
+            "included. Anchor: training.train of one model.",
             "",
             header,
             *rows,
-            "",
-            f"per-model time ratio at K=32 vs torch.nn.RNN: {final:.3f}",
         ]
     )
-    print()
-    print(f"per-model time ratio at K=32 vs torch.nn.RNN: {final:.3f}")
     return section
 
 

@@ -9,10 +9,8 @@ when and with which versions it was produced.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -23,6 +21,7 @@ import ensemble  # noqa: E402
 import recurrent  # noqa: E402
 import rnnt  # noqa: E402
 import scan  # noqa: E402
+from rnnlab._io import atomic_write  # noqa: E402
 
 BENCHMARKS = {
     "recurrent": recurrent,
@@ -73,9 +72,7 @@ def main(names: list[str]) -> None:
             if name in blocks
         ]
     )
-    with tempfile.NamedTemporaryFile("w", dir=HERE, delete=False, suffix=".tmp") as handle:
-        handle.write(text + "\n")
-    os.replace(handle.name, TARGET)
+    atomic_write(TARGET, text + "\n")
     print(f"wrote {TARGET}")
 
 

@@ -53,6 +53,7 @@ from rnnlab.tasks.base import Batch, Task
 from rnnlab.training import ensemble_scan as scan
 from rnnlab.training.clipping import EXPLOSION_NORM
 from rnnlab.training.clipping import PASCANU_SHRINK as SHRINK
+from rnnlab.training.ensemble_fused import loss_gradients
 from rnnlab.training.omega import BOUND, check_bound
 
 __all__ = ["EXPLOSION_NORM", "SHRINK", "ElmanEnsemble", "EnsembleStep", "Member"]
@@ -224,7 +225,6 @@ class ElmanEnsemble:
             )
         self._buffers: list[Tensor] | None = None  # momentum, created at the first update
         self._workspace = scan.Workspace()
-        self._vmap_loss = True  # task.loss vectorises over members (until it fails once)
         self.counters = _Counters(
             clipped=torch.zeros(K, dtype=torch.long), nonfinite=torch.zeros(K, dtype=torch.long)
         )
@@ -376,34 +376,9 @@ class ElmanEnsemble:
     def _loss_grads(
         self, y: Tensor, packed: scan.PackedInputs, batches: list[Batch]
     ) -> tuple[Tensor, Tensor]:
-        """Each member's task loss on its outputs and ``∂E_k/∂ŷ_k`` (padded steps: 0).
-
-        The task's own :meth:`~rnnlab.tasks.Task.loss`, once per member, vectorised over the
-        members with ``torch.func.vmap`` where the members' outputs have one shape; a task whose
-        loss cannot be vectorised falls back to a loop (once, for good).
-        """
-        same_shape = not self.task.scored_every_step or bool((packed.start == 0).all())
-        if same_shape and self._vmap_loss:
-            template = batches[0].inputs
-
-            def loss(outputs: Tensor, targets: Tensor) -> Tensor:
-                return self.task.loss(outputs, Batch(inputs=template, targets=targets))
-
-            targets = torch.stack([b.targets for b in batches])
-            try:
-                grad, losses = torch.func.vmap(torch.func.grad_and_value(loss))(y, targets)
-            except (RuntimeError, ValueError, TypeError, NotImplementedError):
-                self._vmap_loss = False  # the loop below gives the task's own error, if any
-            else:
-                return grad, losses.detach()
-        with torch.enable_grad():
-            leaf = y.detach().requires_grad_(True)
-            outputs = self._member_outputs(leaf, packed)
-            losses = torch.stack(
-                [self.task.loss(o, b) for o, b in zip(outputs, batches, strict=True)]
-            )
-            (grad,) = torch.autograd.grad(losses.sum(), leaf)
-        return grad, losses.detach()
+        """Each member's task loss on its outputs and ``∂E_k/∂ŷ_k`` (padded steps: 0), by
+        :func:`rnnlab.training.ensemble_fused.loss_gradients`."""
+        return loss_gradients(self.task, y, packed.start, batches)
 
     # ------------------------------------------------------------------ training
     def update(self, batches: Sequence[Batch] | None = None) -> EnsembleStep:

@@ -29,6 +29,8 @@ How an update is computed:
 - clipping and the optimiser step for all members at once
   (:class:`~rnnlab.training.stacked_step.StackedStep`).
 
+Definitions and guarantees: ``docs/seed_ensembles.md``.
+
 Not supported (refused by name): truncated BPTT (``tbptt``) and ``diagnose_every`` — train such
 members with ``train``. Models with dropout draw from torch's global generator in another order
 than one at a time would, so their losses are not comparable with ``train``'s.
