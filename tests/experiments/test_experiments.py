@@ -13,8 +13,9 @@ from rnnlab import tasks
 from rnnlab.cli import app
 from rnnlab.cli import reproduce as cli_reproduce
 from rnnlab.experiments import pascanu2013
+from rnnlab.experiments.ensemble_units import member_records
 from rnnlab.experiments.reproduce import reproduce
-from rnnlab.experiments.train_one import config_from_spec, member_records
+from rnnlab.experiments.train_one import config_from_spec
 from rnnlab.models.factory import build_model
 from rnnlab.runs.store import RunStore
 from rnnlab.training.ensemble import ElmanEnsemble

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from rnnlab.experiments import koutnik2014
+from rnnlab.experiments.ensemble_units import member_records
 from rnnlab.runs.executor import SerialExecutor
 from rnnlab.runs.store import RunStore
+from rnnlab.tasks.waveform import Waveform
+from rnnlab.training.loop import train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -50,19 +53,31 @@ def test_bad_presets_are_refused_by_name():
 
 
 def test_a_tiny_sweep_runs_summarises_and_reports(tmp_path):
-    chosen = koutnik2014.preset("quick", budgets=(500,), seeds=(0,), updates=100, curve_every=20)
+    chosen = koutnik2014.preset("quick", budgets=(500,), seeds=(0, 1), updates=100, curve_every=20)
     specs = koutnik2014.group_specs(chosen)
-    assert len(specs) == 3
+    assert len(specs) == 3  # one ensemble unit per model, its seeds as members
     store = RunStore(tmp_path / "rnnlab.db")
     sweep = SerialExecutor().run(specs, koutnik2014.RUN_FUNCTION, store)
     assert sweep.complete
     records = store.runs(experiment=koutnik2014.EXPERIMENT, status="done")
-    for record in records:
-        outcome = record.outcome
-        assert outcome["parameters"] == record.spec["parameters"]
+    members = member_records(records)
+    assert sorted((m.spec["model"], m.spec["seed"]) for m in members) == sorted(
+        (model, seed) for model in koutnik2014.MODELS for seed in (0, 1)
+    )
+    for member in members:
+        outcome = member.outcome
+        assert outcome["parameters"] == member.spec["parameters"]
         assert len(outcome["generated"]) == 320
         assert [u for u, _ in outcome["curve"]] == [0, 20, 40, 60, 80, 100]
         assert outcome["curve"][-1][1] == outcome["nmse"]
+    # a member equals its model trained alone by training.train
+    member = next(m for m in members if m.spec["model"] == "cw-rnn" and m.spec["seed"] == 1)
+    task = Waveform(seed=member.spec["waveform"])
+    model = koutnik2014._build(member.spec, task)
+    alone = train(model, task, koutnik2014._config(member.spec))
+    assert member.outcome["curve"][1][1] == pytest.approx(
+        alone.losses[20] / task.baseline_loss, rel=1e-4
+    )
     rows = koutnik2014.summarize(records)
     nmse = {r["model"]: r["median"] for r in rows}
     # 100 Adam updates take the Clockwork RNN far below the best constant output (NMSE 1)

@@ -101,7 +101,8 @@ def train(
     runs store and resumable."""
     from dataclasses import replace
 
-    from rnnlab.experiments.train_one import ensemble_spec, run_unit, train_spec
+    from rnnlab.experiments.ensemble_units import ensemble_spec
+    from rnnlab.experiments.train_one import run_unit, train_spec
     from rnnlab.runs.executor import SerialExecutor
     from rnnlab.training import ClipConfig, TrainConfig
     from rnnlab.training.methods import method_settings

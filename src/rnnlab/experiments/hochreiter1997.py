@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rnnlab.experiments.ensemble_units import ensemble_spec, member_records
 from rnnlab.experiments.presets import choose_preset
 from rnnlab.experiments.statistics import rate_text, separated
-from rnnlab.experiments.train_one import ensemble_spec, member_records, train_spec
 from rnnlab.experiments.train_one import report_sections as train_sections
+from rnnlab.experiments.train_one import train_spec
 from rnnlab.runs.report import Section
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.loop import TrainConfig

@@ -28,7 +28,9 @@ What rnnlab runs (its own choices wherever the paper's are not verified):
 - **Training**: Adam, full backpropagation through the 320 steps, one sequence per update (every
   sequence is the same fragment, so a larger batch would only repeat it), ``updates`` updates, no
   clipping; a non-finite gradient skips its update and is counted. The learning rate of each
-  model (:data:`LEARNING_RATES`) was chosen on a pilot that no reported run uses (below).
+  model (:data:`LEARNING_RATES`) was chosen on a pilot that no reported run uses (below). The
+  seeds of a (model, budget) train together as one seed ensemble
+  (:func:`rnnlab.training.train_ensemble`), each exactly as if alone.
 - **Outcome per run**: the final NMSE (the trained model's output against the fragment), the
   parameter count, the learning curve (the NMSE every ``curve_every`` updates: the training loss,
   which is the MSE on the fragment itself, divided by the fragment's variance) and the generated
@@ -64,8 +66,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from rnnlab._checks import check_choice, check_size
+from rnnlab.experiments.ensemble_units import ensemble_spec, member_records
 from rnnlab.experiments.plots.waveform import nmse_and_generated, nmse_curves
 from rnnlab.experiments.presets import check_sweep, choose_preset
 from rnnlab.models.factory import build_model
@@ -73,7 +77,8 @@ from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
 from rnnlab.tasks.waveform import Waveform, nmse
 from rnnlab.training.clipping import ClipConfig
-from rnnlab.training.loop import TrainConfig, train
+from rnnlab.training.ensemble_train import train_ensemble
+from rnnlab.training.loop import TrainConfig
 
 EXPERIMENT = "koutnik2014"
 RUN_FUNCTION = "rnnlab.experiments.koutnik2014:run_unit"
@@ -194,30 +199,34 @@ def _check_preset(chosen: Preset) -> None:
 
 
 def group_specs(chosen: Preset) -> list[dict[str, Any]]:
-    """One run per (model, budget, seed), each with its size and training settings."""
+    """One run per (model, budget, seed), each with its size and training settings; the seeds
+    of a (model, budget) train together as one seed ensemble unit."""
     _check_preset(chosen)
     return [
-        {
-            "experiment": EXPERIMENT,
-            "preset": chosen.name,
-            "model": model,
-            "budget": budget,
-            **size_for(model, budget),
-            "seed": seed,
-            "learning_rate": LEARNING_RATES[model],
-            "updates": chosen.updates,
-            "curve_every": chosen.curve_every,
-            "waveform": chosen.waveform,
-        }
+        ensemble_spec(
+            [
+                {
+                    "experiment": EXPERIMENT,
+                    "preset": chosen.name,
+                    "model": model,
+                    "budget": budget,
+                    **size_for(model, budget),
+                    "seed": seed,
+                    "learning_rate": LEARNING_RATES[model],
+                    "updates": chosen.updates,
+                    "curve_every": chosen.curve_every,
+                    "waveform": chosen.waveform,
+                }
+                for seed in chosen.seeds
+            ]
+        )
         for model in chosen.models
         for budget in chosen.budgets
-        for seed in chosen.seeds
     ]
 
 
-def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
-    """Train one model on the fragment; return its final NMSE, curve and generated fragment."""
-    task = Waveform(seed=spec["waveform"])
+def _build(spec: dict[str, Any], task: Waveform) -> nn.Module:
+    """A member's model, checked against the parameter count its spec was made for."""
     _, arguments = MODELS[spec["model"]]
     model = build_model(
         task,
@@ -232,8 +241,35 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
             f"the built {spec['model']} has {parameters} parameters, its spec says "
             f"{spec['parameters']}: the model's definition changed since the spec was made"
         )
+    return model
+
+
+def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
+    """Train a unit's members (seeds) on the fragment together, each as if alone; return each
+    one's final NMSE, curve and generated fragment. Resumable (the ensemble's checkpoint)."""
+    members = spec["members"]
+    task = Waveform(seed=members[0]["waveform"])
+    models = [_build(member, task) for member in members]
+    results = train_ensemble(
+        models,
+        task,
+        [_config(member) for member in members],
+        on_metrics=lambda k, update, values: run.log(
+            update, {f"{k}/{name}": value for name, value in values.items()}
+        ),
+        checkpoint=run.directory / "ensemble.pt",
+    )
+    return {
+        "members": [
+            _outcome(member, model, task, result)
+            for member, model, result in zip(members, models, results, strict=True)
+        ]
+    }
+
+
+def _config(spec: dict[str, Any]) -> TrainConfig:
     updates = spec["updates"]
-    config = TrainConfig(
+    return TrainConfig(
         optimizer="adam",
         learning_rate=spec["learning_rate"],
         batch_size=1,
@@ -244,7 +280,11 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
         log_every=spec["curve_every"],
         seed=spec["seed"],
     )
-    result = train(model, task, config, on_metrics=run.log)
+
+
+def _outcome(spec: dict[str, Any], model: nn.Module, task: Waveform, result) -> dict[str, Any]:
+    """A trained member's final NMSE, learning curve and generated fragment."""
+    updates = spec["updates"]
     variance = task.baseline_loss
     model.eval()
     with torch.no_grad():
@@ -254,7 +294,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     curve = [[i, loss / variance] for i, loss in enumerate(result.losses)][:: spec["curve_every"]]
     return {
         "nmse": final,
-        "parameters": parameters,
+        "parameters": spec["parameters"],
         "curve": [*curve, [updates, final]],
         "generated": output[:, 0].tolist(),
         "nonfinite": result.nonfinite,
@@ -266,7 +306,7 @@ def summarize(records) -> list[dict[str, Any]]:
     seeds, and ``lowest``: the median over the seeds of each run's lowest NMSE on its learning
     curve (Adam at a fixed rate can leave a good point: the final NMSE is what is judged)."""
     groups: dict[tuple[str, int, str], list] = {}
-    for r in records:
+    for r in member_records(records):
         groups.setdefault((r.spec["preset"], r.spec["budget"], r.spec["model"]), []).append(r)
     order = {model: i for i, model in enumerate(MODELS)}
     rows = []
@@ -394,7 +434,7 @@ def report_sections(store, records, out: Path) -> list[Section]:
     sections = []
     for name in dict.fromkeys(r["preset"] for r in rows):
         chosen = [r for r in rows if r["preset"] == name]
-        ours = [r for r in records if r.spec["preset"] == name]
+        ours = [r for r in member_records(records) if r.spec["preset"] == name]
         generated = {}
         for model in MODELS:
             runs = [r for r in ours if r.spec["model"] == model]

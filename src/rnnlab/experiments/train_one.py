@@ -1,20 +1,16 @@
 """The run unit of ``rnnlab train``: one model, any task × cell × method, recorded in the runs
-store, with its section of the runs folder's report; and the seed ensemble of such runs, several
-models that differ only in their seeds trained together by
-:func:`rnnlab.training.train_ensemble` (:func:`ensemble_spec`), each member exactly as if alone.
-
-An ensemble unit is one run in the store; :func:`member_records` turns its record back into one
-record per member (spec and outcome as the single run would have them), so that summaries and
-reports read ensembles and single runs alike. A member's metrics are logged as
-``"<member index>/<name>"``."""
+store, with its section of the runs folder's report; and the seed ensemble of such runs
+(:mod:`rnnlab.experiments.ensemble_units`), several models that differ only in their seeds
+trained together by :func:`rnnlab.training.train_ensemble`, each member exactly as if alone. A
+member's metrics are logged as ``"<member index>/<name>"``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rnnlab.experiments.ensemble_units import member_records
 from rnnlab.experiments.plots.gradient_flow import flow_heatmap
 from rnnlab.experiments.plots.success import learning_curves
 from rnnlab.models.factory import build_model
@@ -80,57 +76,6 @@ def config_from_spec(train: dict[str, Any]) -> TrainConfig:
         if fields.get(name) is not None:
             fields[name] = tuple(fields[name])
     return TrainConfig(**fields)
-
-
-def _without_seeds(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **spec,
-        "seed": None,
-        "model": {**spec["model"], "seed": None},
-        "train": {**spec["train"], "seed": None},
-    }
-
-
-def ensemble_spec(specs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One sweep unit that trains the runs ``specs`` (from :func:`train_spec`, alike but for
-    their seeds) together; its outcome holds each member's."""
-    specs = list(specs)
-    if not specs:
-        raise ValueError("specs must name at least one run")
-    shared = _without_seeds(specs[0])
-    for k, spec in enumerate(specs):
-        if _without_seeds(spec) != shared:
-            raise ValueError(
-                f"specs[{k}] must differ from specs[0] only in its seeds to share an ensemble"
-            )
-    unit = {"experiment": specs[0]["experiment"], "members": specs}
-    if "preset" in specs[0]:
-        unit["preset"] = specs[0]["preset"]
-    return unit
-
-
-@dataclass(frozen=True)
-class MemberRecord:
-    """One run as summaries read it: a single run's record, or one member of an ensemble unit."""
-
-    key: str  # the run's key; for a member, the unit's key and ``#<index>``
-    spec: dict[str, Any]  # the member's own run spec
-    outcome: dict[str, Any] | None
-    run_key: str  # the store's key of the run that holds the metrics
-    prefix: str  # the member's metric-name prefix ("" for a single run)
-
-
-def member_records(records: Iterable[Any]) -> list[MemberRecord]:
-    """Every run of ``records`` (store records), ensemble units expanded into their members."""
-    expanded = []
-    for record in records:
-        if "members" not in record.spec:
-            expanded.append(MemberRecord(record.key, record.spec, record.outcome, record.key, ""))
-            continue
-        outcomes = (record.outcome or {}).get("members") or [None] * len(record.spec["members"])
-        for k, (spec, outcome) in enumerate(zip(record.spec["members"], outcomes, strict=True)):
-            expanded.append(MemberRecord(f"{record.key}#{k}", spec, outcome, record.key, f"{k}/"))
-    return expanded
 
 
 def _outcome(result: TrainResult) -> dict[str, Any]:
