@@ -122,8 +122,8 @@ def stacked_autograd(task, H: int, B: int, U: int, K: int) -> Callable[[], objec
             projected = torch.baddbmm(bias.unsqueeze(1), x.flatten(1, 2), w_ih.mT).view(
                 K, T, B, 4 * H
             )
-            for t in range(T):
-                z = torch.baddbmm(projected[:, t], h, w_hh.mT)
+            for step in projected.unbind(1):  # (unbind: one backward node, not T selects)
+                z = torch.baddbmm(step, h, w_hh.mT)
                 i, f, g, o = z.chunk(4, dim=-1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)
