@@ -99,7 +99,7 @@ def test_float32_members_equal_training_alone_to_1e5(name):
     assert_same(results, reference, models, alone, rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["elman", "lstm"])
+@pytest.mark.parametrize("name", ["elman", "lstm", "gru"])
 @pytest.mark.parametrize("task_name", ["addition", "memorization"])
 def test_fused_scan_equals_the_torch_func_reference(float64, name, task_name):
     options = {"n_values": 2, "n_pos": 2} if task_name == "memorization" else {}
@@ -130,7 +130,8 @@ def test_fused_paths_only_where_they_apply():
     assert fused_gradients(build_model(task, "elman", 4), task) is not None
     assert fused_gradients(build_model(task, "lstm", 4), task) is not None
     assert fused_gradients(build_model(task, "lstm", 4, peephole=True), task) is None
-    assert fused_gradients(build_model(task, "gru", 4), task) is None
+    assert fused_gradients(build_model(task, "gru", 4), task) is not None
+    assert fused_gradients(build_model(task, "jordan", 4), task) is None
 
 
 def test_a_solved_member_stops_while_the_others_go_on(float64):
@@ -270,4 +271,4 @@ def test_a_method_is_checked():
     with pytest.raises(ValueError, match="method must be one of"):
         train_ensemble(build_all(task, "elman", 2), task, TrainConfig(), method="fast")
     with pytest.raises(ValueError, match="method='fused': no fused scan"):
-        train_ensemble(build_all(task, "gru", 2), task, TrainConfig(), method="fused")
+        train_ensemble(build_all(task, "jordan", 2), task, TrainConfig(), method="fused")

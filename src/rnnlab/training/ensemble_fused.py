@@ -8,13 +8,15 @@ take the ``torch.func`` reference):
 - ``cells.Elman`` (tanh, sigmoid, relu or identity, with biases):
   :mod:`rnnlab.training.ensemble_scan`;
 - ``cells.LSTM`` without peepholes or projection, with biases:
-  :mod:`rnnlab.training.ensemble_lstm_scan`.
+  :mod:`rnnlab.training.ensemble_lstm_scan`;
+- ``cells.GRU`` with biases: :mod:`rnnlab.training.ensemble_gru_scan` (its two biases stay
+  apart: ``b_hn`` sits inside the reset gate's product).
 
 For member k, with outputs ``h_t`` of the scan and the readout ``ŷ = W_y h + b_y`` of the last
 step (or of every step), the task's loss ``E_k`` and ``ȳ = ∂E_k/∂ŷ`` come from
 :func:`loss_gradients`; then ``∂E/∂W_y = Σ ȳᵀ h``, ``∂E/∂b_y = Σ ȳ``, and ``ȳ W_y`` enters the
-scan's backward at the steps read out. The two biases of a cell are summed into one for the
-scan (``b_ih + b_hh``; both receive its gradient), so results equal the single-model path up to
+scan's backward at the steps read out. The Elman and LSTM scans sum a cell's two biases into
+one (``b_ih + b_hh``; both receive its gradient), so results equal the single-model path up to
 rounding.
 """
 
@@ -26,10 +28,12 @@ import torch
 from torch import Tensor
 
 from rnnlab.cells.elman import Elman
+from rnnlab.cells.gru import GRU
 from rnnlab.cells.lstm import LSTM
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Batch, Task
+from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
 from rnnlab.training import ensemble_scan as elman_scan
 from rnnlab.training.ensemble_gradients import Stacked
@@ -191,6 +195,34 @@ class LSTMFused(FusedGradients):
         }
 
 
+class GRUFused(FusedGradients):
+    """``Recurrent(GRU)`` by :mod:`rnnlab.training.ensemble_gru_scan`."""
+
+    def scan(self, params, inputs):
+        packed = lstm_scan.pack_steps(inputs)
+        tape = gru_scan.forward(
+            params[CELL + "weight_ih"],
+            params[CELL + "weight_hh"],
+            params[CELL + "bias_ih"],
+            params[CELL + "bias_hh"],
+            packed,
+            self.workspace,
+        )
+        return tape.h[:, 1:], packed.start, (packed, tape)
+
+    def scan_backward(self, params, tape, top, step_grads):
+        packed, gru_tape = tape
+        g_ih, g_hh, g_bih, g_bhh = gru_scan.backward(
+            params[CELL + "weight_hh"], gru_tape, packed, top, step_grads, self.workspace
+        )
+        return {
+            CELL + "weight_ih": g_ih,
+            CELL + "weight_hh": g_hh,
+            CELL + "bias_ih": g_bih,
+            CELL + "bias_hh": g_bhh,
+        }
+
+
 def fused_gradients(model: SequenceModel, task: Task) -> FusedGradients | None:
     """The fused twin for ``model``'s architecture, or None where there is none (then the
     ``torch.func`` reference serves)."""
@@ -210,4 +242,6 @@ def fused_gradients(model: SequenceModel, task: Task) -> FusedGradients | None:
         return ElmanFused(model, task)
     if type(cell) is LSTM and not cell.peephole and not cell.proj_size:
         return LSTMFused(model, task)
+    if type(cell) is GRU:
+        return GRUFused(model, task)
     return None

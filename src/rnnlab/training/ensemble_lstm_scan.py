@@ -49,7 +49,15 @@ from torch import Tensor
 
 from rnnlab.training.ensemble_scan import Workspace, fresh
 
-__all__ = ["BLOCK_ELEMENTS", "LSTMTape", "PackedSteps", "backward", "forward", "pack_steps"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "LSTMTape",
+    "PackedSteps",
+    "backward",
+    "forward",
+    "masks_of",
+    "pack_steps",
+]
 
 #: Elements per block of backward factors (K, n, B, 5H) (float32: 4 MiB); the block's z̄
 #: (K, n, B, 4H) beside them.
@@ -107,7 +115,7 @@ class LSTMTape:
     tanh_c: Tensor
 
 
-def _masks(packed: PackedSteps, dtype: torch.dtype) -> list[Tensor] | None:
+def masks_of(packed: PackedSteps, dtype: torch.dtype) -> list[Tensor] | None:
     """Per step, (K, 1, 1): 1 on the members' real steps, 0 on padding; None without padding."""
     if packed.real is None:
         return None
@@ -148,7 +156,7 @@ def forward(
     h_now, c_now = X.new_zeros(K, B, H), X.new_zeros(K, B, H)
     whh_t = weight_hh.mT.contiguous()  # (K, H, 4H)
     scratch = X.new_empty(K, B, H4)
-    masks = _masks(packed, X.dtype)
+    masks = masks_of(packed, X.dtype)
     for t in range(T):
         z = gates[:, t]
         torch.bmm(h_now, whh_t, out=scratch)
@@ -218,7 +226,7 @@ def backward(
         delta += step_grads[:, T - 1]
     gamma = torch.zeros_like(delta)
     gamma3 = gamma.unsqueeze(-2)  # (K, B, 1, H)
-    masks = _masks(packed, top.dtype)
+    masks = masks_of(packed, top.dtype)
     g_ih_t = top.new_zeros(K, I, H4)  # Σ xᵀ z̄, transposed at the end
     g_hh = top.new_zeros(K, H4, H)
     g_b = top.new_zeros(K, H4)

@@ -20,7 +20,7 @@ How an update is computed:
 
 - the losses and gradients of the members without Ω by a fused batched scan with a hand-written
   backward where the architecture has one (:mod:`rnnlab.training.ensemble_fused`: Elman, LSTM
-  without peepholes), else member by member with autograd
+  without peepholes, GRU), else member by member with autograd
   (:class:`~rnnlab.training.ensemble_gradients.LoopGradients`); the ``torch.func`` reference
   (:class:`~rnnlab.training.ensemble_gradients.VmapGradients`) handles any cell and is the
   twin the fused scans are tested against;
@@ -144,7 +144,7 @@ def _gradient_method(method: str, models: list[SequenceModel], task: Task):
     if fused is None and method == "fused":
         raise ValueError(
             f"method='fused': no fused scan for this architecture ({models[0].layer!r}); fused "
-            "scans exist for Elman and LSTM without peepholes; use method='auto'"
+            "scans exist for Elman, GRU and LSTM without peepholes; use method='auto'"
         )
     return fused or LoopGradients(models, task)
 
