@@ -115,9 +115,9 @@ def test_fused_scan_equals_the_torch_func_reference(float64, name, task_name):
         task.sample(3, length=L, generator=g) for L, g in zip(lengths, generators, strict=True)
     ]
     members = list(range(4))
-    losses, grads = fused(ensemble.params, batches, members)
-    ref_losses, ref_grads = VmapGradients(models[0], task)(ensemble.params, batches, members)
-    loop_losses, loop_grads = LoopGradients(models, task)(ensemble.params, batches, members)
+    losses, grads, _ = fused(ensemble.params, batches, members)
+    ref_losses, ref_grads, _ = VmapGradients(models[0], task)(ensemble.params, batches, members)
+    loop_losses, loop_grads, _ = LoopGradients(models, task)(ensemble.params, batches, members)
     torch.testing.assert_close(loop_losses, ref_losses, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(losses, ref_losses, rtol=1e-12, atol=1e-12)
     for key, g in ref_grads.items():
@@ -272,3 +272,31 @@ def test_a_method_is_checked():
         train_ensemble(build_all(task, "elman", 2), task, TrainConfig(), method="fast")
     with pytest.raises(ValueError, match="method='fused': no fused scan"):
         train_ensemble(build_all(task, "jordan", 2), task, TrainConfig(), method="fused")
+
+
+def test_the_fused_elman_scan_adds_omega_as_train_does(float64):
+    task = make("addition", length=20)
+    configs = [
+        TrainConfig(seed=k, omega=alpha, max_updates=5, eval_every=5, eval_size=10, log_every=1)
+        for k, alpha in enumerate([0.0, 2.0, 4.0])
+    ]
+    models, alone = build_all(task, "elman", 3), build_all(task, "elman", 3)
+    seen: dict[tuple[int, int], float] = {}
+
+    def record(k, update, metrics):
+        if "omega" in metrics:
+            seen[k, update] = metrics["omega"]
+
+    results = train_ensemble(models, task, configs, on_metrics=record)
+    for k, (model, config) in enumerate(zip(alone, configs, strict=True)):
+        mine: dict[int, float] = {}
+        reference = train(
+            model,
+            task,
+            config,
+            on_metrics=lambda u, m, mine=mine: mine.update({u: m["omega"]} if "omega" in m else {}),
+        )
+        assert_same([results[k]], [reference], [models[k]], [model], rel=1e-9)
+        for update, value in mine.items():
+            assert seen[k, update] == pytest.approx(value, rel=1e-9)
+    assert {k for k, _ in seen} == {1, 2}  # Ω reported for the members that have it

@@ -6,7 +6,8 @@ Architectures with a fused path (:func:`fused_gradients` returns None for the re
 take the ``torch.func`` reference):
 
 - ``cells.Elman`` (tanh, sigmoid, relu or identity, with biases):
-  :mod:`rnnlab.training.ensemble_scan`;
+  :mod:`rnnlab.training.ensemble_scan`, Pascanu's Ω included (batched, the conventions of
+  :mod:`rnnlab.training.omega`);
 - ``cells.LSTM`` without peepholes or projection, with biases:
   :mod:`rnnlab.training.ensemble_lstm_scan`;
 - ``cells.GRU`` with biases: :mod:`rnnlab.training.ensemble_gru_scan` (its two biases stay
@@ -37,6 +38,7 @@ from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
 from rnnlab.training import ensemble_scan as elman_scan
 from rnnlab.training.ensemble_gradients import Stacked
+from rnnlab.training.omega import BOUND
 
 __all__ = ["FusedGradients", "fused_gradients", "loss_gradients"]
 
@@ -86,8 +88,11 @@ def loss_gradients(
 class FusedGradients:
     """``(losses (n,), grads)`` of n members by a fused scan; see the module docstring.
 
-    Subclasses implement :meth:`scan` and :meth:`scan_backward` for their cell.
+    Subclasses implement :meth:`scan` and :meth:`scan_backward` for their cell; those whose
+    backward also gives Pascanu's Ω set :attr:`omega`.
     """
+
+    omega = False  # the scan adds α ∂⁺Ω/∂W_hh for members with α > 0
 
     def __init__(self, model: SequenceModel, task: Task) -> None:
         self.task = task
@@ -99,16 +104,27 @@ class FusedGradients:
         raise NotImplementedError
 
     def scan_backward(
-        self, params: Stacked, tape: object, top: Tensor, step_grads: Tensor | None
-    ) -> Stacked:
+        self,
+        params: Stacked,
+        tape: object,
+        top: Tensor,
+        step_grads: Tensor | None,
+        alphas: Tensor | None = None,
+    ) -> tuple[Stacked, Tensor | None]:
         """The cell's gradients from ``∂E/∂h_{T-1}`` (K, B, H) and, when every step is read out,
-        ``ȳ_t W_y`` (K, T, B, H)."""
+        ``ȳ_t W_y`` (K, T, B, H); with ``alphas`` (K,) (only where :attr:`omega`), ``α_k
+        ∂⁺Ω/∂W_hh`` added and Ω (K,) returned, else None."""
         raise NotImplementedError
 
     def __call__(
-        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int]
-    ) -> tuple[Tensor, Stacked]:
-        """``members`` are the rows' member indices (not needed: the rows hold the weights)."""
+        self,
+        params: Stacked,
+        batches: Sequence[Batch],
+        members: Sequence[int],
+        alphas: Tensor | None = None,
+    ) -> tuple[Tensor, Stacked, Tensor | None]:
+        """Losses (n,), gradients and Ω (n,) (None without ``alphas``); ``members`` are the rows'
+        member indices (not needed: the rows hold the weights)."""
         with torch.no_grad():
             outputs, start, tape = self.scan(params, [b.inputs for b in batches])
             K, T, B, H = outputs.shape
@@ -126,8 +142,8 @@ class FusedGradients:
                 top, step_grads = torch.zeros_like(steps[:, -1]), steps
             else:
                 top, step_grads = back, None
-            grads |= self.scan_backward(params, tape, top, step_grads)
-        return losses, grads
+            cell_grads, omega = self.scan_backward(params, tape, top, step_grads, alphas)
+        return losses, grads | cell_grads, omega
 
 
 class ElmanFused(FusedGradients):
@@ -146,8 +162,11 @@ class ElmanFused(FusedGradients):
         )
         return states[:, 1:], packed.start, (packed, states)
 
-    def scan_backward(self, params, tape, top, step_grads):
+    omega = True
+
+    def scan_backward(self, params, tape, top, step_grads, alphas=None):
         packed, states = tape
+        use_omega = alphas is not None and bool((alphas > 0).any())
         grads = elman_scan.backward(
             params[CELL + "weight_hh"],
             states,
@@ -155,16 +174,22 @@ class ElmanFused(FusedGradients):
             self.nonlinearity,
             top,
             step_grads,
+            omega_bound=BOUND if use_omega else None,
             workspace=self.workspace,
         )
         I = params[CELL + "weight_ih"].shape[-1]
         bias = grads.weight_in[..., I]
-        return {
+        g_hh = grads.weight_hh
+        if use_omega:  # α_k ∂⁺Ω/∂W_hh where α_k > 0 (Ω is computed for all once one needs it)
+            weighted = alphas.view(-1, 1, 1) * grads.omega_grad
+            g_hh = g_hh + torch.where((alphas > 0).view(-1, 1, 1), weighted, 0.0)
+        cell_grads = {
             CELL + "weight_ih": grads.weight_in[..., :I],
-            CELL + "weight_hh": grads.weight_hh,
+            CELL + "weight_hh": g_hh,
             CELL + "bias_ih": bias,
             CELL + "bias_hh": bias.clone(),
         }
+        return cell_grads, grads.omega if use_omega else None
 
 
 class LSTMFused(FusedGradients):
@@ -182,7 +207,7 @@ class LSTMFused(FusedGradients):
         )
         return tape.h[:, 1:], packed.start, (packed, tape)
 
-    def scan_backward(self, params, tape, top, step_grads):
+    def scan_backward(self, params, tape, top, step_grads, alphas=None):
         packed, lstm_tape = tape
         g_ih, g_hh, g_b = lstm_scan.backward(
             params[CELL + "weight_hh"], lstm_tape, packed, top, step_grads, self.workspace
@@ -192,7 +217,7 @@ class LSTMFused(FusedGradients):
             CELL + "weight_hh": g_hh,
             CELL + "bias_ih": g_b,
             CELL + "bias_hh": g_b.clone(),
-        }
+        }, None
 
 
 class GRUFused(FusedGradients):
@@ -210,7 +235,7 @@ class GRUFused(FusedGradients):
         )
         return tape.h[:, 1:], packed.start, (packed, tape)
 
-    def scan_backward(self, params, tape, top, step_grads):
+    def scan_backward(self, params, tape, top, step_grads, alphas=None):
         packed, gru_tape = tape
         g_ih, g_hh, g_bih, g_bhh = gru_scan.backward(
             params[CELL + "weight_hh"], gru_tape, packed, top, step_grads, self.workspace
@@ -220,7 +245,7 @@ class GRUFused(FusedGradients):
             CELL + "weight_hh": g_hh,
             CELL + "bias_ih": g_bih,
             CELL + "bias_hh": g_bhh,
-        }
+        }, None
 
 
 def fused_gradients(model: SequenceModel, task: Task) -> FusedGradients | None:

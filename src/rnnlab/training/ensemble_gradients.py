@@ -51,9 +51,11 @@ class VmapGradients:
         predictions = functional_call(self.skeleton, params, (inputs,))
         return self.task.loss(predictions, Batch(inputs=inputs, targets=targets))
 
+    omega = False  # no Ω: members with Ω take train's own path
+
     def __call__(
-        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int]
-    ) -> tuple[Tensor, Stacked]:
+        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int], alphas=None
+    ) -> tuple[Tensor, Stacked, None]:
         """``members`` are the rows' member indices (not needed: the rows hold the weights)."""
         n = len(batches)
         groups: dict[tuple, list[int]] = {}
@@ -72,7 +74,7 @@ class VmapGradients:
             losses[index] = group_losses.detach()
             for name, g in group_grads.items():
                 grads[name][index] = g
-        return losses, grads
+        return losses, grads, None
 
 
 class LoopGradients:
@@ -91,9 +93,11 @@ class LoopGradients:
         self.models = list(models)
         self.task = task
 
+    omega = False  # no Ω: members with Ω take train's own path
+
     def __call__(
-        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int]
-    ) -> tuple[Tensor, Stacked]:
+        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int], alphas=None
+    ) -> tuple[Tensor, Stacked, None]:
         first = next(iter(params.values()))
         losses = first.new_empty(len(batches))
         grads = {name: torch.empty_like(p) for name, p in params.items()}
@@ -104,4 +108,4 @@ class LoopGradients:
             for name, p in model.named_parameters():
                 grads[name][row] = 0.0 if p.grad is None else p.grad
                 p.grad = None
-        return losses, grads
+        return losses, grads, None

@@ -24,8 +24,9 @@ How an update is computed:
   (:class:`~rnnlab.training.ensemble_gradients.LoopGradients`); the ``torch.func`` reference
   (:class:`~rnnlab.training.ensemble_gradients.VmapGradients`) handles any cell and is the
   twin the fused scans are tested against;
-- a member with Ω by the single-model path of ``train`` itself
-  (:func:`~rnnlab.training.loop.accumulate_gradients`) on its own module;
+- a member with Ω by the fused Elman scan (which computes Ω batched), else by the single-model
+  path of ``train`` itself (:func:`~rnnlab.training.loop.accumulate_gradients`) on its own
+  module;
 - clipping and the optimiser step for all members at once
   (:class:`~rnnlab.training.stacked_step.StackedStep`).
 
@@ -193,7 +194,10 @@ class _Ensemble:
         """Every active member's next update; its losses (n,), what the clipping did, and Ω of
         the members that have it."""
         batches = {k: draw_batch(self.task, self.configs[k], self.data[k]) for k in active}
-        plain = [k for k in active if self.configs[k].omega == 0]
+        if self.gradients.omega:  # the scan gives Ω too: every member in one call
+            plain = list(active)
+        else:
+            plain = [k for k in active if self.configs[k].omega == 0]
         n = len(active)
         position = {k: i for i, k in enumerate(active)}
         grads = {
@@ -203,13 +207,18 @@ class _Ensemble:
         if plain:
             rows = torch.tensor([position[k] for k in plain])
             chosen = self._rows(plain)
-            plain_losses, plain_grads = self.gradients(chosen, [batches[k] for k in plain], plain)
+            alphas = torch.tensor([self.configs[k].omega for k in plain], dtype=losses.dtype)
+            plain_losses, plain_grads, omega = self.gradients(
+                chosen, [batches[k] for k in plain], plain, alphas if self.gradients.omega else None
+            )
             losses[rows] = plain_losses
             for name, g in plain_grads.items():
                 grads[name][rows] = g
         omegas = {}
+        if plain and omega is not None:
+            omegas = {k: float(omega[i]) for i, k in enumerate(plain) if self.configs[k].omega > 0}
         for k in active:
-            if self.configs[k].omega > 0:
+            if self.configs[k].omega > 0 and k not in plain:
                 omegas[k] = self._member_gradients(k, batches[k], grads, losses, position[k])
         members = None if n == len(self.models) else torch.tensor(active)
         outcome = self.step([grads[name] for name in self.names], members)
