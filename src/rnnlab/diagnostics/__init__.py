@@ -1,7 +1,8 @@
 """Seeing the difficulty of training recurrent nets: gradient flow through time, step Jacobians
 and their products, spectral radii, the linear eigen-analysis, Lyapunov exponents, fixed points
 and a reservoir's memory capacity (DL book §10.7; Bengio et al. 1994; Pascanu et al. 2013;
-Sussillo & Barak 2013; Jaeger 2001)."""
+Sussillo & Barak 2013; Jaeger 2001), and the one-unit map whose bifurcations make gradients
+explode (Doya 1993; Pascanu et al. 2013: :mod:`rnnlab.diagnostics.scalar_map`)."""
 
 from rnnlab.diagnostics.fixed_points import (
     FixedPoint,
@@ -28,6 +29,7 @@ from rnnlab.diagnostics.linear_dynamics import (
 )
 from rnnlab.diagnostics.lyapunov import lyapunov_exponents
 from rnnlab.diagnostics.memory_capacity import memory_capacity
+from rnnlab.diagnostics.scalar_map import saddle_node_biases
 
 __all__ = [
     "EigenDemo",
@@ -46,6 +48,7 @@ __all__ = [
     "lyapunov_exponents",
     "memory_capacity",
     "propagate",
+    "saddle_node_biases",
     "spectral_radius",
     "speed",
     "state_jacobians",
