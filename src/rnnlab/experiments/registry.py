@@ -24,6 +24,7 @@ from rnnlab.experiments import (
     koutnik2014,
     nangia2018,
     pascanu2013,
+    pascanu2013_dynamics,
     seq2seq_one,
     train_one,
     vanishing,
@@ -91,6 +92,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     module.EXPERIMENT: _checked(module)
     for module in (
         pascanu2013,
+        pascanu2013_dynamics,
         generalization,
         hochreiter1997,
         vanishing,
