@@ -163,7 +163,7 @@ def _bifurcation(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     analytic = saddle_node_biases(WEIGHT)
     b_star = X0 - WEIGHT * math.tanh(X0)
-    peaks, curves = {}, {}
+    peaks = {}
     for T in spec["horizons"]:
 
         def size(grid: torch.Tensor, T: int = T) -> torch.Tensor:
@@ -171,7 +171,9 @@ def _bifurcation(spec: dict[str, Any]) -> dict[str, Any]:
 
         at, value = _refined_argmax(size, -5.0, 5.0)
         peaks[str(T)] = {"bias": at, "value": value}
-        curves[str(T)] = torch.log10(size(biases)).tolist()
+    at_crossing = [  # |∂x_T/∂b| at b* for T = 1..30: the start sits on the boundary throughout
+        float(unroll_map(WEIGHT, b_star, X0, T).d_bias.abs()) for T in range(1, 31)
+    ]
     horizons = list(spec["horizons"])
     logs = [math.log(peaks[str(T)]["value"]) for T in horizons]
     slope = _slope(horizons, logs)
@@ -192,7 +194,7 @@ def _bifurcation(spec: dict[str, Any]) -> dict[str, Any]:
         "figure": {
             "biases": biases.tolist(),
             "branches": branches,
-            "curves": curves,
+            "at_crossing": at_crossing,
             "sweep_biases": sweep_grid.tolist(),
             "down": down.tolist(),
             "up": up.flip(0).tolist(),

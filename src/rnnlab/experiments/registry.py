@@ -125,6 +125,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("koutnik2014", "quick"): "8 min (2 workers)",
     ("graves2014", "quick"): "5 min (2 workers)",
     ("nangia2018", "quick"): "5 min (2 workers)",
+    ("pascanu2013_dynamics", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
 }
 """Wall time of a preset from an empty runs folder, measured on this project's 2-core machine
 (README; generalization, hochreiter1997 and vanishing on 2026-12-06 with other work beside them);

@@ -11,8 +11,11 @@ from rnnlab.experiments.plots.figure import pyplot, save_figure
 
 
 def bifurcation_figure(outcome: dict[str, Any], path: Path) -> Path:
-    """(a) fixed points against b, attractors solid and basin boundaries dashed, with the
-    saddle-nodes; (b) log₁₀|∂x_T/∂b| per T with the boundary crossing b*; (c) the slow sweeps."""
+    """(a) fixed points against b, attractors and basin boundaries, with the saddle-nodes;
+    (b) |∂x_T/∂b| at the boundary crossing b* against T, the refined peaks and the analytic rate
+    (5 sech² x₀)^T; (c) the slow sweeps."""
+    import math
+
     plt = pyplot()
     data = outcome["figure"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -25,10 +28,13 @@ def bifurcation_figure(outcome: dict[str, Any], path: Path) -> Path:
         axes[0].axvline(b, color="grey", linestyle=":", linewidth=1)
     axes[0].set(xlabel="bias b", ylabel="fixed point x*", title="x ↦ 5 tanh(x) + b")
     axes[0].legend(markerscale=6, loc="upper left")
-    for T, curve in data["curves"].items():
-        axes[1].plot(data["biases"], curve, label=f"T = {T}")
-    axes[1].axvline(outcome["b_star"], color="grey", linestyle=":", label="b* (crossing)")
-    axes[1].set(xlabel="bias b", ylabel="log10 |∂x_T/∂b|", title="from x0 = 0.5")
+    horizons = list(range(1, len(data["at_crossing"]) + 1))
+    axes[1].semilogy(horizons, data["at_crossing"], label="at b* (crossing)")
+    rate = outcome["slope_analytic"]
+    axes[1].semilogy(horizons, [math.exp(rate * T) for T in horizons], ":", label="(5 sech² x0)^T")
+    peaks = sorted((int(T), p["value"]) for T, p in outcome["peaks"].items())
+    axes[1].semilogy(*zip(*peaks, strict=True), "o", label="refined peak over b")
+    axes[1].set(xlabel="T", ylabel="|∂x_T/∂b|", title="from x0 = 0.5: exponential in T")
     axes[1].legend()
     axes[2].plot(data["sweep_biases"], data["down"], label="b decreasing")
     axes[2].plot(data["sweep_biases"], data["up"], linestyle="--", label="b increasing")
