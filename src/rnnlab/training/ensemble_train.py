@@ -204,6 +204,7 @@ class _Ensemble:
             name: torch.empty((n, *p.shape[1:]), dtype=p.dtype) for name, p in self.params.items()
         }
         losses = torch.empty(n, dtype=next(iter(self.params.values())).dtype)
+        omega = None  # (len(plain),) Ω from the batched path, when it computes it
         if plain:
             rows = torch.tensor([position[k] for k in plain])
             chosen = self._rows(plain)
@@ -215,7 +216,7 @@ class _Ensemble:
             for name, g in plain_grads.items():
                 grads[name][rows] = g
         omegas = {}
-        if plain and omega is not None:
+        if omega is not None:
             omegas = {k: float(omega[i]) for i, k in enumerate(plain) if self.configs[k].omega > 0}
         for k in active:
             if self.configs[k].omega > 0 and k not in plain:
