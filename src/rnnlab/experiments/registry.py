@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from rnnlab.experiments import (
     bahdanau2014,
+    bengio1994,
     generalization,
     graves2012,
     graves2014,
@@ -93,6 +94,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     for module in (
         pascanu2013,
         pascanu2013_dynamics,
+        bengio1994,
         generalization,
         hochreiter1997,
         vanishing,
@@ -126,6 +128,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("graves2014", "quick"): "5 min (2 workers)",
     ("nangia2018", "quick"): "5 min (2 workers)",
     ("pascanu2013_dynamics", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
+    ("bengio1994", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
 }
 """Wall time of a preset from an empty runs folder, measured on this project's 2-core machine
 (README; generalization, hochreiter1997 and vanishing on 2026-12-06 with other work beside them);

@@ -1,0 +1,72 @@
+"""bengio1994 on a small preset: gradient descent's success at latching falls with length, the
+latched gradient decays at the rate of the attractor's derivative (closed-form oracle), and
+random weight guessing solves latch I in a few draws, as Hochreiter & Schmidhuber found."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rnnlab.experiments import bengio1994
+from rnnlab.experiments.registry import EXPERIMENTS
+from rnnlab.experiments.reproduce import reproduce
+
+SMALL = {
+    "lengths": (2, 50),
+    "noises": (0.05, 1.0),
+    "starts": 16,
+    "epochs": 300,
+    "test_size": 200,
+    "simulations": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    return runs, reproduce("bengio1994", "quick", runs_dir=runs, overrides=SMALL)
+
+
+def test_is_registered():
+    assert EXPERIMENTS["bengio1994"] is bengio1994
+
+
+def test_success_falls_with_length(result):
+    _, reproduction = result
+    latch = {r["length"]: r for r in reproduction.rows if r["part"] == "latch_bptt"}
+    assert latch[2]["solved"] / latch[2]["runs"] >= 0.9
+    assert latch[50]["solved"] / latch[50]["runs"] <= 0.1
+
+
+def test_the_latched_gradient_decays_at_the_attractors_rate(result):
+    _, reproduction = result
+    theory = [r for r in reproduction.rows if r["part"] == "latch_theory"]
+    for r in theory:
+        x_star = 1.0
+        for _ in range(1000):
+            x_star = math.tanh(r["w"] * x_star)
+        assert r["predicted"] == pytest.approx(math.log(r["w"] * (1 - x_star**2)), rel=1e-9)
+        if r["noise"] == 0:
+            assert r["slope"] == pytest.approx(r["predicted"], rel=0.01)
+
+
+def test_random_guessing_solves_latch_one_in_a_few_draws(result):
+    _, reproduction = result
+    guesses = {r["case"]: r for r in reproduction.rows if r["part"] == "random_guessing"}
+    assert guesses["latch_1"]["solved"] == 5 and 1 <= guesses["latch_1"]["mean"] <= 30
+    assert guesses["latch_2"]["solved"] == 5
+
+
+def test_table_verdicts_and_figure(result):
+    runs, reproduction = result
+    header, cells = bengio1994.table_rows(reproduction.rows)
+    assert all(len(c) == len(header) for c in cells)
+    assert len(reproduction.verdicts) == 4
+    assert reproduction.verdicts[0].startswith("gradient descent's success at latching")
+    assert (runs / "bengio1994" / "latching_quick-custom.png").stat().st_size > 20_000
+
+
+def test_spearman_against_hand_computed_values():
+    assert bengio1994._spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert bengio1994._spearman([1, 2, 3], [1, 1, 2]) == pytest.approx(math.sqrt(3) / 2)
