@@ -88,7 +88,7 @@ PRESETS = {
         note="MEDIUM PRESET: the paper's hyperparameters (lr 0.01, batch 20, clip 1, alpha 4, "
         "50 units, < 1% of 10,000 wrong, 5 seeds) on temporal order at T = 50 and 100 with the "
         "tanh inits; 150,000 updates instead of up to 5M, lengths 150-250 and the sigmoid init "
-        "left out (about 1.5 hours on two cores)",
+        "left out (about 2.5 hours on two cores)",
     ),
     "quick": Preset(
         name="quick",
