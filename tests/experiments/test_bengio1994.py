@@ -11,6 +11,7 @@ import pytest
 from rnnlab.experiments import bengio1994
 from rnnlab.experiments.registry import EXPERIMENTS
 from rnnlab.experiments.reproduce import reproduce
+from rnnlab.experiments.statistics import spearman
 
 SMALL = {
     "lengths": (2, 50),
@@ -68,5 +69,5 @@ def test_table_verdicts_and_figure(result):
 
 
 def test_spearman_against_hand_computed_values():
-    assert bengio1994._spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert bengio1994._spearman([1, 2, 3], [1, 1, 2]) == pytest.approx(math.sqrt(3) / 2)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3], [1, 1, 2]) == pytest.approx(math.sqrt(3) / 2)

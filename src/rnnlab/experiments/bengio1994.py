@@ -46,7 +46,7 @@ from typing import Any
 import torch
 
 from rnnlab.experiments.presets import choose_preset
-from rnnlab.experiments.statistics import wilson_interval
+from rnnlab.experiments.statistics import least_squares_slope, spearman, wilson_interval
 from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
 
@@ -220,20 +220,11 @@ def _latch_theory(spec: dict[str, Any]) -> dict[str, Any]:
                     "w": w,
                     "noise": s,
                     "log_gradient": logs,
-                    "slope": _slope(list(THEORY_LENGTHS), logs),
+                    "slope": least_squares_slope(list(THEORY_LENGTHS), logs),
                     "predicted": math.log(w * (1 - x_star**2)),
                 }
             )
     return {"lengths": list(THEORY_LENGTHS), "cases": cases}
-
-
-def _slope(xs: list[float], ys: list[float]) -> float:
-    """The least-squares slope of ``ys`` against ``xs``."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
 
 
 # ---------------------------------------------------------------------------- random guessing
@@ -342,31 +333,6 @@ def _sd(values: list[int]) -> float | None:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def _spearman(xs: list[float], ys: list[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties)."""
-
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        result = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                result[order[k]] = (i + j) / 2
-            i = j + 1
-        return result
-
-    rx, ry = ranks(xs), ranks(ys)
-    n = len(xs)
-    mx, my = sum(rx) / n, sum(ry) / n
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return cov / (sx * sy) if sx and sy else 0.0
-
-
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and cells: part, setting, rnnlab's number, the paper's (or the theory's)."""
     header = ["part", "setting", "rnnlab", "paper / theory"]
@@ -414,7 +380,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
         latch = sorted((r for r in mine if r["part"] == "latch_bptt"), key=lambda r: r["length"])
         if latch:
             density = [r["solved"] / r["runs"] for r in latch]
-            rho = _spearman([r["length"] for r in latch], density)
+            rho = spearman([r["length"] for r in latch], density)
             ok = density[0] >= 0.9 and density[-1] <= 0.05 and rho <= -0.8
             lines.append(
                 f"gradient descent's success at latching collapses as T grows: "

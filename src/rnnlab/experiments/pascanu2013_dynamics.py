@@ -48,6 +48,7 @@ from rnnlab.diagnostics.scalar_map import (
     unroll_map,
 )
 from rnnlab.experiments.presets import choose_preset
+from rnnlab.experiments.statistics import least_squares_slope
 from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
 
@@ -176,7 +177,7 @@ def _bifurcation(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     horizons = list(spec["horizons"])
     logs = [math.log(peaks[str(T)]["value"]) for T in horizons]
-    slope = _slope(horizons, logs)
+    slope = least_squares_slope(horizons, logs)
     sweep_grid = torch.linspace(4.0, -4.0, 801, dtype=torch.float64)
     down = bias_sweep(WEIGHT, sweep_grid, x0=5.0, settle=200)
     up = bias_sweep(WEIGHT, sweep_grid.flip(0), x0=-5.0, settle=200)
@@ -211,15 +212,6 @@ def _bisect_count_change(lo: float, hi: float, count_lo: int, rounds: int = 30) 
         else:
             hi = middle
     return (lo + hi) / 2
-
-
-def _slope(xs: list[float], ys: list[float]) -> float:
-    """The least-squares slope of ``ys`` against ``xs``."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
 
 
 # ---------------------------------------------------------------------------- surface

@@ -5,12 +5,13 @@ say little on their own (3/5 and 5/5 are not distinguishable at 95%), and traini
 success amplifies the rounding differences between processors. Every success rate rnnlab reports
 carries its Wilson interval (Wilson 1927; recommended over the normal approximation by Newcombe
 1998 and by Brown, Cai & DasGupta 2001), and a finding counts as shown only where the intervals
-separate.
+separate. Also the least-squares slope and Spearman's rank correlation that some verdicts use.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from rnnlab._checks import check_size
 
@@ -51,3 +52,37 @@ def separated(a: tuple[int, int], b: tuple[int, int]) -> int:
     if high_a < low_b:
         return -1
     return 0
+
+
+def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """The slope of the least-squares line through the points ``(xs[i], ys[i])``."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+
+    def ranks(values: Sequence[float]) -> list[float]:
+        order = sorted(range(len(values)), key=lambda i: values[i])
+        result = [0.0] * len(values)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                result[order[k]] = (i + j) / 2
+            i = j + 1
+        return result
+
+    rx, ry = ranks(xs), ranks(ys)
+    n = len(xs)
+    mx, my = sum(rx) / n, sum(ry) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
+    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
+    return cov / (sx * sy) if sx and sy else 0.0
