@@ -161,3 +161,12 @@ def test_train_with_seeds_trains_one_ensemble_of_single_runs(tmp_path):
 def test_bad_seeds_are_one_error_line(tmp_path, options):
     line = error_line(runner.invoke(app, [*TINY_TRAIN, *options, "--runs-dir", str(tmp_path)]))
     assert "--seeds" in line
+
+
+def test_runs_list_counts_an_ensembles_solved_members(tmp_path):
+    assert (
+        runner.invoke(app, [*TINY_TRAIN, "--seeds", "2", "--runs-dir", str(tmp_path)]).exit_code
+        == 0
+    )
+    listed = runner.invoke(app, ["runs", "list", "--runs-dir", str(tmp_path)])
+    assert listed.exit_code == 0 and "/2 members" in listed.output

@@ -17,10 +17,17 @@ app = typer.Typer(help="List and inspect the runs in a runs folder.", no_args_is
 
 
 def status_text(record: RunRecord) -> str:
-    """The run's status, and for a finished run that has one, whether it solved its task."""
-    solved = (record.outcome or {}).get("solved")
+    """The run's status, and for a finished run that has one, whether it solved its task (for a
+    seed ensemble, how many of its members did)."""
+    outcome = record.outcome or {}
+    solved = outcome.get("solved")
+    members = outcome.get("members")
     if record.status == "done" and isinstance(solved, bool):
         return "done, solved" if solved else "done, not solved"
+    if record.status == "done" and isinstance(members, list) and members:
+        flags = [m.get("solved") for m in members if isinstance(m, dict)]
+        if flags and all(isinstance(f, bool) for f in flags):
+            return f"done, {sum(flags)}/{len(flags)} members solved"
     return record.status
 
 
