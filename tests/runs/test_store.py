@@ -21,9 +21,9 @@ import time
 import warnings
 from pathlib import Path
 
+import _sweep_worker
 import pytest
 
-import _sweep_worker
 from rnnlab.runs.executor import (
     Executor,
     ProcessExecutor,
