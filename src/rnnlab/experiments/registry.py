@@ -118,6 +118,8 @@ REPORTED: dict[str, Any] = {
 
 MEASURED: dict[tuple[str, str], str] = {
     ("pascanu2013", "quick"): "5 min 19 s (2 workers, 10 seeds, beside a test suite)",
+    ("pascanu2013", "medium"): "about 3 h (2 workers beside other work: 50 min per T = 50 unit, "
+    "105 min per T = 100 unit)",
     ("generalization", "quick"): "16 s (2 workers)",
     ("hochreiter1997", "quick"): "45 s (2 workers)",
     ("vanishing", "quick"): "1 min 36 s (2 workers)",
