@@ -4,8 +4,9 @@ Member ``k`` has parameters ``θ_k`` (row ``k`` of every stacked parameter) and 
 ``(x_k, y_k)``; what is wanted is ``E_k = task.loss(model(θ_k, x_k), y_k)`` and ``∂E_k/∂θ_k``.
 
 :class:`LoopGradients` differentiates each member's own module in turn with plain autograd,
-exactly as :func:`~rnnlab.training.loop.train` does: no faster than training the members one
-after the other, and the fallback for architectures without a fused scan.
+exactly as :func:`~rnnlab.training.loop.train` does, Ω included: no faster than training the
+members one after the other; the fallback for architectures without a fused scan, and for the
+members with Ω where the fused scan has no Ω.
 
 :class:`VmapGradients` is the vectorised reference: ``torch.func.grad_and_value`` of the model
 called with ``torch.func.functional_call``, mapped over the members with ``torch.func.vmap``, one
@@ -78,7 +79,8 @@ class VmapGradients:
 
 
 class LoopGradients:
-    """``(losses (n,), grads)`` of ``n`` members, one member's module after the other.
+    """``(losses (n,), grads, Ω)`` of ``n`` members, one member's module after the other, by
+    ``train``'s own single-model code (Ω included for members with ``α > 0``).
 
     Args:
         models: the K member modules; their parameters must be row k of the stacks the call
@@ -86,26 +88,35 @@ class LoopGradients:
         task: the task whose loss is differentiated.
 
     Call with ``params`` (n stacked rows, only their shapes are read), the members' indices
-    ``members`` (n,) and their minibatches.
+    ``members`` (n,), their minibatches and optionally their ``alphas`` (n,); Ω (n,) comes back
+    with ``alphas`` (0 where ``α = 0``), else None.
     """
 
     def __init__(self, models: Sequence[nn.Module], task: Task) -> None:
         self.models = list(models)
         self.task = task
 
-    omega = False  # no Ω: members with Ω take train's own path
+    omega = True
 
     def __call__(
-        self, params: Stacked, batches: Sequence[Batch], members: Sequence[int], alphas=None
-    ) -> tuple[Tensor, Stacked, None]:
+        self,
+        params: Stacked,
+        batches: Sequence[Batch],
+        members: Sequence[int],
+        alphas: Tensor | None = None,
+    ) -> tuple[Tensor, Stacked, Tensor | None]:
         first = next(iter(params.values()))
         losses = first.new_empty(len(batches))
+        omega = None if alphas is None else torch.zeros_like(alphas)
         grads = {name: torch.empty_like(p) for name, p in params.items()}
         for row, (k, batch) in enumerate(zip(members, batches, strict=True)):
             model = self.models[k]
-            loss, _ = accumulate_gradients(model, self.task, batch, 0.0)
+            alpha = 0.0 if alphas is None else float(alphas[row])
+            loss, metrics = accumulate_gradients(model, self.task, batch, alpha)
             losses[row] = loss.detach()
+            if omega is not None and "omega" in metrics:
+                omega[row] = metrics["omega"]
             for name, p in model.named_parameters():
                 grads[name][row] = 0.0 if p.grad is None else p.grad
                 p.grad = None
-        return losses, grads, None
+        return losses, grads, omega

@@ -48,7 +48,7 @@ from torch import Tensor
 
 from rnnlab._checks import check_choice
 from rnnlab.models.sequence import SequenceModel
-from rnnlab.tasks.base import Batch, Task
+from rnnlab.tasks.base import Task
 from rnnlab.training.bookkeeping import check_same_config, eval_mode, passed_multiple
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.ensemble_fused import fused_gradients
@@ -57,7 +57,6 @@ from rnnlab.training.loop import (
     TEST_STREAM,
     TrainConfig,
     TrainResult,
-    accumulate_gradients,
     draw_batch,
     evaluate,
     is_solved,
@@ -134,20 +133,21 @@ def _check_configs(configs: object, K: int) -> list[TrainConfig]:
     return list(configs)
 
 
-def _gradient_method(method: str, models: list[SequenceModel], task: Task):
-    """The gradient computation ``method`` names (see :data:`METHODS`)."""
+def _gradient_method(method: str, models: list[SequenceModel], task: Task, loop: LoopGradients):
+    """The gradient computation ``method`` names (see :data:`METHODS`); ``loop`` is the
+    member-by-member one."""
     check_choice("method", method, METHODS)
     if method == "vmap":
         return VmapGradients(models[0], task)
     if method == "loop":
-        return LoopGradients(models, task)
+        return loop
     fused = fused_gradients(models[0], task)
     if fused is None and method == "fused":
         raise ValueError(
             f"method='fused': no fused scan for this architecture ({models[0].layer!r}); fused "
             "scans exist for Elman, GRU and LSTM without peepholes; use method='auto'"
         )
-    return fused or LoopGradients(models, task)
+    return fused or loop
 
 
 class _Ensemble:
@@ -174,7 +174,8 @@ class _Ensemble:
         self.data = [torch.Generator().manual_seed(c.seed) for c in configs]
         self.test = [torch.Generator().manual_seed(c.seed + TEST_STREAM) for c in configs]
         self.results = [TrainResult(0, False, None, 1.0, 0, 0, 0) for _ in configs]
-        self.gradients = _gradient_method(method, models, task)
+        self.loop = LoopGradients(models, task)  # train's own code, member by member
+        self.gradients = _gradient_method(method, models, task, self.loop)
 
     def active(self) -> list[int]:
         return [
@@ -194,35 +195,39 @@ class _Ensemble:
         """Every active member's next update; its losses (n,), what the clipping did, and Ω of
         the members that have it."""
         batches = {k: draw_batch(self.task, self.configs[k], self.data[k]) for k in active}
-        if self.gradients.omega:  # the scan gives Ω too: every member in one call
-            plain = list(active)
-        else:
-            plain = [k for k in active if self.configs[k].omega == 0]
         n = len(active)
-        position = {k: i for i, k in enumerate(active)}
         grads = {
             name: torch.empty((n, *p.shape[1:]), dtype=p.dtype) for name, p in self.params.items()
         }
         losses = torch.empty(n, dtype=next(iter(self.params.values())).dtype)
-        omega = None  # (len(plain),) Ω from the batched path, when it computes it
-        if plain:
-            rows = torch.tensor([position[k] for k in plain])
-            chosen = self._rows(plain)
-            alphas = torch.tensor([self.configs[k].omega for k in plain], dtype=losses.dtype)
-            plain_losses, plain_grads, omega = self.gradients(
-                chosen, [batches[k] for k in plain], plain, alphas if self.gradients.omega else None
-            )
-            losses[rows] = plain_losses
-            for name, g in plain_grads.items():
-                grads[name][rows] = g
+        if self.gradients.omega:  # the method gives Ω too: every member in one call
+            groups = [(self.gradients, active)]
+        else:  # members with Ω take train's own code, member by member
+            groups = [
+                (self.gradients, [k for k in active if self.configs[k].omega == 0]),
+                (self.loop, [k for k in active if self.configs[k].omega > 0]),
+            ]
+        position = {k: i for i, k in enumerate(active)}
         omegas = {}
-        if omega is not None:
-            omegas = {k: float(omega[i]) for i, k in enumerate(plain) if self.configs[k].omega > 0}
-        for k in active:
-            if self.configs[k].omega > 0 and k not in plain:
-                omegas[k] = self._member_gradients(k, batches[k], grads, losses, position[k])
-        members = None if n == len(self.models) else torch.tensor(active)
-        outcome = self.step([grads[name] for name in self.names], members)
+        for method, members in groups:
+            if not members:
+                continue
+            rows = torch.tensor([position[k] for k in members])
+            alphas = torch.tensor([self.configs[k].omega for k in members], dtype=losses.dtype)
+            part_losses, part_grads, omega = method(
+                self._rows(members), [batches[k] for k in members], members, alphas
+            )
+            losses[rows] = part_losses
+            for name, g in part_grads.items():
+                grads[name][rows] = g
+            if omega is not None:
+                omegas |= {
+                    k: float(omega[i]) for i, k in enumerate(members) if self.configs[k].omega > 0
+                }
+        outcome = self.step(
+            [grads[name] for name in self.names],
+            None if n == len(self.models) else torch.tensor(active),
+        )
         return losses, outcome, omegas
 
     def _rows(self, members: list[int]) -> Stacked:
@@ -230,18 +235,6 @@ class _Ensemble:
             return self.params
         index = torch.tensor(members)
         return {name: p[index] for name, p in self.params.items()}
-
-    def _member_gradients(
-        self, k: int, batch: Batch, grads: Stacked, losses: Tensor, row: int
-    ) -> float:
-        """Member ``k``'s loss and gradients with Ω, by ``train``'s own single-model code."""
-        model = self.models[k]
-        loss, metrics = accumulate_gradients(model, self.task, batch, self.configs[k].omega)
-        losses[row] = loss.detach()
-        for name, p in model.named_parameters():
-            grads[name][row] = p.grad if p.grad is not None else 0.0
-            p.grad = None
-        return metrics["omega"]
 
     # ------------------------------------------------------------------ bookkeeping
     def record(
