@@ -132,6 +132,12 @@ def train(
         )
         if isinstance(seeds, bool) or seeds < 1:
             raise ValueError(f"--seeds must be a number of seeds >= 1, got {seeds}")
+        if seeds > 1 and (tbptt is not None or diagnose_every):
+            raise ValueError(
+                "--seeds > 1 trains an ensemble: --tbptt and --diagnose-every need one model at "
+                "a time"
+            )
+        cell_options = parse_assignments(cell_option, "--cell-option")
         specs = [
             train_spec(
                 task=task,
@@ -142,18 +148,13 @@ def train(
                 nonlinearity=nonlinearity,
                 initialization=init,
                 peephole=peephole,
-                cell_options=parse_assignments(cell_option, "--cell-option"),
+                cell_options=cell_options,
                 seed=seed + k,
                 config=replace(config, seed=seed + k),
             )
             for k in range(seeds)
         ]
         spec = specs[0] if seeds == 1 else ensemble_spec(specs)
-        if seeds > 1 and (tbptt is not None or diagnose_every):
-            raise ValueError(
-                "--seeds > 1 trains an ensemble: --tbptt and --diagnose-every "
-                "need one model at a time"
-            )
     except (ValueError, TypeError) as error:
         fail(error)
     store = runs_store(runs_dir, create=True)
