@@ -20,6 +20,7 @@ SMALL = {
     "epochs": 300,
     "test_size": 200,
     "simulations": 5,
+    "guessing": ("latch_1", "latch_2", "parity_A2_no_self"),
 }
 
 
@@ -59,11 +60,25 @@ def test_random_guessing_solves_latch_one_in_a_few_draws(result):
     assert guesses["latch_2"]["solved"] == 5
 
 
+def test_random_guessing_solves_parity_far_below_bengios_methods(result):
+    _, reproduction = result
+    parity = next(r for r in reproduction.rows if r.get("case") == "parity_A2_no_self")
+    assert parity["solved"] == 5 and parity["mean"] < 5000  # H&S: 250; DEBP ≈54,000
+    assert any(
+        v.startswith("on parity, guessing") and v.endswith("SHOWN") for v in reproduction.verdicts
+    )
+
+
+def test_unknown_guessing_cases_are_refused():
+    with pytest.raises(ValueError, match="guessing"):
+        bengio1994.group_specs(bengio1994.preset("quick", guessing=("parity_A9",)))
+
+
 def test_table_verdicts_and_figure(result):
     runs, reproduction = result
     header, cells = bengio1994.table_rows(reproduction.rows)
     assert all(len(c) == len(header) for c in cells)
-    assert len(reproduction.verdicts) == 4
+    assert len(reproduction.verdicts) == 6
     assert reproduction.verdicts[0].startswith("gradient descent's success at latching")
     assert (runs / "bengio1994" / "latching_quick-custom.png").stat().st_size > 20_000
 
