@@ -1,5 +1,6 @@
 # rnnlab: every target sets itself up on a fresh machine.
-#   make test   lint (ruff check + format check) and the test suite
+#   make test   lint (ruff check + format check) and the test suite (with ray installed, so the
+#               Ray executor is tested against a real local Ray instance)
 #   make demo   the main job: Pascanu et al. 2013's Fig. 7 in miniature (rnnlab reproduce
 #               pascanu2013 --preset quick): a table, plots and an HTML report in runs/
 #   make bench  the benchmarks, written to benchmarks/RESULTS.md
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
 	touch $(STAMP)
 
 lint: $(STAMP)

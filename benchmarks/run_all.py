@@ -17,10 +17,13 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 import clockwork  # noqa: E402
+import conv  # noqa: E402
 import ensemble  # noqa: E402
 import recurrent  # noqa: E402
 import rnnt  # noqa: E402
 import scan  # noqa: E402
+import sweeps  # noqa: E402
+import tcn  # noqa: E402
 from rnnlab._io import atomic_write  # noqa: E402
 
 BENCHMARKS = {
@@ -29,6 +32,9 @@ BENCHMARKS = {
     "rnnt": rnnt,
     "scan": scan,
     "clockwork": clockwork,
+    "conv": conv,
+    "sweeps": sweeps,
+    "tcn": tcn,
 }
 TARGET = HERE / "RESULTS.md"
 HEADER = (

@@ -4,6 +4,7 @@ Drop-in front doors for torch's layers (``rnnlab.RNN``, ``rnnlab.LSTM``, ``rnnla
 (:mod:`rnnlab.cells`) and the layers that run them over time (:mod:`rnnlab.layers`); whole
 models (:mod:`rnnlab.models`), the RNN-T loss (:mod:`rnnlab.losses`), searches
 (:mod:`rnnlab.decoding`), tasks (:mod:`rnnlab.tasks`) and training (:mod:`rnnlab.training`);
+the convolution chapter (:mod:`rnnlab.conv`);
 measurements of gradient flow and dynamics (:mod:`rnnlab.diagnostics`), the runs store and
 executors (:mod:`rnnlab.runs`), the papers' reproductions (:mod:`rnnlab.experiments`) and the
 command line (:mod:`rnnlab.cli`).
@@ -15,7 +16,7 @@ Every subpackage is reachable as an attribute after ``import rnnlab``; the heavi
 import importlib
 from types import ModuleType
 
-from rnnlab import cells, decoding, init, layers, losses, models, tasks
+from rnnlab import cells, conv, decoding, init, layers, losses, models, tasks
 from rnnlab.layers.torch_compat import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "__version__",
     "cells",
     "cli",
+    "conv",
     "decoding",
     "diagnostics",
     "experiments",

@@ -64,6 +64,40 @@ def flaky_run(spec: dict, run: RunContext) -> dict:
     return {"i": spec["i"]}
 
 
+def victim_run(spec: dict, run: RunContext) -> dict:
+    """First attempt: leave the worker's pid in ``spec["pid_file"]`` and wait to be killed;
+    a later attempt (the file is there) returns at once."""
+    pid_file = spec["pid_file"]
+    if not os.path.exists(pid_file):
+        with open(pid_file + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(pid_file + ".tmp", pid_file)
+        time.sleep(120)
+        raise RuntimeError("the worker was not killed")
+    return {"pid": os.getpid(), "killed": int(open(pid_file).read())}
+
+
+def torch_run(spec: dict, run: RunContext) -> dict:
+    """A tiny tanh RNN trained by SGD from ``spec["seed"]``: the loss of every update logged,
+    the final loss and weights returned (bit-for-bit comparisons of executors)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(spec["seed"])
+    rnn = torch.nn.RNN(3, spec["hidden"])
+    with torch.no_grad():
+        for weight in rnn.parameters():
+            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.3)
+    optimizer = torch.optim.SGD(rnn.parameters(), lr=0.1)
+    for step in range(spec["updates"]):
+        x = torch.randn(spec["length"], 4, 3, generator=generator)
+        loss = rnn(x)[0][-1].pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        run.log(step, loss=loss.item())
+    return {"loss": loss.item(), "weights": [w.flatten().tolist() for w in rnn.parameters()]}
+
+
 def sweep_specs(n: int, sleep: float, side_file: str) -> list[dict]:
     return [
         {"experiment": "killed-sweep", "i": i, "seed": i, "sleep": sleep, "side_file": side_file}

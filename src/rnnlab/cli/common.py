@@ -1,5 +1,7 @@
 """What every command shares: the console, the one ``error:`` line for bad input, the one
-KEY=VALUE parser, the option types named alike across commands, and opening a runs folder."""
+KEY=VALUE parser, the option types named alike across commands, opening a runs folder, and the
+one reading of the sweep options (``--executor``, ``--workers``, ``--address``,
+``--cpus-per-run``) into an executor."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from rnnlab.runs.executor import Executor, ProcessExecutor, SerialExecutor
 from rnnlab.runs.store import RunStore, RunStoreError, open_store
 
 console = Console()
@@ -18,8 +22,11 @@ console = Console()
 
 
 def fail(error: Exception | str, code: int = 2) -> NoReturn:
-    """End the command with one ``error:`` line (exit 2: bad input; 1: the work failed)."""
-    console.print(f"[red]error:[/red] {error}", highlight=False, markup=True, soft_wrap=True)
+    """End the command with one ``error:`` line (exit 2: bad input; 1: the work failed). The
+    message is printed as it is (``[cluster]`` is text, not rich markup)."""
+    console.print(
+        f"[red]error:[/red] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True
+    )
     raise typer.Exit(code=code)
 
 
@@ -69,6 +76,68 @@ def runs_store(runs_dir: Path, *, create: bool) -> RunStore:
         fail(f"--runs-dir: {error}")
 
 
+EXECUTORS = ("local", "ray")
+
+
+def sweep_executor(
+    executor: str, workers: int, address: str | None, cpus_per_run: int | None
+) -> Executor:
+    """The executor the sweep options ask for: ``local`` runs ``workers`` processes on this
+    machine (1: in this process); ``ray`` hands the runs to a Ray cluster (``address``: see
+    :class:`~rnnlab.runs.ray_executor.RayExecutor`), each with ``cpus_per_run`` CPUs (default 1).
+
+    Raises ``ValueError`` naming the option for a bad or mismatched value, and ``ImportError``
+    (with the install command) when ``ray`` is asked for but not installed.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"--executor must be one of {list(EXECUTORS)}, got {executor!r}")
+    if isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"--workers must be an int >= 1, got {workers}")
+    if cpus_per_run is not None and cpus_per_run < 1:
+        raise ValueError(f"--cpus-per-run must be an int >= 1, got {cpus_per_run}")
+    if executor == "local":
+        for option, value in (("--address", address), ("--cpus-per-run", cpus_per_run)):
+            if value is not None:
+                raise ValueError(f"{option} needs --executor ray (the local executor has none)")
+        return SerialExecutor() if workers == 1 else ProcessExecutor(workers)
+    if workers != 1:
+        raise ValueError(
+            "--workers is for --executor local; on Ray the cluster's CPUs decide how many runs "
+            "go at once (--cpus-per-run sets each run's share)"
+        )
+    if address is not None and not address.strip():
+        raise ValueError("--address must be 'auto' or HOST:PORT, got an empty string")
+    from rnnlab.runs.ray_executor import RayExecutor
+
+    return RayExecutor(address, cpus_per_run=cpus_per_run or 1)
+
+
+ExecutorName = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="[local|ray] local: worker processes on this machine (--workers); ray: a Ray "
+        "cluster (pip install 'rnnlab[cluster]'; docs/cluster.md).",
+    ),
+]
+Workers = Annotated[int, typer.Option(help="Worker processes for the sweep (--executor local).")]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="--executor ray: 'auto' (the cluster `ray start` made on this machine) or "
+        "HOST:PORT of its head; default RAY_ADDRESS, else a private Ray on this machine.",
+        show_default=False,
+    ),
+]
+CpusPerRun = Annotated[
+    int | None,
+    typer.Option(
+        "--cpus-per-run",
+        help="--executor ray: CPUs (and torch threads) per run [default: 1].",
+        show_default=False,
+    ),
+]
 RunsDir = Annotated[
     Path, typer.Option("--runs-dir", help="The runs folder (database, checkpoints, report).")
 ]

@@ -1,5 +1,6 @@
-"""The sweeps' progress as rich bars: one over the runs, and, for a run in this process, one over
-its updates with the loss and error rate as it trains."""
+"""The sweeps' progress as rich bars: one over the runs — finished wherever they ran, this machine's
+workers or a Ray cluster's nodes — and, for a run in this process, one over its updates with the
+loss and error rate as it trains."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class RichSweepProgress(SweepProgress):
             TimeRemainingColumn(),
             console=console,
         )
-        self.counts = {"done": 0, "failed": 0, "skipped": 0}
+        self.counts = {"done": 0, "failed": 0, "skipped": 0, "lost": 0}
         self.runs: TaskID | None = None
         self.current: dict[str, TaskID] = {}
         self.label = ""
@@ -58,6 +59,8 @@ class RichSweepProgress(SweepProgress):
             text += f", [red]{self.counts['failed']} failed[/red]"
         if self.counts["skipped"]:
             text += f", {self.counts['skipped']} taken by others"
+        if self.counts["lost"]:
+            text += f", [yellow]{self.counts['lost']} lost to dead workers (pending)[/yellow]"
         return text
 
     def sweep_started(self, sweep: SweepResult, todo: Sequence[str]) -> None:

@@ -16,16 +16,20 @@ from typing import Any, Protocol, runtime_checkable
 
 from rnnlab.experiments import (
     bahdanau2014,
+    bai2018,
     bengio1994,
+    convolution,
     generalization,
     graves2012,
     graves2014,
     hochreiter1997,
     jaeger2001,
     koutnik2014,
+    locality,
     nangia2018,
     pascanu2013,
     pascanu2013_dynamics,
+    saxe2011,
     seq2seq_one,
     train_one,
     vanishing,
@@ -104,6 +108,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         koutnik2014,
         graves2014,
         nangia2018,
+        bai2018,
+        convolution,
+        saxe2011,
+        locality,
     )
 }
 """The named reproductions, by name."""
@@ -131,6 +139,10 @@ MEASURED: dict[tuple[str, str], str] = {
     ("nangia2018", "quick"): "5 min (2 workers)",
     ("pascanu2013_dynamics", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
     ("bengio1994", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
+    ("convolution", "quick"): "26 s (1 worker, load average 11 on the 2 cores)",
+    ("convolution", "paper"): "53 s (1 worker, load average 12 on the 2 cores)",
+    ("bai2018", "quick"): "17 min 37 s (2 workers, load average 8-12 from other work on the "
+    "2 cores; 565 CPU-seconds in all, about 5 min on 2 free cores)",
 }
 """Wall time of a preset from an empty runs folder, measured on this project's 2-core machine
 (README; generalization, hochreiter1997 and vanishing on 2026-12-06 with other work beside them);

@@ -25,27 +25,13 @@ The worker writes the result to the store itself, in one transaction, as soon as
 a sweep killed at any moment loses no finished run; started again, it finishes the rest.
 
 Executors: :class:`SerialExecutor` (in this process) and :class:`ProcessExecutor` (``workers``
-processes of a ``spawn`` pool, each with its own store connection).
-
-Plugging in a cluster engine (e.g. Ray) means writing one more class with the :class:`Executor`
-``run`` method, without touching the experiments, which only ever build specs and call
-``executor.run(specs, fn, store)``. With the runs folder on a filesystem that every node mounts
-and where SQLite's locks work (a local disk of a single big node; not NFS), reuse the pieces the
-built-in executors are made of::
-
-    class RayExecutor:
-        def run(self, specs, fn, store, *, progress=None, retry_failed=False):
-            sweep, todo = start_sweep(store, specs, retry_failed=retry_failed)
-            task = ray.remote(run_in_worker)
-            refs = [task.remote(str(store.path), store.timeout, key, fn, retry_failed)
-                    for key in todo]
-            sweep.results.extend(ray.get(refs))
-            return finish_sweep(store, sweep)
-
-Without such a filesystem, keep the store on the driver: claim each run there
-(:meth:`RunStore.claim`), ship ``record.spec`` to the cluster, have the remote task return the
-outcome and the metrics it collected, and call :meth:`RunStore.log_metrics_many` and
-:meth:`RunStore.finish` (or :meth:`RunStore.fail`) on the driver as results come back.
+processes of a ``spawn`` pool, each with its own store connection), both here, and
+:class:`~rnnlab.runs.ray_executor.RayExecutor` (a Ray cluster; the optional extra
+``rnnlab[cluster]``). The experiments only ever build specs and call
+``executor.run(specs, fn, store)``, so any of them runs any sweep. On a cluster the nodes do not
+share the store's disk, so the Ray executor keeps the store on the driver, its only writer: it
+claims each run there, ships the claimed record, and records the reply the node sends back
+(:mod:`rnnlab.runs.remote`).
 """
 
 from __future__ import annotations
@@ -131,7 +117,9 @@ RunFunction = Callable[[dict[str, Any], RunContext], Mapping[str, Any] | None]
 class RunResult:
     """What became of one run a worker picked up.
 
-    ``status``: ``"done"``, ``"failed"``, or ``"skipped"`` (another process claimed it first);
+    ``status``: ``"done"``, ``"failed"``, ``"skipped"`` (another process claimed it first), or
+    ``"lost"`` (its worker or node died and the engine's retries were spent; it is ``pending``
+    again: :class:`~rnnlab.runs.ray_executor.RayExecutor`);
     ``seconds``: time in the run function; ``error``: the exception's last line if it failed
     (the full traceback is in the store).
     """
