@@ -21,6 +21,17 @@ from rnnlab.conv.equivariance import (
     translate,
     unchanged_share,
 )
+from rnnlab.conv.features import (
+    POOLINGS,
+    RECTIFICATIONS,
+    ConvPool,
+    KMeansTriangle,
+    Whitening,
+    image_patches,
+    normalize_patches,
+    pool_maps,
+    triangle_encode,
+)
 from rnnlab.conv.local import LocallyConnected1d, LocallyConnected2d
 from rnnlab.conv.matrix import (
     circulant_eigenvalues,
@@ -41,6 +52,10 @@ from rnnlab.conv.temporal import (
 from rnnlab.conv.tiled import TiledConv1d, TiledConv2d
 
 __all__ = [
+    "POOLINGS",
+    "RECTIFICATIONS",
+    "ConvPool",
+    "KMeansTriangle",
     "LocallyConnected1d",
     "LocallyConnected2d",
     "TemporalBlock",
@@ -48,17 +63,22 @@ __all__ = [
     "TiledConv1d",
     "TiledConv2d",
     "WeightNormCausalConv1d",
+    "Whitening",
     "causal_conv1d_loop",
     "circulant_eigenvalues",
     "circulant_symbol",
     "conv_matrix",
     "equivariance_error",
     "equivariant_region",
+    "image_patches",
     "levels_to_cover",
     "locally_connected_matrix",
+    "normalize_patches",
     "output_length",
     "padding_amounts",
+    "pool_maps",
     "receptive_field",
     "translate",
+    "triangle_encode",
     "unchanged_share",
 ]
