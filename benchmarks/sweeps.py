@@ -11,6 +11,7 @@ into a fresh runs folder, the two executors one after the other in this process.
 - runs per minute: runs / the sweep's wall time (workers' start-up included);
 - per-run overhead: (wall time × 2 slots − the time spent in the run functions) / runs, i.e. the
   slot time each run costs beyond its own work (spawning and importing, shipping, recording);
+- slot use: the time in the run functions over wall time × 2 slots;
 - Ray / local: the ratio of the two throughputs.
 
 The machine is shared: the 1-minute load average before and after is printed with the table, and
@@ -113,20 +114,21 @@ def main() -> str:
                 per_run = busy / count
                 overhead = (wall * CPUS - busy) / count
                 rows.append(
-                    f"| ~{seconds:g} s ({updates} updates) | {name} | {count} | {per_run:.2f} | "
-                    f"{wall:.1f} | {60 * count / wall:.1f} | {overhead:.2f} |"
+                    f"| {seconds:g} s alone ({updates} updates) | {name} | {count} | "
+                    f"{per_run:.2f} | {wall:.1f} | {60 * count / wall:.1f} | {overhead:.2f} | "
+                    f"{busy / (wall * CPUS):.0%} |"
                 )
                 print(rows[-1], flush=True)
             (local_wall, _), (ray_wall, _) = results["local pool"], results["Ray"]
             ratio = local_wall / ray_wall
-            rows.append(f"| | **Ray / local throughput** | | | | **{ratio:.2f}** | |")
+            rows.append(f"| | **Ray / local throughput** | | | | **{ratio:.2f}** | | |")
             print(rows[-1], flush=True)
     finally:
         ray.shutdown()
     load_after = os.getloadavg()[0]
     header = (
         "| run size | executor | runs | s per run (in fn) | sweep wall s | runs / min "
-        "| overhead s per run |\n|---|---|---|---|---|---|---|"
+        "| overhead s per run | slot use |\n|---|---|---|---|---|---|---|---|"
     )
     return "\n".join(
         [
@@ -135,12 +137,16 @@ def main() -> str:
             f"{CPUS} slots each: `ProcessExecutor({CPUS})` (spawned workers, 1 torch thread each) "
             f"and `RayExecutor` on a private local Ray instance of {CPUS} CPUs (1 CPU and 1 "
             "thread per run). Runs: `train_one:run_unit`, Elman H = 50 on temporal order T = 50, "
-            "budget calibrated to the target time. Overhead = (wall × slots − time in the run "
-            "functions) / runs. `ray.init` took "
+            "the update budget calibrated so that one run alone on one thread takes the target "
+            "time (two at once beside other work take longer: 's per run'). Overhead = "
+            "(wall × slots − time in the run functions) / runs. `ray.init` took "
             f"{ray_start:.1f} s and is not in the sweep walls; the pool's worker start-up is. "
             f"Load average {load_before:.1f} before and {load_after:.1f} after, on "
             f"{os.cpu_count()} CPUs shared with other work; the whole benchmark took "
-            f"{time.perf_counter() - started:.0f} s.",
+            f"{time.perf_counter() - started:.0f} s. The two sweeps of a size run one after the "
+            "other, so a change of load between them moves their runs/min (the 's per run' "
+            "column shows it); overhead and slot use (time in the run functions / (wall × "
+            "slots)) compare the executors with the runs' own time taken out.",
             "",
             header,
             *rows,

@@ -185,6 +185,25 @@ def test_failures_are_recorded_and_at_most_twice_the_cpus_are_in_flight(cluster,
     assert result.status == "failed" and "no_such_run" in result.error
 
 
+class Interrupter(SweepProgress):
+    """Ctrl-C in the driver as soon as the first run ends."""
+
+    def run_ended(self, result) -> None:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_driver_cancels_its_tasks_and_releases_their_runs(
+    cluster, store, tmp_path
+) -> None:
+    specs = _sweep_worker.sweep_specs(4, 0.3, str(tmp_path / "side.txt"))
+    with pytest.raises(KeyboardInterrupt):
+        RayExecutor().run(specs, "_sweep_worker:slow_run", store, progress=Interrupter())
+    counts = store.counts()
+    assert counts["done"] == 1 and counts["running"] == 0 and counts["pending"] == 3
+    sweep = RayExecutor().run(specs, "_sweep_worker:slow_run", store)
+    assert sweep.complete and len(sweep.done) == 3
+
+
 def test_results_equal_the_local_executors_bit_for_bit(cluster, tmp_path) -> None:
     """The same specs through the serial executor and through Ray: the same outcomes and the
     same metrics, bit for bit — for a plain torch run and for rnnlab's own training run."""

@@ -116,8 +116,10 @@ ExecutorName = Annotated[
     str,
     typer.Option(
         "--executor",
-        help="[local|ray] local: worker processes on this machine (--workers); ray: a Ray "
-        "cluster (pip install 'rnnlab[cluster]'; docs/cluster.md).",
+        help=escape(
+            "[local|ray] local: worker processes on this machine (--workers); ray: a Ray "
+            "cluster (pip install 'rnnlab[cluster]'; docs/cluster.md)."
+        ),
     ),
 ]
 Workers = Annotated[int, typer.Option(help="Worker processes for the sweep (--executor local).")]
@@ -134,7 +136,7 @@ CpusPerRun = Annotated[
     int | None,
     typer.Option(
         "--cpus-per-run",
-        help="--executor ray: CPUs (and torch threads) per run [default: 1].",
+        help="--executor ray: CPUs (and torch threads) per run (default 1).",
         show_default=False,
     ),
 ]

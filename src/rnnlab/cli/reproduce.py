@@ -130,46 +130,56 @@ def print_estimate(name: str, preset: str, settings: list[str] | None) -> None:
             )
     except (ValueError, TypeError) as error:
         fail(error)
-    console.print(
-        f"[bold]{name}[/bold], preset {result.preset}: {result.units} units; estimated from "
-        f"per-update times measured now on this machine (1 torch thread per run; load average "
-        f"{result.load[0]:.1f} on {result.load[1]} CPUs when it began)"
-    )
+    console.print(f"[bold]{name}[/bold], preset {result.preset}: {result.units} units")
     if result.kinds:
-        table = Table(title=f"one update = {result.step}")
-        for column in ("unit kind", "units", "updates per unit", "ms per update", "hours/unit"):
+        table = Table(
+            title=f"one update = {result.step}; CPU times measured now, 1 torch thread per run "
+            f"(load average {result.load[0]:.1f} on {result.load[1]} CPUs when it began)"
+        )
+        for column in ("unit kind", "units", "updates per unit", "CPU ms/update", "per unit"):
             table.add_column(column, overflow="fold")
         for kind in result.kinds:
             if kind.seconds_per_update is None:
                 cost, hours = f"not measured: {escape(kind.problem or '')}", "-"
             else:
                 cost = f"{kind.seconds_per_update * 1000:.3g}"
-                hours = f"{kind.updates * kind.seconds_per_update / 3600:.3g}"
+                hours = duration(kind.updates * kind.seconds_per_update / 3600)
             table.add_row(escape(kind.label), str(kind.units), f"{kind.updates:,}", cost, hours)
         console.print(table)
-    if result.cpu_hours is not None:
+    if result.cpu_hours is not None and result.longest_unit_hours is not None:
         console.print(
-            f"training: {result.cpu_hours:,.1f} CPU-hours if every unit uses its whole update "
+            f"training: {duration(result.cpu_hours, 'CPU-')} if every unit uses its whole update "
             f"budget (units that stop when solved need fewer); the longest unit alone takes "
-            f"{result.longest_unit_hours:,.1f} h, so no number of machines finishes sooner. "
+            f"{duration(result.longest_unit_hours)}, so no number of machines finishes sooner. "
             "Not counted: periodic evaluations, checkpoints and final tests."
         )
     for units, reason in result.not_estimated:
         console.print(f"[yellow]not estimated ({units} units): {escape(reason)}[/yellow]")
-    console.print(
-        f"the estimate took {result.seconds:.0f} s: probes of n and 2n updates per unit kind, "
-        f"n grown until they differ by {MIN_DIFFERENCE} s; the machine's load changes the "
-        "figures"
+    how = (
+        f": probes of n and 2n updates per unit kind, n grown until they differ by "
+        f"{MIN_DIFFERENCE} CPU-s or more; a busy machine still moves the figures somewhat"
+        if result.kinds
+        else ""
     )
+    console.print(f"the estimate took {result.seconds:.0f} s{how}")
+
+
+def duration(hours: float, prefix: str = "") -> str:
+    """``8,923.4 CPU-hours``, ``3.5 CPU-minutes`` or ``12 CPU-seconds`` (``prefix="CPU-"``)."""
+    if hours >= 1:
+        return f"{hours:,.1f} {prefix}hours"
+    if hours >= 1 / 60:
+        return f"{hours * 60:.1f} {prefix}minutes"
+    return f"{hours * 3600:.0f} {prefix}seconds"
 
 
 def reproduce(
     name: Annotated[
         str | None,
-        typer.Argument(help=f"[{'|'.join(EXPERIMENTS)}]", show_default=False),
+        typer.Argument(help=escape(f"[{'|'.join(EXPERIMENTS)}]"), show_default=False),
     ] = None,
     preset: Annotated[
-        str, typer.Option(help="[quick|paper] (full = paper); see --list for times.")
+        str, typer.Option(help=escape("[quick|paper] (full = paper); see --list for times."))
     ] = "quick",
     workers: Workers = 1,
     executor: ExecutorName = "local",

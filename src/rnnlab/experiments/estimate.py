@@ -2,19 +2,22 @@
 on this machine, before anything of the preset runs (``rnnlab reproduce NAME --estimate``).
 
 What is measured: for each *kind* of unit in the preset (units whose updates cost the same: the
-same task, length and model, whatever their seeds), the unit's own run function is timed on a
+same task, length and model, whatever their seeds), the unit's own run function runs on a
 *probe* — the unit's spec with its update budget cut to ``n`` and then ``2n`` updates, and its
 periodic and final evaluations cut to almost nothing — in this process, on one torch thread (a
-run's default share on a cluster: ``--cpus-per-run 1``). The difference of the two times, over
-``n``, is the time of one update with every fixed cost (building the data and the model, the one
-evaluation and checkpoint each probe keeps) taken out; ``n`` grows until that difference is long
-enough to time — at least :data:`MIN_DIFFERENCE` and half the shorter probe, so that the jitter of
-the fixed costs on a busy machine stays small beside it — within :data:`PROBE_SECONDS` per kind.
-One probe of a single update runs first and is not counted: it pays for imports and first-call
-set-up.
+run's default share on a cluster: ``--cpus-per-run 1``), and the process's CPU time is taken
+(not the wall time, so that other work on a busy machine adds little). The difference of the two
+probes, over ``n``, is the CPU time of one update with every fixed cost (building the data and
+the model, the one evaluation and checkpoint each probe keeps) taken out; ``n`` grows until that
+difference is long enough to time — at least :data:`MIN_DIFFERENCE` and half the shorter probe,
+so that the jitter of the fixed costs stays small beside it — within :data:`PROBE_SECONDS` of
+probing per kind. One probe of a single update runs first and is not counted: it pays for
+imports and first-call set-up.
 
 What the figure is: each unit's update budget times its kind's per-update time, summed — the
-cost of training every unit to the end of its budget. It is an upper bound where units stop when
+cost of training every unit to the end of its budget, at the cost of its first updates (an
+update may grow dearer or cheaper as training goes, e.g. when gradients vanish into subnormal
+numbers). It is an upper bound where units stop when
 solved (pascanu2013, generalization, hochreiter1997 members), and it leaves out the periodic
 evaluations, checkpoints, curves and the final tests, which a preset may make heavy (e.g.
 pascanu2013's 10,000 test sequences every 1,000 updates). The longest unit is shown too: a unit
@@ -58,10 +61,10 @@ __all__ = [
 ]
 
 MIN_DIFFERENCE = 0.3
-"""Seconds the longer probe of a kind must outlast the shorter one for the difference to count."""
+"""CPU seconds by which the longer probe of a kind must outlast the shorter one to count."""
 
 PROBE_SECONDS = 30.0
-"""Seconds of probing per unit kind after which ``n`` stops growing."""
+"""CPU seconds of probing per unit kind after which ``n`` stops growing."""
 
 
 def _without(value: Any, names: tuple[str, ...]) -> Any:
@@ -74,11 +77,13 @@ def _without(value: Any, names: tuple[str, ...]) -> Any:
 
 
 def cost_kind(spec: dict[str, Any]) -> str:
-    """The default kind of a unit: its spec without seeds, initialisation scheme and preset name
-    (an ensemble unit: its first member and its size), as canonical JSON."""
+    """The default kind of a unit: its spec without seeds and preset name (an ensemble unit: its
+    first member and its size), as canonical JSON. The initialisation stays: it can change the
+    cost of an update (pascanu2013's sigmoid units spend most of their time on subnormal
+    numbers and run about 4× slower than its tanh units)."""
     if "members" in spec:
         spec = {"member": spec["members"][0], "members": len(spec["members"])}
-    return json.dumps(_without(spec, ("seed", "init", "preset")), sort_keys=True)
+    return json.dumps(_without(spec, ("seed", "preset")), sort_keys=True)
 
 
 def _members(spec: dict[str, Any], change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict:
@@ -215,6 +220,36 @@ BUDGETS: dict[str, Budget] = {
         "not updates); latch_theory is a closed-form computation",
         start=32,
     ),
+    "bai2018": Budget(
+        updates=lambda s: max(m["train"]["max_updates"] for m in s["members"]),
+        probe=lambda s, n: _members(
+            s,
+            lambda m: {
+                **m,
+                "train": _train_probe(m["train"], n),
+                "eval_size": 1,
+                "timed_updates": 1,
+            },
+        ),
+        step="one minibatch update of every seed of the unit's ensemble",
+        covers=lambda s: s["members"][0]["task"]["name"] != "digits",
+        others="the sequential-digits units score the whole 10,000-image test split after "
+        "training, which a probe cannot cut short, so every probe would cost minutes",
+    ),
+    "locality": Budget(
+        updates=lambda s: s["updates"],
+        probe=lambda s, n: {**s, "updates": n, "evaluate_every": n},
+        step="one minibatch update of one network",
+    ),
+    "saxe2011": Budget(
+        updates=lambda s: s["epochs"] * math.ceil(s["train_size"] / s["batch_size"]),
+        probe=lambda s, n: {**s, "epochs": n, "train_size": s["batch_size"]},
+        step="one minibatch update of one network (epochs × training batches)",
+        kind=lambda s: (s["kernel_size"], s["pooling"], s["filters"], s["batch_size"]),
+        covers=lambda s: s.get("scoring") == "trained",
+        others="the other units compute fixed random or k-means features and fit a logistic "
+        "regression (one convex solve), which has no update steps",
+    ),
 }
 """The experiments whose units are estimated by updates, by name."""
 
@@ -223,6 +258,8 @@ NOT_BY_UPDATES: dict[str, str] = {
     "linear solve, so a unit has no update steps to time",
     "pascanu2013_dynamics": "its units sweep grids of parameter values and run short fixed "
     "descents; their cost is set by the grid sizes, not by an update budget",
+    "convolution": "its units are fixed computations (convolution as a matrix, circulant "
+    "spectra, equivariance and pooling checks) with no update steps",
 }
 """Experiments whose units are not made of update steps, and why."""
 
@@ -301,13 +338,13 @@ def _load() -> tuple[float, int]:
 
 def _flat(spec: dict[str, Any]) -> dict[str, Any]:
     """A unit's scalar fields as ``{"task.length": 100, ...}`` (an ensemble: its first member's),
-    seeds, initialisation schemes and preset names left out."""
+    seeds and preset names left out."""
     flat: dict[str, Any] = {}
 
     def walk(value: Any, prefix: str) -> None:
         if isinstance(value, dict):
             for name, item in value.items():
-                if name not in ("seed", "init", "preset"):
+                if name not in ("seed", "preset"):
                     walk(item, f"{prefix}{name}.")
         elif not isinstance(value, list):
             flat[prefix[:-1]] = value
@@ -331,13 +368,16 @@ def _labels(groups: list[list[dict[str, Any]]]) -> list[str]:
 
 
 def _time_probe(fn: str, spec: dict[str, Any], folder: Path) -> float:
-    """Seconds in the run function for ``spec``, run alone in a throw-away store."""
+    """CPU seconds of this process while it runs ``spec`` alone in a throw-away store (CPU time,
+    not wall time: what other processes on a busy machine take does not count)."""
     with RunStore(folder / f"probe{time.monotonic_ns()}" / "rnnlab.db") as store:
         key = store.add(spec)
+        start = time.process_time()
         result = execute_run(store, key, fn)
+        seconds = time.process_time() - start
     if result.status != "done":
         raise RuntimeError(result.error or "the probe failed")
-    return result.seconds
+    return seconds
 
 
 def _measure(

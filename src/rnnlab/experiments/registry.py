@@ -143,6 +143,10 @@ MEASURED: dict[tuple[str, str], str] = {
     ("convolution", "paper"): "53 s (1 worker, load average 12 on the 2 cores)",
     ("bai2018", "quick"): "17 min 37 s (2 workers, load average 8-12 from other work on the "
     "2 cores; 565 CPU-seconds in all, about 5 min on 2 free cores)",
+    ("saxe2011", "quick"): "4 min 12 s (2 workers, load average about 7 from other work on the "
+    "2 cores; 445 run-seconds in all)",
+    ("locality", "quick"): "5 min 37 s (2 workers, load average 7-10 from other work on the 2 "
+    "cores; 621 run-seconds in all)",
 }
 """Wall time of a preset from an empty runs folder, measured on this project's 2-core machine
 (README; generalization, hochreiter1997 and vanishing on 2026-12-06 with other work beside them);
