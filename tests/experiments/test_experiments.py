@@ -271,7 +271,10 @@ def test_cli_demo_is_the_main_job(tmp_path, monkeypatch):
     assert runner.invoke(app, ["demo", "--workers", "2", "--runs-dir", runs]).exit_code == 0
     command = ["reproduce", "pascanu2013", "--preset", "quick", "--workers", "2"]
     assert runner.invoke(app, [*command, "--runs-dir", runs]).exit_code == 0
-    assert calls[0] == calls[1] == ("pascanu2013", "quick", 2, tmp_path, None)
+    (demo, reproduce) = calls
+    assert demo[:2] == reproduce[:2] == ("pascanu2013", "quick")
+    assert repr(demo[2]) == repr(reproduce[2]) == "ProcessExecutor(workers=2)"
+    assert demo[3:] == reproduce[3:] == (tmp_path, None)
     makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "rnnlab demo --workers 2" in makefile
 
