@@ -142,8 +142,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("bengio1994", "quick"): "14 min 26 s (1 worker beside a 2-worker run; 13.9 CPU-min)",
     ("convolution", "quick"): "26 s (1 worker, load average 11 on the 2 cores)",
     ("convolution", "paper"): "53 s (1 worker, load average 12 on the 2 cores)",
-    ("bai2018", "quick"): "17 min 37 s (2 workers, load average 8-12 from other work on the "
-    "2 cores; 565 CPU-seconds in all, about 5 min on 2 free cores)",
+    ("bai2018", "quick"): "3 min 36 s (2 workers, idle machine)",
     ("saxe2011", "quick"): "4 min 12 s (2 workers, load average about 7 from other work on the "
     "2 cores; 445 run-seconds in all)",
     ("locality", "quick"): "5 min 37 s (2 workers, load average 7-10 from other work on the 2 "
