@@ -52,6 +52,10 @@ CASES = [
     ("copy", "arjovsky16", {"length": 20}),
     ("latch", "bengio94", {"length": 20}),
     ("latch", "bengio94", {"length": 20, "n_info": 3, "output": "tanh"}),
+    ("latch", "bengio94_trainable", {"length": 20}),
+    ("latch", "bengio94_trainable", {"length": 20, "n_info": 3}),
+    ("parity", "hochreiter96", {"length": 30}),
+    ("parity", "bengio94", {"length": 30}),
     ("digits", "sklearn", {"order": "pixel"}),
     ("digits", "sklearn", {"order": "row", "split": "test"}),
     ("digits", "sklearn", {"order": "permuted", "permutation_seed": 5}),
@@ -66,7 +70,8 @@ IDS = [
     "-".join([n, v, *(f"{k}={o}" for k, o in opts.items() if k != "length")])
     for n, v, opts in CASES
 ]
-REGRESSION = {"addition", "multiplication", "latch"}
+REGRESSION = {"addition", "multiplication", "latch", "parity"}
+EXACT_BASELINE = {"latch", "parity"}  # regression tasks whose baseline loss is the same per batch
 BITS = {"bit_copy", "repeat_copy", "associative_recall"}  # (R, B, K) float bits of the answer
 
 
@@ -130,7 +135,7 @@ def expected_baseline_error_rate(task) -> float:
         return 1 - task.n_values**-task.n_pos
     if name == "copy":
         return 1 - 8.0**-10
-    if name == "latch":
+    if name in ("latch", "parity"):  # the midpoint is wrong by every criterion
         return 1.0
     if name == "digits":  # uniform logits: the argmax is class 0
         return 1 - (task.dataset().targets == 0).float().mean().item()
@@ -166,6 +171,7 @@ def test_registry_has_every_task_and_variant():
         "memorization",
         "copy",
         "latch",
+        "parity",
         "digits",
         "waveform",
         "listops",
@@ -189,6 +195,7 @@ def test_registry_has_every_task_and_variant():
         ),
         "copy": "arjovsky16",
         "latch": "bengio94",
+        "parity": "hochreiter96",
         "digits": "sklearn",
         "waveform": "koutnik14",
         **dict.fromkeys(["bit_copy", "repeat_copy", "associative_recall"], "graves14"),
@@ -262,7 +269,7 @@ def test_baseline_loss_and_error_rate(task):
     batch = task.sample(n, generator=gen(6))
     outputs = task.baseline_outputs(batch)
     loss = task.loss(outputs, batch).item()
-    if task.name in REGRESSION and task.name != "latch":  # a Monte-Carlo estimate
+    if task.name in REGRESSION - EXACT_BASELINE:  # a Monte-Carlo estimate
         assert loss == pytest.approx(task.baseline_loss, rel=0.1)
     else:  # exact for every batch
         assert loss == pytest.approx(task.baseline_loss, rel=1e-5)
@@ -597,6 +604,36 @@ def test_latch(n_info, output):
     assert task.errors(y + 0.21, batch).all()
 
 
+@pytest.mark.parametrize("n_info", [1, 3])
+def test_latch_trainable_codes_the_class_for_a_trainable_input(n_info):
+    """Bengio et al.'s latch I: a one-hot (step, class) code, then noise; lengths [⌈T/2⌉, T]."""
+    T = 31
+    task = make("latch", length=T, variant="bengio94_trainable", n_info=n_info)
+    assert task.input_size == 1 + 2 * n_info and task.output == "tanh"
+    lengths, noise, classes = set(), [], []
+    for batch in draws(task, 60, 100):
+        lengths.add(batch.length)
+        c = (batch.targets > 0).long()  # (B,)
+        assert torch.equal(batch.targets, torch.tensor([-0.8, 0.8])[c])
+        x = batch.inputs
+        assert (x[:n_info, :, 0] == 0).all()
+        for t in range(n_info):
+            code = torch.zeros(batch.batch_size, 2 * n_info)
+            code[torch.arange(batch.batch_size), 2 * t + c] = 1
+            assert torch.equal(x[t, :, 1:], code)
+        assert (x[n_info:, :, 1:] == 0).all()
+        noise.append(x[n_info:, :, 0].flatten())
+        classes.append(c)
+    assert lengths == set(range(16, T + 1))  # [⌈T/2⌉, T]
+    noise = torch.cat(noise)
+    assert abs(noise.mean().item()) < 0.01 and noise.var().item() == pytest.approx(0.2, rel=0.03)
+    assert 0.45 < torch.cat(classes).float().mean().item() < 0.55
+    batch = task.sample(50, generator=gen())
+    d = batch.targets[:, None]
+    assert not task.errors(0.01 * d, batch).any()  # the sign alone decides
+    assert task.errors(-0.01 * d, batch).all() and task.errors(0 * d, batch).all()
+
+
 # ------------------------------------------------------------------------------ digits
 def test_digits_split_is_disjoint_stratified_and_deterministic():
     images, labels = load()
@@ -701,6 +738,16 @@ def test_batch_slicing_and_moving():
         (lambda: make("latch", length=10, n_info=0), ValueError, "n_info"),
         (lambda: make("latch", length=3, n_info=3), ValueError, "length"),
         (lambda: make("latch", length=10, output="relu"), ValueError, "output"),
+        (
+            lambda: make("latch", length=10, variant="bengio94_trainable", output="sigmoid"),
+            ValueError,
+            "output must be 'tanh'",
+        ),
+        (
+            lambda: make("latch", length=4, variant="bengio94_trainable", n_info=2),
+            ValueError,
+            r"length must be >= 5.*shortest",
+        ),
         (lambda: make("digits", order="column"), ValueError, "order"),
         (lambda: make("digits", split="valid"), ValueError, "split"),
         (lambda: make("digits", permutation_seed=-1), ValueError, "permutation_seed"),

@@ -35,6 +35,7 @@ def train_spec(
     nonlinearity: str | None = None,
     initialization: str = "default",
     peephole: bool = False,
+    forget_bias: float | None = None,
     cell_options: dict[str, Any] | None = None,
     seed: int = 0,
     config: TrainConfig,
@@ -57,7 +58,10 @@ def train_spec(
         "peephole": peephole,
         "seed": seed,
     }
-    if cell_options:  # only when given, so that earlier runs' specs (and keys) stay the same
+    # the options below only when given, so that earlier runs' specs (and keys) stay the same
+    if forget_bias is not None:
+        model_spec["forget_bias"] = forget_bias
+    if cell_options:
         model_spec["cell_options"] = dict(cell_options)
     build_model(make(**task_spec), **model_spec)  # fail now, not in a worker
     return {

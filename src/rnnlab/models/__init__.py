@@ -9,6 +9,7 @@
 - :class:`Attention`: additive (Bahdanau) and multiplicative (Luong dot/general) attention.
 - :class:`ESN`: an echo state network, a fixed :class:`~rnnlab.cells.Reservoir` and a ridge
   readout (Jaeger 2001), fitted by :func:`fit_ridge`.
+- :class:`LatchUnit`: one tanh unit with trainable inputs per class, Bengio et al. 1994's latch I.
 - :class:`TreeRNN`, :class:`TreeLSTM`: recursive networks over binary trees (Socher et al. 2011;
   Tai et al. 2015), evaluated level by level.
 """
@@ -17,6 +18,7 @@ from rnnlab.models.attention import Attention
 from rnnlab.models.ctc import CTC
 from rnnlab.models.encoder import Encoder
 from rnnlab.models.esn import ESN
+from rnnlab.models.latch_unit import LatchUnit
 from rnnlab.models.ridge import fit_ridge
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnlab.models.sequence import SequenceModel
@@ -28,6 +30,7 @@ __all__ = [
     "ESN",
     "Attention",
     "Encoder",
+    "LatchUnit",
     "Seq2Seq",
     "Seq2SeqConfig",
     "SequenceModel",

@@ -11,7 +11,10 @@ name                     variants (first = default)                  source
 ``random_permutation``   pascanu                                     Pascanu 2013
 ``memorization``         pascanu (``n_values``, ``n_pos``)           Pascanu 2013
 ``copy``                 arjovsky16                                  Arjovsky 2016
-``latch``                bengio94 (``n_info``, ``output``)           Bengio et al. 1994
+``latch``                bengio94, bengio94_trainable (``n_info``,   Bengio et al. 1994
+                         ``output``)
+``parity``               hochreiter96, bengio94 (``noise``)          Bengio et al. 1994; H&S
+                                                                     1996
 ``digits``               sklearn (``order``, ``split``, ...)         scikit-learn 8×8 digits
 ``bit_copy``             graves14 (``shortest``, ``width``)          Graves et al. 2014 §4.1
 ``repeat_copy``          graves14 (``repeats``, ``count_range``)     Graves et al. 2014 §4.2
@@ -38,6 +41,8 @@ name                   data
 ``toy_transduction``   labels shown as noisy runs of frames (a unit-test-sized transduction task)
 ``numbers``            numbers written in words, translated by num2words (e.g. en → de), word or
                        character level, with a length-controlled split
+``german_english``     German sentences of a synchronous grammar and their English (de → en or
+                       en → de), German lengths uniform in a range; seeded, held-out splits
 =====================  ==========================================================================
 
 Time series for echo state networks are plain functions: :func:`mackey_glass` (ReservoirPy's map
@@ -57,6 +62,7 @@ from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.copying import Copy
 from rnnlab.tasks.digits import Digits
 from rnnlab.tasks.forecasting import nrmse, rmse, rsquare, to_forecasting
+from rnnlab.tasks.german_english import GermanEnglish
 from rnnlab.tasks.latch import Latch
 from rnnlab.tasks.listops import ListOps
 from rnnlab.tasks.mackey_glass import mackey_glass, squash, unsquash
@@ -64,6 +70,7 @@ from rnnlab.tasks.memorization import Memorization
 from rnnlab.tasks.narma import narma
 from rnnlab.tasks.numbers import NumberTranslation
 from rnnlab.tasks.pairs import PairTask, SequencePairs, Vocabulary
+from rnnlab.tasks.parity import Parity
 from rnnlab.tasks.permutation import RandomPermutation
 from rnnlab.tasks.spoken_digits import SpokenDigits
 from rnnlab.tasks.temporal_order import TemporalOrder, TemporalOrder3bit
@@ -82,6 +89,7 @@ TASKS: dict[str, type[Task]] = {
         Memorization,
         Copy,
         Latch,
+        Parity,
         Digits,
         Waveform,
         ListOps,
@@ -91,7 +99,7 @@ TASKS: dict[str, type[Task]] = {
     )
 }
 PAIR_TASKS: dict[str, type[PairTask]] = {
-    cls.name: cls for cls in (SpokenDigits, ToyTransduction, NumberTranslation)
+    cls.name: cls for cls in (SpokenDigits, ToyTransduction, NumberTranslation, GermanEnglish)
 }
 
 
@@ -130,12 +138,14 @@ __all__ = [
     "BitCopy",
     "Copy",
     "Digits",
+    "GermanEnglish",
     "Latch",
     "ListOps",
     "Memorization",
     "Multiplication",
     "NumberTranslation",
     "PairTask",
+    "Parity",
     "RandomPermutation",
     "RepeatCopy",
     "SequencePairs",
