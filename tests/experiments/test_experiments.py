@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from rnnlab import tasks
 from rnnlab.cli import app
 from rnnlab.cli import reproduce as cli_reproduce
-from rnnlab.experiments import pascanu2013
+from rnnlab.experiments import hochreiter1997, pascanu2013
 from rnnlab.experiments.ensemble_units import member_records
 from rnnlab.experiments.reproduce import reproduce
 from rnnlab.experiments.train_one import config_from_spec
@@ -227,6 +227,23 @@ def test_hochreiter1997_trains_each_cells_seeds_as_one_ensemble(tmp_path):
         assert member.outcome["updates"] == alone.updates == 20
         assert member.outcome["final_loss"] == pytest.approx(alone.losses[-1], rel=1e-5)
         assert member.outcome["error_rate"] == pytest.approx(alone.error_rate, abs=0.05)
+    assert (
+        tmp_path / "hochreiter1997" / "hochreiter1997_quick-custom_temporal_order_12.png"
+    ).is_file()
+
+
+def test_hochreiter1997_forget_bias_reaches_the_lstm_only():
+    specs = hochreiter1997.group_specs(hochreiter1997.preset("medium", seeds=1))
+    members = [m for spec in specs for m in spec.get("members", [spec])]
+    lstm = [m for m in members if m["model"]["cell"] == "lstm"]
+    elman = [m for m in members if m["model"]["cell"] == "elman"]
+    assert lstm and all(m["model"]["forget_bias"] == 5.0 for m in lstm)
+    assert elman and all("forget_bias" not in m["model"] for m in elman)
+    task = tasks.make(**lstm[0]["task"])
+    model = build_model(task, **lstm[0]["model"])
+    biases = [p for name, p in model.named_parameters() if "bias" in name]
+    H = lstm[0]["model"]["hidden_size"]
+    assert any(torch.all(b[H : 2 * H] == 5.0) for b in biases if b.numel() == 4 * H)
 
 
 def test_cli_report_rebuilds_the_page(tmp_path):

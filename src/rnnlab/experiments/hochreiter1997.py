@@ -198,7 +198,32 @@ def report_sections(store, records, out: Path) -> list[Section]:
         ],
     )
     curves = train_sections(store, records, out)
-    return [table, *(replace(s, title=f"{EXPERIMENT}: runs") for s in curves)]
+    return [
+        table,
+        *error_curves(store, records, out),
+        *(replace(s, title=f"{EXPERIMENT}: runs") for s in curves),
+    ]
+
+
+def error_curves(store, records, out: Path) -> list[Section]:
+    """One figure per (preset, task, T): the test error rate of every seed of both cells against
+    updates (``{EXPERIMENT}_{preset}_{task}_{T}.png``)."""
+    from rnnlab.experiments.plots.success import learning_curves
+
+    groups: dict[tuple, dict[str, list[tuple[int, float]]]] = {}
+    for record in member_records(records):
+        spec = record.spec
+        key = (spec["preset"], spec["task"]["name"], spec["task"]["length"])
+        points = store.metrics(record.run_key).get(f"{record.prefix}error_rate")
+        if points:
+            groups.setdefault(key, {})[f"{spec['model']['cell']}/{spec['seed']}"] = points
+    sections = []
+    for (name, task, length), series in sorted(groups.items()):
+        title = f"{task}, T = {length} ({name} preset): test error rate, every seed"
+        path = out / f"{EXPERIMENT}_{name}_{task}_{length}.png"
+        image = learning_curves(series, path, title=title, ylabel="share wrong of the test set")
+        sections.append(Section(f"{EXPERIMENT}: {title}", images=[image]))
+    return sections
 
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:

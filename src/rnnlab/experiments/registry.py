@@ -131,6 +131,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("generalization", "quick"): "16 s (2 workers)",
     ("generalization", "medium"): "1 h 54 min (2 workers, beside other work)",
     ("hochreiter1997", "quick"): "45 s (2 workers)",
+    ("hochreiter1997", "medium"): "31 min (2 workers, beside other work; 2,815 run-seconds in all)",
     ("vanishing", "quick"): "1 min 36 s (2 workers)",
     ("bahdanau2014", "quick"): "6 min (2 workers)",
     ("graves2012", "quick"): "5 min (2 workers)",

@@ -13,6 +13,7 @@ METHOD_STYLE = {
     "MSGD-C": ("tab:blue", "s"),
     "MSGD-CR": ("tab:green", "^"),
 }
+CELL_STYLE = {"lstm": ("tab:blue", "s"), "elman": ("tab:red", "o")}
 
 
 def success_against_length(rows: list[dict[str, Any]], path: Path, *, title: str) -> Path:
@@ -56,13 +57,13 @@ def learning_curves(
     series: dict[str, list[tuple[int, float]]], path: Path, *, title: str, ylabel: str
 ) -> Path:
     """One line per series (label -> [(update, value)]); colour by the label's first part
-    (the method, for ``"MSGD-C/3"``)."""
+    (the method, for ``"MSGD-C/3"``, or the cell, for ``"lstm/3"``)."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(5, 3.2))
     seen = set()
     for label, points in sorted(series.items()):
         group = label.split("/", 1)[0]
-        color = METHOD_STYLE.get(group, (None, None))[0]
+        color = (METHOD_STYLE | CELL_STYLE).get(group, (None, None))[0]
         axes.plot(
             *zip(*points, strict=True),
             color=color,
