@@ -217,7 +217,8 @@ BUDGETS: dict[str, Budget] = {
         kind=lambda s: (s["unit"], s["length"]),
         covers=lambda s: s["unit"] in ("latch_bptt", "latch_noise"),
         others="random_guessing units draw weights until one solves the task (a random count, "
-        "not updates); latch_theory is a closed-form computation",
+        "not updates); latch_theory is a closed-form computation; methods units stop each run "
+        "when it is solved, so their cost is a random count of presentations up to the budget",
         start=32,
     ),
     "bai2018": Budget(
