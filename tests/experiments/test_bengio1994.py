@@ -87,6 +87,7 @@ def test_table_verdicts_and_figure(result):
     assert len(reproduction.verdicts) == 9
     assert reproduction.verdicts[0].startswith("gradient descent's success at latching")
     assert (runs / "bengio1994" / "latching_quick-custom.png").stat().st_size > 20_000
+    assert (runs / "bengio1994" / "methods_quick-custom.png").stat().st_size > 20_000
 
 
 def test_spearman_against_hand_computed_values():

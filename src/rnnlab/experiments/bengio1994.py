@@ -595,8 +595,13 @@ def summarize(records) -> list[dict[str, Any]]:
                         if spec["method"] == "pseudo-Newton"
                         else spec["method_budget"]
                     ),
-                    "final_error": _mean([r["error_rate"] for r in known]),
-                    "final_loss": _mean([r["loss"] for r in known if r["loss"] is not None]),
+                    # unknown (None) when a run has no final point (guessing that found none)
+                    "final_error": _mean([r["error_rate"] for r in known])
+                    if len(known) == len(runs)
+                    else None,
+                    "final_loss": _mean([r["loss"] for r in known if r["loss"] is not None])
+                    if len(known) == len(runs)
+                    else None,
                     "mean_presentations": sum(presentations) / len(presentations),
                     "median_presentations": presentations[len(presentations) // 2],
                 }
@@ -621,7 +626,13 @@ def summarize(records) -> list[dict[str, Any]]:
         "random_guessing": 3,
         "methods": 4,
     }
-    return sorted(rows, key=lambda r: (r["preset"], order[r["part"]]))
+
+    def method_order(r: dict[str, Any]) -> tuple:
+        if r["part"] != "methods":
+            return ()
+        return METHOD_PROBLEMS.index(r["problem"]), r["length"], METHODS.index(r["method"])
+
+    return sorted(rows, key=lambda r: (r["preset"], order[r["part"]], method_order(r)))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -873,6 +884,9 @@ def report_sections(store, records, out: Path) -> list[Section]:
         mine = [r for r in rows if r["preset"] == name]
         header, cells = table_rows(mine)
         images = [latching.latching_figure(mine, out / f"latching_{name}.png")]
+        methods = [r for r in mine if r["part"] == "methods"]
+        if methods:
+            images.append(latching.methods_figure(methods, out / f"methods_{name}.png"))
         sections.append(
             Section(
                 f"{EXPERIMENT}, {name} preset: latching against gradient descent",

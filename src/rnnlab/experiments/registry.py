@@ -140,7 +140,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("graves2014", "quick"): "5 min (2 workers)",
     ("nangia2018", "quick"): "5 min (2 workers)",
     ("pascanu2013_dynamics", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
-    ("bengio1994", "quick"): "14 min 26 s (1 worker beside a 2-worker run; 13.9 CPU-min)",
+    ("bengio1994", "quick"): "6 min 19 s (2 workers, machine nearly idle; 10.4 CPU-min)",
     ("convolution", "quick"): "26 s (1 worker, load average 11 on the 2 cores)",
     ("convolution", "paper"): "53 s (1 worker, load average 12 on the 2 cores)",
     ("bai2018", "quick"): "3 min 36 s (2 workers, idle machine)",

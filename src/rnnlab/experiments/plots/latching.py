@@ -45,3 +45,28 @@ def latching_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     axes[2].set(xlabel="T", ylabel="mean log|∂y/∂h|", title="latched: decays at log(w(1-x*²))")
     axes[2].legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def methods_figure(rows: list[dict[str, Any]], path: Path) -> Path:
+    """The methods comparison, one panel per (problem, T): each method's share of runs solved
+    (bar, with 95% Wilson interval) and its mean presentations (text above the bar)."""
+    plt = pyplot()
+    cases = list(dict.fromkeys((r["problem"], r["length"]) for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.2 * len(cases), 3.6), sharey=True,
+                             squeeze=False)  # fmt: skip
+    cell = {(r["problem"], r["length"], r["method"]): r for r in rows}
+    for ax, (problem, T) in zip(axes[0], cases, strict=True):
+        for x, method in enumerate(methods):
+            r = cell[problem, T, method]
+            share = r["solved"] / r["runs"]
+            low, high = wilson_interval(r["solved"], r["runs"])
+            ax.bar(x, share, yerr=[[share - low], [high - share]], color=f"C{x}", capsize=2)
+            ax.text(x, min(high, 1.0) + 0.03, f"{r['mean_presentations']:,.0f}", ha="center",
+                    rotation=90, fontsize=6)  # fmt: skip
+        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{problem.replace('_', '-')}, T = {T}", fontsize=9)
+        ax.set_ylim(0, 1.45)
+    axes[0][0].set_ylabel("share of runs solved (mean presentations above)")
+    fig.tight_layout()
+    return save_figure(fig, path)
