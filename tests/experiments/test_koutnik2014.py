@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from rnnlab.experiments import koutnik2014
 from rnnlab.experiments.ensemble_units import member_records
@@ -89,3 +90,32 @@ def test_a_tiny_sweep_runs_summarises_and_reports(tmp_path):
     sections = koutnik2014.report_sections(store, records, tmp_path / "figures")
     images = sections[0].images  # NMSE against parameters with the outputs; learning curves
     assert len(images) == 2 and all(image.stat().st_size > 10_000 for image in images)
+
+
+def test_medium_preset_changes_only_what_it_names():
+    medium = koutnik2014.group_specs(koutnik2014.preset("medium", budgets=(500,), seeds=(0,)))
+    spec = {unit["members"][0]["model"]: unit["members"][0] for unit in medium}
+    assert {m: s["learning_rate"] for m, s in spec.items()} == {
+        "srn": 3e-4,
+        "lstm": 1e-3,
+        "cw-rnn": 1e-2,
+    }
+    assert spec["srn"]["initialization"] == "orthogonal"
+    assert "initialization" not in spec["lstm"] and all(s["clip"] == 1.0 for s in spec.values())
+    # the quick preset's specs (and so its runs' keys) stay as they were
+    quick = koutnik2014.group_specs(koutnik2014.preset("quick", budgets=(500,), seeds=(0,)))
+    assert all("clip" not in m and "initialization" not in m for u in quick for m in u["members"])
+    config = koutnik2014._config(spec["srn"])
+    assert (config.clip.mode, config.clip.threshold) == ("norm", 1.0)
+    model = koutnik2014._build(spec["srn"], Waveform(seed=0))
+    w_hh = next(p for name, p in model.named_parameters() if "weight_hh" in name).detach()
+    assert torch.allclose(w_hh @ w_hh.T, torch.eye(w_hh.shape[0]), atol=1e-5)
+
+
+def test_bad_per_model_fields_are_refused_by_name():
+    with pytest.raises(ValueError, match="learning_rates"):
+        koutnik2014.group_specs(koutnik2014.preset("medium", learning_rates=(("gru", 0.1),)))
+    with pytest.raises(ValueError, match="initializations"):
+        koutnik2014.group_specs(koutnik2014.preset("medium", initializations=(("rnn", "x"),)))
+    with pytest.raises(ValueError, match="clip"):
+        koutnik2014.group_specs(koutnik2014.preset("medium", clip=0.0))
