@@ -16,6 +16,7 @@ from rnnlab.experiments.registry import EXPERIMENTS
 from rnnlab.experiments.reproduce import Reproduction, reproduce
 from rnnlab.runs.store import RunStore
 from rnnlab.tasks.bleu import bleu_text, corpus_bleu
+from rnnlab.tasks.german_english import GermanEnglish
 from rnnlab.tasks.numbers import NumberTranslation, tokenize
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -42,9 +43,19 @@ TINY = {  # numbers 0..130: sources of 1 to 6 tokens; training sources of at mos
     "random_hidden_size": 6,
     "random_max_updates": 6,
     "random_per_length": 3,
+    # the sentences: German of 3 to 6 tokens, 60 pairs trained, 2 seeds
+    "sentence_variants": ("fixed", "attention"),
+    "sentence_seeds": 2,
+    "sentence_n_train": 60,
+    "sentence_max_length": 6,
+    "sentence_hidden_size": 6,
+    "sentence_max_updates": 6,
+    "sentence_per_length": 2,
 }
 RANDOM = NumberTranslation("en", "de", max_number=300, split_by="random", n_train=100)
 LENGTH = NumberTranslation("en", "de", max_number=130, train_max_length=3)
+SENTENCES = GermanEnglish("de-en", n_train=60, max_length=6)
+TASKS = {"random": RANDOM, "length": LENGTH, "sentences": SENTENCES}
 
 
 def shown(result: Reproduction) -> str:
@@ -71,21 +82,24 @@ def test_tiny_preset_end_to_end(finished):
     runs, rows, printed = finished
     store = RunStore(runs / "rnnlab.db")
     records = store.runs(experiment="bahdanau2014")
-    assert len(records) == 2 * 2 + len(experiment.VARIANTS)
+    assert len(records) == 2 * 2 + len(experiment.VARIANTS) + 2 * 2
     assert {r.status for r in records} == {"done"}
-    # the random split's rows first, then the split by length's
-    assert [(r["part"], r["variant"]) for r in rows] == [
-        ("random", "fixed"),
-        ("random", "attention"),
-    ] + [("length", v) for v in experiment.VARIANTS]
-    assert [r["seeds"] for r in rows] == [2, 2] + [1] * len(experiment.VARIANTS)
-    assert [r["hidden_size"] for r in rows] == [6, 6] + [8] * len(experiment.VARIANTS)
+    # the random split's rows first, then the split by length's, then the sentences'
+    assert [(r["part"], r["variant"]) for r in rows] == (
+        [("random", "fixed"), ("random", "attention")]
+        + [("length", v) for v in experiment.VARIANTS]
+        + [("sentences", "fixed"), ("sentences", "attention")]
+    )
+    assert [r["seeds"] for r in rows] == [2, 2] + [1] * len(experiment.VARIANTS) + [2, 2]
+    assert [r["hidden_size"] for r in rows] == [6, 6] + [8] * len(experiment.VARIANTS) + [6, 6]
     assert {r["preset"] for r in rows} == {"quick-custom"}
     # the table, the sentences under it and the BLEU signature are printed
     assert "quick-custom preset" in printed
     assert "random 0..300" in printed and "length: train ≤ 3" in printed
+    assert "sentences de→en, ≤ 6 tokens" in printed
+    assert "German→English sentences (random split): test BLEU (range over seeds)" in printed
     assert "BLEU signature (sacrebleu): nrefs:1|case:mixed|eff:yes|tok:13a" in printed
-    assert "in distribution: test exact match (range over seeds)" in printed
+    assert "in distribution (random split): test exact match (range over seeds)" in printed
     assert "attention's lead over the fixed context is" in printed
     assert "extrapolation: attention vs fixed context" in printed and "stop rules" in printed
     # the report and its figures
@@ -95,6 +109,7 @@ def test_tiny_preset_end_to_end(finished):
         "quick-custom_fixed_vs_attention.png",
         "quick-custom_against_length.png",
         "quick-custom_learning_curves.png",
+        "quick-custom_sentences.png",
     ):
         path = runs / "bahdanau2014" / name
         assert path.read_bytes().startswith(b"\x89PNG")
@@ -106,7 +121,7 @@ def test_tiny_preset_end_to_end(finished):
         if kind.startswith("heatmap")
     ]
     # first seed of each attention variant of each part, TINY["heatmaps"] sentences each
-    assert len(heatmaps) == 2 * (1 + len(experiment.VARIANTS) - 1)
+    assert len(heatmaps) == 2 * (1 + len(experiment.VARIANTS) - 1 + 1)
     assert all(p.read_bytes().startswith(b"\x89PNG") and p.name in report for p in heatmaps)
     # validation exact match was logged during training, at updates 3 and 6
     for record in records:
@@ -135,15 +150,15 @@ def test_scores_recomputed_from_the_saved_examples(finished):
     runs, _, _ = finished
     store = RunStore(runs / "rnnlab.db")
     for record in store.runs(experiment="bahdanau2014"):
-        part = record.spec["task"]["split_by"]
-        task = RANDOM if part == "random" else LENGTH
+        part = record.spec["part"]
+        task = TASKS[part]
         vocabulary = task.target_vocabulary
         (_, path), *_ = [a for a in store.artifacts(record.key) if a[0] == "examples"]
         examples = json.loads(Path(path).read_text())
         text = {
-            (split, n): target
+            (split, i): tokenize(target, "de") if part != "sentences" else target.split()
             for split in ("valid", "test")
-            for n, (_, target) in zip(task.numbers(split), task.texts(split), strict=True)
+            for i, (_, target) in enumerate(task.texts(split))
         }
         assert {e["split"] for e in examples} == {"valid", "test"}
         if part == "length":
@@ -154,13 +169,14 @@ def test_scores_recomputed_from_the_saved_examples(finished):
             )  # the length split
         else:
             assert sum(e["split"] == "valid" for e in examples) == 12
-            # up to 3 test numbers of every source length, all of the rarer lengths
+            # up to 3 test numbers (2 sentences) of every source length, all of the rarer ones
+            per_length = 2 if part == "sentences" else 3
             lengths = [len(s) for s, _ in task.pairs("test")]
             counts = {
                 n: sum(e["source_length"] == n for e in examples if e["split"] == "test")
                 for n in set(lengths)
             }
-            assert counts == {n: min(3, lengths.count(n)) for n in set(lengths)}
+            assert counts == {n: min(per_length, lengths.count(n)) for n in set(lengths)}
             assert len(set(lengths)) >= 4
         for bucket in record.outcome["buckets"]:
             same = [
@@ -169,16 +185,14 @@ def test_scores_recomputed_from_the_saved_examples(finished):
                 if (e["split"], e["source_length"]) == (bucket["split"], bucket["length"])
             ]
             assert bucket["n"] == len(same) > 0
-            references = [
-                bleu_string(tokenize(text[(e["split"], e["number"])], "de")) for e in same
-            ]
+            references = [bleu_string(text[(e["split"], e["index"])]) for e in same]
             for key, decoded in (("", "greedy"), ("_beam", "beam")):
                 hypotheses = [bleu_string(vocabulary.decode(e[decoded])) for e in same]
                 expected = sacrebleu.corpus_bleu(hypotheses, [references], use_effective_order=True)
                 assert bucket["bleu" + key] == pytest.approx(expected.score)
                 exact = [
                     vocabulary.decode(e[decoded], keep_specials=True)
-                    == tokenize(text[(e["split"], e["number"])], "de")
+                    == text[(e["split"], e["index"])]
                     for e in same
                 ]
                 assert bucket["exact" + key] == pytest.approx(sum(exact) / len(same))
@@ -222,8 +236,12 @@ def test_corpus_bleu_of_no_sentences_is_nan():
 def test_bad_presets():
     with pytest.raises(ValueError, match="preset must be one of"):
         experiment.preset("paper-ish")
-    with pytest.raises(ValueError, match="variants must be a non-empty tuple"):
+    with pytest.raises(ValueError, match="variants must be a tuple"):
         experiment.preset("quick", variants=("fixed", "transformer"))
+    with pytest.raises(ValueError, match="sentence_variants must be a tuple"):
+        experiment.preset("quick", sentence_variants=("fixed", "transformer"))
+    with pytest.raises(ValueError, match="nothing to train"):
+        experiment.preset("quick", variants=(), random_variants=())
     with pytest.raises(ValueError, match="seeds must be >= 1"):
         experiment.preset("quick", seeds=0)
     with pytest.raises(ValueError, match="train_max_length must be in"):
@@ -243,7 +261,9 @@ def test_per_length_takes_every_length():
 
 
 def _row(variant: str, seeds: list[list[tuple[int, int, float]]]) -> dict:
-    return {"variant": variant, "seed_buckets": seeds}
+    """Buckets (length, n, exact) with BLEU = 100 x exact."""
+    buckets = [[(n, size, exact, 100 * exact) for n, size, exact in seed] for seed in seeds]
+    return {"variant": variant, "seed_buckets": buckets}
 
 
 def test_length_verdict_claims_an_ordering_only_when_every_seed_shows_it():
@@ -254,18 +274,25 @@ def test_length_verdict_claims_an_ordering_only_when_every_seed_shows_it():
     flat = [(2, 10, 1.0), (4, 10, 1.0), (6, 10, 1.0), (8, 10, 0.9)]
     falling = [(2, 10, 1.0), (4, 10, 0.9), (6, 10, 0.5), (8, 10, 0.3)]
     attention = _row("attention", [flat, flat])
-    ordered, change = experiment.length_verdict(_row("fixed", [falling, falling]), attention, "p")
+    fixed = _row("fixed", [falling, falling])
+    ordered, change = experiment.length_verdict(fixed, attention, "p", "random", "exact")
     assert "on sources of < 6 tokens: attention 1.00 vs fixed 0.95" in ordered
     assert "on ≥ 6 tokens: attention 0.95 vs fixed 0.40 (attention ahead for every seed)" in ordered
     assert "fixed -0.55 (falls for every seed), attention -0.05 (falls for every seed)" in change
     assert "lead over the fixed context is wider on the longer half for every seed" in change
-    ordered, change = experiment.length_verdict(_row("fixed", [falling, flat]), attention, "p")
+    ordered, change = experiment.length_verdict(fixed, attention, "p", "sentences", "bleu")
+    assert ordered.startswith("p, German→English sentences (random split): test BLEU")
+    assert "on ≥ 6 tokens: attention 95.0 vs fixed 40.0 (attention ahead for every seed)" in ordered
+    fixed = _row("fixed", [falling, flat])
+    ordered, change = experiment.length_verdict(fixed, attention, "p", "random", "exact")
     assert "fixed 0.40–0.95 (no ordering holds for every seed)" in ordered
     assert "fixed -0.55–-0.05 (falls for every seed)" in change
     ordered, change = experiment.length_verdict(
         _row("fixed", [falling, [(2, 10, 0.3), (4, 10, 0.5), (6, 10, 0.9), (8, 10, 1.0)]]),
         attention,
         "p",
+        "random",
+        "exact",
     )
     assert "neither falls nor rises for every seed" in change
     assert "not wider on the longer half for every seed" in change

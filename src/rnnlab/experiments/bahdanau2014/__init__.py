@@ -126,8 +126,9 @@ from rnnlab.experiments.bahdanau2014.summary import (
 from rnnlab.experiments.presets import choose_preset
 from rnnlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnlab.runs.executor import RunContext
+from rnnlab.tasks import make
 from rnnlab.tasks.bleu import corpus_bleu
-from rnnlab.tasks.numbers import NumberTranslation
+from rnnlab.tasks.pairs import PairTask
 from rnnlab.training.seq2seq import Seq2SeqTrainConfig, train_seq2seq
 
 __all__ = [
@@ -168,12 +169,14 @@ RUN_FUNCTION = "rnnlab.experiments.bahdanau2014:run_unit"
 
 @dataclass(frozen=True)
 class Preset:
-    """Two parts: the extrapolation part (split by length: ``variants``, ``seeds``,
-    ``max_number``, ``train_max_length``, ``hidden_size``, ``max_updates``, ``test_size``) and the
-    in-distribution part (random split: the ``random_*`` fields); the rest is shared."""
+    """Up to three parts: the numbers' extrapolation part (split by length: ``variants``,
+    ``seeds``, ``max_number``, ``train_max_length``, ``hidden_size``, ``max_updates``,
+    ``test_size``), the numbers' in-distribution part (random split: the ``random_*`` fields) and
+    the German–English sentences (the ``sentence_*`` fields); a part with no variants is left
+    out. The rest is shared."""
 
     name: str
-    variants: tuple[str, ...]  # of VARIANTS, trained on the split by length
+    variants: tuple[str, ...]  # of VARIANTS, trained on the split by length; () = none
     seeds: int  # runs per variant
     max_number: int  # numbers 0..max_number
     train_max_length: int | None  # longest training source in tokens; None = the task's choice
@@ -189,6 +192,13 @@ class Preset:
     random_hidden_size: int  # GRU units of both models of the random split (small: a bottleneck)
     random_max_updates: int  # updates per run of the random split
     random_per_length: int  # random split: test numbers decoded per source length
+    sentence_variants: tuple[str, ...]  # of VARIANTS, trained on german_english; () = none
+    sentence_seeds: int  # runs per variant of the sentences
+    sentence_n_train: int  # training sentence pairs (valid and test: 1,000 each)
+    sentence_max_length: int  # the longest German source in tokens (the shortest is 3)
+    sentence_hidden_size: int  # GRU units of both sentence models
+    sentence_max_updates: int  # updates per sentence run
+    sentence_per_length: int  # test sentences decoded per source length
     schedule_k: float  # inverse-sigmoid k of the scheduled-sampling variant
     eval_every: int  # updates between evaluations on (part of) valid during training
     train_eval_size: int  # valid examples evaluated during training
@@ -218,6 +228,13 @@ PRESETS = {
         random_hidden_size=16,
         random_max_updates=6000,
         random_per_length=200,
+        sentence_variants=("fixed", "attention"),
+        sentence_seeds=5,
+        sentence_n_train=10_000,
+        sentence_max_length=30,
+        sentence_hidden_size=64,
+        sentence_max_updates=6000,
+        sentence_per_length=36,
         schedule_k=600.0,
         eval_every=500,
         train_eval_size=500,
@@ -245,6 +262,13 @@ PRESETS = {
         random_hidden_size=16,
         random_max_updates=1500,
         random_per_length=60,
+        sentence_variants=(),
+        sentence_seeds=3,
+        sentence_n_train=10_000,
+        sentence_max_length=30,
+        sentence_hidden_size=64,
+        sentence_max_updates=6000,
+        sentence_per_length=36,
         schedule_k=120.0,
         eval_every=100,
         train_eval_size=200,
@@ -261,15 +285,19 @@ PRESETS = {
 def preset(name: str, **overrides: Any) -> Preset:
     """A named preset, optionally changed (see :func:`.presets.choose_preset`)."""
     chosen = choose_preset(PRESETS, name, overrides)
-    unknown = [v for v in chosen.variants if v not in VARIANTS]
-    if unknown or not chosen.variants:
-        raise ValueError(f"variants must be a non-empty tuple of {list(VARIANTS)}, got {unknown}")
-    unknown = [v for v in chosen.random_variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"random_variants must be a tuple of {list(VARIANTS)}, got {unknown}")
+    for field in ("variants", "random_variants", "sentence_variants"):
+        unknown = [v for v in getattr(chosen, field) if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"{field} must be a tuple of {list(VARIANTS)}, got {unknown}")
+    if not (chosen.variants or chosen.random_variants or chosen.sentence_variants):
+        raise ValueError(
+            "variants, random_variants and sentence_variants are all empty: nothing to train"
+        )
     check_size("seeds", chosen.seeds)
     check_size("random_seeds", chosen.random_seeds)
     check_size("random_per_length", chosen.random_per_length)
+    check_size("sentence_seeds", chosen.sentence_seeds)
+    check_size("sentence_per_length", chosen.sentence_per_length)
     check_size("heatmaps", chosen.heatmaps, minimum=0)
     check_size("beam_width", chosen.beam_width)
     if chosen.test_size is not None:
@@ -281,7 +309,8 @@ def preset(name: str, **overrides: Any) -> Preset:
 class Part:
     """One part of the sweep: its data, and how its variants are trained and evaluated."""
 
-    task: dict[str, Any]  # NumberTranslation(**task)
+    name: str  # of PARTS
+    task: dict[str, Any]  # rnnlab.tasks.make(**task)
     variants: tuple[str, ...]  # of VARIANTS
     seeds: int  # runs per variant
     hidden_size: int  # GRU units per layer and direction
@@ -290,29 +319,28 @@ class Part:
 
 
 def sweep_parts(chosen: Preset) -> list[Part]:
-    """The parts of ``chosen``: the random split's (if it has variants), then the split by
-    length's; English words to German morphemes in both."""
-    words = {"source": "en", "target": "de", "level": "word"}
-    parts = []
-    if chosen.random_variants:
-        parts.append(
-            Part(
-                task=words
-                | {
-                    "max_number": chosen.random_max_number,
-                    "split_by": "random",
-                    "n_train": chosen.random_n_train,
-                    "seed": 0,
-                },
-                variants=chosen.random_variants,
-                seeds=chosen.random_seeds,
-                hidden_size=chosen.random_hidden_size,
-                max_updates=chosen.random_max_updates,
-                evaluation={"valid_size": chosen.test_size, "per_length": chosen.random_per_length},
-            )
-        )
-    parts.append(
+    """The parts of ``chosen`` that have variants, in the order of :data:`PARTS`: the numbers'
+    random split and split by length (English words to German morphemes), then the German
+    sentences to English (test: ``sentence_per_length`` sentences of every source length)."""
+    words = {"name": "numbers", "source": "en", "target": "de", "level": "word"}
+    parts = [
         Part(
+            name="random",
+            task=words
+            | {
+                "max_number": chosen.random_max_number,
+                "split_by": "random",
+                "n_train": chosen.random_n_train,
+                "seed": 0,
+            },
+            variants=chosen.random_variants,
+            seeds=chosen.random_seeds,
+            hidden_size=chosen.random_hidden_size,
+            max_updates=chosen.random_max_updates,
+            evaluation={"valid_size": chosen.test_size, "per_length": chosen.random_per_length},
+        ),
+        Part(
+            name="length",
             task=words
             | {
                 "max_number": chosen.max_number,
@@ -325,12 +353,27 @@ def sweep_parts(chosen: Preset) -> list[Part]:
             hidden_size=chosen.hidden_size,
             max_updates=chosen.max_updates,
             evaluation={"test_size": chosen.test_size},
-        )
-    )
-    return parts
+        ),
+        Part(
+            name="sentences",
+            task={
+                "name": "german_english",
+                "direction": "de-en",
+                "n_train": chosen.sentence_n_train,
+                "max_length": chosen.sentence_max_length,
+                "seed": 0,
+            },
+            variants=chosen.sentence_variants,
+            seeds=chosen.sentence_seeds,
+            hidden_size=chosen.sentence_hidden_size,
+            max_updates=chosen.sentence_max_updates,
+            evaluation={"valid_size": chosen.test_size, "per_length": chosen.sentence_per_length},
+        ),
+    ]
+    return [part for part in parts if part.variants]
 
 
-def longest_pair(task: NumberTranslation) -> tuple[int, int]:
+def longest_pair(task: PairTask) -> tuple[int, int]:
     """The longest source and the longest target of every split of ``task``, in tokens."""
     pairs = [pair for split in task.splits for pair in task.pairs(split)]
     return max(len(s) for s, _ in pairs), max(len(t) for _, t in pairs)
@@ -381,13 +424,13 @@ def train_config(chosen: Preset, variant: str, max_updates: int, seed: int) -> S
 
 
 def group_specs(chosen: Preset) -> list[dict[str, Any]]:
-    """One spec per (part, variant, seed), the random split's first; building the tasks, the
+    """One spec per (part, variant, seed), in the order of the parts; building the tasks, the
     configs and the models here checks every value before any worker starts."""
     specs = []
     for part in sweep_parts(chosen):
-        task = NumberTranslation(**part.task)
+        task = make(**part.task)
         task_spec = dict(part.task)
-        if task.split_by == "length":
+        if part.name == "length":
             task_spec["train_max_length"] = task.train_max_length  # None: the task's choice
         longest = longest_pair(task)
         for variant in part.variants:
@@ -401,6 +444,7 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
                     {
                         "experiment": EXPERIMENT,
                         "preset": chosen.name,
+                        "part": part.name,
                         "variant": variant,
                         "seed": seed,
                         "task": task_spec,
@@ -416,7 +460,7 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
 def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     """Train one variant (resumable from the run's checkpoint), decode valid and test, score
     every source length, draw attention heatmaps; returns the scores."""
-    task = NumberTranslation(**spec["task"])
+    task = make(**spec["task"])
     model = Seq2Seq(Seq2SeqConfig.for_task(task, **spec["model"]))
     checkpoint = run.directory / "checkpoint.pt"
     started = time.perf_counter()

@@ -14,9 +14,10 @@ VARIANTS: dict[str, tuple[str, str, str]] = {
     "length": ("additive", "teacher_forcing", "length"),
 }
 SPLITS = ("valid", "test")  # held-out of the training lengths; longer (length) or any (random)
-PARTS = {  # split_by -> what the part is called in tables and figures
+PARTS = {  # part -> what it is called in tables and figures
     "random": "in distribution (random split)",
     "length": "extrapolation (split by length)",
+    "sentences": "German→English sentences (random split)",
 }
 METRICS = ("exact", "exact_beam", "bleu", "bleu_beam", "length_error", "exact_length")
 MODES = {"teacher_forcing": "teacher forcing", "scheduled": "scheduled (inv. sigmoid)"}

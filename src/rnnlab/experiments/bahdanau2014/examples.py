@@ -13,7 +13,8 @@ import torch
 from rnnlab.experiments.plots.translation import attention_heatmap
 from rnnlab.models.seq2seq import Seq2Seq
 from rnnlab.tasks.bleu import bleu_text, corpus_bleu
-from rnnlab.tasks.numbers import NumberTranslation, tokenize
+from rnnlab.tasks.numbers import NumberTranslation
+from rnnlab.tasks.pairs import PairTask
 
 
 def evenly_spaced(count: int, size: int | None) -> list[int]:
@@ -24,7 +25,7 @@ def evenly_spaced(count: int, size: int | None) -> list[int]:
     return sorted({(i * count) // size for i in range(size)})
 
 
-def per_length(task: NumberTranslation, split: str, size: int) -> list[int]:
+def per_length(task: PairTask, split: str, size: int) -> list[int]:
     """Indices of ``split``: for every source length, ``size`` of its examples evenly spaced
     (all of them where it has fewer), so that the rare lengths are scored too."""
     by_length: dict[int, list[int]] = {}
@@ -38,18 +39,19 @@ def per_length(task: NumberTranslation, split: str, size: int) -> list[int]:
 @torch.no_grad()
 def decode_examples(
     model: Seq2Seq,
-    task: NumberTranslation,
+    task: PairTask,
     split: str,
     indices: Sequence[int],
     *,
     beam_width: int,
     batch_size: int = 256,
 ) -> list[dict[str, Any]]:
-    """Greedy and beam-search outputs for the examples ``indices`` of ``split``: one dict per
-    example with its ``number``, ``source_length``, ``reference`` / ``greedy`` / ``beam``
-    target ids, and their BLEU strings (``*_text``)."""
-    pairs, numbers = task.pairs(split), task.numbers(split)
-    _, reference_texts = zip(*task.texts(split), strict=True)
+    """Greedy and beam-search outputs for the examples ``indices`` of ``split`` of a token
+    task (the numbers or ``german_english``): one dict per example with its ``index`` in the
+    split, ``source`` text, ``source_length``, ``reference`` / ``greedy`` / ``beam`` target ids,
+    and their BLEU strings (``*_text``)."""
+    pairs = task.pairs(split)
+    sources = [source for source, _ in task.texts(split)]
     vocabulary = task.target_vocabulary
     model.eval()
     out = []
@@ -65,16 +67,16 @@ def decode_examples(
         for b, i in enumerate(chunk):
             g = greedy[b][0].tokens if greedy[b] else []
             k = beams[b][0].tokens if beams[b] else []
-            reference = tokenize(reference_texts[i], task.target, task.level)
             out.append(
                 {
                     "split": split,
-                    "number": numbers[i],
+                    "index": i,
+                    "source": sources[i],
                     "source_length": int(batch.source_lengths[b]),
                     "reference": pairs[i][1].tolist(),
                     "greedy": g,
                     "beam": k,
-                    "reference_text": bleu_text(reference),
+                    "reference_text": bleu_text(vocabulary.decode(pairs[i][1])),
                     "greedy_text": bleu_text(vocabulary.decode(g)),
                     "beam_text": bleu_text(vocabulary.decode(k)),
                 }
@@ -99,38 +101,41 @@ def score(examples: Sequence[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _drawable(task: PairTask, split: str) -> list[tuple[int, str]]:
+    """(index, label) of the examples of ``split`` worth drawing: for the numbers, those whose
+    German reverses ones and tens, labelled by the number; otherwise every example, by index."""
+    if isinstance(task, NumberTranslation):
+        numbers = task.numbers(split)
+        picks = [(i, str(n)) for i, n in enumerate(numbers) if n % 100 > 20 and n % 10]
+        return picks or [(i, str(n)) for i, n in enumerate(numbers)]
+    return [(i, f"#{i}") for i in range(task.size(split))]
+
+
 def heatmaps(
-    model: Seq2Seq, task: NumberTranslation, spec: dict[str, Any], folder: Path, count: int
+    model: Seq2Seq, task: PairTask, spec: dict[str, Any], folder: Path, count: int
 ) -> list[Path]:
     """Attention heatmaps (source tokens × decoded target tokens) of ``count`` sentences: the
-    last in-range validation number with ones and tens (reordered in German), then test
-    numbers spread over the split."""
+    last drawable validation example (:func:`_drawable`), then test examples spread over the
+    split (the sentences' test split is ordered as drawn, so these are of mixed lengths)."""
     if count == 0 or model.attention is None:
         return []
-
-    def reordered(split: str) -> list[int]:
-        numbers = task.numbers(split)
-        picks = [i for i, n in enumerate(numbers) if n % 100 > 20 and n % 10]
-        return picks or list(range(len(numbers)))
-
-    valid, test = reordered("valid"), reordered("test")
+    valid, test = _drawable(task, "valid"), _drawable(task, "test")
     chosen = [("valid", valid[-1])] + [
         ("test", test[i]) for i in evenly_spaced(len(test), count - 1)
     ]
     paths = []
-    for split, i in chosen[:count]:
+    for split, (i, label) in chosen[:count]:
         source, _ = task.pairs(split)[i]
         found = model.search(source.unsqueeze(1), torch.tensor([len(source)]))
         decoded = torch.tensor(found[0][0].tokens if found and found[0] else [], dtype=torch.long)
         weights = model.attention_map(source, decoded)  # (U', S)
-        number = task.numbers(split)[i]
         paths.append(
             attention_heatmap(
                 weights.detach().cpu().numpy(),
                 task.source_vocabulary.decode(source),
                 [*task.target_vocabulary.decode(decoded), "</s>"],
-                folder / f"attention_{split}_{number}.png",
-                title=f"{spec['variant']} seed {spec['seed']}, {split}: {number}",
+                folder / f"attention_{split}_{label.lstrip('#')}.png",
+                title=f"{spec['variant']} seed {spec['seed']}, {split}: {label}",
             )
         )
     return paths

@@ -7,14 +7,20 @@ from pathlib import Path
 
 from rnnlab.experiments.bahdanau2014.constants import EXPERIMENT, PAPER, PARTS
 from rnnlab.experiments.bahdanau2014.summary import _key, length_curves, summarize, table_rows
-from rnnlab.experiments.plots.translation import extrapolation, fixed_vs_attention, learning_curves
+from rnnlab.experiments.plots.translation import (
+    extrapolation,
+    fixed_vs_attention,
+    learning_curves,
+    sentences_against_length,
+)
 from rnnlab.runs.report import Section
 
 
 def figures(store, records, name: str, out: Path) -> list[Path]:
     """The figures of preset ``name`` (:mod:`.plots.translation`): accuracy against source
-    length in both parts (if it has the random split), the extrapolation part's scores and stop
-    rules (if it has the split by length), and the learning curves of both."""
+    length in both numbers' parts (if it has the random split), the extrapolation part's scores
+    and stop rules (if it has the split by length), BLEU and exact match against length on the
+    sentences (if it has them), and the learning curves of every part."""
     curves = length_curves(records)
     specs = {
         part: next((r.spec for r in records if _key(r)[:2] == (name, part)), None) for part in PARTS
@@ -47,6 +53,16 @@ def figures(store, records, name: str, out: Path) -> list[Path]:
                 f"{spread}",
             )
         )
+    if specs["sentences"] is not None:
+        images.append(
+            sentences_against_length(
+                part_curves("sentences"),
+                out / f"{name}_sentences.png",
+                title=f"{EXPERIMENT} ({name}): fixed context vs attention against sentence "
+                f"length, German→English, {spread}",
+                spec=specs["sentences"],
+            )
+        )
     panels = {
         f"{EXPERIMENT} ({name}): learning curves, {title}": [
             (r.spec["variant"], store.metrics(r.key, "exact_match").get("exact_match", []))
@@ -72,7 +88,9 @@ def report_sections(store, records, out: Path) -> list[Section]:
                 "'random' (in distribution, Fig. 2's protocol): a random split, every length in "
                 "training, valid and test new numbers of every length (test: the same count per "
                 "source length where there are enough). Part 'length' (extrapolation): valid "
-                "within the training lengths, test longer than any training source. "
+                "within the training lengths, test longer than any training source. Part "
+                "'sentences': German sentences of a synchronous grammar translated into English "
+                "(the german_english task), a random split as in 'random'. "
                 f"{PAPER} BLEU signature: {signatures}."
             ),
             header=["preset", *header],

@@ -17,13 +17,13 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _key(record) -> tuple[str, str, str]:
-    """(preset, part, variant) of a run; the part is the task's ``split_by``."""
-    return record.spec["preset"], record.spec["task"]["split_by"], record.spec["variant"]
+    """(preset, part, variant) of a run."""
+    return record.spec["preset"], record.spec["part"], record.spec["variant"]
 
 
 def _buckets(outcome: dict[str, Any], part: str) -> list[dict[str, Any]]:
     """The buckets a curve against length is drawn from: both splits of the length part (they
-    hold different lengths), the test split of the random part (valid holds the same lengths)."""
+    hold different lengths), the test split of the others (valid holds the same lengths)."""
     return [b for b in outcome["buckets"] if part == "length" or b["split"] == "test"]
 
 
@@ -51,8 +51,9 @@ def summarize(records) -> list[dict[str, Any]]:
             "mode": mode,
             "stop": stop,
             "seeds": len(members),
-            "max_number": spec["task"]["max_number"],
-            "train_max_length": spec["task"].get("train_max_length"),
+            "max_number": spec["task"].get("max_number"),  # the numbers' parts
+            "train_max_length": spec["task"].get("train_max_length"),  # the length part
+            "max_length": spec["task"].get("max_length"),  # the sentences' longest source
             "hidden_size": spec["model"]["hidden_size"],
             "updates": spec["train"]["max_updates"],
             "train_seconds": _mean([o["train_seconds"] for o in outcomes]),
@@ -66,7 +67,11 @@ def summarize(records) -> list[dict[str, Any]]:
             for metric, points in curves[key].items()
         }
         row["seed_buckets"] = [
-            [(b["length"], b["n"], b["exact"]) for b in _buckets(o, part) if b["split"] == "test"]
+            [
+                (b["length"], b["n"], b["exact"], b["bleu"])
+                for b in _buckets(o, part)
+                if b["split"] == "test"
+            ]
             for o in outcomes
         ]
         rows.append(row)
@@ -103,13 +108,17 @@ def _number(value: float, digits: int = 2) -> str:
 def _part_label(row: dict[str, Any]) -> str:
     if row["part"] == "random":
         return f"random 0..{row['max_number']:,}"
+    if row["part"] == "sentences":
+        return f"sentences de→en, ≤ {row['max_length']} tokens"
     return f"length: train ≤ {row['train_max_length']}"
 
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the terminal table, seed means. Part "random": valid and test are
     new numbers of every length (test: up to ``random_per_length`` per source length); part
-    "length": valid within the training lengths, test longer than any training source."""
+    "length": valid within the training lengths, test longer than any training source; part
+    "sentences": valid and test are new sentences of every length (test: up to
+    ``sentence_per_length`` per source length)."""
     header = [
         "part",
         "variant",
@@ -145,11 +154,13 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     return header, cells
 
 
-def _pooled_exact(buckets: Sequence[tuple[int, int, float]], keep) -> float:
-    """Exact match over the buckets whose length satisfies ``keep``, weighted by their size."""
-    chosen = [(n, exact) for length, n, exact in buckets if keep(length)]
+def _pooled(buckets: Sequence[tuple[int, int, float, float]], keep, metric: str) -> float:
+    """The mean of ``metric`` ("exact" or "bleu") over the buckets whose length satisfies
+    ``keep``, weighted by their size (for BLEU: the mean of the per-length corpus BLEUs)."""
+    column = {"exact": 2, "bleu": 3}[metric]
+    chosen = [(b[1], b[column]) for b in buckets if keep(b[0]) and not math.isnan(b[column])]
     total = sum(n for n, _ in chosen)
-    return sum(n * exact for n, exact in chosen) / total if total else math.nan
+    return sum(n * value for n, value in chosen) / total if total else math.nan
 
 
 def _ordering(a: Sequence[float], b: Sequence[float], names: tuple[str, str]) -> str:
@@ -161,25 +172,30 @@ def _ordering(a: Sequence[float], b: Sequence[float], names: tuple[str, str]) ->
     return "no ordering holds for every seed"
 
 
-def _span(values: Sequence[float]) -> str:
-    low, high = min(values), max(values)
-    return _number(low) if low == high else f"{_number(low)}–{_number(high)}"
-
-
-def length_verdict(fixed: dict[str, Any], attention: dict[str, Any], name: str) -> list[str]:
-    """The random part's Fig. 2 question in sentences: per seed, test exact match on the shorter
-    and on the longer half of the test lengths; who is ahead on each half for every seed (every
+def length_verdict(
+    fixed: dict[str, Any], attention: dict[str, Any], name: str, part: str, metric: str
+) -> list[str]:
+    """Fig. 2's question in sentences, for an in-distribution ``part`` and a ``metric``
+    ("exact" match or "bleu", see :func:`_pooled`): per seed, the test score on the shorter and
+    on the longer half of the test lengths; who is ahead on each half for every seed (every
     pairing of seeds); whether each model falls from the shorter to the longer half for every
     seed; whether attention's lead is wider on the longer half for every seed (seeds paired by
     number, as they share the initialisation seed and the batch order)."""
-    lengths = sorted({n for seed in fixed["seed_buckets"] for n, _, _ in seed})
+    lengths = sorted({b[0] for seed in fixed["seed_buckets"] for b in seed})
     if len(lengths) < 2:
         return []
     cut = lengths[len(lengths) // 2]  # the longer half: lengths >= cut
+    digits = 2 if metric == "exact" else 1
+
+    def span(values: Sequence[float]) -> str:
+        low, high = min(values), max(values)
+        if low == high:
+            return _number(low, digits)
+        return f"{_number(low, digits)}–{_number(high, digits)}"
 
     def halves(row):
-        short = [_pooled_exact(s, lambda n: n < cut) for s in row["seed_buckets"]]
-        long = [_pooled_exact(s, lambda n: n >= cut) for s in row["seed_buckets"]]
+        short = [_pooled(s, lambda n: n < cut, metric) for s in row["seed_buckets"]]
+        long = [_pooled(s, lambda n: n >= cut, metric) for s in row["seed_buckets"]]
         return short, long
 
     (f_short, f_long), (a_short, a_long) = halves(fixed), halves(attention)
@@ -194,7 +210,7 @@ def length_verdict(fixed: dict[str, Any], attention: dict[str, Any], name: str) 
             if min(change) > 0
             else "neither falls nor rises for every seed"
         )
-        changes.append(f"{label} {_span(change)} ({falls})")
+        changes.append(f"{label} {span(change)} ({falls})")
     gaps = [
         (al - fl) - (as_ - fs)
         for fs, fl, as_, al in zip(f_short, f_long, a_short, a_long, strict=True)
@@ -206,12 +222,14 @@ def length_verdict(fixed: dict[str, Any], attention: dict[str, Any], name: str) 
         if max(gaps) < 0
         else "not wider on the longer half for every seed"
     )
+    title = "exact match" if metric == "exact" else "BLEU"
+    where = f"{name}, {PARTS[part]}"
     return [
-        f"{name}, in distribution: test exact match (range over seeds) on sources of < {cut} "
-        f"tokens: attention {_span(a_short)} vs fixed {_span(f_short)} "
-        f"({_ordering(a_short, f_short, names)}); on ≥ {cut} tokens: attention {_span(a_long)} "
-        f"vs fixed {_span(f_long)} ({_ordering(a_long, f_long, names)})",
-        f"{name}, in distribution: change from < {cut} to ≥ {cut} tokens: "
+        f"{where}: test {title} (range over seeds) on sources of < {cut} tokens: attention "
+        f"{span(a_short)} vs fixed {span(f_short)} ({_ordering(a_short, f_short, names)}); on "
+        f"≥ {cut} tokens: attention {span(a_long)} vs fixed {span(f_long)} "
+        f"({_ordering(a_long, f_long, names)})",
+        f"{where}: {title} change from < {cut} to ≥ {cut} tokens: "
         + ", ".join(changes)
         + f"; attention's lead over the fixed context is {wider} (Bahdanau et al.'s Fig. 2: the "
         "fixed context's score falls with length, attention's does not)",
@@ -230,7 +248,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
             if not members:
                 continue
             limit = members[0]["train_max_length"]
-            where = "test" if part == "random" else f"training sources ≤ {limit} tokens"
+            where = f"training sources ≤ {limit} tokens" if part == "length" else "test"
             for metric, digits in (("exact", 2), ("bleu", 0)):
                 curves = [
                     f"{v} "
@@ -247,8 +265,9 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
                         f"source length ({where}): " + "; ".join(curves)
                     )
             fixed, attention = by.get((name, part, "fixed")), by.get((name, part, "attention"))
-            if part == "random" and fixed and attention:
-                lines += length_verdict(fixed, attention, name)
+            if part != "length" and fixed and attention:
+                for metric in ("exact", "bleu") if part == "sentences" else ("exact",):
+                    lines += length_verdict(fixed, attention, name, part, metric)
             if part == "length" and fixed and attention:
                 lines.append(
                     f"{name}, extrapolation: attention vs fixed context, greedy exact match "

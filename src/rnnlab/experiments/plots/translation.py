@@ -106,6 +106,35 @@ def fixed_vs_attention(
     return save_figure(figure, path)
 
 
+def sentences_against_length(
+    curves: Curves, path: Path, *, title: str, spec: Mapping[str, Any]
+) -> Path:
+    """Bahdanau et al.'s Fig. 2 on the German–English sentences: test BLEU (their measure) and
+    exact match against the German source's length, fixed context vs attention; ``spec`` is one
+    run's spec (its ``task``: ``n_train``; ``model``: ``hidden_size``) for the panels' title."""
+    plt = pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric, label in (
+        (axes[0], "bleu", "BLEU (greedy, words)"),
+        (axes[1], "exact", "exact match (greedy)"),
+    ):
+        for shift, variant in zip((-0.1, 0.1), ("fixed", "attention"), strict=True):
+            _curve(ax, curves, variant, metric, shift)
+        ax.set_xlabel("German source length (tokens)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    axes[0].set_title(
+        f"{spec['task']['n_train']:,} training pairs, bidirectional GRU "
+        f"{spec['model']['hidden_size']} encoder, GRU decoder",
+        fontsize=8,
+    )
+    axes[1].set_title("every length is in training; test sentences are new", fontsize=8)
+    axes[1].set_ylim(-0.05, 1.05)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
 def extrapolation(curves: Curves, train_max_length: int, path: Path, *, title: str) -> Path:
     """The split by length: exact match and BLEU against source length (fixed vs attention vs
     scheduled sampling), and the stop rules' length error ``|Û − U|``; a dashed line after
