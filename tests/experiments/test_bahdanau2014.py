@@ -225,7 +225,25 @@ def test_paper_preset_is_the_full_protocol():
     paper = experiment.preset("paper")
     assert paper.name == "paper" and paper.seeds == paper.random_seeds == 5
     assert paper.variants == tuple(experiment.VARIANTS) and paper.test_size is None
-    assert set(experiment.PRESETS) == {"paper", "quick"}
+    assert paper.sentence_variants == ("fixed", "attention") and paper.sentence_seeds == 5
+    assert set(experiment.PRESETS) == {"paper", "medium", "quick"}
+
+
+def test_medium_preset_is_the_sentences_fixed_context_against_attention():
+    """Only the sentences, fixed context and attention of one size, 3 seeds (0-2), every test
+    sentence of the 3-30 German tokens decoded (50 per length: more than any length holds)."""
+    medium = experiment.preset("medium")
+    specs = experiment.group_specs(medium)
+    assert [(s["part"], s["variant"], s["seed"]) for s in specs] == [
+        ("sentences", v, seed) for v in ("fixed", "attention") for seed in range(3)
+    ]
+    assert {s["model"]["hidden_size"] for s in specs} == {64}
+    assert {s["model"]["attention"] for s in specs} == {"none", "additive"}
+    task = {k: v for k, v in specs[0]["task"].items() if k != "name"}
+    lengths = [len(s) for s, _ in GermanEnglish(**task).pairs("test")]
+    assert max(lengths.count(n) for n in set(lengths)) <= 50 == specs[0]["evaluation"]["per_length"]
+    assert sorted(set(lengths)) == list(range(3, 31))
+    assert "seed 100" in medium.note and "MEDIUM PRESET" in medium.note
 
 
 def test_corpus_bleu_of_no_sentences_is_nan():
