@@ -54,6 +54,21 @@ def test_the_paper_preset_is_the_papers_setting():
     assert (ntm["learning_rate"], lstm["learning_rate"]) == (1e-4, 3e-5)
 
 
+def test_the_medium_preset_keeps_the_papers_sizes_on_shorter_training():
+    """Memory 128 × 20, controller 100, LSTM 3 × 256 and 8-bit vectors as the paper; lengths
+    1–10, tested to 4× (40); seeds 0–2, not the seed 100 its learning rates were chosen on."""
+    specs = graves2014.group_specs(graves2014.preset("medium"))
+    assert sorted((s["model"], s["seed"]) for s in specs) == [
+        (m, seed) for m in ("lstm", "ntm") for seed in (0, 1, 2)
+    ]
+    ntm = next(s for s in specs if s["model"] == "ntm")
+    lstm = next(s for s in specs if s["model"] == "lstm")
+    assert ntm["size"] == {"memory_slots": 128, "memory_width": 20, "controller_size": 100}
+    assert lstm["size"] == {"lstm_layers": 3, "lstm_size": 256}
+    assert (ntm["train_length"], ntm["width"], ntm["test_multiples"]) == (10, 8, [2, 3, 4])
+    assert "seed 100" in graves2014.preset("medium").note
+
+
 def test_a_tiny_sweep_learns_records_and_reports(tmp_path):
     specs = graves2014.group_specs(graves2014.preset("quick", **TINY))
     assert [s["model"] for s in specs] == ["ntm", "lstm"]
