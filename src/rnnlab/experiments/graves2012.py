@@ -51,8 +51,9 @@ from rnnlab.models.encoder import Encoder
 from rnnlab.models.transducer import JOINTS, Transducer
 from rnnlab.runs.executor import RunContext
 from rnnlab.runs.report import Section
-from rnnlab.tasks import make
+from rnnlab.tasks import PAIR_TASKS, make
 from rnnlab.tasks.pairs import PairTask, error_rate
+from rnnlab.tasks.synthetic_speech import SyntheticSpeech
 from rnnlab.training.pair_loop import PairTrainConfig, train_pairs
 
 EXPERIMENT = "graves2012"
@@ -278,7 +279,8 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     to ``decodes.json`` there.
     """
     options = dict(spec["task"])
-    if options["name"] == "spoken_digits":  # the first run synthesises the audio: show it
+    # a speech task's first run synthesises the audio: show it
+    if issubclass(PAIR_TASKS[options["name"]], SyntheticSpeech):
         options["progress"] = lambda done, total: run.progress(done, {"synthesised": done}, total)
     task = make(**options)
     model = build_model(spec, task)

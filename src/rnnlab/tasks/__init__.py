@@ -38,6 +38,8 @@ lengths, fixed splits, ``task.batches(split, batch_size)``, ``task.sample(batch_
 name                   data
 =====================  ==========================================================================
 ``spoken_digits``      digit strings spoken by eSpeak NG (log-mel features → digit labels)
+``spoken_numbers``     numbers in English words spoken by eSpeak NG (log-mel features → character
+                       or word labels)
 ``toy_transduction``   labels shown as noisy runs of frames (a unit-test-sized transduction task)
 ``numbers``            numbers written in words, translated by num2words (e.g. en → de), word or
                        character level, with a length-controlled split
@@ -73,6 +75,7 @@ from rnnlab.tasks.pairs import PairTask, SequencePairs, Vocabulary
 from rnnlab.tasks.parity import Parity
 from rnnlab.tasks.permutation import RandomPermutation
 from rnnlab.tasks.spoken_digits import SpokenDigits
+from rnnlab.tasks.spoken_numbers import SpokenNumbers
 from rnnlab.tasks.temporal_order import TemporalOrder, TemporalOrder3bit
 from rnnlab.tasks.toy_transduction import ToyTransduction
 from rnnlab.tasks.trees import BinaryTree, TreeBatch, batch_trees
@@ -99,7 +102,8 @@ TASKS: dict[str, type[Task]] = {
     )
 }
 PAIR_TASKS: dict[str, type[PairTask]] = {
-    cls.name: cls for cls in (SpokenDigits, ToyTransduction, NumberTranslation, GermanEnglish)
+    cls.name: cls
+    for cls in (SpokenDigits, SpokenNumbers, ToyTransduction, NumberTranslation, GermanEnglish)
 }
 
 
@@ -150,6 +154,7 @@ __all__ = [
     "RepeatCopy",
     "SequencePairs",
     "SpokenDigits",
+    "SpokenNumbers",
     "Task",
     "TemporalOrder",
     "TemporalOrder3bit",
