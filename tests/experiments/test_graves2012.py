@@ -237,7 +237,15 @@ def test_paper_preset_is_the_full_protocol():
     paper = graves2012.preset("paper")
     assert paper.name == "paper" and paper.seeds == 5 and paper.num_layers == 2
     assert paper.systems == graves2012.SYSTEMS and paper.joints == ("additive", "mlp")
-    assert "quick" in graves2012.PRESETS and set(graves2012.PRESETS) == {"paper", "quick"}
+    assert set(graves2012.PRESETS) == {"paper", "medium", "quick"}
+
+
+def test_medium_preset_reads_numbers_with_character_labels():
+    """The medium preset's labels have structure: spoken numbers, character targets."""
+    medium = graves2012.preset("medium")
+    assert medium.task["name"] == "spoken_numbers" and medium.task["labels"] == "characters"
+    assert medium.systems == graves2012.SYSTEMS and medium.seeds == 3
+    assert "MEDIUM PRESET" in medium.note
 
 
 def test_edit_distance_equals_its_reference_on_random_sequences():

@@ -116,6 +116,34 @@ PRESETS = {
         note="spoken digits (eSpeak NG, unseen test voices) instead of TIMIT; two BLSTM layers "
         "of 128 units, both joints, 5 seeds (about 3 hours with 2 workers on 2 cores)",
     ),
+    "medium": Preset(
+        name="medium",
+        task={
+            "name": "spoken_numbers",
+            "n_train": 4000,
+            "n_test": 300,
+            "labels": "characters",
+        },
+        systems=SYSTEMS,
+        joints=("additive", "mlp"),
+        seeds=3,
+        hidden_size=128,
+        num_layers=2,
+        stack_frames=3,
+        prediction_size=128,
+        joint_size=128,
+        learning_rate=1e-3,
+        batch_size=16,
+        max_updates=4000,
+        clip_norm=1.0,
+        eval_every=500,
+        eval_size=100,
+        note="MEDIUM PRESET (not yet run): spoken numbers (num2words, 0..999,999, read by eSpeak "
+        "NG, unseen test voices) with character labels instead of TIMIT phonemes, so that the "
+        "prediction network has spelling and number grammar to learn; two BLSTM layers of 128 "
+        "units, both joints, 4,000 updates of 16 utterances, 3 seeds; not yet piloted on other "
+        "seeds",
+    ),
     "quick": Preset(
         name="quick",
         task={"name": "spoken_digits", "n_train": 2000, "n_test": 300},

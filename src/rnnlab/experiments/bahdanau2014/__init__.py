@@ -1,28 +1,34 @@
-"""Bahdanau, Cho & Bengio 2014 in miniature: a fixed context against attention as the source
-grows (their Fig. 2), on the ``numbers`` translation task, in two parts:
+"""Bahdanau, Cho & Bengio 2014: a fixed context against attention as the source grows (their
+Fig. 2), in up to three parts:
 
-1. **In distribution** (Fig. 2's protocol): a random split (``split_by="random"``) of a wider
-   range (0..``random_max_number``), so that training holds sentences of every length and the
-   test sentences are new numbers of the same lengths; a fixed-context model and an attention
-   model of the same, small size (``random_hidden_size``: a fixed context this small is meant to
-   be the bottleneck), scored by source length.
+1. **In distribution** (Fig. 2's protocol) on the ``numbers`` task: a random split
+   (``split_by="random"``) of a wider range (0..``random_max_number``), so that training holds
+   sentences of every length and the test sentences are new numbers of the same lengths; a
+   fixed-context model and an attention model of the same, small size (``random_hidden_size``:
+   a fixed context this small is meant to be the bottleneck), scored by source length.
 2. **Extrapolation** (not in the paper): a split by source length, every number whose English
    source is longer than ``train_max_length`` tokens in ``"test"`` (none of them is seen in
    training); with it teacher forcing against scheduled sampling (Bengio et al. 2015) judged
    free-running, and the three stop rules of the DL book (§10.2.3) judged on the length of what
    they generate.
+3. **Sentences** (Fig. 2's protocol on data whose information grows with length; the
+   ``medium`` preset): German sentences of 3 to ``sentence_max_length`` tokens from the
+   synchronous grammar of :mod:`rnnlab.tasks.german_english`, translated into English; a random
+   split (the corpus's own held-out valid and test sentences, every length in training), fixed
+   context against attention of the same size (``sentence_hidden_size``), scored by the German
+   source's length, with BLEU (the paper's measure) and exact match.
 
-Data: English numbers written in words → German (``num2words``), word level with German
-compounds cut into morphemes ("twenty-one" → "ein@@ und@@ zwanzig": the ones come before the
-tens, so the alignment is not monotone).
+Data of parts 1 and 2: English numbers written in words → German (``num2words``), word level
+with German compounds cut into morphemes ("twenty-one" → "ein@@ und@@ zwanzig": the ones come
+before the tens, so the alignment is not monotone).
 
 Units (one training run each, every variant × seed of each part):
 
 ==============  ===============  ==================  ======  ======================
-variant         attention        training            stop    parts (quick, paper)
+variant         attention        training            stop    parts
 ==============  ===============  ==================  ======  ======================
-``fixed``       none (C only)    teacher forcing     eos     random, length
-``attention``   additive         teacher forcing     eos     random, length
+``fixed``       none (C only)    teacher forcing     eos     random, length, sentences
+``attention``   additive         teacher forcing     eos     random, length, sentences
 ``scheduled``   additive         scheduled sampling  eos     length
                                  (inverse sigmoid)
 ``unit``        additive         teacher forcing     unit    length
@@ -36,12 +42,14 @@ RNNencdec) or, with attention, Bahdanau's ``c_i`` read with the previous state `
 search (the shared searches of :mod:`rnnlab.decoding.search` under the model's stop rule), the
 length part's whole ``valid`` split and an evenly spaced subset of its ``test``, or the random
 part's evenly spaced ``test_size`` validation numbers and up to ``random_per_length`` test numbers
-of every source length; each source length gets:
+of every source length (the sentences: ``test_size`` and ``sentence_per_length``); each source
+length gets:
 
 - exact match: the fraction of outputs equal to the reference, token for token;
 - BLEU: ``sacrebleu``'s corpus BLEU (:mod:`rnnlab.tasks.bleu`) of the outputs against the
   references, over the German morphemes (pieces joined by spaces, ``@@`` removed: "ein und
-  zwanzig"; a whole German number is one word, so word BLEU would only count exact matches),
+  zwanzig"; a whole German number is one word, so word BLEU would only count exact matches) or
+  the English words of the sentences,
   with ``effective_order=True`` so that one- to three-token sentences still get a score; the
   signature is in the table's notes and the report;
 - length error: the mean ``|Û − U|`` in tokens of the greedy outputs and the fraction with
