@@ -137,6 +137,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("graves2012", "quick"): "5 min (2 workers)",
     ("jaeger2001", "quick"): "2 min (2 workers)",
     ("koutnik2014", "quick"): "8 min (2 workers)",
+    ("koutnik2014", "medium"): "1 h 26 min (2 workers, beside two lower-priority runs)",
     ("graves2014", "quick"): "5 min (2 workers)",
     ("nangia2018", "quick"): "5 min (2 workers)",
     ("pascanu2013_dynamics", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
