@@ -139,6 +139,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("koutnik2014", "quick"): "8 min (2 workers)",
     ("koutnik2014", "medium"): "1 h 26 min (2 workers, beside two lower-priority runs)",
     ("graves2014", "quick"): "5 min (2 workers)",
+    ("graves2014", "medium"): "57 min (2 workers at low priority, beside two other runs)",
     ("nangia2018", "quick"): "5 min (2 workers)",
     ("pascanu2013_dynamics", "quick"): "1 min 17 s (1 worker, beside a 2-worker run)",
     ("bengio1994", "quick"): "6 min 19 s (2 workers, machine nearly idle; 10.4 CPU-min)",
