@@ -134,6 +134,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("hochreiter1997", "medium"): "31 min (2 workers, beside other work; 2,815 run-seconds in all)",
     ("vanishing", "quick"): "1 min 36 s (2 workers)",
     ("bahdanau2014", "quick"): "6 min (2 workers)",
+    ("bahdanau2014", "medium"): "1 h 18 min (2 workers at lower priority, beside two other runs)",
     ("graves2012", "quick"): "5 min (2 workers)",
     ("jaeger2001", "quick"): "2 min (2 workers)",
     ("koutnik2014", "quick"): "8 min (2 workers)",
