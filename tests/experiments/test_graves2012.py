@@ -126,6 +126,12 @@ def test_error_rates_equal_a_recomputation_from_the_kept_decodes(sweep):
             )
             assert record.outcome["wer"][method] == pytest.approx(words, abs=1e-12)
             assert record.outcome["wer"][method] == pytest.approx(ler, abs=1e-12)
+            edits = record.outcome["edits"][method]
+            assert sum(edits.values()) == pytest.approx(ler, abs=1e-12)
+            grown = sum(map(len, hypotheses)) - sum(map(len, truth))
+            assert edits["insertions"] - edits["deletions"] == pytest.approx(
+                grown / sum(map(len, truth)), abs=1e-12
+            )
             wrong = sum(h != r for r, h in zip(truth, hypotheses, strict=True)) / len(truth)
             assert record.outcome["ser"][method] == pytest.approx(wrong)
             key = (record.spec["system"], record.spec["joint"] or "", method)
@@ -240,12 +246,32 @@ def test_paper_preset_is_the_full_protocol():
     assert set(graves2012.PRESETS) == {"paper", "medium", "quick"}
 
 
-def test_medium_preset_reads_numbers_with_character_labels():
-    """The medium preset's labels have structure: spoken numbers, character targets."""
+def test_medium_preset_reads_numbers_with_character_labels_in_noise():
+    """The medium preset's labels have structure (spoken numbers, character targets) and its
+    acoustics are ambiguous (white noise at -10 dB); the joint is Graves 2012's."""
     medium = graves2012.preset("medium")
     assert medium.task["name"] == "spoken_numbers" and medium.task["labels"] == "characters"
-    assert medium.systems == graves2012.SYSTEMS and medium.seeds == 3
-    assert "MEDIUM PRESET" in medium.note
+    assert medium.task["noise_snr_db"] == -10.0
+    assert medium.systems == graves2012.SYSTEMS and medium.joints == ("additive",)
+    assert medium.seeds == 3 and "MEDIUM PRESET" in medium.note
+
+
+@pytest.mark.parametrize(
+    ("references", "hypotheses", "expected"),
+    [
+        ([[1, 2, 3], [4, 5]], [[1, 3], []], (0, 3, 0)),  # deletions only, an empty decode too
+        ([[1, 2]], [[1, 2, 2, 7]], (0, 0, 2)),  # insertions only
+        ([[1, 2, 3, 4]], [[1, 9, 3, 8]], (2, 0, 0)),  # substitutions only
+        ([[5, 6], [7]], [[5, 6], [7]], (0, 0, 0)),
+    ],
+)
+def test_error_kinds_count_each_kind_where_the_alignment_is_unique(
+    references, hypotheses, expected
+):
+    total = sum(map(len, references))
+    kinds = graves2012.error_kinds(references, hypotheses)
+    assert tuple(kinds[k] for k in graves2012.EDIT_KINDS) == tuple(n / total for n in expected)
+    assert sum(kinds.values()) == pytest.approx(error_rate(references, hypotheses))
 
 
 def test_edit_distance_equals_its_reference_on_random_sequences():
