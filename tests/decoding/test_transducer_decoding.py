@@ -125,6 +125,38 @@ def test_graves_beam_search_symbol_cap_bounds_each_frame():
     assert max(len(h.labels) for h in capped) <= 2
 
 
+class SpellsSixInOneFrame:
+    """A transducer that emits label 0 six times and then ∅, all within one frame: its
+    prediction state counts the labels emitted, and ∅ is likely only after the sixth."""
+
+    blank, joint_input_size = 1, 1
+
+    def encode(self, sources, lengths):
+        return torch.zeros(sources.shape[0], sources.shape[1], 1, dtype=torch.float64), lengths
+
+    def predict(self, tokens, state=None):
+        count = torch.zeros(len(tokens)) if state is None else state + 1
+        return count.double().unsqueeze(-1), count
+
+    def join(self, f, g):
+        blank = torch.where(g >= 6, 10.0, -10.0)
+        return torch.cat([torch.zeros_like(blank + f), blank + f], dim=-1)
+
+
+def test_model_decode_beam_runs_algorithm_1_without_a_cap():
+    """A word spelled out within one stacked frame: ``Transducer.decode(method="beam")`` must
+    search as Algorithm 1 does, uncapped; a cap of 4 labels per frame makes the hypothesis leave
+    the frame through an unlikely ∅ and loses the right sequence."""
+    model = SpellsSixInOneFrame()
+    f, _ = model.encode(torch.zeros(1, 1, 3), None)  # one frame
+    free = transducer_beam_search(model, f, beam=4)[0]
+    capped = transducer_beam_search(model, f, beam=4, max_symbols_per_frame=4)[0]
+    assert free[0].labels == (0,) * 6 and free[0].log_prob > -1e-3
+    assert capped[0].labels != (0,) * 6 and capped[0].log_prob < -8
+    decoded = Transducer.decode(model, torch.zeros(1, 1, 3), None, "beam", beam=4)
+    assert decoded == [[0] * 6]
+
+
 @pytest.mark.parametrize("joint", ["additive", "mlp"])
 @pytest.mark.parametrize("length_norm", [False, True])
 def test_modified_beam_search_unpruned_equals_exhaustive_one_symbol_per_frame(joint, length_norm):

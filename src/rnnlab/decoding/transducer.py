@@ -198,7 +198,9 @@ def transducer_beam_search(
         beam: ``W`` (>= 1, default 4).
         length_norm: the final ranking (default True).
         max_symbols_per_frame: None (default, the paper's search) or a cap on the labels an
-            expansion may add in one frame, a guard against a model that rarely emits ∅.
+            expansion may add in one frame, a guard against a model that rarely emits ∅. A
+            capped hypothesis leaves its frame through ∅ at the price ``Pr(∅ | y, t)``, so a cap
+            below the labels a model emits in one frame mis-scores the right hypothesis.
 
     Returns:
         For each sequence, its final ``B`` (at most ``W`` hypotheses), best first.

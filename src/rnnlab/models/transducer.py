@@ -212,9 +212,13 @@ class Transducer(LabelModel):
                 ``"beam"`` (Graves 2012 Algorithm 1) or ``"modified_beam"`` (batched, at most one
                 label per frame).
             beam: the beam width ``W`` of the beam searches (default 4).
-            max_symbols_per_frame: the cap on labels per frame of the greedy search, and of
-                the expansions of ``"beam"`` (default 4; Algorithm 1 itself has no cap, but an
-                untrained model that rarely emits ∅ makes its expansions run very long).
+            max_symbols_per_frame: the cap on labels per frame of the greedy search (default
+                4). ``"beam"`` runs Algorithm 1 as published, without a cap: a capped
+                hypothesis must leave its frame through ∅, and the low ``Pr(∅)`` of a frame in
+                which the model emits a burst of labels (a word spelled out within one stacked
+                frame) pushes the right hypothesis out of the beam. For a cap (a guard against a
+                model that rarely emits ∅) call
+                :func:`~rnnlab.decoding.transducer.transducer_beam_search` directly.
             length_norm: the beam searches pick ``argmax log Pr(y) / |y|`` (default True, as
                 Graves 2012) instead of ``argmax log Pr(y)``.
         """
@@ -227,14 +231,7 @@ class Transducer(LabelModel):
                 self, f, lengths, max_symbols_per_frame=max_symbols_per_frame
             )
         if method == "beam":
-            beams = transducer_beam_search(
-                self,
-                f,
-                lengths,
-                beam=beam,
-                length_norm=length_norm,
-                max_symbols_per_frame=max_symbols_per_frame,
-            )
+            beams = transducer_beam_search(self, f, lengths, beam=beam, length_norm=length_norm)
         else:
             beams = transducer_modified_beam_search(
                 self, f, lengths, beam=beam, length_norm=length_norm
