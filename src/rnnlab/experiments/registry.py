@@ -136,6 +136,8 @@ MEASURED: dict[tuple[str, str], str] = {
     ("bahdanau2014", "quick"): "6 min (2 workers)",
     ("bahdanau2014", "medium"): "1 h 18 min (2 workers at lower priority, beside two other runs)",
     ("graves2012", "quick"): "5 min (2 workers)",
+    ("graves2012", "medium"): "1 h 3 min (2 workers, beside a 2-process pilot; speech synthesis "
+    "of the noisy data set not included)",
     ("jaeger2001", "quick"): "2 min (2 workers)",
     ("koutnik2014", "quick"): "8 min (2 workers)",
     ("koutnik2014", "medium"): "1 h 26 min (2 workers, beside two lower-priority runs)",
