@@ -87,6 +87,16 @@ CONSTRUCTORS = [
     _case(
         lambda: cells.LSTM(2, 3, forget_bias=float("nan")), ValueError, "forget_bias", "lstm-fb-nan"
     ),
+    _case(
+        lambda: cells.LSTM(2, 3, bias=False, input_bias=-1.0),
+        ValueError,
+        "input_bias",
+        "lstm-input-bias-without-bias",
+    ),
+    _case(lambda: cells.LSTM(2, 3, input_bias="-1"), TypeError, "input_bias", "lstm-ib-str"),
+    _case(
+        lambda: cells.LSTM(2, 3, input_bias=float("inf")), ValueError, "input_bias", "lstm-ib-inf"
+    ),
     _case(lambda: cells.LSTM(2, 3, peephole=1), TypeError, "peephole", "lstm-peephole-int"),
     _case(lambda: cells.LSTM(2, 3, bias=None), TypeError, "bias", "lstm-bias-none"),
     # GRU

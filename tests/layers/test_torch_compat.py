@@ -566,29 +566,48 @@ def test_sigmoid_rnn_equals_manual_loop(num_layers, bidirectional, bias, with_hx
     assert_close(h_single, h_n[:, 0], atol=1e-10, rtol=0)
 
 
-# --------------------------------------------------------------------------------- forget_bias
+# ------------------------------------------------------------------- forget_bias and input_bias
+@pytest.mark.parametrize(("option", "gate"), [("forget_bias", 1), ("input_bias", 0)])
 @pytest.mark.parametrize(
     "extra", [{}, {"peephole": True}, {"proj_size": PROJ}, {"implementation": "rnnlab"}]
 )
-def test_forget_bias(extra):
+def test_gate_bias(extra, option, gate):
+    """The chosen gate's biases (rows ``gate·H .. (gate+1)·H`` in torch's order i, f, g, o)
+    start at the value in ``bias_ih`` and 0 in ``bias_hh``; every other bias keeps the seeded
+    default initialisation."""
     options = {"num_layers": 2, "bidirectional": True, **extra}
     torch.manual_seed(11)
-    ours = rnnlab.LSTM(N_IN, HIDDEN, forget_bias=1.0, **options)
+    ours = rnnlab.LSTM(N_IN, HIDDEN, **{option: -3.0}, **options)
     torch.manual_seed(11)
     plain = rnnlab.LSTM(N_IN, HIDDEN, **options)
     H = HIDDEN
+    rows = torch.arange(4 * H)
+    chosen = (rows >= gate * H) & (rows < (gate + 1) * H)
     names = [f"l{k}{s}" for k in range(2) for s in ("", "_reverse")]
     for name in names:
         b_ih, b_hh = getattr(ours, f"bias_ih_{name}"), getattr(ours, f"bias_hh_{name}")
-        assert torch.equal(b_ih[H : 2 * H], torch.ones(H))
-        assert torch.equal(b_hh[H : 2 * H], torch.zeros(H))
-        # The other gates keep the seeded default initialisation.
+        assert torch.equal(b_ih[chosen], torch.full((H,), -3.0))
+        assert torch.equal(b_hh[chosen], torch.zeros(H))
         for mine, default in ((b_ih, f"bias_ih_{name}"), (b_hh, f"bias_hh_{name}")):
-            reference = getattr(plain, default)
-            assert torch.equal(mine[:H], reference[:H])
-            assert torch.equal(mine[2 * H :], reference[2 * H :])
-    assert ours.forget_bias == 1.0
-    assert "forget_bias=1.0" in repr(ours)
+            assert torch.equal(mine[~chosen], getattr(plain, default)[~chosen])
+    assert getattr(ours, option) == -3.0
+    assert f"{option}=-3.0" in repr(ours)
+
+
+def test_cell_gate_biases_together():
+    """``rnnlab.cells.LSTM`` with both options: the input and forget slices, nothing else."""
+    torch.manual_seed(3)
+    cell = cells.LSTM(N_IN, HIDDEN, input_bias=-2.0, forget_bias=4.0)
+    torch.manual_seed(3)
+    plain = cells.LSTM(N_IN, HIDDEN)
+    H = HIDDEN
+    assert torch.equal(cell.bias_ih[:H], torch.full((H,), -2.0))
+    assert torch.equal(cell.bias_ih[H : 2 * H], torch.full((H,), 4.0))
+    assert torch.equal(cell.bias_hh[: 2 * H], torch.zeros(2 * H))
+    assert torch.equal(cell.bias_ih[2 * H :], plain.bias_ih[2 * H :])
+    assert torch.equal(cell.bias_hh[2 * H :], plain.bias_hh[2 * H :])
+    assert torch.equal(cell.weight_hh, plain.weight_hh)
+    assert "input_bias=-2.0" in repr(cell) and "forget_bias=4.0" in repr(cell)
 
 
 # ------------------------------------------------------------------------------------- dropout

@@ -12,13 +12,14 @@ from rnnlab.cells.fused.common import can_fuse
 from rnnlab.cells.fused.lstm import lstm_scan
 
 
-def check_forget_bias(forget_bias: object, bias: bool) -> float | None:
-    """``forget_bias`` must be None or a finite number, and needs ``bias=True``."""
-    if forget_bias is None:
+def check_gate_bias(name: str, value: object, bias: bool) -> float | None:
+    """A gate's initial bias ``name`` (``forget_bias``, ``input_bias``) must be None or a finite
+    number, and needs ``bias=True``."""
+    if value is None:
         return None
     if not bias:
-        raise ValueError("forget_bias needs bias=True, got bias=False")
-    return check_real("forget_bias", forget_bias)
+        raise ValueError(f"{name} needs bias=True, got bias=False")
+    return check_real(name, value)
 
 
 class LSTM(Cell):
@@ -45,6 +46,10 @@ class LSTM(Cell):
         forget_bias: if given, the forget-gate biases start at this total value (``bias_ih``'s
             forget slice = ``forget_bias``, ``bias_hh``'s = 0), as advised by Jozefowicz et al.
             2015 (1.0 is usual); None (default) keeps torch's initialisation. Needs ``bias``.
+        input_bias: if given, the input-gate biases start at this total value, in the same way.
+            A negative value keeps the cells closed at first, Hochreiter & Schmidhuber 1997's
+            remedy for the drift of a cell's state under many irrelevant inputs
+            (``docs/tasks.md``, adding problem); None (default) keeps torch's initialisation.
         proj_size: if > 0, ``h_t`` is projected to ``proj_size`` features by ``weight_hr``
             (Sak et al. 2014; torch's ``proj_size``). Default 0.
 
@@ -64,6 +69,7 @@ class LSTM(Cell):
         *,
         peephole: bool = False,
         forget_bias: float | None = None,
+        input_bias: float | None = None,
         proj_size: int = 0,
         device=None,
         dtype=None,
@@ -77,7 +83,8 @@ class LSTM(Cell):
         self.output_size = proj_size or hidden_size
         self.bias = check_bool("bias", bias)
         self.peephole = check_bool("peephole", peephole)
-        self.forget_bias = check_forget_bias(forget_bias, bias)
+        self.forget_bias = check_gate_bias("forget_bias", forget_bias, bias)
+        self.input_bias = check_gate_bias("input_bias", input_bias, bias)
         H, P = hidden_size, self.output_size
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(4 * H, input_size, **factory))
@@ -87,10 +94,11 @@ class LSTM(Cell):
         self.weight_ch = nn.Parameter(torch.empty(3 * H, **factory)) if peephole else None
         self.weight_hr = nn.Parameter(torch.empty(P, H, **factory)) if proj_size else None
         uniform_init_(self, hidden_size)
-        if forget_bias is not None:
-            with torch.no_grad():
-                self.bias_ih[H : 2 * H].fill_(forget_bias)
-                self.bias_hh[H : 2 * H].zero_()
+        for gate, value in ((0, input_bias), (1, forget_bias)):  # i, f in torch's gate order
+            if value is not None:
+                with torch.no_grad():
+                    self.bias_ih[gate * H : (gate + 1) * H].fill_(value)
+                    self.bias_hh[gate * H : (gate + 1) * H].zero_()
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> tuple[Tensor, Tensor]:
         return (
@@ -137,6 +145,8 @@ class LSTM(Cell):
             parts.append("peephole=True")
         if self.forget_bias is not None:
             parts.append(f"forget_bias={self.forget_bias}")
+        if self.input_bias is not None:
+            parts.append(f"input_bias={self.input_bias}")
         if self.proj_size:
             parts.append(f"proj_size={self.proj_size}")
         return ", ".join(parts)

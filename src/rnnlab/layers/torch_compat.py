@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnlab import cells
 from rnnlab._checks import check_bool, check_choice, check_probability, check_size
 from rnnlab.cells.base import uniform_
-from rnnlab.cells.lstm import check_forget_bias
+from rnnlab.cells.lstm import check_gate_bias
 from rnnlab.layers.stack import Stack
 
 IMPLEMENTATIONS = ("auto", "torch", "rnnlab")
@@ -296,6 +296,7 @@ class LSTM(TorchCompatible, nn.LSTM):
             initialised U(-1/√H, 1/√H) like every other parameter (default False).
         forget_bias: if given, every forget-gate bias starts at this value (``bias_ih``'s
             forget slice) with ``bias_hh``'s forget slice 0 (default None: torch's init).
+        input_bias: the same for the input gates (see :class:`rnnlab.cells.LSTM`).
         implementation: ``"auto"``, ``"torch"`` or ``"rnnlab"`` (see :class:`RNN`).
     """
 
@@ -314,6 +315,7 @@ class LSTM(TorchCompatible, nn.LSTM):
         *,
         peephole: bool = False,
         forget_bias: float | None = None,
+        input_bias: float | None = None,
         implementation: str = "auto",
     ) -> None:
         _check_constructor(
@@ -321,7 +323,8 @@ class LSTM(TorchCompatible, nn.LSTM):
         )
         check_size("proj_size", proj_size, minimum=0)
         check_bool("peephole", peephole)
-        forget_bias = check_forget_bias(forget_bias, bias)
+        forget_bias = check_gate_bias("forget_bias", forget_bias, bias)
+        input_bias = check_gate_bias("input_bias", input_bias, bias)
         super().__init__(
             input_size,
             hidden_size,
@@ -336,6 +339,7 @@ class LSTM(TorchCompatible, nn.LSTM):
         )
         self.peephole = peephole
         self.forget_bias = forget_bias
+        self.input_bias = input_bias
 
         def make_cell(n: int) -> cells.Cell:
             return cells.LSTM(
@@ -355,10 +359,13 @@ class LSTM(TorchCompatible, nn.LSTM):
                 peep = nn.Parameter(torch.empty(3 * H, device=device, dtype=dtype))
                 uniform_(peep, H)
                 self.register_parameter(torch_name, peep)
-            elif template_name.endswith("bias_ih") and forget_bias is not None:
-                with torch.no_grad():
-                    getattr(self, torch_name)[H : 2 * H].fill_(forget_bias)
-                    getattr(self, torch_name.replace("bias_ih", "bias_hh"))[H : 2 * H].zero_()
+            elif template_name.endswith("bias_ih"):
+                for gate, value in ((0, input_bias), (1, forget_bias)):  # i, f
+                    if value is not None:
+                        with torch.no_grad():
+                            rows = slice(gate * H, (gate + 1) * H)
+                            getattr(self, torch_name)[rows].fill_(value)
+                            getattr(self, torch_name.replace("bias_ih", "bias_hh"))[rows].zero_()
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -366,6 +373,8 @@ class LSTM(TorchCompatible, nn.LSTM):
             s += ", peephole=True"
         if self.forget_bias is not None:
             s += f", forget_bias={self.forget_bias}"
+        if self.input_bias is not None:
+            s += f", input_bias={self.input_bias}"
         return s
 
 
