@@ -242,6 +242,8 @@ def test_bad_presets_are_refused_by_name():
 def test_paper_preset_is_the_full_protocol():
     paper = graves2012.preset("paper")
     assert paper.name == "paper" and paper.seeds == 5 and paper.num_layers == 2
+    assert paper.task == graves2012.preset("medium").task  # the task where labels have structure
+    assert paper.max_updates == 3 * graves2012.preset("medium").max_updates
     assert paper.systems == graves2012.SYSTEMS and paper.joints == ("additive", "mlp")
     assert set(graves2012.PRESETS) == {"paper", "medium", "quick"}
 
