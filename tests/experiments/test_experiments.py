@@ -232,18 +232,28 @@ def test_hochreiter1997_trains_each_cells_seeds_as_one_ensemble(tmp_path):
     ).is_file()
 
 
-def test_hochreiter1997_forget_bias_reaches_the_lstm_only():
+def test_hochreiter1997_gate_biases_reach_the_lstm_only():
+    """The medium preset's LSTMs start with input gates at -3 and forget gates by length
+    (σ(b)^T = ½); the Elman nets' specs carry neither, so their runs' keys did not change."""
     specs = hochreiter1997.group_specs(hochreiter1997.preset("medium", seeds=1))
     members = [m for spec in specs for m in spec.get("members", [spec])]
     lstm = [m for m in members if m["model"]["cell"] == "lstm"]
     elman = [m for m in members if m["model"]["cell"] == "elman"]
-    assert lstm and all(m["model"]["forget_bias"] == 5.0 for m in lstm)
-    assert elman and all("forget_bias" not in m["model"] for m in elman)
+    forget = {m["task"]["length"]: m["model"]["forget_bias"] for m in lstm}
+    assert forget == {100: 5.0, 500: 6.6, 1000: 7.3}
+    for length, b in forget.items():  # half the content kept over T steps, to the rounding
+        assert torch.sigmoid(torch.tensor(b, dtype=torch.float64)) ** length == pytest.approx(
+            0.5, abs=0.02
+        )
+    assert all(m["model"]["cell_options"] == {"input_bias": -3.0} for m in lstm)
+    assert elman and all(set(m["model"]).isdisjoint({"forget_bias", "cell_options"}) for m in elman)
     task = tasks.make(**lstm[0]["task"])
     model = build_model(task, **lstm[0]["model"])
-    biases = [p for name, p in model.named_parameters() if "bias" in name]
     H = lstm[0]["model"]["hidden_size"]
-    assert any(torch.all(b[H : 2 * H] == 5.0) for b in biases if b.numel() == 4 * H)
+    biases = [p for name, p in model.named_parameters() if "bias" in name and p.numel() == 4 * H]
+    assert any(torch.all(b[H : 2 * H] == 5.0) and torch.all(b[:H] == -3.0) for b in biases)
+    with pytest.raises(ValueError, match="forget_bias must be a number"):
+        hochreiter1997.group_specs(hochreiter1997.preset("medium", forget_bias="halflife"))
 
 
 def test_cli_report_rebuilds_the_page(tmp_path):
