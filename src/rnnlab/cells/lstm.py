@@ -22,6 +22,19 @@ def check_gate_bias(name: str, value: object, bias: bool) -> float | None:
     return check_real(name, value)
 
 
+@torch.no_grad()
+def init_gate_biases_(
+    bias_ih: Tensor, bias_hh: Tensor, input_bias: float | None, forget_bias: float | None
+) -> None:
+    """Start each given gate's biases at its value: ``bias_ih``'s slice of the gate (torch's
+    order ``i, f, g, o``) filled with it, ``bias_hh``'s zeroed; gates given None keep theirs."""
+    H = bias_ih.shape[0] // 4
+    for gate, value in ((0, input_bias), (1, forget_bias)):
+        if value is not None:
+            bias_ih[gate * H : (gate + 1) * H].fill_(value)
+            bias_hh[gate * H : (gate + 1) * H].zero_()
+
+
 class LSTM(Cell):
     r"""LSTM cell in torch's gate order ``i, f, g, o``, with optional peepholes and projection.
 
@@ -94,11 +107,8 @@ class LSTM(Cell):
         self.weight_ch = nn.Parameter(torch.empty(3 * H, **factory)) if peephole else None
         self.weight_hr = nn.Parameter(torch.empty(P, H, **factory)) if proj_size else None
         uniform_init_(self, hidden_size)
-        for gate, value in ((0, input_bias), (1, forget_bias)):  # i, f in torch's gate order
-            if value is not None:
-                with torch.no_grad():
-                    self.bias_ih[gate * H : (gate + 1) * H].fill_(value)
-                    self.bias_hh[gate * H : (gate + 1) * H].zero_()
+        if bias:
+            init_gate_biases_(self.bias_ih, self.bias_hh, input_bias, forget_bias)
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> tuple[Tensor, Tensor]:
         return (

@@ -301,25 +301,14 @@ def evaluate(
     return metrics, references, decodes
 
 
-def word_error_rate(references: list[list[int]], hypotheses: list[list[int]]) -> float:
-    """jiwer's WER with every label a word (``[3, 1]`` -> ``"3 1"``)."""
-    import jiwer
-
-    return float(
-        jiwer.wer(
-            [" ".join(map(str, r)) for r in references],
-            [" ".join(map(str, h)) for h in hypotheses],
-        )
-    )
-
-
 EDIT_KINDS = ("substitutions", "deletions", "insertions")
 
 
 def error_kinds(references: list[list[int]], hypotheses: list[list[int]]) -> dict[str, float]:
-    """Substitutions, deletions and insertions of one minimal alignment (jiwer's, each label a
-    word), each per reference label: they add up to the LER. A transducer that emits blank too
-    often shows up here as deletions."""
+    """Substitutions, deletions and insertions of one minimal alignment (jiwer's, every label a
+    word: ``[3, 1]`` -> ``"3 1"``), each per reference label. They add up to jiwer's WER, which
+    equals the LER: an independent check of it. A transducer that emits blank too often shows up
+    here as deletions."""
     import jiwer
 
     counts = jiwer.process_words(
@@ -361,6 +350,7 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     model.eval()
     methods = DECODINGS[spec["system"]]
     metrics, references, decodes = evaluate(model, task, None, methods, spec["beam"])
+    edits = {method: error_kinds(references, decodes[method]) for method in methods}
     decoded = time.perf_counter()
     path = run.directory / "decodes.json"
     atomic_write(path, json.dumps({"references": references, "hypotheses": decodes}))
@@ -371,8 +361,8 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
         "updates": history.updates,
         "test_loss": metrics["test_loss"],
         "ler": {method: metrics[f"ler_{method}"] for method in methods},
-        "wer": {method: word_error_rate(references, decodes[method]) for method in methods},
-        "edits": {method: error_kinds(references, decodes[method]) for method in methods},
+        "wer": {method: sum(kinds.values()) for method, kinds in edits.items()},
+        "edits": edits,
         "ser": {
             method: sum(h != r for h, r in zip(decodes[method], references, strict=True))
             / len(references)
@@ -422,11 +412,14 @@ def summarize(records) -> list[dict[str, Any]]:
                 "ler_sd": sd,
                 "wer_mean": statistics.fmean(o["wer"][method] for _, o in units),
                 "ser_mean": statistics.fmean(o["ser"][method] for _, o in units),
-                "edits_mean": {
-                    kind: statistics.fmean(o["edits"][method][kind] for _, o in units)
-                    for kind in EDIT_KINDS
+                "edits_mean": (
+                    {
+                        kind: statistics.fmean(o["edits"][method][kind] for _, o in units)
+                        for kind in EDIT_KINDS
+                    }
                     if all("edits" in o for _, o in units)
-                },
+                    else {}  # runs recorded before the outcome had them
+                ),
                 "test_loss_mean": statistics.fmean(o["test_loss"] for _, o in units),
                 "updates": units[0][1]["updates"],
                 "paper": PAPER[system] if method == "greedy" else "",

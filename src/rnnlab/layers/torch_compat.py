@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnlab import cells
 from rnnlab._checks import check_bool, check_choice, check_probability, check_size
 from rnnlab.cells.base import uniform_
-from rnnlab.cells.lstm import check_gate_bias
+from rnnlab.cells.lstm import check_gate_bias, init_gate_biases_
 from rnnlab.layers.stack import Stack
 
 IMPLEMENTATIONS = ("auto", "torch", "rnnlab")
@@ -360,12 +360,8 @@ class LSTM(TorchCompatible, nn.LSTM):
                 uniform_(peep, H)
                 self.register_parameter(torch_name, peep)
             elif template_name.endswith("bias_ih"):
-                for gate, value in ((0, input_bias), (1, forget_bias)):  # i, f
-                    if value is not None:
-                        with torch.no_grad():
-                            rows = slice(gate * H, (gate + 1) * H)
-                            getattr(self, torch_name)[rows].fill_(value)
-                            getattr(self, torch_name.replace("bias_ih", "bias_hh"))[rows].zero_()
+                bias_hh = getattr(self, torch_name.replace("bias_ih", "bias_hh"))
+                init_gate_biases_(getattr(self, torch_name), bias_hh, input_bias, forget_bias)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
