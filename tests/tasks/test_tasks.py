@@ -237,6 +237,42 @@ def test_same_seed_same_batch_other_seed_other_batch(task):
         assert a.inputs.shape != c.inputs.shape or not torch.equal(a.inputs, c.inputs)
 
 
+def assert_same_batches(got: list[Batch], expected: list[Batch]) -> None:
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert a.inputs.shape == b.inputs.shape and a.targets.dtype == b.targets.dtype
+        assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+
+
+def test_sample_each_draws_what_sample_draws_from_each_stream(task):
+    streams, again = [gen(s) for s in range(5)], [gen(s) for s in range(5)]
+    for _ in range(2):  # the streams move on as sample's would
+        expected = [task.sample(3, generator=g) for g in again]
+        assert_same_batches(task.sample_each(3, streams), expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [(n, v) for n in ("addition", "multiplication") for v in make(n, length=30).variants],
+)
+@pytest.mark.parametrize("B", [1, 4])
+def test_marked_pairs_assemble_every_stream_at_once_bit_for_bit(name, variant, B):
+    """The adding problems' own ``_sample_each`` (one buffer for all streams) against ``sample``
+    stream by stream, with a length per stream; 60 streams mark step 0 often enough for
+    Hochreiter's neutral first value to be exercised."""
+    task = make(name, length=30, variant=variant)
+    lengths = [None if s % 3 else 11 + s for s in range(60)]
+    streams, again = [gen(s) for s in range(60)], [gen(s) for s in range(60)]
+    for _ in range(3):
+        expected = [
+            task.sample(B, length=T, generator=g) for T, g in zip(lengths, again, strict=True)
+        ]
+        got = task.sample_each(B, streams, lengths=lengths)
+        assert_same_batches(got, expected)
+    if variant == "hochreiter97":
+        assert any(bool((b.inputs[0, :, 0] == 1).any()) for b in got)  # step 0 was marked
+
+
 def test_global_rng_when_no_generator(task):
     torch.manual_seed(11)
     a = task.sample(4)
@@ -766,6 +802,12 @@ def test_bad_options_are_refused(build, error, match):
         (lambda t: t.sample(2, length=5), ValueError, "length"),
         (lambda t: t.sample(2, generator=3), TypeError, "generator"),
         (lambda t: t.sample(2, generator=np.random.default_rng(0)), TypeError, "generator"),
+        (lambda t: t.sample_each(2, gen()), TypeError, "generators must be a list"),
+        (lambda t: t.sample_each(2, [gen(), None]), TypeError, "must not hold None"),
+        (lambda t: t.sample_each(2, [gen(), 3]), TypeError, "generator"),
+        (lambda t: t.sample_each(2, [gen()], lengths=[20, 20]), ValueError, "one per generator"),
+        (lambda t: t.sample_each(2, [gen()], lengths=[5]), ValueError, "lengths"),
+        (lambda t: t.sample_each(0, [gen()]), ValueError, "batch_size"),
     ],
 )
 def test_bad_sample_arguments_are_refused(call, error, match):

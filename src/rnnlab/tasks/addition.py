@@ -65,8 +65,9 @@ class _MarkedPairs(Task):
         p1 = T // 2 + randint(T - T // 2, (B,), g)  # [T/2, T)
         return T, p0, p1
 
-    def _values(self, size: tuple[int, int], g: torch.Generator | None) -> Tensor:
-        return uniform(0.0, 1.0, size, g)
+    def _low(self) -> float:
+        """The values are drawn from U[low, 1)."""
+        return 0.0
 
     def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
         B = batch_size
@@ -76,7 +77,7 @@ class _MarkedPairs(Task):
             "arjovsky16": self._arjovsky_layout,
         }[self.variant]
         L, p0, p1 = layout(B, length, generator)
-        values = self._values((L, B), generator)  # (L, B)
+        values = uniform(self._low(), 1.0, (L, B), generator)  # (L, B)
         markers = torch.zeros(L, B)
         columns = torch.arange(B)
         if self.variant == "hochreiter97":
@@ -87,6 +88,48 @@ class _MarkedPairs(Task):
         markers[p1, columns] = 1.0
         targets = self._combine(values[p0, columns], values[p1, columns])
         return Batch(inputs=torch.stack([markers, values], dim=-1), targets=targets)
+
+    def _sample_each(
+        self, batch_size: int, lengths: list[int], generators: list[torch.Generator]
+    ) -> list[Batch]:
+        """What ``_sample`` draws for each generator, with the per-stream work cut to the draws.
+
+        Each stream makes the draws of ``_sample`` in its order (the layout, then the values);
+        the batches are then assembled at once in one buffer of ``ΣL_k`` steps, member k's rows
+        ``offset_k .. offset_k + L_k - 1`` (its batch's inputs are a view of them).
+        """
+        B = batch_size
+        layout = {
+            "pascanu": self._pascanu_layout,
+            "hochreiter97": self._hochreiter_layout,
+            "arjovsky16": self._arjovsky_layout,
+        }[self.variant]
+        steps, first, second, draws = [], [], [], []
+        for T, g in zip(lengths, generators, strict=True):
+            L, p0, p1 = layout(B, T, g)
+            steps.append(L)
+            first.append(p0)
+            second.append(p1)
+            draws.append(torch.rand((L, B), generator=g))
+        low = self._low()
+        values = low + (1.0 - low) * torch.cat(draws)  # (ΣL, B), as uniform(low, 1, ...)
+        markers = torch.zeros_like(values)
+        sizes = torch.tensor(steps)
+        ends = sizes.cumsum(0)
+        offsets = (ends - sizes).unsqueeze(1)  # (K, 1): each member's first row
+        rows0 = offsets + torch.stack(first)  # (K, B) buffer rows of X1 and X2
+        rows1 = offsets + torch.stack(second)
+        columns = torch.arange(B).expand_as(rows0)
+        if self.variant == "hochreiter97":
+            markers[offsets.squeeze(1)] = -1.0
+            markers[ends - 1] = -1.0
+            first_marked = (rows0 == offsets) | (rows1 == offsets)
+            values[offsets.expand_as(rows0)[first_marked], columns[first_marked]] = self._neutral
+        markers[rows0, columns] = 1.0
+        markers[rows1, columns] = 1.0
+        targets = self._combine(values[rows0, columns], values[rows1, columns])  # (K, B)
+        inputs = torch.stack([markers, values], dim=-1).split(steps)
+        return [Batch(inputs=x, targets=y) for x, y in zip(inputs, targets, strict=True)]
 
     def _combine(self, a: Tensor, b: Tensor) -> Tensor:
         raise NotImplementedError
@@ -160,9 +203,8 @@ class Addition(_MarkedPairs):
     def __init__(self, length: int, *, variant: str = "pascanu") -> None:
         super().__init__(length, variant=variant)
 
-    def _values(self, size: tuple[int, int], g: torch.Generator | None) -> Tensor:
-        low = -1.0 if self.variant == "hochreiter97" else 0.0
-        return uniform(low, 1.0, size, g)
+    def _low(self) -> float:
+        return -1.0 if self.variant == "hochreiter97" else 0.0
 
     def _combine(self, a: Tensor, b: Tensor) -> Tensor:
         if self.variant == "pascanu":

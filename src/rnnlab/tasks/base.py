@@ -202,6 +202,50 @@ class Task(ABC):
     def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
         """Draw a batch; the arguments are already checked."""
 
+    def sample_each(
+        self,
+        batch_size: int,
+        generators: Sequence[torch.Generator],
+        *,
+        lengths: Sequence[int | None] | None = None,
+    ) -> list[Batch]:
+        """One batch from each generator: ``[sample(batch_size, length=T_k, generator=g_k)]``,
+        bit for bit (the seed ensembles draw every member's minibatch this way).
+
+        Tasks whose batches are cheap to assemble at once (the adding and multiplication
+        problems) override ``_sample_each`` so that each stream costs only its own draws; the
+        others draw the batches one by one.
+
+        Args:
+            batch_size: sequences ``B`` per batch (>= 1).
+            generators: one CPU ``torch.Generator`` per batch (each batch needs its own stream).
+            lengths: each batch's nominal length ``T_k`` (None: ``self.length``); default
+                ``self.length`` for all.
+        """
+        check_size("batch_size", batch_size)
+        if not isinstance(generators, Sequence) or isinstance(generators, torch.Generator):
+            raise TypeError(
+                f"generators must be a list of torch.Generator, got {type(generators).__name__}"
+            )
+        if any(g is None for g in generators):
+            raise TypeError("generators must not hold None: each batch needs its own stream")
+        streams = [check_generator(g) for g in generators]
+        if lengths is None:
+            lengths = [None] * len(streams)
+        if not isinstance(lengths, Sequence) or len(lengths) != len(streams):
+            raise ValueError(
+                f"lengths must be a list of {len(streams)} lengths (one per generator) or None"
+            )
+        Ts = [self.length if T is None else self._check_length("lengths[k]", T) for T in lengths]
+        return self._sample_each(batch_size, Ts, streams) if streams else []
+
+    def _sample_each(
+        self, batch_size: int, lengths: list[int], generators: list[torch.Generator]
+    ) -> list[Batch]:
+        """One batch per generator; the arguments are already checked. The default draws them
+        one by one with ``_sample``."""
+        return [self._sample(batch_size, T, g) for T, g in zip(lengths, generators, strict=True)]
+
     # ------------------------------------------------------------------ scoring
     @abstractmethod
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:

@@ -57,7 +57,7 @@ from rnnlab.training.loop import (
     TEST_STREAM,
     TrainConfig,
     TrainResult,
-    draw_batch,
+    draw_batches,
     evaluate,
     is_solved,
 )
@@ -194,7 +194,10 @@ class _Ensemble:
     def update(self, active: list[int]) -> tuple[Tensor, StackedOutcome, dict[int, float]]:
         """Every active member's next update; its losses (n,), what the clipping did, and Ω of
         the members that have it."""
-        batches = {k: draw_batch(self.task, self.configs[k], self.data[k]) for k in active}
+        drawn = draw_batches(
+            self.task, [self.configs[k] for k in active], [self.data[k] for k in active]
+        )
+        batches = dict(zip(active, drawn, strict=True))
         n = len(active)
         grads = {
             name: torch.empty((n, *p.shape[1:]), dtype=p.dtype) for name, p in self.params.items()
@@ -246,13 +249,16 @@ class _Ensemble:
         on_metrics: MemberMetricsCallback | None,
     ) -> None:
         """Count each member's update, log, evaluate when due (as ``train`` does)."""
+        losses, norms = losses.tolist(), outcome.norm.tolist()
+        clipped, nonfinite = outcome.clipped.tolist(), outcome.nonfinite.tolist()
+        skipped = outcome.skip.tolist()
         for i, k in enumerate(active):
             result, config = self.results[k], self.configs[k]
             result.updates += 1
-            result.losses.append(float(losses[i]))
-            result.clipped += bool(outcome.clipped[i])
-            result.nonfinite += bool(outcome.nonfinite[i])
-            result.skipped += bool(outcome.skip[i])
+            result.losses.append(losses[i])
+            result.clipped += clipped[i]
+            result.nonfinite += nonfinite[i]
+            result.skipped += skipped[i]
             if on_metrics is not None and result.updates % config.log_every == 0:
                 metrics = {"omega": omegas[k]} if k in omegas else {}
                 on_metrics(
@@ -261,7 +267,7 @@ class _Ensemble:
                     metrics
                     | {
                         "loss": result.losses[-1],
-                        "grad_norm": float(outcome.norm[i]),
+                        "grad_norm": norms[i],
                         "clipped": result.clipped,
                         "nonfinite": result.nonfinite,
                         "skipped": result.skipped,

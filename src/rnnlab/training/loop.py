@@ -3,7 +3,7 @@ fresh sequences, stop-at-solved, atomic checkpoints and exact resume."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -229,11 +229,29 @@ def train(
 
 def draw_batch(task: Task, config: TrainConfig, data: torch.Generator) -> Batch:
     """The next minibatch of the data stream, of a length drawn from ``config.train_length``."""
-    length = None
-    if config.train_length is not None:
-        low, high = config.train_length
-        length = int(torch.randint(low, high, (1,), generator=data))
-    return task.sample(config.batch_size, length=length, generator=data)
+    return task.sample(config.batch_size, length=_draw_length(config, data), generator=data)
+
+
+def draw_batches(
+    task: Task, configs: Sequence[TrainConfig], streams: Sequence[torch.Generator]
+) -> list[Batch]:
+    """The next minibatch of each stream: ``[draw_batch(task, configs[k], streams[k])]``, bit
+    for bit, through ``task.sample_each`` where the configs share a batch size (the seed
+    ensembles' draws)."""
+    sizes = {c.batch_size for c in configs}
+    if len(sizes) != 1:
+        return [draw_batch(task, c, g) for c, g in zip(configs, streams, strict=True)]
+    lengths = [_draw_length(c, g) for c, g in zip(configs, streams, strict=True)]
+    return task.sample_each(sizes.pop(), streams, lengths=lengths)
+
+
+def _draw_length(config: TrainConfig, data: torch.Generator) -> int | None:
+    """The next batch's nominal length: drawn from ``config.train_length``, else None (the
+    task's own)."""
+    if config.train_length is None:
+        return None
+    low, high = config.train_length
+    return int(torch.randint(low, high, (1,), generator=data))
 
 
 def accumulate_gradients(
