@@ -12,12 +12,13 @@ import torch
 
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
-from rnnlab.training import TrainConfig, train, train_ensemble
+from rnnlab.training import TrainConfig, ensemble_fused, train, train_ensemble
+from rnnlab.training import ensemble_native as native
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.ensemble_fused import fused_gradients
 from rnnlab.training.ensemble_gradients import LoopGradients, VmapGradients
 from rnnlab.training.ensemble_train import _Ensemble
-from rnnlab.training.loop import make_optimizer
+from rnnlab.training.loop import evaluate, make_optimizer
 from rnnlab.training.stacked_step import StackedStep
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -99,9 +100,20 @@ def test_float32_members_equal_training_alone_to_1e5(name):
     assert_same(results, reference, models, alone, rel=1e-5)
 
 
+@pytest.fixture(params=["python", "compiled"])
+def scan_path(request, monkeypatch):
+    """The fused scans in Python, or compiled (:mod:`rnnlab.training.ensemble_native`; skipped
+    where no compiler can build them)."""
+    if request.param == "python":
+        monkeypatch.setattr(native, "suits", lambda *args: False)
+    elif native.compiled() is None:
+        pytest.skip(f"no compiled scans on this machine: {native.failure}")
+    return request.param
+
+
 @pytest.mark.parametrize("name", ["elman", "lstm", "gru"])
 @pytest.mark.parametrize("task_name", ["addition", "memorization"])
-def test_fused_scan_equals_the_torch_func_reference(float64, name, task_name):
+def test_fused_scan_equals_the_torch_func_reference(float64, name, task_name, scan_path):
     options = {"n_values": 2, "n_pos": 2} if task_name == "memorization" else {}
     base = 20 if task_name == "addition" else 7
     task = make(task_name, length=base, **options)
@@ -123,6 +135,36 @@ def test_fused_scan_equals_the_torch_func_reference(float64, name, task_name):
     for key, g in ref_grads.items():
         torch.testing.assert_close(grads[key], g, rtol=1e-10, atol=1e-12, msg=key)
         torch.testing.assert_close(loop_grads[key], g, rtol=1e-10, atol=1e-12, msg=key)
+
+
+@pytest.mark.parametrize(("task_name", "length"), [("addition", 20), ("memorization", 6)])
+def test_fused_error_rates_equal_evaluate_member_by_member(
+    float64, scan_path, task_name, length, monkeypatch
+):
+    """The batched evaluation (every member's test batches drawn at once, one forward pass per
+    group of members) against ``evaluate`` of each module on its own stream: read out at the
+    last step (addition, whose lengths are drawn per batch) and at every step (memorization);
+    1,100 sequences (two batches of EVAL_BATCH), in groups of two members."""
+    monkeypatch.setattr(ensemble_fused, "EVAL_ELEMENTS", 2 * (length + 12) * 1000 * 4 * 5)
+    options = {"n_values": 2, "n_pos": 2} if task_name == "memorization" else {}
+    task = make(task_name, length=length, **options)
+    models = build_all(task, "lstm", 5)
+    ensemble = _Ensemble(models, task, [TrainConfig(seed=k) for k in range(5)])
+    streams = [torch.Generator().manual_seed(k) for k in range(5)]
+    alone = [torch.Generator().manual_seed(k) for k in range(5)]
+    rates = ensemble.gradients.error_rates(ensemble.params, streams, 1100, None)
+    assert rates == [
+        evaluate(m, task, 1100, generator=g) for m, g in zip(models, alone, strict=True)
+    ]
+    assert all(
+        torch.equal(a.get_state(), b.get_state()) for a, b in zip(streams, alone, strict=True)
+    )
+    # the outputs themselves, member by member, beside the modules'
+    batches = task.sample_each(3, [torch.Generator().manual_seed(k) for k in range(5)])
+    y, _, start, _ = ensemble.gradients._predict(ensemble.params, batches)
+    for k, (model, batch) in enumerate(zip(models, batches, strict=True)):
+        mine = y[k, int(start[k]) :] if task.scored_every_step else y[k]
+        torch.testing.assert_close(mine, model(batch.inputs), rtol=1e-12, atol=1e-12)
 
 
 def test_fused_paths_only_where_they_apply():

@@ -19,6 +19,10 @@ step (or of every step), the task's loss ``E_k`` and ``ȳ = ∂E_k/∂ŷ`` come 
 scan's backward at the steps read out. The Elman and LSTM scans sum a cell's two biases into
 one (``b_ih + b_hh``; both receive its gradient), so results equal the single-model path up to
 rounding.
+
+For tiny networks each scan runs as compiled loops instead (:mod:`rnnlab.training.ensemble_native`,
+where :func:`~rnnlab.training.ensemble_native.suits` says so): the same equations and tapes,
+without the per-operation overhead of the Python steps.
 """
 
 from __future__ import annotations
@@ -36,13 +40,28 @@ from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
+from rnnlab.training import ensemble_native as native
 from rnnlab.training import ensemble_scan as elman_scan
 from rnnlab.training.ensemble_gradients import Stacked
+from rnnlab.training.loop import EVAL_BATCH
 from rnnlab.training.omega import BOUND
 
 __all__ = ["FusedGradients", "fused_gradients", "loss_gradients"]
 
 CELL = "layer.cell."
+#: Numbers of scan state (T·B·G·H per member) that one batched evaluation holds at most.
+EVAL_ELEMENTS = 1 << 24
+#: the compiled Elman scan's code for each nonlinearity
+ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
+
+
+def _contiguous(*tensors: Tensor) -> list[Tensor]:
+    return [t.contiguous() for t in tensors]
+
+
+def _step_grads(step_grads: Tensor | None, like: Tensor) -> Tensor:
+    """The compiled scans' step gradients: the tensor, or an empty one when none."""
+    return like.new_empty(0) if step_grads is None else step_grads.contiguous()
 
 
 def loss_gradients(
@@ -126,24 +145,57 @@ class FusedGradients:
         """Losses (n,), gradients and Ω (n,) (None without ``alphas``); ``members`` are the rows'
         member indices (not needed: the rows hold the weights)."""
         with torch.no_grad():
-            outputs, start, tape = self.scan(params, [b.inputs for b in batches])
-            K, T, B, H = outputs.shape
-            weight, bias = params["readout.weight"], params["readout.bias"]  # (K, O, H), (K, O)
-            read = outputs.reshape(K, T * B, H) if self.every else outputs[:, -1]
-            y = torch.baddbmm(bias.unsqueeze(1), read, weight.mT)
-            if self.every:
-                y = y.view(K, T, B, -1)
+            y, read, start, tape = self._predict(params, batches)
+            K, H = y.shape[0], read.shape[-1]
+            weight = params["readout.weight"]  # (K, O, H)
             grad_y, losses = loss_gradients(self.task, y, start, batches)
             flat = grad_y.reshape(K, -1, grad_y.shape[-1])  # (K, B or T·B, O)
             grads = {"readout.weight": flat.mT @ read, "readout.bias": flat.sum(1)}
             back = torch.bmm(flat, weight)  # (K, B or T·B, H)
             if self.every:
-                steps = back.view(K, T, B, H)
+                steps = back.view(*y.shape[:3], H)  # (K, T, B, H)
                 top, step_grads = torch.zeros_like(steps[:, -1]), steps
             else:
                 top, step_grads = back, None
             cell_grads, omega = self.scan_backward(params, tape, top, step_grads, alphas)
         return losses, grads | cell_grads, omega
+
+    def _predict(
+        self, params: Stacked, batches: Sequence[Batch]
+    ) -> tuple[Tensor, Tensor, Tensor, object]:
+        """The readout ``y`` (K, B, O), or (K, T, B, O) from every step; what it read (K, B, H)
+        or (K, T·B, H); each member's first real step (K,); the scan's tape."""
+        outputs, start, tape = self.scan(params, [b.inputs for b in batches])
+        K, T, B, H = outputs.shape
+        weight, bias = params["readout.weight"], params["readout.bias"]  # (K, O, H), (K, O)
+        read = outputs.reshape(K, T * B, H) if self.every else outputs[:, -1]
+        y = torch.baddbmm(bias.unsqueeze(1), read, weight.mT)
+        return (y.view(K, T, B, -1) if self.every else y), read, start, tape
+
+    @torch.no_grad()
+    def error_rates(
+        self, params: Stacked, streams: Sequence[torch.Generator], size: int, length: int | None
+    ) -> list[float]:
+        """Each member's fraction of ``size`` fresh sequences wrong, as
+        :func:`~rnnlab.training.loop.evaluate` finds it for that member on its test stream
+        (the same batches of :data:`~rnnlab.training.loop.EVAL_BATCH`; the outputs equal the
+        module's up to rounding). The members' forward passes are batched, in groups of at
+        most about :data:`EVAL_ELEMENTS` numbers of scan state."""
+        n = len(streams)
+        wrong = [0] * n
+        for first in range(0, size, EVAL_BATCH):
+            B = min(EVAL_BATCH, size - first)
+            batches = self.task.sample_each(B, streams, lengths=[length] * n)
+            T = max(b.length for b in batches)
+            state = T * B * params[CELL + "weight_hh"].shape[1]  # per member: T·B·G·H
+            group = max(1, EVAL_ELEMENTS // state)
+            for g0 in range(0, n, group):
+                rows = {name: p[g0 : g0 + group] for name, p in params.items()}
+                y, _, start, _ = self._predict(rows, batches[g0 : g0 + group])
+                for j, batch in enumerate(batches[g0 : g0 + group]):
+                    outputs = y[j, int(start[j]) :] if self.every else y[j]
+                    wrong[g0 + j] += int(self.task.errors(outputs, batch).sum())
+        return [w / size for w in wrong]
 
 
 class ElmanFused(FusedGradients):
@@ -157,9 +209,16 @@ class ElmanFused(FusedGradients):
         bias = params[CELL + "bias_ih"] + params[CELL + "bias_hh"]
         weight_in = torch.cat([params[CELL + "weight_ih"], bias.unsqueeze(-1)], dim=-1)
         packed = elman_scan.pack_inputs(inputs, dtype=weight_in.dtype)
-        states = elman_scan.forward(
-            weight_in, params[CELL + "weight_hh"], packed, self.nonlinearity
-        )
+        weight_hh = params[CELL + "weight_hh"]
+        if native.suits(packed.inputs, weight_hh.shape[-1], 1):
+            states = native.compiled().elman_forward(
+                packed.inputs,
+                *_contiguous(weight_in, weight_hh),
+                packed.start,
+                ACTIVATIONS[self.nonlinearity],
+            )
+        else:
+            states = elman_scan.forward(weight_in, weight_hh, packed, self.nonlinearity)
         return states[:, 1:], packed.start, (packed, states)
 
     omega = True
@@ -167,16 +226,30 @@ class ElmanFused(FusedGradients):
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
         packed, states = tape
         use_omega = alphas is not None and bool((alphas > 0).any())
-        grads = elman_scan.backward(
-            params[CELL + "weight_hh"],
-            states,
-            packed,
-            self.nonlinearity,
-            top,
-            step_grads,
-            omega_bound=BOUND if use_omega else None,
-            workspace=self.workspace,
-        )
+        weight_hh = params[CELL + "weight_hh"]
+        if not use_omega and native.suits(packed.inputs, weight_hh.shape[-1], 1):
+            grads = elman_scan.Gradients(
+                *native.compiled().elman_backward(
+                    packed.inputs,
+                    weight_hh.contiguous(),
+                    states,
+                    packed.start,
+                    ACTIVATIONS[self.nonlinearity],
+                    top.contiguous(),
+                    _step_grads(step_grads, top),
+                )
+            )
+        else:  # the Python scan, which also gives Ω
+            grads = elman_scan.backward(
+                weight_hh,
+                states,
+                packed,
+                self.nonlinearity,
+                top,
+                step_grads,
+                omega_bound=BOUND if use_omega else None,
+                workspace=self.workspace,
+            )
         I = params[CELL + "weight_ih"].shape[-1]
         bias = grads.weight_in[..., I]
         g_hh = grads.weight_hh
@@ -198,20 +271,37 @@ class LSTMFused(FusedGradients):
 
     def scan(self, params, inputs):
         packed = lstm_scan.pack_steps(inputs)
-        tape = lstm_scan.forward(
-            params[CELL + "weight_ih"],
-            params[CELL + "weight_hh"],
-            params[CELL + "bias_ih"] + params[CELL + "bias_hh"],
-            packed,
-            self.workspace,
-        )
+        weights = params[CELL + "weight_ih"], params[CELL + "weight_hh"]
+        bias = params[CELL + "bias_ih"] + params[CELL + "bias_hh"]
+        if native.suits(packed.inputs, weights[1].shape[-1], 4):
+            tape = lstm_scan.LSTMTape(
+                *native.compiled().lstm_forward(
+                    packed.inputs, *_contiguous(*weights, bias), packed.start
+                )
+            )
+        else:
+            tape = lstm_scan.forward(*weights, bias, packed, self.workspace)
         return tape.h[:, 1:], packed.start, (packed, tape)
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
         packed, lstm_tape = tape
-        g_ih, g_hh, g_b = lstm_scan.backward(
-            params[CELL + "weight_hh"], lstm_tape, packed, top, step_grads, self.workspace
-        )
+        weight_hh = params[CELL + "weight_hh"]
+        if native.suits(packed.inputs, weight_hh.shape[-1], 4):
+            g_ih, g_hh, g_b = native.compiled().lstm_backward(
+                packed.inputs,
+                weight_hh.contiguous(),
+                lstm_tape.gates,
+                lstm_tape.h,
+                lstm_tape.c,
+                lstm_tape.tanh_c,
+                packed.start,
+                top.contiguous(),
+                _step_grads(step_grads, top),
+            )
+        else:
+            g_ih, g_hh, g_b = lstm_scan.backward(
+                weight_hh, lstm_tape, packed, top, step_grads, self.workspace
+            )
         return {
             CELL + "weight_ih": g_ih,
             CELL + "weight_hh": g_hh,
@@ -225,21 +315,33 @@ class GRUFused(FusedGradients):
 
     def scan(self, params, inputs):
         packed = lstm_scan.pack_steps(inputs)
-        tape = gru_scan.forward(
-            params[CELL + "weight_ih"],
-            params[CELL + "weight_hh"],
-            params[CELL + "bias_ih"],
-            params[CELL + "bias_hh"],
-            packed,
-            self.workspace,
-        )
+        weights = [params[CELL + n] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        if native.suits(packed.inputs, weights[1].shape[-1], 3):
+            tape = gru_scan.GRUTape(
+                *native.compiled().gru_forward(packed.inputs, *_contiguous(*weights), packed.start)
+            )
+        else:
+            tape = gru_scan.forward(*weights, packed, self.workspace)
         return tape.h[:, 1:], packed.start, (packed, tape)
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
         packed, gru_tape = tape
-        g_ih, g_hh, g_bih, g_bhh = gru_scan.backward(
-            params[CELL + "weight_hh"], gru_tape, packed, top, step_grads, self.workspace
-        )
+        weight_hh = params[CELL + "weight_hh"]
+        if native.suits(packed.inputs, weight_hh.shape[-1], 3):
+            g_ih, g_hh, g_bih, g_bhh = native.compiled().gru_backward(
+                packed.inputs,
+                weight_hh.contiguous(),
+                gru_tape.gates,
+                gru_tape.hidden,
+                gru_tape.h,
+                packed.start,
+                top.contiguous(),
+                _step_grads(step_grads, top),
+            )
+        else:
+            g_ih, g_hh, g_bih, g_bhh = gru_scan.backward(
+                weight_hh, gru_tape, packed, top, step_grads, self.workspace
+            )
         return {
             CELL + "weight_ih": g_ih,
             CELL + "weight_hh": g_hh,

@@ -51,7 +51,7 @@ from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Task
 from rnnlab.training.bookkeeping import check_same_config, eval_mode, passed_multiple
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.training.ensemble_fused import fused_gradients
+from rnnlab.training.ensemble_fused import FusedGradients, fused_gradients
 from rnnlab.training.ensemble_gradients import LoopGradients, Stacked, VmapGradients
 from rnnlab.training.loop import (
     TEST_STREAM,
@@ -252,6 +252,7 @@ class _Ensemble:
         losses, norms = losses.tolist(), outcome.norm.tolist()
         clipped, nonfinite = outcome.clipped.tolist(), outcome.nonfinite.tolist()
         skipped = outcome.skip.tolist()
+        due = []  # the members whose evaluation is due after this update
         for i, k in enumerate(active):
             result, config = self.results[k], self.configs[k]
             result.updates += 1
@@ -274,18 +275,40 @@ class _Ensemble:
                     },
                 )
             if result.updates % config.eval_every == 0 or result.updates >= config.max_updates:
-                self._evaluate(k, on_metrics)
+                due.append(k)
+        self._evaluate(due, on_metrics)
 
-    def _evaluate(self, k: int, on_metrics: MemberMetricsCallback | None) -> None:
-        result, config, model = self.results[k], self.configs[k], self.models[k]
-        with eval_mode(model):
-            rate = evaluate(
-                model,
-                self.task,
-                config.eval_size,
-                length=config.eval_length,
-                generator=self.test[k],
-            )
+    def _evaluate(self, due: list[int], on_metrics: MemberMetricsCallback | None) -> None:
+        """Evaluate the members ``due``, each on its own test stream as ``train`` does: in one
+        batched forward pass per evaluation size and length where the gradients come from a
+        fused scan, else module by module."""
+        if isinstance(self.gradients, FusedGradients):
+            groups: dict[tuple[int, int | None], list[int]] = {}
+            for k in due:
+                key = self.configs[k].eval_size, self.configs[k].eval_length
+                groups.setdefault(key, []).append(k)
+            for (size, length), members in groups.items():
+                rates = self.gradients.error_rates(
+                    self._rows(members), [self.test[k] for k in members], size, length
+                )
+                for k, rate in zip(members, rates, strict=True):
+                    self._record_rate(k, rate, on_metrics)
+            return
+        for k in due:
+            config, model = self.configs[k], self.models[k]
+            with eval_mode(model):
+                rate = evaluate(
+                    model,
+                    self.task,
+                    config.eval_size,
+                    length=config.eval_length,
+                    generator=self.test[k],
+                )
+            self._record_rate(k, rate, on_metrics)
+
+    def _record_rate(self, k: int, rate: float, on_metrics: MemberMetricsCallback | None) -> None:
+        """Member ``k``'s evaluation: its error rate, whether it is now solved, its metrics."""
+        result, config = self.results[k], self.configs[k]
         result.error_rate = rate
         result.evaluations.append((result.updates, rate))
         if is_solved(rate, config.criterion):

@@ -113,6 +113,10 @@ def make_optimizer(
     return torch.optim.RMSprop(parameters, lr=learning_rate, momentum=momentum)
 
 
+#: sequences per batch of an evaluation (its batches are drawn in this size from the test stream)
+EVAL_BATCH = 1000
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -121,7 +125,7 @@ def evaluate(
     *,
     length: int | None = None,
     generator: torch.Generator | None = None,
-    batch_size: int = 1000,
+    batch_size: int = EVAL_BATCH,
 ) -> float:
     """Fraction of ``size`` fresh sequences that ``model`` gets wrong by the task's criterion."""
     wrong = 0

@@ -1,0 +1,90 @@
+r"""Compiled twins of the seed-ensemble scans, for tiny networks.
+
+The fused scans (:mod:`~rnnlab.training.ensemble_scan`, :mod:`~rnnlab.training.ensemble_lstm_scan`,
+:mod:`~rnnlab.training.ensemble_gru_scan`) take a few tensor operations per step, each a batched
+product or an elementwise op over all K members. For the tiny networks of Hochreiter &
+Schmidhuber 1997 (8 units, one sequence per update) an operation is almost all overhead —
+microseconds of dispatch around a few hundred multiply-adds — so the step costs what its
+number of operations costs, whatever K. ``ensemble_native.cpp`` computes the same equations in
+plain loops (the layouts, padding rule and tapes of the Python scans; on padded steps its tapes
+hold zeros), with the members split over torch's intra-op threads.
+
+It is compiled on first use by ``torch.utils.cpp_extension.load`` (a C++ compiler and ninja
+are needed; about a minute, once per machine: torch caches the build in
+``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``). Where it cannot be built, or
+with the environment variable ``RNNLAB_NATIVE=0``, :func:`compiled` returns None and the
+Python scans serve; :data:`failure` says why.
+
+:func:`suits` decides per scan. The loops' cost grows with the arithmetic of all members,
+``K · B · G·H · H`` multiply-adds of ``h W_hhᵀ`` per step (G = 1 Elman, 3 GRU, 4 LSTM); the
+Python scans' is nearly fixed per step, their number of operations (about 6 for Elman, 20 for
+GRU and LSTM) times a few microseconds, until the products grow large. :data:`MAX_STEP_WORK`
+holds the crossovers measured on this project's machine (K = 8–128, B = 1–4, H = 8–24, T =
+100, one thread): the loops take a scan up to them. The Python scans stay the reference: the
+tests compare the two on every output, and ``benchmarks/ensemble.py`` measures both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+__all__ = ["MAX_STEP_WORK", "compiled", "failure", "suits"]
+
+SOURCE = Path(__file__).with_name("ensemble_native.cpp")
+
+#: Per G (gate blocks of ``W_hh``: 1 Elman, 3 GRU, 4 LSTM), the largest ``K · B · G·H · H``
+#: (multiply-adds of all members' recurrent products in one step) for which :func:`suits` takes
+#: the compiled loops.
+MAX_STEP_WORK = {1: 8192, 3: 65536, 4: 65536}
+
+#: Why :func:`compiled` returned None ("" while it has not, or before it was called).
+failure = ""
+
+_log = logging.getLogger(__name__)
+
+
+@cache
+def compiled() -> ModuleType | None:
+    """The compiled scans (built on the first call), or None where they cannot be built or
+    ``RNNLAB_NATIVE=0``; then :data:`failure` says why."""
+    global failure
+    if os.environ.get("RNNLAB_NATIVE", "1") == "0":
+        failure = "disabled by RNNLAB_NATIVE=0"
+        return None
+    from torch.utils import cpp_extension
+
+    _log.info("building rnnlab's compiled ensemble scans (once per machine, about a minute)")
+    try:
+        return cpp_extension.load(
+            name="rnnlab_ensemble_native",
+            sources=[str(SOURCE)],
+            extra_cflags=["-O3"],
+            verbose=False,
+        )
+    except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, no ninja
+        failure = f"{type(error).__name__}: {error}".strip()
+        _log.info("rnnlab's compiled ensemble scans are not available (%s)", failure)
+        return None
+
+
+def suits(inputs: torch.Tensor, hidden_size: int, gates: int) -> bool:
+    """Whether the compiled loops should run a scan of these members: CPU, float32 or float64,
+    at most :data:`MAX_STEP_WORK` ``[gates]`` multiply-adds per step, and the extension built.
+
+    Args:
+        inputs: the packed inputs (K, T, B, I).
+        hidden_size: H.
+        gates: G, the blocks of the recurrent matrix (1 Elman, 3 GRU, 4 LSTM).
+    """
+    if inputs.device.type != "cpu" or inputs.dtype not in (torch.float32, torch.float64):
+        return False
+    K, _, B, _ = inputs.shape
+    if K * B * gates * hidden_size * hidden_size > MAX_STEP_WORK[gates]:
+        return False
+    return compiled() is not None

@@ -1,0 +1,176 @@
+"""The compiled ensemble scans against their Python twins (ensemble_scan, ensemble_lstm_scan,
+ensemble_gru_scan): every state of the tapes and every gradient, in float64, with members
+padded at the front, read out at the last step or at every step; when they are taken."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from rnnlab.training import ensemble_gru_scan as gru_scan
+from rnnlab.training import ensemble_lstm_scan as lstm_scan
+from rnnlab.training import ensemble_native as native
+from rnnlab.training import ensemble_scan as elman_scan
+from rnnlab.training.ensemble_fused import ACTIVATIONS
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    module = native.compiled()
+    if module is None:
+        if HAS_COMPILER:
+            pytest.fail(f"a compiler and ninja are present, yet: {native.failure}")
+        pytest.skip(f"no compiled scans on this machine: {native.failure}")
+    return module
+
+
+def members_inputs(K: int, B: int, I: int, lengths: list[int], seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(L, B, I, generator=g, dtype=torch.float64) for L in lengths]
+
+
+def random(shape, seed: int, scale: float = 0.5) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+
+def readout_gradients(K: int, T: int, B: int, H: int, every: bool, seed: int = 7):
+    """``top`` (K, B, H) and the step gradients (K, T, B, H) or None, as the fused readout
+    gives them (with every step read out, ``top`` is zero and the last step's is in the steps)."""
+    if every:
+        steps = random((K, T, B, H), seed)
+        return torch.zeros(K, B, H, dtype=torch.float64), steps
+    return random((K, B, H), seed), None
+
+
+def step_argument(step_grads):
+    return torch.empty(0, dtype=torch.float64) if step_grads is None else step_grads
+
+
+def assert_real_steps_equal(native_tape, python_tape, start, rtol=1e-12):
+    """Equal on every member's real steps (the compiled tapes hold zeros on padding)."""
+    for k, s in enumerate(start.tolist()):
+        torch.testing.assert_close(native_tape[k, s:], python_tape[k, s:], rtol=rtol, atol=1e-13)
+
+
+LENGTHS = [9, 7, 9, 4]  # members padded at the front to T = 9
+
+
+@pytest.mark.parametrize("nonlinearity", list(ACTIVATIONS))
+@pytest.mark.parametrize("every", [False, True])
+def test_compiled_elman_scan_equals_the_python_scan(compiled, nonlinearity, every):
+    K, B, I, H = 4, 3, 2, 5
+    packed = elman_scan.pack_inputs(members_inputs(K, B, I, LENGTHS), dtype=torch.float64)
+    weight_in, weight_hh = random((K, H, I + 1), 1), random((K, H, H), 2)
+    code = ACTIVATIONS[nonlinearity]
+    states = compiled.elman_forward(packed.inputs, weight_in, weight_hh, packed.start, code)
+    expected = elman_scan.forward(weight_in, weight_hh, packed, nonlinearity)
+    torch.testing.assert_close(states, expected, rtol=1e-12, atol=1e-13)  # zeros on padding too
+    top, step_grads = readout_gradients(K, packed.steps, B, H, every)
+    grad_in, grad_hh = compiled.elman_backward(
+        packed.inputs, weight_hh, states, packed.start, code, top, step_argument(step_grads)
+    )
+    reference = elman_scan.backward(weight_hh, expected, packed, nonlinearity, top, step_grads)
+    torch.testing.assert_close(grad_in, reference.weight_in, rtol=1e-11, atol=1e-13)
+    torch.testing.assert_close(grad_hh, reference.weight_hh, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_compiled_lstm_scan_equals_the_python_scan(compiled, every):
+    K, B, I, H = 4, 3, 2, 5
+    packed = lstm_scan.pack_steps(members_inputs(K, B, I, LENGTHS))
+    weight_ih, weight_hh, bias = (
+        random((K, 4 * H, I), 1),
+        random((K, 4 * H, H), 2),
+        random((K, 4 * H), 3),
+    )
+    tape = lstm_scan.LSTMTape(
+        *compiled.lstm_forward(packed.inputs, weight_ih, weight_hh, bias, packed.start)
+    )
+    expected = lstm_scan.forward(weight_ih, weight_hh, bias, packed)
+    torch.testing.assert_close(tape.h, expected.h, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(tape.c, expected.c, rtol=1e-12, atol=1e-13)
+    assert_real_steps_equal(tape.gates, expected.gates, packed.start)
+    assert_real_steps_equal(tape.tanh_c, expected.tanh_c, packed.start)
+    top, step_grads = readout_gradients(K, packed.steps, B, H, every)
+    got = compiled.lstm_backward(
+        packed.inputs,
+        weight_hh,
+        *tape.__dict__.values(),
+        packed.start,
+        top,
+        step_argument(step_grads),
+    )
+    reference = lstm_scan.backward(weight_hh, expected, packed, top, step_grads)
+    for name, a, b in zip(("weight_ih", "weight_hh", "bias"), got, reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13, msg=name)
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_compiled_gru_scan_equals_the_python_scan(compiled, every):
+    K, B, I, H = 4, 3, 2, 5
+    packed = lstm_scan.pack_steps(members_inputs(K, B, I, LENGTHS))
+    weights = [random((K, 3 * H, I), 1), random((K, 3 * H, H), 2)]
+    biases = [random((K, 3 * H), 3), random((K, 3 * H), 4)]
+    tape = gru_scan.GRUTape(*compiled.gru_forward(packed.inputs, *weights, *biases, packed.start))
+    expected = gru_scan.forward(*weights, *biases, packed)
+    torch.testing.assert_close(tape.h, expected.h, rtol=1e-12, atol=1e-13)
+    assert_real_steps_equal(tape.gates, expected.gates, packed.start)
+    assert_real_steps_equal(tape.hidden, expected.hidden, packed.start)
+    top, step_grads = readout_gradients(K, packed.steps, B, H, every)
+    got = compiled.gru_backward(
+        packed.inputs,
+        weights[1],
+        tape.gates,
+        tape.hidden,
+        tape.h,
+        packed.start,
+        top,
+        step_argument(step_grads),
+    )
+    reference = gru_scan.backward(weights[1], expected, packed, top, step_grads)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    for name, a, b in zip(names, got, reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13, msg=name)
+
+
+def test_the_compiled_scans_refuse_what_they_cannot_read(compiled):
+    packed = lstm_scan.pack_steps(members_inputs(2, 1, 2, [3, 3]))
+    weight_ih, weight_hh, bias = random((2, 8, 2), 1), random((2, 8, 2), 2), random((2, 8), 3)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        compiled.lstm_forward(
+            packed.inputs, weight_ih.mT.contiguous().mT, weight_hh, bias, packed.start
+        )
+    with pytest.raises(RuntimeError, match="dtype"):
+        compiled.lstm_forward(packed.inputs, weight_ih.float(), weight_hh, bias, packed.start)
+    with pytest.raises(RuntimeError, match="start"):
+        compiled.lstm_forward(packed.inputs, weight_ih, weight_hh, bias, packed.start.int())
+
+
+def test_suits_only_small_float_scans_on_the_cpu(compiled):
+    tiny = torch.zeros(32, 100, 1, 2)  # Hochreiter's nets, K = 32: 32 · 1 · 4·8 · 8 per step
+    assert native.suits(tiny, 8, 4) and native.suits(tiny, 8, 3) and native.suits(tiny, 8, 1)
+    assert native.suits(tiny.double(), 8, 1)
+    assert not native.suits(tiny.half(), 8, 1)
+    assert not native.suits(torch.zeros(32, 100, 20, 2), 50, 4)  # Pascanu's: 32 · 20 · 200 · 50
+    assert not native.suits(torch.zeros(33, 100, 1, 2), 16, 1)  # 33 · 256 > MAX_STEP_WORK[1]
+    assert native.suits(torch.zeros(32, 100, 1, 2), 16, 1)  # 32 · 256 = MAX_STEP_WORK[1]
+
+
+def test_the_compiled_scans_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("RNNLAB_NATIVE", "0")
+    native.compiled.cache_clear()
+    try:
+        assert native.compiled() is None
+        assert "RNNLAB_NATIVE=0" in native.failure
+        assert not native.suits(torch.zeros(2, 5, 1, 2), 4, 1)
+    finally:
+        monkeypatch.delenv("RNNLAB_NATIVE")
+        native.compiled.cache_clear()
+        native.failure = ""
