@@ -12,8 +12,9 @@ from the member's stream; every run ends with one evaluation on 10 sequences):
   nets trained online: per-operation overhead is everything).
 
 Anchor: ``train(model, task, config)`` of one model, per update. Rows: ``train_ensemble`` with
-K = 32 and 128 members (its default method: the fused scan for Elman and LSTM, member by member
-for GRU); the torch.func reference (``method="vmap"``) at K = 32; and for the LSTM the stacked
+K = 32 and 128 members (its default method: the fused scans, compiled where
+``ensemble_native.suits`` takes them); where it does at K = 32, the same with the Python scans;
+the torch.func reference (``method="vmap"``) at K = 32; and for the LSTM the stacked
 alternative a user would write: weights stacked (K, 4H, ·), one ``baddbmm`` per step and
 autograd's backward; for the Elman net on Pascanu's workload the Elman-only
 ``training.ElmanEnsemble`` (Pascanu's single bias and inits; its own update loop, no
@@ -34,6 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -42,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine_line, matmul_flops_per_second
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
-from rnnlab.training import TrainConfig, train, train_ensemble
+from rnnlab.training import TrainConfig, ensemble_native, train, train_ensemble
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.ensemble import ElmanEnsemble, Member
 
@@ -97,6 +99,17 @@ def ensemble(task, cell: str, H: int, B: int, U: int, K: int, method: str = "aut
     models = [build_model(task, cell, H, seed=k) for k in range(K)]
     configs = [config(k, B, U) for k in range(K)]
     return lambda: train_ensemble(models, task, configs, method=method)
+
+
+def python_scans(task, cell: str, H: int, B: int, U: int, K: int):
+    """``train_ensemble`` with the compiled scans switched off (the Python twins)."""
+    run = ensemble(task, cell, H, B, U, K)
+
+    def without_compiled() -> None:
+        with mock.patch.object(ensemble_native, "suits", lambda *args: False):
+            run()
+
+    return without_compiled
 
 
 def stacked_autograd(task, H: int, B: int, U: int, K: int) -> Callable[[], object]:
@@ -165,6 +178,8 @@ def candidate_for(method: str, task, cell: str, H: int, B: int, U: int, K: int):
         return lambda: stacked_autograd(task, H, B, U, K)
     if method == "elman_ensemble":
         return lambda: elman_ensemble(task, H, B, U, K)
+    if method == "python_scans":
+        return lambda: python_scans(task, cell, H, B, U, K)
     return lambda: ensemble(task, cell, H, B, U, K, method)
 
 
@@ -187,6 +202,8 @@ def main() -> str:
             macs = 3 * 2 * T * B * (task.input_size + H) * GATES[cell] * H
             cases = [("train_ensemble", 32, "auto"), ("train_ensemble", 128, "auto")]
             cases.append(("torch.func vmap", 32, "vmap"))
+            if ensemble_native.suits(torch.zeros(32, T, B, 1), H, GATES[cell]):
+                cases.append(("train_ensemble, Python scans", 32, "python_scans"))
             if cell == "lstm":
                 cases.append(("stacked baddbmm + autograd", 32, "stacked"))
             if cell == "elman" and B > 1:

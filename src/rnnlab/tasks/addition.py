@@ -43,27 +43,37 @@ class _MarkedPairs(Task):
             self.criterion, self.threshold = "squared", 0.04
 
     # ------------------------------------------------------------------ layouts
+    # A layout makes one stream's draws, in the published order: the length L, X1's position
+    # p0 and the draw r that places X2; _second_position turns r into X2's position p1 by
+    # elementwise arithmetic, so that sample_each does it for all streams at once.
     @staticmethod
     def _pascanu_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
         L = T + draw_once(int(T * 0.1), g)  # once per minibatch: [T, 1.1 T)
         p0 = randint(int(L * 0.1), (B,), g)  # [0, 0.1 L)
-        p1 = randint(int(L * 0.4), (B,), g) + int(L * 0.1)  # [0.1 L, 0.5 L)
-        return L, p0, p1
+        r = randint(int(L * 0.4), (B,), g)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
+        return L, p0, r
 
     @staticmethod
     def _hochreiter_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
         L = T + draw_once(T // 10 + 1, g)  # once per minibatch: [T, T + T/10]
         p0 = randint(10, (B,), g)  # one of the first ten pairs
-        # one of the first T/2 - 1 pairs still unmarked: the r-th of them skips p0
-        r = randint(T // 2 - 1, (B,), g)
-        p1 = r + (r >= p0).long()
-        return L, p0, p1
+        r = randint(T // 2 - 1, (B,), g)  # X2 at the r-th of the first T/2 - 1 unmarked pairs
+        return L, p0, r
 
     @staticmethod
     def _arjovsky_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
         p0 = randint(T // 2, (B,), g)  # [0, T/2)
-        p1 = T // 2 + randint(T - T // 2, (B,), g)  # [T/2, T)
-        return T, p0, p1
+        r = randint(T - T // 2, (B,), g)  # p1 = T/2 + r: [T/2, T)
+        return T, p0, r
+
+    def _second_position(self, L: Tensor, T: Tensor, p0: Tensor, r: Tensor) -> Tensor:
+        """X2's position from the layout's draw ``r``; ``L`` and ``T`` are int64 tensors that
+        broadcast against ``p0`` and ``r`` (one value per stream)."""
+        if self.variant == "pascanu":
+            return r + (L.double() * 0.1).long()  # int(0.1 L), as Python computes it
+        if self.variant == "hochreiter97":
+            return r + (r >= p0).long()  # the r-th unmarked pair: skip p0
+        return r + T // 2
 
     def _low(self) -> float:
         """The values are drawn from U[low, 1)."""
@@ -76,7 +86,8 @@ class _MarkedPairs(Task):
             "hochreiter97": self._hochreiter_layout,
             "arjovsky16": self._arjovsky_layout,
         }[self.variant]
-        L, p0, p1 = layout(B, length, generator)
+        L, p0, r = layout(B, length, generator)
+        p1 = self._second_position(torch.tensor(L), torch.tensor(length), p0, r)
         values = uniform(self._low(), 1.0, (L, B), generator)  # (L, B)
         markers = torch.zeros(L, B)
         columns = torch.arange(B)
@@ -106,10 +117,10 @@ class _MarkedPairs(Task):
         }[self.variant]
         steps, first, second, draws = [], [], [], []
         for T, g in zip(lengths, generators, strict=True):
-            L, p0, p1 = layout(B, T, g)
+            L, p0, r = layout(B, T, g)
             steps.append(L)
             first.append(p0)
-            second.append(p1)
+            second.append(r)
             draws.append(torch.rand((L, B), generator=g))
         low = self._low()
         values = low + (1.0 - low) * torch.cat(draws)  # (ΣL, B), as uniform(low, 1, ...)
@@ -117,8 +128,11 @@ class _MarkedPairs(Task):
         sizes = torch.tensor(steps)
         ends = sizes.cumsum(0)
         offsets = (ends - sizes).unsqueeze(1)  # (K, 1): each member's first row
-        rows0 = offsets + torch.stack(first)  # (K, B) buffer rows of X1 and X2
-        rows1 = offsets + torch.stack(second)
+        p0 = torch.stack(first)  # (K, B)
+        p1 = self._second_position(
+            sizes.unsqueeze(1), torch.tensor(lengths)[:, None], p0, torch.stack(second)
+        )
+        rows0, rows1 = offsets + p0, offsets + p1  # (K, B) buffer rows of X1 and X2
         columns = torch.arange(B).expand_as(rows0)
         if self.variant == "hochreiter97":
             markers[offsets.squeeze(1)] = -1.0
