@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 
+from rnnlab import compiled as rnnlab_compiled
 from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
 from rnnlab.training import ensemble_native as native
@@ -24,9 +25,10 @@ HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not 
 def compiled():
     module = native.compiled()
     if module is None:
+        why = rnnlab_compiled.failure("ensemble_scans")
         if HAS_COMPILER:
-            pytest.fail(f"a compiler and ninja are present, yet: {native.failure}")
-        pytest.skip(f"no compiled scans on this machine: {native.failure}")
+            pytest.fail(f"a compiler and ninja are present, yet: {why}")
+        pytest.skip(f"no compiled scans on this machine: {why}")
     return module
 
 
@@ -165,12 +167,16 @@ def test_suits_only_small_float_scans_on_the_cpu(compiled):
 
 def test_the_compiled_scans_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("RNNLAB_NATIVE", "0")
-    native.compiled.cache_clear()
+    rnnlab_compiled.load.cache_clear()
     try:
         assert native.compiled() is None
-        assert "RNNLAB_NATIVE=0" in native.failure
+        assert "RNNLAB_NATIVE=0" in rnnlab_compiled.failure("ensemble_scans")
         assert not native.suits(torch.zeros(2, 5, 1, 2), 4, 1)
     finally:
         monkeypatch.delenv("RNNLAB_NATIVE")
-        native.compiled.cache_clear()
-        native.failure = ""
+        rnnlab_compiled.load.cache_clear()
+
+
+def test_only_known_sources_are_built():
+    with pytest.raises(ValueError, match="name must be one of"):
+        rnnlab_compiled.load("nope")

@@ -5,15 +5,13 @@ The fused scans (:mod:`~rnnlab.training.ensemble_scan`, :mod:`~rnnlab.training.e
 product or an elementwise op over all K members. For the tiny networks of Hochreiter &
 Schmidhuber 1997 (8 units, one sequence per update) an operation is almost all overhead —
 microseconds of dispatch around a few hundred multiply-adds — so the step costs what its
-number of operations costs, whatever K. ``ensemble_native.cpp`` computes the same equations in
+number of operations costs, whatever K. ``ensemble_scans.cpp`` computes the same equations in
 plain loops (the layouts, padding rule and tapes of the Python scans; on padded steps its tapes
 hold zeros), with the members split over torch's intra-op threads.
 
-It is compiled on first use by ``torch.utils.cpp_extension.load`` (a C++ compiler and ninja
-are needed; about a minute, once per machine: torch caches the build in
-``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``). Where it cannot be built, or
-with the environment variable ``RNNLAB_NATIVE=0``, :func:`compiled` returns None and the
-Python scans serve; :data:`failure` says why.
+It is compiled on first use by :func:`rnnlab.compiled.load` (``"ensemble_scans"``; a C++
+compiler and ninja are needed, about half a minute once per machine); where it cannot be
+built, or with ``RNNLAB_NATIVE=0``, :func:`compiled` returns None and the Python scans serve.
 
 :func:`suits` decides per scan. The loops' cost grows with the arithmetic of all members,
 ``K · B · G·H · H`` multiply-adds of ``h W_hhᵀ`` per step (G = 1 Elman, 3 GRU, 4 LSTM); the
@@ -26,51 +24,22 @@ tests compare the two on every output, and ``benchmarks/ensemble.py`` measures b
 
 from __future__ import annotations
 
-import logging
-import os
-from functools import cache
-from pathlib import Path
-from types import ModuleType
-
 import torch
 
-__all__ = ["MAX_STEP_WORK", "compiled", "failure", "suits"]
+from rnnlab import compiled as _compiled
 
-SOURCE = Path(__file__).with_name("ensemble_native.cpp")
+__all__ = ["MAX_STEP_WORK", "compiled", "suits"]
 
 #: Per G (gate blocks of ``W_hh``: 1 Elman, 3 GRU, 4 LSTM), the largest ``K · B · G·H · H``
 #: (multiply-adds of all members' recurrent products in one step) for which :func:`suits` takes
 #: the compiled loops.
 MAX_STEP_WORK = {1: 8192, 3: 65536, 4: 65536}
 
-#: Why :func:`compiled` returned None ("" while it has not, or before it was called).
-failure = ""
 
-_log = logging.getLogger(__name__)
-
-
-@cache
-def compiled() -> ModuleType | None:
-    """The compiled scans (built on the first call), or None where they cannot be built or
-    ``RNNLAB_NATIVE=0``; then :data:`failure` says why."""
-    global failure
-    if os.environ.get("RNNLAB_NATIVE", "1") == "0":
-        failure = "disabled by RNNLAB_NATIVE=0"
-        return None
-    from torch.utils import cpp_extension
-
-    _log.info("building rnnlab's compiled ensemble scans (once per machine, about a minute)")
-    try:
-        return cpp_extension.load(
-            name="rnnlab_ensemble_native",
-            sources=[str(SOURCE)],
-            extra_cflags=["-O3"],
-            verbose=False,
-        )
-    except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, no ninja
-        failure = f"{type(error).__name__}: {error}".strip()
-        _log.info("rnnlab's compiled ensemble scans are not available (%s)", failure)
-        return None
+def compiled():
+    """The compiled scans (``elman_forward``, ``elman_backward``, ``lstm_forward``, ...), or
+    None where they cannot be built (``rnnlab.compiled.failure("ensemble_scans")`` says why)."""
+    return _compiled.load("ensemble_scans")
 
 
 def suits(inputs: torch.Tensor, hidden_size: int, gates: int) -> bool:

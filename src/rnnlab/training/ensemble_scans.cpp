@@ -1,5 +1,6 @@
 // The seed-ensemble scans of tiny networks in plain loops: Elman, LSTM and GRU, forward and
-// backward, for K members at once (compiled by rnnlab/training/ensemble_native.py).
+// backward, for K members at once (built on first use by rnnlab/compiled.py, taken where
+// rnnlab/training/ensemble_native.py says so).
 //
 // The equations, layouts and padding rule are those of the Python scans they stand in for:
 // ensemble_scan.py (Elman), ensemble_lstm_scan.py (LSTM) and ensemble_gru_scan.py (GRU). Every
