@@ -264,6 +264,40 @@ def test_an_interrupted_run_resumes_exactly(tmp_path):
         train_ensemble(build_all(task, "gru", 3), task, other, checkpoint=path)
 
 
+def test_a_checkpoint_with_optimiser_state_per_parameter_resumes_exactly(tmp_path):
+    """Checkpoints written before the parameters shared one flat buffer hold the optimiser's
+    state as one tensor per parameter; they resume as if saved now."""
+    task = make("temporal_order", length=10)
+    configs = [
+        TrainConfig(
+            seed=k, optimizer="adam", learning_rate=0.01, max_updates=20, checkpoint_every=5
+        )
+        for k in range(3)
+    ]
+    path = tmp_path / "ensemble.pt"
+
+    def stop_at_10(update, metrics):
+        if update == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(
+            build_all(task, "lstm", 3), task, configs, checkpoint=path, progress=stop_at_10
+        )
+    payload = torch.load(path, weights_only=False)
+    shapes = [p.shape for p in build_all(task, "lstm", 1)[0].parameters()]
+    sizes = [math.prod(shape) for shape in shapes]
+    for key in ("first", "second", "velocity"):
+        (flat,) = payload["optimizer"][key]
+        parts = flat.split(sizes, dim=1)
+        payload["optimizer"][key] = [p.reshape(3, *s) for p, s in zip(parts, shapes, strict=True)]
+    torch.save(payload, path)
+    resumed = train_ensemble(build_all(task, "lstm", 3), task, configs, checkpoint=path)
+    whole = train_ensemble(build_all(task, "lstm", 3), task, configs)
+    for r, w in zip(resumed, whole, strict=True):
+        assert r.losses == w.losses and r.evaluations == w.evaluations
+
+
 def test_reports_per_member_metrics_and_progress():
     task = make("temporal_order", length=10)
     seen, progress = [], []

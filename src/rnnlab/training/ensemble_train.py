@@ -5,7 +5,9 @@ Papers judge a method by how many of several seeds succeed, and the models are s
 model's update costs per-operation overhead more than arithmetic. :func:`train_ensemble` stacks
 the members' parameters along a leading dimension (K, ...) and takes every member's update at
 once; the member modules keep working as themselves throughout (their parameters are views of
-row ``k`` of the stacks, so evaluating, saving or inspecting a member needs no copy).
+row ``k`` of the stacks, so evaluating, saving or inspecting a member needs no copy). The stacks
+are themselves views of one (K, P) buffer, all of a member's P parameters in its row, so that
+clipping and the optimiser step are a few operations on one tensor.
 
 Member ``k`` with config ``c_k`` gets what ``train(models[k], task, c_k)`` gives it: its own data
 stream (a generator seeded ``c_k.seed``, the same minibatches and lengths), its own test stream
@@ -27,8 +29,9 @@ How an update is computed:
 - a member with Ω by the fused Elman scan (which computes Ω batched), else by the single-model
   path of ``train`` itself (:func:`~rnnlab.training.loop.accumulate_gradients`) on its own
   module;
-- clipping and the optimiser step for all members at once
-  (:class:`~rnnlab.training.stacked_step.StackedStep`).
+- clipping and the optimiser step for all members at once, on the (K, P) buffer
+  (:class:`~rnnlab.training.stacked_step.StackedStep`; the norm of a member's whole row is
+  torch's total norm up to rounding).
 
 Definitions and guarantees: ``docs/seed_ensembles.md``.
 
@@ -162,20 +165,38 @@ class _Ensemble:
     ):
         self.models, self.task, self.configs = models, task, configs
         self.names = [n for n, _ in models[0].named_parameters()]
-        self.params: Stacked = {
-            n: torch.stack([dict(m.named_parameters())[n].detach() for m in models])
-            for n in self.names
-        }
+        self.shapes = [p.shape for p in models[0].parameters()]
+        # every member's parameters in one row of a (K, P) buffer; the stacks are views of it
+        self.flat = torch.stack(
+            [torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in models]
+        )
+        self.params: Stacked = self._views(self.flat)
         for k, model in enumerate(models):
             for n, p in model.named_parameters():
                 p.data = self.params[n][k]  # the member's module reads and shows row k
-        recurrent = [any(part.startswith("weight_hh") for part in n.split(".")) for n in self.names]
-        self.step = StackedStep([self.params[n] for n in self.names], recurrent, configs)
+        recurrent = torch.cat(
+            [
+                torch.full(
+                    (shape.numel(),), any(part.startswith("weight_hh") for part in n.split("."))
+                )
+                for n, shape in zip(self.names, self.shapes, strict=True)
+            ]
+        )
+        self.step = StackedStep([self.flat], [recurrent], configs)
         self.data = [torch.Generator().manual_seed(c.seed) for c in configs]
         self.test = [torch.Generator().manual_seed(c.seed + TEST_STREAM) for c in configs]
         self.results = [TrainResult(0, False, None, 1.0, 0, 0, 0) for _ in configs]
         self.loop = LoopGradients(models, task)  # train's own code, member by member
         self.gradients = _gradient_method(method, models, task, self.loop)
+
+    def _views(self, flat: Tensor) -> Stacked:
+        """Each parameter's stack (n, ...) as a view of ``flat`` (n, P), in the models' order."""
+        views, start = {}, 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            size = shape.numel()
+            views[name] = flat[:, start : start + size].view(flat.shape[0], *shape)
+            start += size
+        return views
 
     def active(self) -> list[int]:
         return [
@@ -199,10 +220,9 @@ class _Ensemble:
         )
         batches = dict(zip(active, drawn, strict=True))
         n = len(active)
-        grads = {
-            name: torch.empty((n, *p.shape[1:]), dtype=p.dtype) for name, p in self.params.items()
-        }
-        losses = torch.empty(n, dtype=next(iter(self.params.values())).dtype)
+        flat_grads = self.flat.new_empty(n, self.flat.shape[1])
+        grads = self._views(flat_grads)
+        losses = self.flat.new_empty(n)
         if self.gradients.omega:  # the method gives Ω too: every member in one call
             groups = [(self.gradients, active)]
         else:  # members with Ω take train's own code, member by member
@@ -227,17 +247,13 @@ class _Ensemble:
                 omegas |= {
                     k: float(omega[i]) for i, k in enumerate(members) if self.configs[k].omega > 0
                 }
-        outcome = self.step(
-            [grads[name] for name in self.names],
-            None if n == len(self.models) else torch.tensor(active),
-        )
+        outcome = self.step([flat_grads], None if n == len(self.models) else torch.tensor(active))
         return losses, outcome, omegas
 
     def _rows(self, members: list[int]) -> Stacked:
         if len(members) == len(self.models):
             return self.params
-        index = torch.tensor(members)
-        return {name: p[index] for name, p in self.params.items()}
+        return self._views(self.flat[torch.tensor(members)])
 
     # ------------------------------------------------------------------ bookkeeping
     def record(
@@ -346,7 +362,13 @@ class _Ensemble:
         )
         for name, p in self.params.items():
             p.copy_(payload["parameters"][name])
-        self.step.load_state_dict(payload["optimizer"])
+        state = payload["optimizer"]
+        if len(state["first"]) != 1:  # saved before the flat buffer: one tensor per parameter
+            state = state | {
+                key: [torch.cat([t.reshape(t.shape[0], -1) for t in state[key]], dim=1)]
+                for key in ("first", "second", "velocity")
+            }
+        self.step.load_state_dict(state)
         for g, s in zip(self.data, payload["data_rng"], strict=True):
             g.set_state(s)
         for g, s in zip(self.test, payload["test_rng"], strict=True):

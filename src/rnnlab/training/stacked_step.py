@@ -66,7 +66,8 @@ class StackedStep:
     Args:
         parameters: the stacked parameters, in one order (updated in place).
         recurrent: for each parameter, whether it is a recurrent matrix (``weight_hh*``), the
-            ones policy ``"pascanu"`` shrinks.
+            ones policy ``"pascanu"`` shrinks: a bool, or a bool tensor shaped like one member's
+            parameter (for several parameters kept in one flat buffer).
         configs: the K members' :class:`~rnnlab.training.loop.TrainConfig` (optimizer, learning
             rate, momentum, clipping are read).
     """
@@ -78,7 +79,10 @@ class StackedStep:
         configs: Sequence[TrainConfig],
     ) -> None:
         self.parameters = list(parameters)
-        self.recurrent = list(recurrent)
+        self.recurrent = [
+            torch.as_tensor(r, dtype=torch.bool).expand(p.shape[1:])
+            for r, p in zip(recurrent, self.parameters, strict=True)
+        ]
         first = self.parameters[0]
         self.configs = list(configs)
         self.lr = _rows([c.learning_rate for c in configs], first)
@@ -126,7 +130,7 @@ class StackedStep:
         skip = nonfinite & sel(self.skip_policy)
         if bool(nonfinite.any()):
             for i, (g, p) in enumerate(zip(grads, self.parameters, strict=True)):
-                fallback = PASCANU_SHRINK * sel(p) if self.recurrent[i] else torch.zeros_like(g)
+                fallback = torch.where(self.recurrent[i], PASCANU_SHRINK * sel(p), 0.0)
                 grads[i] = torch.where(self._view(nonfinite, g), fallback, g)
         self._step(grads, index, ~skip)
         return StackedOutcome(norm, clipped, nonfinite, skip)
