@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnnlab.training.ensemble_scan import Workspace, fresh
+from rnnlab.training.ensemble_scan import Workspace, fresh, front_padded_rows
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -90,10 +90,9 @@ def pack_steps(inputs: Sequence[Tensor]) -> PackedSteps:
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
     if all(L == T for L in lengths):
         return PackedSteps(torch.stack(list(inputs)), start, None)
-    _, B, I = inputs[0].shape
-    packed = inputs[0].new_zeros(len(inputs), T, B, I)
-    for k, x in enumerate(inputs):
-        packed[k, T - lengths[k] :] = x
+    K, (_, B, I) = len(inputs), inputs[0].shape
+    packed = inputs[0].new_zeros(K, T, B, I)
+    packed.view(K * T, B, I)[front_padded_rows(lengths, T)] = torch.cat(list(inputs))
     real = torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)  # (T, K)
     return PackedSteps(packed, start, real)
 

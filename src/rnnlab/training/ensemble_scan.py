@@ -96,11 +96,21 @@ def pack_inputs(
     _, B, I = inputs[0].shape
     packed = torch.zeros(K, T, B, I + 1, dtype=dtype, device=device)
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
-    for k, x in enumerate(inputs):
-        packed[k, T - lengths[k] :, :, :I] = x
+    rows = front_padded_rows(lengths, T).to(device)
+    packed.view(K * T, B, I + 1)[rows, :, :I] = torch.cat(list(inputs)).to(dtype)
     real = (torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)).to(device)  # (T, K)
     packed[..., I] = real.t().unsqueeze(-1)  # the bias channel: 1 on real steps
     return PackedInputs(packed, start, real)
+
+
+def front_padded_rows(lengths: Sequence[int], T: int) -> Tensor:
+    """Where the members' steps go in a member-major (K·T, ...) buffer padded at the front:
+    member k's step j (of ``L_k = lengths[k]``) at row ``k·T + T - L_k + j``, for the members'
+    steps concatenated in order (one index for all of them)."""
+    sizes = torch.tensor(list(lengths), dtype=torch.long)
+    first = torch.arange(1, len(sizes) + 1) * T - sizes  # each member's first real row
+    within = torch.arange(int(sizes.sum())) - (sizes.cumsum(0) - sizes).repeat_interleave(sizes)
+    return first.repeat_interleave(sizes) + within
 
 
 class Workspace:
