@@ -7,9 +7,7 @@ fraction of the machine's measured matmul rate that the rnnlab configuration ach
 
 Targets: plain configurations ≤ 1.05× torch; sigmoid RNN and Jordan ≤ 2.0× torch's plain RNN
 of the same size (issue 2); the peephole LSTM and rnnlab's own LSTM path ≤ 1.5× torch's plain
-LSTM (issue 14). The fused LSTM's time loops run in C++ where ``rnnlab.compiled`` builds them;
-the rows marked "Python loops" time the same configuration with its Python loops, for the
-compiled loops' share.
+LSTM (issue 14).
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import torch
 from torch import nn
@@ -28,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import rnnlab
 from common import compare, machine_line, matmul_flops_per_second
 from rnnlab.cells import Jordan
-from rnnlab.cells.fused import lstm as fused_lstm
 from rnnlab.layers import Recurrent
 
 SIZES = [(100, 32, 128), (200, 20, 50), (100, 64, 256)]  # (T, B, H), input size = H
@@ -41,7 +37,6 @@ class Case:
     anchor: Callable[[int], nn.Module]
     gates: float  # H×2H matrix blocks per step, for the FLOP count
     target: float
-    python_loops: bool = False  # time the fused LSTM with its Python loops (no compiled ones)
 
 
 def _jordan(H: int) -> nn.Module:
@@ -54,14 +49,6 @@ CASES = [
     Case("RNN tanh (plain)", lambda H: rnnlab.RNN(H, H), lambda H: nn.RNN(H, H), 1, 1.05),
     Case(
         "LSTM peephole", lambda H: rnnlab.LSTM(H, H, peephole=True), lambda H: nn.LSTM(H, H), 4, 1.5
-    ),
-    Case(
-        "LSTM peephole, Python loops",
-        lambda H: rnnlab.LSTM(H, H, peephole=True),
-        lambda H: nn.LSTM(H, H),
-        4,
-        float("nan"),
-        python_loops=True,
     ),
     Case(
         "RNN sigmoid",
@@ -88,16 +75,12 @@ CASES = [
 ]
 
 
-def step(module: nn.Module, x: torch.Tensor, python_loops: bool = False) -> Callable[[], None]:
+def step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     def run() -> None:
         output, _ = module(x)
         output.sum().backward()
 
-    def run_python_loops() -> None:
-        with mock.patch.object(fused_lstm, "compiled_steps", lambda x: None):
-            run()
-
-    return run_python_loops if python_loops else run
+    return run
 
 
 def main() -> str:
@@ -112,7 +95,7 @@ def main() -> str:
         for case in CASES:
             x = torch.randn(T, B, H, requires_grad=True)
             ours, anchor = case.make(H), case.anchor(H)
-            t_ours, t_anchor = compare(step(ours, x, case.python_loops), step(anchor, x))
+            t_ours, t_anchor = compare(step(ours, x), step(anchor, x))
             ratio = t_ours / t_anchor
             flops = 3 * 2 * T * B * case.gates * H * (H + H)  # forward + ~2× for backward
             met = "" if case.target != case.target else ("yes" if ratio <= case.target else "NO")

@@ -2,12 +2,14 @@
 
 Where a time loop issues many small tensor operations per step, the Python dispatch around
 them costs more than their arithmetic. rnnlab keeps such loops in Python, as the reference, and
-ships C++ sources beside them that do the same per step with fewer, fused operations:
+ships C++ sources beside them that compute the same with far fewer operations:
 
-- ``lstm_steps`` (``cells/fused/lstm_steps.cpp``): the forward and backward time loops of the
-  fused LSTM, :class:`rnnlab.cells.fused.lstm.LSTMScan`;
 - ``ensemble_scans`` (``training/ensemble_scans.cpp``): the seed ensembles' Elman, LSTM and
   GRU scans for tiny networks (:mod:`rnnlab.training.ensemble_native`).
+
+(A C++ port of the single-model fused LSTM's time loops, the same ATen operations without
+Python's dispatch, saved at most 4% at the benchmarked sizes and was dropped: there each
+operation's own work, not its dispatch, dominates; ``benchmarks/RESULTS.md``, recurrent.)
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -30,10 +32,7 @@ __all__ = ["SOURCES", "failure", "load"]
 _PACKAGE = Path(__file__).parent
 
 #: name -> the C++ source, relative to the package
-SOURCES = {
-    "lstm_steps": "cells/fused/lstm_steps.cpp",
-    "ensemble_scans": "training/ensemble_scans.cpp",
-}
+SOURCES = {"ensemble_scans": "training/ensemble_scans.cpp"}
 
 _failures: dict[str, str] = {}
 _log = logging.getLogger(__name__)

@@ -9,22 +9,18 @@ without a fused path fall back to the loop.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 from torch import Tensor
 from torch.testing import assert_close
 
-from rnnlab import cells, compiled
+from rnnlab import cells
 from rnnlab.cells.base import Cell
 from rnnlab.cells.fused import common, elman_scan, gru_scan, jordan_scan, lstm_scan
-from rnnlab.cells.fused import lstm as lstm_module
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 T, B, N_IN = 7, 5, 3
-HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
 
 # name -> factory(dtype) for every configuration that has a fused path
 FUSED = {
@@ -169,31 +165,6 @@ def _small(gen: torch.Generator, *shape: int) -> Tensor:
 
 GT, GB, GI, GH = 4, 3, 2, 3  # sizes for gradcheck
 GRADCHECK_MASK = torch.tensor([[1, 1, 1], [1, 0, 1], [1, 0, 0], [0, 0, 1]], dtype=torch.bool)
-
-
-LSTM_NAMES = [name for name in FUSED if name.startswith("lstm")]
-
-
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("mask_kind", [None, "lengths", "holes"])
-@pytest.mark.parametrize("name", LSTM_NAMES)
-def test_compiled_lstm_steps_equal_the_python_loops_bit_for_bit(
-    name, mask_kind, dtype, monkeypatch
-):
-    """``lstm_steps.cpp`` issues the Python loops' operations in their order: outputs, state and
-    every gradient are identical, across the backward's block boundaries (tiny blocks)."""
-    if common.compiled_steps(torch.zeros(1)) is None:
-        if HAS_COMPILER:
-            pytest.fail(f"a compiler and ninja are present, yet: {compiled.failure('lstm_steps')}")
-        pytest.skip(f"no compiled LSTM loops here: {compiled.failure('lstm_steps')}")
-    monkeypatch.setattr(common, "FACTOR_BLOCK", 3 * B * 16)
-    monkeypatch.setattr(common, "GRAD_BLOCK", 5 * B * 16)
-    cell, x, state, mask, _ = _setup(name, dtype, mask_kind)
-    _, results, grads = _run(cell, x, state, mask, scan=True)
-    monkeypatch.setattr(lstm_module, "compiled_steps", lambda x: None)
-    _, expected, expected_grads = _run(cell, x, state, mask, scan=True)
-    for got, want in zip([*results, *grads], [*expected, *expected_grads], strict=True):
-        assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])

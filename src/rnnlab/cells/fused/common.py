@@ -6,12 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from types import ModuleType
 
 import torch
 from torch import Tensor, nn
-
-from rnnlab import compiled
 
 # In-place forms of the named activations, for the forward loops that write into buffers.
 INPLACE = {"tanh": torch.tanh_, "sigmoid": torch.sigmoid_, "relu": torch.relu_}
@@ -128,13 +125,6 @@ def step_threads(x: Tensor, macs_per_step: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def compiled_steps(x: Tensor) -> ModuleType | None:
-    """The C++ time loops of the fused LSTM (``lstm_steps.cpp``, :mod:`rnnlab.compiled`) for a
-    sequence ``x`` on the CPU, or None (other devices, or not built): then the Python loops
-    run."""
-    return compiled.load("lstm_steps") if x.device.type == "cpu" else None
 
 
 def add_biases(first: Tensor | None, second: Tensor | None) -> Tensor | None:

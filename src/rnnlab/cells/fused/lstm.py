@@ -13,7 +13,6 @@ from rnnlab.cells.fused.common import (
     add_outer,
     backward_blocks,
     backwards,
-    compiled_steps,
     masked_grad,
     project,
     step_threads,
@@ -87,22 +86,56 @@ class LSTMScan(torch.autograd.Function):
         whh_t = w_hh.t().contiguous()  # (H, 4H)
         gates = x.new_empty(T, B, 4 * H)  # z, then the gate activations o, i, f, g
         project(x, w_ih, None if bias is None else _to_inner(bias, H), gates)
+        gates4 = gates.view(T, B, 4, H)
+        zs = gates.unbind(0)  # (B, 4H) per step
+        os_, is_, fs, gs = (gates4[:, :, k].unbind(0) for k in range(4))
         # c_states[t] is the state before step t; c_new[t] = c'_t (the same tensor without a mask)
         c_states = x.new_empty(T + 1, B, H)
         c_states[0] = c0
         c_new = c_states[1:] if mask is None else x.new_empty(T, B, H)
         h_new = x.new_empty(T, B, H)
         h_states = h_new if mask is None else x.new_empty(T, B, H)
-        compiled = compiled_steps(x)
+        cs, h_news = c_states.unbind(0), h_new.unbind(0)
+        c_news = cs[1:] if mask is None else c_new.unbind(0)
+        peephole = weight_ch is not None
+        if peephole:
+            p_if, p_o = weight_ch[: 2 * H].view(2, H), weight_ch[2 * H :]
+            sig = gates4[:, :, 1:3].unbind(0)  # i, f as (B, 2, H)
+            c_prev4 = c_states[:-1].unsqueeze(2).unbind(0)  # (B, 1, H)
+        else:
+            sig = gates[:, :, : 3 * H].unbind(0)  # o, i, f as (B, 3H)
+            c_prev4 = (None,) * T
+        if mask is None:
+            steps, h_outs = (None,) * T, h_news
+        else:
+            steps, h_outs = mask.unsqueeze(-1).unbind(0), h_states.unbind(0)  # (B, 1), (B, H)
+        tanh_c = x.new_empty(B, H)
+        sigmoid_, tanh_, tanh, mul, where = (
+            torch.sigmoid_, torch.tanh_, torch.tanh, torch.mul, torch.where
+        )  # fmt: skip
+        h = h0
         with step_threads(x, B * H * 4 * H):
-            if compiled is None:
-                _forward_steps(gates, whh_t, h0, weight_ch, mask, c_states, c_new, h_new, h_states)
-            else:  # the same loop in C++
-                compiled.lstm_forward(
-                    gates, whh_t, h0, x.new_empty(0) if weight_ch is None else weight_ch,
-                    x.new_empty(0, dtype=torch.bool) if mask is None else mask,
-                    c_states, c_new, h_new, h_states,
-                )  # fmt: skip
+            for z, s, g, f, i, o, c, c_next, c_state, c4, h_next, h_out, step in zip(
+                zs, sig, gs, fs, is_, os_, cs[:-1], c_news, cs[1:], c_prev4, h_news, h_outs, steps,
+                strict=True,
+            ):  # fmt: skip
+                z.addmm_(h, whh_t)
+                if peephole:
+                    s.addcmul_(p_if, c4)
+                sigmoid_(s)
+                tanh_(g)
+                mul(f, c, out=c_next)
+                c_next.addcmul_(i, g)
+                if peephole:
+                    o.addcmul_(p_o, c_next)
+                    sigmoid_(o)
+                tanh(c_next, out=tanh_c)
+                mul(o, tanh_c, out=h_next)
+                if step is None:
+                    h = h_next
+                else:
+                    where(step, c_next, c, out=c_state)
+                    h = where(step, h_next, h, out=h_out)
         last = (h_states[-1].clone(), c_states[-1].clone())
         if mask is not None:
             h_new.masked_fill_(~mask.unsqueeze(-1), 0.0)  # the outputs
@@ -117,8 +150,7 @@ class LSTMScan(torch.autograd.Function):
         H, n_in = H4 // 4, x.shape[-1]
         need = ctx.needs_input_grad
         m = None if mask is None else Mask(mask, x.dtype)
-        gy = masked_grad(grad_y, m)  # (T, B, H)
-        gys = gy.unbind(0)
+        gys = masked_grad(grad_y, m).unbind(0)
         gates4 = gates.view(T, B, 4, H)
         blocks, n_outer, n_inner = backward_blocks(T, B * H4)
         # Scratch: factors A (o, i, f, g), K and F of an inner block; z̄ of an outer block.
@@ -144,7 +176,6 @@ class LSTMScan(torch.autograd.Function):
         spare = torch.empty_like(gh)
         dc = grad_c.clone()  # c̄, then D_t in the middle of a step
         dc1 = dc.unsqueeze(1)  # (B, 1, H)
-        compiled = compiled_steps(x)
         for o_start, o_stop, inner in blocks:
             with step_threads(x, B * H * 4 * H):
                 for start, stop in inner:
@@ -153,13 +184,6 @@ class LSTMScan(torch.autograd.Function):
                         a[:n], kf[:n], gates4[start:stop], c_new[start:stop], c_states[start:stop],
                         p, None if m is None else m.real[start:stop],
                     )  # fmt: skip
-                    if compiled is not None:  # the loop below, in C++
-                        f_block = kf[:n, :, 1] if f_gates is None else gates4[start:stop, :, 2]
-                        gh, spare = compiled.lstm_backward_block(
-                            a[:n], kf[:n, :, 0], f_block, gy, gy.new_empty(0) if m is None
-                            else m.pad, w_hh, gh, dc, spare, d, o_start, start, stop,
-                        )  # fmt: skip
-                        continue
                     back, in_d = backwards(start, stop), backwards(start, stop, o_start)
                     block = zip(
                         ds[in_d], d_os[in_d], d_ifgs[in_d], a_os[n - 1 :: -1], a_ifgs[n - 1 :: -1],
@@ -205,67 +229,6 @@ class LSTMScan(torch.autograd.Function):
             None if g_p is None else g_p.view(3 * H),
             None,
         )
-
-
-def _forward_steps(
-    gates: Tensor,
-    whh_t: Tensor,
-    h0: Tensor,
-    weight_ch: Tensor | None,
-    mask: Tensor | None,
-    c_states: Tensor,
-    c_new: Tensor,
-    h_new: Tensor,
-    h_states: Tensor,
-) -> None:
-    """:class:`LSTMScan`'s forward loop (the Python twin of ``lstm_steps.cpp``'s): ``gates``
-    (T, B, 4H) holds ``x W_ihᵀ + b`` in the inner order and receives the activations; the state
-    buffers are filled (``c_states[0]`` is already ``c_0``)."""
-    T, B, H4 = gates.shape
-    H = H4 // 4
-    gates4 = gates.view(T, B, 4, H)
-    zs = gates.unbind(0)  # (B, 4H) per step
-    os_, is_, fs, gs = (gates4[:, :, k].unbind(0) for k in range(4))
-    cs, h_news = c_states.unbind(0), h_new.unbind(0)
-    c_news = cs[1:] if mask is None else c_new.unbind(0)
-    peephole = weight_ch is not None
-    if peephole:
-        p_if, p_o = weight_ch[: 2 * H].view(2, H), weight_ch[2 * H :]
-        sig = gates4[:, :, 1:3].unbind(0)  # i, f as (B, 2, H)
-        c_prev4 = c_states[:-1].unsqueeze(2).unbind(0)  # (B, 1, H)
-    else:
-        sig = gates[:, :, : 3 * H].unbind(0)  # o, i, f as (B, 3H)
-        c_prev4 = (None,) * T
-    if mask is None:
-        steps, h_outs = (None,) * T, h_news
-    else:
-        steps, h_outs = mask.unsqueeze(-1).unbind(0), h_states.unbind(0)  # (B, 1), (B, H)
-    tanh_c = gates.new_empty(B, H)
-    sigmoid_, tanh_, tanh, mul, where = (
-        torch.sigmoid_, torch.tanh_, torch.tanh, torch.mul, torch.where
-    )  # fmt: skip
-    h = h0
-    for z, s, g, f, i, o, c, c_next, c_state, c4, h_next, h_out, step in zip(
-        zs, sig, gs, fs, is_, os_, cs[:-1], c_news, cs[1:], c_prev4, h_news, h_outs, steps,
-        strict=True,
-    ):  # fmt: skip
-        z.addmm_(h, whh_t)
-        if peephole:
-            s.addcmul_(p_if, c4)
-        sigmoid_(s)
-        tanh_(g)
-        mul(f, c, out=c_next)
-        c_next.addcmul_(i, g)
-        if peephole:
-            o.addcmul_(p_o, c_next)
-            sigmoid_(o)
-        tanh(c_next, out=tanh_c)
-        mul(o, tanh_c, out=h_next)
-        if step is None:
-            h = h_next
-        else:
-            where(step, c_next, c, out=c_state)
-            h = where(step, h_next, h, out=h_out)
 
 
 def _factors(
