@@ -273,6 +273,36 @@ def test_marked_pairs_assemble_every_stream_at_once_bit_for_bit(name, variant, B
         assert any(bool((b.inputs[0, :, 0] == 1).any()) for b in got)  # step 0 was marked
 
 
+def test_loss_each_equals_the_loss_member_by_member(task):
+    """Stacked over 4 members (each its own batch), ``loss_each`` and its gradient equal
+    ``loss`` called member by member; tasks with a batched closed form override it."""
+    batches = [task.sample(3, generator=gen(k)) for k in range(4)]
+    if task.scored_every_step:
+        batches = [batches[0]] * 4  # the default's contract: batches of one length
+        shape = (4, batches[0].length, 3, task.output_size)
+    else:
+        shape = (4, 3, task.output_size)
+    outputs = torch.randn(shape, generator=gen(9)).requires_grad_()
+    losses = task.loss_each(outputs, batches)
+    (grad,) = torch.autograd.grad(losses.sum(), outputs)
+    assert losses.shape == (4,)
+    for k, batch in enumerate(batches):
+        one = outputs.detach()[k].clone().requires_grad_()
+        loss = task.loss(one, batch)
+        (expected,) = torch.autograd.grad(loss, one)
+        assert_close(losses[k], loss.detach(), rtol=1e-6, atol=1e-7)
+        assert_close(grad[k], expected, rtol=1e-6, atol=1e-8)
+
+
+def test_loss_each_refuses_outputs_of_another_shape():
+    addition = make("addition", length=20)
+    batches = [addition.sample(3, generator=gen(k)) for k in range(2)]
+    with pytest.raises(ValueError, match=r"\(K, B, output_size\) = \(2, 3, 1\)"):
+        addition.loss_each(torch.zeros(2, 3), batches)
+    with pytest.raises(ValueError, match="one member per batch"):
+        make("copy", length=5).loss_each(torch.zeros(3, 11, 2, 9), batches)
+
+
 def test_global_rng_when_no_generator(task):
     torch.manual_seed(11)
     a = task.sample(4)

@@ -9,10 +9,20 @@ marker, channel 1 the value, and one output read at the last step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
-from rnnlab.tasks.base import Batch, Task, draw_once, randint, squared_error, uniform
+from rnnlab.tasks.base import (
+    Batch,
+    Task,
+    draw_once,
+    randint,
+    squared_error,
+    squared_error_each,
+    uniform,
+)
 
 
 class _MarkedPairs(Task):
@@ -152,6 +162,10 @@ class _MarkedPairs(Task):
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Squared error at the last step, averaged over the batch."""
         return squared_error(self._check_outputs(outputs, batch), batch.targets)
+
+    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+        outputs = self._check_outputs_each(outputs, batches)
+        return squared_error_each(outputs, torch.stack([b.targets for b in batches]))
 
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Pascanu and Arjovsky forms: wrong when ``(y - ŷ)² > 0.04``; Hochreiter's: wrong

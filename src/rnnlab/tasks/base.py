@@ -255,6 +255,34 @@ class Task(ABC):
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Bool (B,): which sequences are wrong by the paper's own criterion."""
 
+    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+        """Each member's loss on its own batch, (K,): ``loss(outputs[k], batches[k])`` for
+        outputs stacked over K members, (K, B, output_size) (or (K, L, B, output_size) for tasks
+        scored at every step, batches of one length); differentiable.
+
+        This default calls ``loss`` member by member. Tasks scored at the last step with a
+        squared error or a cross-entropy compute it for all members at once (the seed
+        ensembles take their output gradients through it).
+        """
+        if outputs.shape[0] != len(batches):
+            raise ValueError(
+                f"outputs must stack one member per batch: {len(batches)} batches, outputs of "
+                f"shape {tuple(outputs.shape)}"
+            )
+        return torch.stack([self.loss(o, b) for o, b in zip(outputs, batches, strict=True)])
+
+    def _check_outputs_each(self, outputs: object, batches: Sequence[Batch]) -> Tensor:
+        """Check stacked last-step outputs (K, B, output_size) against K batches of B."""
+        outputs = check_float_tensor("outputs", outputs)
+        sizes = {b.batch_size for b in batches}
+        expected = (len(batches), next(iter(sizes)) if len(sizes) == 1 else -1, self.output_size)
+        if self.scored_every_step or len(sizes) != 1 or tuple(outputs.shape) != expected:
+            raise ValueError(
+                f"outputs must have shape (K, B, output_size) = {expected} for {len(batches)} "
+                f"batches of one size B read at the last step; got {tuple(outputs.shape)}"
+            )
+        return outputs
+
     @property
     def baseline_loss(self) -> float | None:
         """The expected loss of ``baseline_outputs`` at the nominal length (None: not defined)."""
@@ -314,6 +342,20 @@ def squared_error(outputs: Tensor, targets: Tensor) -> Tensor:
     return ((outputs - targets.reshape(outputs.shape)) ** 2).sum(-1).mean()
 
 
+def squared_error_each(outputs: Tensor, targets: Tensor) -> Tensor:
+    """:func:`squared_error` of each of K members: outputs (K, B, O), targets (K, B) or
+    (K, B, O) -> (K,)."""
+    return ((outputs - targets.reshape(outputs.shape)) ** 2).sum(-1).mean(-1)
+
+
+def last_cross_entropy_each(outputs: Tensor, targets: Tensor) -> Tensor:
+    """:func:`last_cross_entropy` of each of K members: logits (K, B, C), classes (K, B) ->
+    (K,)."""
+    K, B, C = outputs.shape
+    nats = F.cross_entropy(outputs.reshape(K * B, C), targets.reshape(K * B), reduction="none")
+    return nats.view(K, B).mean(-1)
+
+
 def every_step_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
     """Cross-entropy averaged over every step and sequence (Pascanu's ``softmax``)."""
     return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
@@ -327,6 +369,10 @@ class LastStepClassification(Task):
 
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         return last_cross_entropy(self._check_outputs(outputs, batch), batch.targets)
+
+    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+        outputs = self._check_outputs_each(outputs, batches)
+        return last_cross_entropy_each(outputs, torch.stack([b.targets for b in batches]))
 
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         return last_argmax_errors(self._check_outputs(outputs, batch), batch.targets)

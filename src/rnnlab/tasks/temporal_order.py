@@ -10,6 +10,8 @@ trigger ``B = 7`` at the first and last steps (8 inputs instead of 6).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -20,8 +22,10 @@ from rnnlab.tasks.base import (
     draw_once,
     last_argmax_errors,
     last_cross_entropy,
+    last_cross_entropy_each,
     one_hot,
     randint,
+    squared_error_each,
 )
 
 START, TRIGGER = 6, 7  # Hochreiter's E and B
@@ -109,6 +113,13 @@ class TemporalOrder(LastStepClassification):
             return last_cross_entropy(outputs, batch.targets)
         target = F.one_hot(batch.targets, self.output_size).to(outputs.dtype)
         return ((outputs - target) ** 2).sum(-1).mean()
+
+    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+        outputs = self._check_outputs_each(outputs, batches)
+        targets = torch.stack([b.targets for b in batches])  # (K, B)
+        if self.variant == "pascanu":
+            return last_cross_entropy_each(outputs, targets)
+        return squared_error_each(outputs, F.one_hot(targets, self.output_size).to(outputs.dtype))
 
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         outputs = self._check_outputs(outputs, batch)

@@ -77,12 +77,19 @@ def loss_gradients(
         batches: the members' minibatches (their targets).
         vectorise: try ``torch.func.vmap`` over the members (possible where their outputs have
             one shape); a task whose loss cannot be vectorised raises inside vmap and takes the
-            loop.
+            loop. Tasks read at the last step that compute their loss for all members at once
+            (:meth:`~rnnlab.tasks.Task.loss_each`) take neither: one autograd pass through it.
 
     Returns:
         losses (K,) and the gradient, shaped like ``y``.
     """
     every = y.dim() == 4
+    if type(task).loss_each is not Task.loss_each and not every:  # the task's own batched loss
+        with torch.enable_grad():
+            leaf = y.detach().requires_grad_(True)
+            losses = task.loss_each(leaf, batches)
+            (grad,) = torch.autograd.grad(losses.sum(), leaf)
+        return grad, losses.detach()
     if vectorise and (not every or bool((start == 0).all())):
         template = batches[0].inputs
 
