@@ -151,9 +151,13 @@ def forward(
     tanh_c = fresh(workspace, "tanh_c", (K, T, B, H), X)
     h[:, 0].zero_()
     c[:, 0].zero_()
-    # the running state in contiguous tensors (the products read them fast), copied to the tape
-    h_now, c_now = X.new_zeros(K, B, H), X.new_zeros(K, B, H)
+    # the running h in a contiguous tensor (the product reads it fast), copied to the tape
+    h_now = X.new_zeros(K, B, H)
     whh_t = weight_hh.mT.contiguous()  # (K, H, 4H)
+    # z_g enters the step doubled, for tanh z_g = 2 σ(2 z_g) - 1: scaling by 2 is exact, so
+    # 2 (x W_gᵀ + b_g) + h (2 W_g)ᵀ is 2 z_g to the last bit
+    gates[..., 2 * H : 3 * H].mul_(2.0)
+    whh_t[..., 2 * H : 3 * H].mul_(2.0)
     scratch = X.new_empty(K, B, H4)
     masks = masks_of(packed, X.dtype)
     for t in range(T):
@@ -161,17 +165,16 @@ def forward(
         torch.bmm(h_now, whh_t, out=scratch)
         z.add_(scratch)
         i, f, g, o = z.split(H, dim=-1)
-        g.mul_(2.0)
         torch.sigmoid_(z)
         g.mul_(2.0).sub_(1.0)  # tanh z_g = 2 σ(2 z_g) - 1
-        c_now.mul_(f).addcmul_(i, g)
+        c_now = c[:, t + 1]
+        torch.mul(f, c[:, t], out=c_now).addcmul_(i, g)
         tc = tanh_c[:, t]
         torch.sigmoid_(torch.mul(c_now, 2.0, out=tc)).mul_(2.0).sub_(1.0)
         torch.mul(o, tc, out=h_now)
         if masks is not None:
             c_now.mul_(masks[t])
             h_now.mul_(masks[t])
-        c[:, t + 1].copy_(c_now)
         h[:, t + 1].copy_(h_now)
     return LSTMTape(gates, h, c, tanh_c)
 
