@@ -24,7 +24,9 @@ and input projection: 3 · 2 · T · B · (I + H) · G · H per member, G = 1, 3
 LSTM) by the time and the machine's measured matmul rate.
 
 Runs of the anchor and the candidates alternate (median of the rounds); models are built
-outside the timed region. The load average is printed: other processes slow both sides.
+outside the timed region; one intra-op thread on both sides (a per-core comparison: the
+reproductions' workers take one core each). The load average is printed: other processes slow
+both sides.
 """
 
 from __future__ import annotations
@@ -185,6 +187,15 @@ def candidate_for(method: str, task, cell: str, H: int, B: int, U: int, K: int):
 
 def main() -> str:
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # per-core comparison: a sweep's workers take one core each
+    try:
+        return _table()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _table() -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     rate = matmul_flops_per_second()
     header = (
