@@ -9,7 +9,7 @@ marker, channel 1 the value, and one output read at the last step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -76,6 +76,14 @@ class _MarkedPairs(Task):
         r = randint(T - T // 2, (B,), g)  # p1 = T/2 + r: [T/2, T)
         return T, p0, r
 
+    def _layout(self) -> Callable[[int, int, torch.Generator | None], tuple[int, Tensor, Tensor]]:
+        """This variant's layout: ``(B, T, generator) -> (L, p0, r)``."""
+        return {
+            "pascanu": self._pascanu_layout,
+            "hochreiter97": self._hochreiter_layout,
+            "arjovsky16": self._arjovsky_layout,
+        }[self.variant]
+
     def _second_position(self, L: Tensor, T: Tensor, p0: Tensor, r: Tensor) -> Tensor:
         """X2's position from the layout's draw ``r``; ``L`` and ``T`` are int64 tensors that
         broadcast against ``p0`` and ``r`` (one value per stream)."""
@@ -91,11 +99,7 @@ class _MarkedPairs(Task):
 
     def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
         B = batch_size
-        layout = {
-            "pascanu": self._pascanu_layout,
-            "hochreiter97": self._hochreiter_layout,
-            "arjovsky16": self._arjovsky_layout,
-        }[self.variant]
+        layout = self._layout()
         L, p0, r = layout(B, length, generator)
         p1 = self._second_position(torch.tensor(L), torch.tensor(length), p0, r)
         values = uniform(self._low(), 1.0, (L, B), generator)  # (L, B)
@@ -120,11 +124,7 @@ class _MarkedPairs(Task):
         ``offset_k .. offset_k + L_k - 1`` (its batch's inputs are a view of them).
         """
         B = batch_size
-        layout = {
-            "pascanu": self._pascanu_layout,
-            "hochreiter97": self._hochreiter_layout,
-            "arjovsky16": self._arjovsky_layout,
-        }[self.variant]
+        layout = self._layout()
         steps, first, second, draws = [], [], [], []
         for T, g in zip(lengths, generators, strict=True):
             L, p0, r = layout(B, T, g)
