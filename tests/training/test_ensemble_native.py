@@ -153,6 +153,25 @@ def test_the_compiled_scans_refuse_what_they_cannot_read(compiled):
         compiled.lstm_forward(packed.inputs, weight_ih.float(), weight_hh, bias, packed.start)
     with pytest.raises(RuntimeError, match="start"):
         compiled.lstm_forward(packed.inputs, weight_ih, weight_hh, bias, packed.start.int())
+    with pytest.raises(RuntimeError, match=r"start\[1\] must be in \[0, T = 3\]"):
+        compiled.lstm_forward(packed.inputs, weight_ih, weight_hh, bias, torch.tensor([0, 4]))
+    with pytest.raises(RuntimeError, match=r"bias must have shape \[2, 8\]"):
+        compiled.lstm_forward(
+            packed.inputs, weight_ih, weight_hh, bias[:, :4].contiguous(), packed.start
+        )
+    with pytest.raises(RuntimeError, match=r"inputs must be \(K, T, B, features\)"):
+        compiled.lstm_forward(packed.inputs[0], weight_ih, weight_hh, bias, packed.start)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_the_python_lstm_scan_leaves_one_unit_weights_alone(K):
+    """With H = 1 the transposed W_hh is laid out as W_hh itself: the scan must double the g
+    gate's rows in a copy, never in the member's parameters."""
+    packed = lstm_scan.pack_steps(members_inputs(K, 2, 2, [4] * K))
+    weight_ih, weight_hh, bias = random((K, 4, 2), 1), random((K, 4, 1), 2), random((K, 4), 3)
+    before = weight_hh.clone()
+    lstm_scan.forward(weight_ih, weight_hh, bias, packed)
+    assert torch.equal(weight_hh, before)
 
 
 def test_suits_only_small_float_scans_on_the_cpu(compiled):

@@ -146,6 +146,8 @@ def test_fused_error_rates_equal_evaluate_member_by_member(
     last step (addition, whose lengths are drawn per batch) and at every step (memorization);
     1,100 sequences (two batches of EVAL_BATCH), in groups of two members."""
     monkeypatch.setattr(ensemble_fused, "EVAL_ELEMENTS", 2 * (length + 12) * 1000 * 4 * 5)
+    if scan_path == "compiled":  # evaluations are large: let the compiled scans take them too
+        monkeypatch.setattr(native, "MAX_STEP_WORK", {1: 1 << 30, 3: 1 << 30, 4: 1 << 30})
     options = {"n_values": 2, "n_pos": 2} if task_name == "memorization" else {}
     task = make(task_name, length=length, **options)
     models = build_all(task, "lstm", 5)

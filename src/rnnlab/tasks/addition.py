@@ -163,7 +163,7 @@ class _MarkedPairs(Task):
         """Squared error at the last step, averaged over the batch."""
         return squared_error(self._check_outputs(outputs, batch), batch.targets)
 
-    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+    def _loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
         outputs = self._check_outputs_each(outputs, batches)
         return squared_error_each(outputs, torch.stack([b.targets for b in batches]))
 

@@ -227,16 +227,24 @@ class Task(ABC):
             raise TypeError(
                 f"generators must be a list of torch.Generator, got {type(generators).__name__}"
             )
-        if any(g is None for g in generators):
-            raise TypeError("generators must not hold None: each batch needs its own stream")
-        streams = [check_generator(g) for g in generators]
+        streams = []
+        for k, g in enumerate(generators):
+            if not isinstance(g, torch.Generator):
+                raise TypeError(
+                    f"generators[{k}] must be a torch.Generator (each batch needs its own "
+                    f"stream), got {type(g).__name__}"
+                )
+            streams.append(check_generator(g))
         if lengths is None:
             lengths = [None] * len(streams)
         if not isinstance(lengths, Sequence) or len(lengths) != len(streams):
             raise ValueError(
                 f"lengths must be a list of {len(streams)} lengths (one per generator) or None"
             )
-        Ts = [self.length if T is None else self._check_length("lengths[k]", T) for T in lengths]
+        Ts = [
+            self.length if T is None else self._check_length(f"lengths[{k}]", T)
+            for k, T in enumerate(lengths)
+        ]
         return self._sample_each(batch_size, Ts, streams) if streams else []
 
     def _sample_each(
@@ -260,16 +268,30 @@ class Task(ABC):
         outputs stacked over K members, (K, B, output_size) (or (K, L, B, output_size) for tasks
         scored at every step, batches of one length); differentiable.
 
-        This default calls ``loss`` member by member. Tasks scored at the last step with a
-        squared error or a cross-entropy compute it for all members at once (the seed
-        ensembles take their output gradients through it).
+        Tasks scored at the last step with a squared error or a cross-entropy compute it for
+        all members at once (``_loss_each``; :attr:`batched_loss`), the others call ``loss``
+        member by member. The seed ensembles take their output gradients through it.
         """
         if outputs.shape[0] != len(batches):
             raise ValueError(
                 f"outputs must stack one member per batch: {len(batches)} batches, outputs of "
                 f"shape {tuple(outputs.shape)}"
             )
+        if self.batched_loss:
+            return self._loss_each(outputs, batches)
         return torch.stack([self.loss(o, b) for o, b in zip(outputs, batches, strict=True)])
+
+    @property
+    def batched_loss(self) -> bool:
+        """Whether :meth:`loss_each` computes all members at once: the class that gives
+        ``_loss_each`` also gives ``loss``, or derives from the class that does (a subclass
+        that redefines ``loss`` alone gets the member-by-member form)."""
+
+        def owner(name: str) -> type | None:
+            return next((c for c in type(self).__mro__ if name in vars(c)), None)
+
+        batched = owner("_loss_each")
+        return batched is not None and issubclass(batched, owner("loss"))
 
     def _check_outputs_each(self, outputs: object, batches: Sequence[Batch]) -> Tensor:
         """Check stacked last-step outputs (K, B, output_size) against K batches of B."""
@@ -370,7 +392,7 @@ class LastStepClassification(Task):
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         return last_cross_entropy(self._check_outputs(outputs, batch), batch.targets)
 
-    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+    def _loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
         outputs = self._check_outputs_each(outputs, batches)
         return last_cross_entropy_each(outputs, torch.stack([b.targets for b in batches]))
 

@@ -114,7 +114,7 @@ class TemporalOrder(LastStepClassification):
         target = F.one_hot(batch.targets, self.output_size).to(outputs.dtype)
         return ((outputs - target) ** 2).sum(-1).mean()
 
-    def loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+    def _loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
         outputs = self._check_outputs_each(outputs, batches)
         targets = torch.stack([b.targets for b in batches])  # (K, B)
         if self.variant == "pascanu":

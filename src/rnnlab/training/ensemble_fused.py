@@ -84,7 +84,7 @@ def loss_gradients(
         losses (K,) and the gradient, shaped like ``y``.
     """
     every = y.dim() == 4
-    if type(task).loss_each is not Task.loss_each and not every:  # the task's own batched loss
+    if task.batched_loss and not every:  # the task's own batched loss
         with torch.enable_grad():
             leaf = y.detach().requires_grad_(True)
             losses = task.loss_each(leaf, batches)

@@ -153,7 +153,7 @@ def forward(
     c[:, 0].zero_()
     # the running h in a contiguous tensor (the product reads it fast), copied to the tape
     h_now = X.new_zeros(K, B, H)
-    whh_t = weight_hh.mT.contiguous()  # (K, H, 4H)
+    whh_t = weight_hh.mT.clone(memory_format=torch.contiguous_format)  # (K, H, 4H), a copy
     # z_g enters the step doubled, for tanh z_g = 2 σ(2 z_g) - 1: scaling by 2 is exact, so
     # 2 (x W_gᵀ + b_g) + h (2 W_g)ᵀ is 2 z_g to the last bit
     gates[..., 2 * H : 3 * H].mul_(2.0)

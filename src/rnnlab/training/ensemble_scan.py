@@ -97,7 +97,7 @@ def pack_inputs(
     packed = torch.zeros(K, T, B, I + 1, dtype=dtype, device=device)
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
     rows = front_padded_rows(lengths, T).to(device)
-    packed.view(K * T, B, I + 1)[rows, :, :I] = torch.cat(list(inputs)).to(dtype)
+    packed.view(K * T, B, I + 1)[rows, :, :I] = torch.cat(list(inputs)).to(device, dtype)
     real = (torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)).to(device)  # (T, K)
     packed[..., I] = real.t().unsqueeze(-1)  # the bias channel: 1 on real steps
     return PackedInputs(packed, start, real)

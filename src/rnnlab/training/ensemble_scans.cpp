@@ -92,17 +92,32 @@ inline void outer(const T* g, const T* v, int64_t R, int64_t n, T* grad) {
   }
 }
 
-void check(const torch::Tensor& t, const torch::Tensor& like, const char* name) {
+void check(const torch::Tensor& t, const torch::Tensor& like, const char* name,
+           std::vector<int64_t> shape) {
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
   TORCH_CHECK(t.device().is_cpu(), name, " must be on the CPU");
   TORCH_CHECK(t.scalar_type() == like.scalar_type(), name, " must have the inputs' dtype");
+  TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), name, " must have shape ", at::IntArrayRef(shape),
+              ", got ", t.sizes());
 }
 
-std::vector<int64_t> starts(const torch::Tensor& start, int64_t K) {
+// the members' first real steps, each in [0, T]
+std::vector<int64_t> starts(const torch::Tensor& start, int64_t K, int64_t T) {
   TORCH_CHECK(start.scalar_type() == torch::kLong && start.numel() == K,
               "start must be K int64 values");
   auto s = start.contiguous();
-  return std::vector<int64_t>(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + K);
+  std::vector<int64_t> first(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + K);
+  for (int64_t k = 0; k < K; ++k) {
+    TORCH_CHECK(first[k] >= 0 && first[k] <= T, "start[", k, "] must be in [0, T = ", T, "], got ",
+                first[k]);
+  }
+  return first;
+}
+
+// (K, T, B, features) of the packed inputs
+std::vector<int64_t> shape_of(const torch::Tensor& inputs) {
+  TORCH_CHECK(inputs.dim() == 4, "inputs must be (K, T, B, features), got ", inputs.sizes());
+  return inputs.sizes().vec();
 }
 
 // ------------------------------------------------------------------------------------ Elman
@@ -110,12 +125,12 @@ std::vector<int64_t> starts(const torch::Tensor& start, int64_t K) {
 // W_hh (K, H, H): h_t = phi(x~_t W_in^T + h_{t-1} W_hh^T)
 torch::Tensor elman_forward(torch::Tensor inputs, torch::Tensor weight_in, torch::Tensor weight_hh,
                             torch::Tensor start, int64_t activation) {
-  check(inputs, inputs, "inputs");
-  check(weight_in, inputs, "weight_in");
-  check(weight_hh, inputs, "weight_hh");
-  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I1 = inputs.size(3);
-  const int64_t H = weight_hh.size(1);
-  const auto first = starts(start, K);
+  const auto n = shape_of(inputs);
+  const int64_t K = n[0], T = n[1], B = n[2], I1 = n[3], H = weight_hh.size(1);
+  check(inputs, inputs, "inputs", n);
+  check(weight_in, inputs, "weight_in", {K, H, I1});
+  check(weight_hh, inputs, "weight_hh", {K, H, H});
+  const auto first = starts(start, K, T);
   auto states = torch::zeros({K, T + 1, B, H}, inputs.options());
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "elman_forward", [&] {
     const scalar_t* X = inputs.data_ptr<scalar_t>();
@@ -153,15 +168,15 @@ std::vector<torch::Tensor> elman_backward(torch::Tensor inputs, torch::Tensor we
                                           torch::Tensor states, torch::Tensor start,
                                           int64_t activation, torch::Tensor top,
                                           torch::Tensor step_grads) {
-  check(inputs, inputs, "inputs");
-  check(weight_hh, inputs, "weight_hh");
-  check(states, inputs, "states");
-  check(top, inputs, "top");
+  const auto n = shape_of(inputs);
+  const int64_t K = n[0], T = n[1], B = n[2], I1 = n[3], H = weight_hh.size(1);
+  check(inputs, inputs, "inputs", n);
+  check(weight_hh, inputs, "weight_hh", {K, H, H});
+  check(states, inputs, "states", {K, T + 1, B, H});
+  check(top, inputs, "top", {K, B, H});
   const bool every = step_grads.numel() > 0;
-  if (every) check(step_grads, inputs, "step_grads");
-  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I1 = inputs.size(3);
-  const int64_t H = weight_hh.size(1);
-  const auto first = starts(start, K);
+  if (every) check(step_grads, inputs, "step_grads", {K, T, B, H});
+  const auto first = starts(start, K, T);
   auto grad_in = torch::zeros({K, H, I1}, inputs.options());
   auto grad_hh = torch::zeros({K, H, H}, inputs.options());
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "elman_backward", [&] {
@@ -213,13 +228,14 @@ std::vector<torch::Tensor> elman_backward(torch::Tensor inputs, torch::Tensor we
 std::vector<torch::Tensor> lstm_forward(torch::Tensor inputs, torch::Tensor weight_ih,
                                         torch::Tensor weight_hh, torch::Tensor bias,
                                         torch::Tensor start) {
-  check(inputs, inputs, "inputs");
-  check(weight_ih, inputs, "weight_ih");
-  check(weight_hh, inputs, "weight_hh");
-  check(bias, inputs, "bias");
-  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I = inputs.size(3);
+  const auto n = shape_of(inputs);
+  const int64_t K = n[0], T = n[1], B = n[2], I = n[3];
   const int64_t H4 = weight_hh.size(1), H = H4 / 4;
-  const auto first = starts(start, K);
+  check(inputs, inputs, "inputs", n);
+  check(weight_ih, inputs, "weight_ih", {K, 4 * H, I});
+  check(weight_hh, inputs, "weight_hh", {K, 4 * H, H});
+  check(bias, inputs, "bias", {K, 4 * H});
+  const auto first = starts(start, K, T);
   auto gates = torch::zeros({K, T, B, H4}, inputs.options());
   auto hs = torch::zeros({K, T + 1, B, H}, inputs.options());
   auto cs = torch::zeros({K, T + 1, B, H}, inputs.options());
@@ -272,12 +288,19 @@ std::vector<torch::Tensor> lstm_backward(torch::Tensor inputs, torch::Tensor wei
                                          torch::Tensor gates, torch::Tensor hs, torch::Tensor cs,
                                          torch::Tensor tanh_c, torch::Tensor start,
                                          torch::Tensor top, torch::Tensor step_grads) {
-  for (auto* t : {&inputs, &weight_hh, &gates, &hs, &cs, &tanh_c, &top}) check(*t, inputs, "tape");
-  const bool every = step_grads.numel() > 0;
-  if (every) check(step_grads, inputs, "step_grads");
-  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I = inputs.size(3);
+  const auto n = shape_of(inputs);
+  const int64_t K = n[0], T = n[1], B = n[2], I = n[3];
   const int64_t H4 = weight_hh.size(1), H = H4 / 4;
-  const auto first = starts(start, K);
+  check(inputs, inputs, "inputs", n);
+  check(weight_hh, inputs, "weight_hh", {K, 4 * H, H});
+  check(gates, inputs, "gates", {K, T, B, 4 * H});
+  check(hs, inputs, "h", {K, T + 1, B, H});
+  check(cs, inputs, "c", {K, T + 1, B, H});
+  check(tanh_c, inputs, "tanh_c", {K, T, B, H});
+  check(top, inputs, "top", {K, B, H});
+  const bool every = step_grads.numel() > 0;
+  if (every) check(step_grads, inputs, "step_grads", {K, T, B, H});
+  const auto first = starts(start, K, T);
   auto grad_ih = torch::zeros({K, H4, I}, inputs.options());
   auto grad_hh = torch::zeros({K, H4, H}, inputs.options());
   auto grad_b = torch::zeros({K, H4}, inputs.options());
@@ -346,10 +369,15 @@ std::vector<torch::Tensor> lstm_backward(torch::Tensor inputs, torch::Tensor wei
 std::vector<torch::Tensor> gru_forward(torch::Tensor inputs, torch::Tensor weight_ih,
                                        torch::Tensor weight_hh, torch::Tensor bias_ih,
                                        torch::Tensor bias_hh, torch::Tensor start) {
-  for (auto* t : {&inputs, &weight_ih, &weight_hh, &bias_ih, &bias_hh}) check(*t, inputs, "gru");
-  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I = inputs.size(3);
+  const auto n = shape_of(inputs);
+  const int64_t K = n[0], T = n[1], B = n[2], I = n[3];
   const int64_t H3 = weight_hh.size(1), H = H3 / 3;
-  const auto first = starts(start, K);
+  check(inputs, inputs, "inputs", n);
+  check(weight_ih, inputs, "weight_ih", {K, 3 * H, I});
+  check(weight_hh, inputs, "weight_hh", {K, 3 * H, H});
+  check(bias_ih, inputs, "bias_ih", {K, 3 * H});
+  check(bias_hh, inputs, "bias_hh", {K, 3 * H});
+  const auto first = starts(start, K, T);
   auto gates = torch::zeros({K, T, B, H3}, inputs.options());
   auto hidden = torch::zeros({K, T, B, H}, inputs.options());
   auto hs = torch::zeros({K, T + 1, B, H}, inputs.options());
@@ -398,12 +426,18 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor inputs, torch::Tensor weig
                                         torch::Tensor gates, torch::Tensor hidden,
                                         torch::Tensor hs, torch::Tensor start, torch::Tensor top,
                                         torch::Tensor step_grads) {
-  for (auto* t : {&inputs, &weight_hh, &gates, &hidden, &hs, &top}) check(*t, inputs, "tape");
-  const bool every = step_grads.numel() > 0;
-  if (every) check(step_grads, inputs, "step_grads");
-  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I = inputs.size(3);
+  const auto n = shape_of(inputs);
+  const int64_t K = n[0], T = n[1], B = n[2], I = n[3];
   const int64_t H3 = weight_hh.size(1), H = H3 / 3;
-  const auto first = starts(start, K);
+  check(inputs, inputs, "inputs", n);
+  check(weight_hh, inputs, "weight_hh", {K, 3 * H, H});
+  check(gates, inputs, "gates", {K, T, B, 3 * H});
+  check(hidden, inputs, "hidden", {K, T, B, H});
+  check(hs, inputs, "h", {K, T + 1, B, H});
+  check(top, inputs, "top", {K, B, H});
+  const bool every = step_grads.numel() > 0;
+  if (every) check(step_grads, inputs, "step_grads", {K, T, B, H});
+  const auto first = starts(start, K, T);
   auto grad_ih = torch::zeros({K, H3, I}, inputs.options());
   auto grad_hh = torch::zeros({K, H3, H}, inputs.options());
   auto grad_bih = torch::zeros({K, H3}, inputs.options());

@@ -75,12 +75,12 @@ class StackedStep:
     def __init__(
         self,
         parameters: Sequence[Tensor],
-        recurrent: Sequence[bool],
+        recurrent: Sequence[bool | Tensor],
         configs: Sequence[TrainConfig],
     ) -> None:
         self.parameters = list(parameters)
         self.recurrent = [
-            torch.as_tensor(r, dtype=torch.bool).expand(p.shape[1:])
+            torch.as_tensor(r, dtype=torch.bool, device=p.device).expand(p.shape[1:])
             for r, p in zip(recurrent, self.parameters, strict=True)
         ]
         first = self.parameters[0]
