@@ -13,8 +13,8 @@ Forward, for t = 0..T-1, all members in one product per step::
     r, z = σ(a_r + c_r, a_z + c_z);   n = tanh(a_n + r ⊙ c_n)
     h'_t = n + z ⊙ (h_{t-1} - n);     h_t = m_t h'_t
 
-``tanh`` is computed as ``2 σ(2x) - 1`` (torch's ``tanh`` costs several times its ``sigmoid`` on
-CPU; equal up to rounding).
+``tanh`` is computed as ``2 σ(2x) - 1``, equal up to rounding (see
+``docs/seed_ensembles.md`` for why, and what it measures today).
 
 Backward, with ``δ_t = ∂E/∂h_t`` (the readout's gradient, plus ``ȳ_t`` when every step is read
 out); the factors that do not depend on the recurrence are computed for a block of steps at

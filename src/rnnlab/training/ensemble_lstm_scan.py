@@ -19,8 +19,8 @@ Forward, for t = 0..T-1, all members in one product per step::
     c'_t = f ⊙ c_{t-1} + i ⊙ g;   h'_t = o ⊙ tanh c'_t
     (h_t, c_t) = m_t (h'_t, c'_t)
 
-``tanh`` is computed as ``2 σ(2x) - 1``, equal up to rounding: on CPU torch's ``tanh`` costs
-several times its ``sigmoid``, and both activations of a step then take one ``sigmoid`` each.
+``tanh`` is computed as ``2 σ(2x) - 1``, equal up to rounding, so that one ``sigmoid`` covers
+all four gates of a step (see ``docs/seed_ensembles.md`` for why, and what it measures today).
 
 Backward, with ``δ_t = ∂E/∂h_t`` (the readout's gradient, plus ``ȳ_t`` when every step is read
 out) and ``γ_t = ∂E/∂c_t``; the factors that do not depend on the recurrence are computed for a
