@@ -126,7 +126,8 @@ class FusedGradients:
         self.workspace = elman_scan.Workspace()  # the scans' big buffers, reused every update
 
     def scan(self, params: Stacked, inputs: Sequence[Tensor]) -> tuple[Tensor, Tensor, object]:
-        """``(outputs (K, T, B, H), start (K,), tape)`` for the backward."""
+        """``(outputs (K, T, B, H), start (K,), tape)`` for the backward; the tape says whether
+        the compiled scan ran, so that the backward takes the same path."""
         raise NotImplementedError
 
     def scan_backward(
@@ -217,7 +218,8 @@ class ElmanFused(FusedGradients):
         weight_in = torch.cat([params[CELL + "weight_ih"], bias.unsqueeze(-1)], dim=-1)
         packed = elman_scan.pack_inputs(inputs, dtype=weight_in.dtype)
         weight_hh = params[CELL + "weight_hh"]
-        if native.suits(packed.inputs, weight_hh.shape[-1], 1):
+        compiled = native.suits(packed.inputs, weight_hh.shape[-1], 1)
+        if compiled:
             states = native.compiled().elman_forward(
                 packed.inputs,
                 *_contiguous(weight_in, weight_hh),
@@ -226,15 +228,15 @@ class ElmanFused(FusedGradients):
             )
         else:
             states = elman_scan.forward(weight_in, weight_hh, packed, self.nonlinearity)
-        return states[:, 1:], packed.start, (packed, states)
+        return states[:, 1:], packed.start, (packed, states, compiled)
 
     omega = True
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
-        packed, states = tape
+        packed, states, compiled = tape
         use_omega = alphas is not None and bool((alphas > 0).any())
         weight_hh = params[CELL + "weight_hh"]
-        if not use_omega and native.suits(packed.inputs, weight_hh.shape[-1], 1):
+        if compiled and not use_omega:
             grads = elman_scan.Gradients(
                 *native.compiled().elman_backward(
                     packed.inputs,
@@ -280,7 +282,8 @@ class LSTMFused(FusedGradients):
         packed = lstm_scan.pack_steps(inputs)
         weights = params[CELL + "weight_ih"], params[CELL + "weight_hh"]
         bias = params[CELL + "bias_ih"] + params[CELL + "bias_hh"]
-        if native.suits(packed.inputs, weights[1].shape[-1], 4):
+        compiled = native.suits(packed.inputs, weights[1].shape[-1], 4)
+        if compiled:
             tape = lstm_scan.LSTMTape(
                 *native.compiled().lstm_forward(
                     packed.inputs, *_contiguous(*weights, bias), packed.start
@@ -288,12 +291,12 @@ class LSTMFused(FusedGradients):
             )
         else:
             tape = lstm_scan.forward(*weights, bias, packed, self.workspace)
-        return tape.h[:, 1:], packed.start, (packed, tape)
+        return tape.h[:, 1:], packed.start, (packed, tape, compiled)
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
-        packed, lstm_tape = tape
+        packed, lstm_tape, compiled = tape
         weight_hh = params[CELL + "weight_hh"]
-        if native.suits(packed.inputs, weight_hh.shape[-1], 4):
+        if compiled:
             g_ih, g_hh, g_b = native.compiled().lstm_backward(
                 packed.inputs,
                 weight_hh.contiguous(),
@@ -323,18 +326,19 @@ class GRUFused(FusedGradients):
     def scan(self, params, inputs):
         packed = lstm_scan.pack_steps(inputs)
         weights = [params[CELL + n] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        if native.suits(packed.inputs, weights[1].shape[-1], 3):
+        compiled = native.suits(packed.inputs, weights[1].shape[-1], 3)
+        if compiled:
             tape = gru_scan.GRUTape(
                 *native.compiled().gru_forward(packed.inputs, *_contiguous(*weights), packed.start)
             )
         else:
             tape = gru_scan.forward(*weights, packed, self.workspace)
-        return tape.h[:, 1:], packed.start, (packed, tape)
+        return tape.h[:, 1:], packed.start, (packed, tape, compiled)
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
-        packed, gru_tape = tape
+        packed, gru_tape, compiled = tape
         weight_hh = params[CELL + "weight_hh"]
-        if native.suits(packed.inputs, weight_hh.shape[-1], 3):
+        if compiled:
             g_ih, g_hh, g_bih, g_bhh = native.compiled().gru_backward(
                 packed.inputs,
                 weight_hh.contiguous(),
