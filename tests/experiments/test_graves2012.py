@@ -20,6 +20,7 @@ from rnnlab.runs.executor import SweepProgress
 from rnnlab.runs.store import RunStore
 from rnnlab.tasks import make
 from rnnlab.tasks.pairs import edit_distance, edit_distance_reference, error_rate
+from rnnlab.training.pair_loop import PairTrainConfig, train_pairs
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -176,6 +177,7 @@ def row(system, joint, decoding, ler):
         "system": system,
         "label": "CTC" if system == "ctc" else f"RNN-T ({joint} joint)",
         "joint": joint,
+        "pretrain_updates": 0,
         "decoding": decoding,
         "decoding_label": decoding,
         "seeds": list(range(len(ler))),
@@ -208,6 +210,19 @@ def test_verdicts_claim_an_ordering_only_where_every_seed_shows_it(ctc, rnnt, sa
     (line,) = graves2012.verdicts(rows)
     assert said in line and "after 100 updates" in line
     assert f"{100 * statistics.fmean(ctc):.1f}%" in line
+
+
+def test_a_pretrained_transducer_gets_its_own_verdict():
+    pretrained = row("transducer", "additive", "greedy", [0.20, 0.21, 0.19])
+    pretrained |= {"pretrain_updates": 40, "label": "RNN-T (additive joint, pretrained)"}
+    rows = [
+        row("ctc", "", "greedy", [0.30, 0.31, 0.29]),
+        row("transducer", "additive", "greedy", [0.40, 0.41, 0.39]),
+        pretrained,
+    ]
+    scratch, started = graves2012.verdicts(rows)
+    assert "RNN-T (additive joint)" in scratch and "the opposite of the paper's" in scratch
+    assert "pretrained" in started and "the paper's ordering (transducer below CTC)" in started
 
 
 def test_group_specs_builds_the_data_before_the_sweep(tmp_path):
@@ -305,3 +320,49 @@ def test_edit_distance_equals_its_reference_on_random_sequences():
     assert error_rate(references, hypotheses) == pytest.approx(
         errors / sum(len(r) for r in references), abs=1e-15
     )
+
+
+def test_a_pretrained_transducer_starts_from_its_seeds_ctc_unit_cut_at_the_pretraining(tmp_path):
+    """The transducer's encoder, after ``pretrain_updates`` of CTC, equals the encoder of the
+    seed's CTC unit trained alone for that many updates (an independent ``train_pairs`` call);
+    the unit counts its updates from the start, logs the pretraining apart, labels itself, and
+    the CTC units keep the keys they have without pretraining."""
+    overrides = TINY | {"joints": ("additive",), "seeds": 1, "pretrain_updates": 10}
+    result = reproduce("graves2012", "quick", runs_dir=tmp_path, overrides=overrides)
+    assert not result.failed
+    store = RunStore(tmp_path / "rnnlab.db")
+    records = {r.spec["system"]: r for r in store.runs(experiment="graves2012", status="done")}
+    rnnt, ctc_unit = records["transducer"], records["ctc"]
+    assert "pretrain_updates" not in ctc_unit.spec
+    plain = graves2012.group_specs(
+        graves2012.preset("quick", **(overrides | {"pretrain_updates": 0}))
+    )
+    assert ctc_unit.spec == next(s for s in plain if s["system"] == "ctc") | {
+        "preset": "quick-custom"
+    }
+    assert rnnt.spec["train"]["max_updates"] == 10 and rnnt.outcome["updates"] == 20
+    metrics = store.metrics(rnnt.key)
+    assert [step for step, _ in metrics["ctc_pretrain/ler_greedy"]] == [10]
+    assert [step for step, _ in metrics["ler_greedy"]] == [20]
+    assert "RNN-T (additive joint, encoder CTC-pretrained 10 updates)" in shown(result)
+
+    task = make(**TOY)
+    alone = graves2012.build_model(ctc_unit.spec, task)
+    train_pairs(alone, task, PairTrainConfig(**(ctc_unit.spec["train"] | {"max_updates": 10})))
+    (run_folder,) = {Path(p).parent for _, p in store.artifacts(rnnt.key)}
+    pretrained = torch.load(run_folder / "pretrain.pt", weights_only=False)["model"]
+    for name, value in alone.encoder.state_dict().items():
+        assert torch.equal(pretrained[f"encoder.{name}"], value), name
+    transducer = graves2012.build_model(rnnt.spec, task)
+    transducer.encoder.load_state_dict(alone.encoder.state_dict())
+    train_pairs(transducer, task, PairTrainConfig(**rnnt.spec["train"]))
+    kept = torch.load(run_folder / "model.pt", weights_only=True)
+    for name, value in transducer.state_dict().items():
+        assert torch.equal(kept[name], value), name
+
+
+def test_pretraining_must_leave_updates_for_the_transducer():
+    with pytest.raises(ValueError, match="pretrain_updates must be < max_updates"):
+        graves2012.group_specs(graves2012.preset("quick", **(TINY | {"pretrain_updates": 20})))
+    with pytest.raises(ValueError, match="pretrain_updates"):
+        graves2012.group_specs(graves2012.preset("quick", **(TINY | {"pretrain_updates": -1})))

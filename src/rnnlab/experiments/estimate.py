@@ -173,9 +173,9 @@ BUDGETS: dict[str, Budget] = {
         step="one minibatch update of one network",
     ),
     "graves2012": Budget(
-        updates=lambda s: s["train"]["max_updates"],
+        updates=lambda s: s["train"]["max_updates"] + s.get("pretrain_updates", 0),
         probe=lambda s, n: {
-            **s,
+            **{k: v for k, v in s.items() if k != "pretrain_updates"},
             "train": {**s["train"], "max_updates": n, "eval_every": n, "checkpoint_every": n},
             "eval_size": 1,
             "beam": 1,

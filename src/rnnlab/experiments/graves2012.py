@@ -18,7 +18,9 @@ One sweep unit trains one (system, seed): ``ctc`` (:class:`~rnnlab.models.ctc.CT
 ``transducer`` (:class:`~rnnlab.models.transducer.Transducer`, a one-layer LSTM prediction
 network, the additive joint of Graves 2012 eq. 11–12 or the tanh MLP joint of Graves et al. 2013)
 over the same encoder — frame stacking by ``k`` (Sak et al. 2015) and bidirectional LSTM layers
-— initialised identically for one seed. Training: :func:`rnnlab.training.pair_loop.train_pairs`
+— initialised identically for one seed. With ``pretrain_updates = N > 0`` the transducer's first
+``N`` updates train the seed's CTC network, whose encoder then starts the transcription network
+(Graves et al. 2013's pre-training, :func:`pretrain_encoder`; ``docs/transduction.md``). Training: :func:`rnnlab.training.pair_loop.train_pairs`
 (Adam, norm clipping, minibatches drawn with replacement; resumable from the run's checkpoint).
 Every ``eval_every`` updates the test loss and the greedy label error rate on the first
 ``eval_size`` test utterances are logged; at the end the whole test split is decoded greedily and
@@ -108,6 +110,9 @@ class Preset:
     eval_size: int  # test utterances of the logged evaluations (the final one uses them all)
     beam_ctc: int = 8  # width of CTC's prefix beam search
     beam_transducer: int = 4  # width of the transducer's beam searches
+    # the transducer's first updates train its encoder under CTC, whose weights then start the
+    # transcription network (Graves et al. 2013); counted within max_updates; 0 = none
+    pretrain_updates: int = 0
     note: str = ""  # how the preset departs from the paper, printed with the results
 
 
@@ -207,6 +212,12 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
         "beam_transducer",
     ):
         check_size(name, getattr(chosen, name))
+    check_size("pretrain_updates", chosen.pretrain_updates, minimum=0)
+    if chosen.pretrain_updates >= chosen.max_updates:
+        raise ValueError(
+            f"pretrain_updates must be < max_updates ({chosen.max_updates}), "
+            f"got {chosen.pretrain_updates}"
+        )
     task = make(**chosen.task)
     if not isinstance(task, PairTask):
         raise TypeError(f"task must name a sequence-pair task, got {chosen.task.get('name')!r}")
@@ -230,22 +241,25 @@ def group_specs(chosen: Preset) -> list[dict[str, Any]]:
     specs = []
     for system in chosen.systems:
         joints = chosen.joints if system == "transducer" else (None,)
+        pretrain = chosen.pretrain_updates if system == "transducer" else 0
         for joint in joints:
             for seed in range(chosen.seeds):
-                specs.append(
-                    {
-                        "experiment": EXPERIMENT,
-                        "preset": chosen.name,
-                        "seed": seed,
-                        "system": system,
-                        "joint": joint,
-                        "task": dict(chosen.task),
-                        "model": model,
-                        "train": asdict(config) | {"seed": seed},
-                        "eval_size": chosen.eval_size,
-                        "beam": chosen.beam_ctc if system == "ctc" else chosen.beam_transducer,
-                    }
-                )
+                spec = {
+                    "experiment": EXPERIMENT,
+                    "preset": chosen.name,
+                    "seed": seed,
+                    "system": system,
+                    "joint": joint,
+                    "task": dict(chosen.task),
+                    "model": model,
+                    "train": asdict(config) | {"seed": seed},
+                    "eval_size": chosen.eval_size,
+                    "beam": chosen.beam_ctc if system == "ctc" else chosen.beam_transducer,
+                }
+                if pretrain:  # only then: units without it keep their keys (and stored runs)
+                    spec["pretrain_updates"] = pretrain
+                    spec["train"]["max_updates"] -= pretrain
+                specs.append(spec)
     return specs
 
 
@@ -336,15 +350,19 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     task = make(**options)
     model = build_model(spec, task)
     config = PairTrainConfig(**spec["train"])
+    pretrain = spec.get("pretrain_updates", 0)
+    total = pretrain + config.max_updates
     start = time.perf_counter()
+    if pretrain:
+        pretrain_encoder(spec, task, model, run)
     history = train_pairs(
         model,
         task,
         config,
         evaluate=lambda: evaluate(model, task, spec["eval_size"])[0],
         checkpoint=run.directory / "train.pt",
-        on_step=lambda step, loss: run.progress(step, {"loss": loss}, config.max_updates),
-        on_metrics=run.log,
+        on_step=lambda step, loss: run.progress(pretrain + step, {"loss": loss}, total),
+        on_metrics=lambda step, metrics: run.log(pretrain + step, metrics),
     )
     trained = time.perf_counter()
     model.eval()
@@ -358,7 +376,8 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     atomic_save(model.state_dict(), run.directory / "model.pt")
     run.artifact("model", run.directory / "model.pt")
     return {
-        "updates": history.updates,
+        "updates": pretrain + history.updates,
+        "pretrain_updates": pretrain,
         "test_loss": metrics["test_loss"],
         "ler": {method: metrics[f"ler_{method}"] for method in methods},
         "wer": {method: sum(kinds.values()) for method, kinds in edits.items()},
@@ -376,8 +395,41 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     }
 
 
+def pretrain_encoder(
+    spec: dict[str, Any], task: PairTask, model: Transducer, run: RunContext
+) -> None:
+    """Start the transducer's transcription network from a CTC network, as Graves et al. 2013
+    did: train CTC for ``spec["pretrain_updates"]`` updates, then copy its encoder into
+    ``model.encoder``.
+
+    The CTC network is the seed's own (:func:`build_model` gives it the encoder the transducer
+    started from) trained on the same batches, so it is the seed's CTC unit stopped at
+    ``pretrain_updates``, bit for bit. Resumable from ``pretrain.pt`` in the run's folder; its
+    evaluations are logged as ``ctc_pretrain/<metric>``.
+    """
+    ctc = build_model(spec | {"system": "ctc"}, task)
+    updates = spec["pretrain_updates"]
+    total = updates + spec["train"]["max_updates"]
+    train_pairs(
+        ctc,
+        task,
+        PairTrainConfig(**(spec["train"] | {"max_updates": updates})),
+        evaluate=lambda: evaluate(ctc, task, spec["eval_size"])[0],
+        checkpoint=run.directory / "pretrain.pt",
+        on_step=lambda step, loss: run.progress(step, {"ctc loss": loss}, total),
+        on_metrics=lambda step, metrics: run.log(
+            step, {f"ctc_pretrain/{name}": value for name, value in metrics.items()}
+        ),
+    )
+    model.encoder.load_state_dict(ctc.encoder.state_dict())
+
+
 def system_label(spec: dict[str, Any]) -> str:
-    return "CTC" if spec["system"] == "ctc" else f"RNN-T ({spec['joint']} joint)"
+    if spec["system"] == "ctc":
+        return "CTC"
+    pretrain = spec.get("pretrain_updates", 0)
+    encoder = f", encoder CTC-pretrained {pretrain:,} updates" if pretrain else ""
+    return f"RNN-T ({spec['joint']} joint{encoder})"
 
 
 def _spread(values: list[float]) -> tuple[float, float]:
@@ -391,10 +443,11 @@ def summarize(records) -> list[dict[str, Any]]:
     for record in records:
         spec, outcome = record.spec, record.outcome or {}
         for method in outcome.get("ler", {}):
-            key = (spec["preset"], spec["system"], spec["joint"] or "", method)
+            pretrain = spec.get("pretrain_updates", 0)
+            key = (spec["preset"], spec["system"], spec["joint"] or "", pretrain, method)
             groups.setdefault(key, []).append((spec, outcome))
     rows = []
-    for (name, system, joint, method), units in groups.items():
+    for (name, system, joint, pretrain, method), units in groups.items():
         units.sort(key=lambda unit: unit[0]["seed"])
         ler = [o["ler"][method] for _, o in units]
         mean, sd = _spread(ler)
@@ -404,6 +457,7 @@ def summarize(records) -> list[dict[str, Any]]:
                 "system": system,
                 "label": system_label(units[0][0]),
                 "joint": joint,
+                "pretrain_updates": pretrain,
                 "decoding": method,
                 "decoding_label": DECODING_NAMES[(system, method)],
                 "seeds": [s["seed"] for s, _ in units],
@@ -428,7 +482,14 @@ def summarize(records) -> list[dict[str, Any]]:
     order = {"ctc": 0, "transducer": 1}
     methods = {"greedy": 0, "beam": 1, "modified_beam": 2}
     return sorted(
-        rows, key=lambda r: (r["preset"], order[r["system"]], r["joint"], methods[r["decoding"]])
+        rows,
+        key=lambda r: (
+            r["preset"],
+            order[r["system"]],
+            r["joint"],
+            r["pretrain_updates"],
+            methods[r["decoding"]],
+        ),
     )
 
 
@@ -478,14 +539,22 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    """Whether the paper's ordering (transducer below CTC) holds here, per preset and joint,
+    """Whether the paper's ordering (transducer below CTC) holds here, per preset, joint and
+    pretraining,
     comparing each system's best decoding seed by seed."""
     lines = []
     for name in sorted({r["preset"] for r in rows}):
         chosen = [r for r in rows if r["preset"] == name]
         ctc = _best(r for r in chosen if r["system"] == "ctc")
-        for joint in sorted({r["joint"] for r in chosen if r["system"] == "transducer"}):
-            rnnt = _best(r for r in chosen if r["system"] == "transducer" and r["joint"] == joint)
+        variants = sorted(
+            {(r["joint"], r["pretrain_updates"]) for r in chosen if r["system"] == "transducer"}
+        )
+        for variant in variants:
+            rnnt = _best(
+                r
+                for r in chosen
+                if r["system"] == "transducer" and (r["joint"], r["pretrain_updates"]) == variant
+            )
             if ctc is None or rnnt is None:
                 continue
             lines.append(f"{name}: {_compare(ctc, rnnt)}")
@@ -526,9 +595,21 @@ def logged_curves(store, records) -> list[dict[str, Any]]:
     """Each run's label, system, joint and logged curves (greedy LER and test loss against
     updates), ordered by system and joint: the data of :func:`.plots.transduction.ler_curves`."""
     return [
-        {"label": system_label(r.spec), "system": r.spec["system"], "joint": r.spec["joint"]}
+        {
+            "label": system_label(r.spec),
+            "system": r.spec["system"],
+            "joint": r.spec["joint"],
+            "pretrained": bool(r.spec.get("pretrain_updates")),
+        }
         | {metric: store.metrics(r.key, metric).get(metric, []) for metric in CURVES}
-        for r in sorted(records, key=lambda r: (r.spec["system"], r.spec["joint"] or ""))
+        for r in sorted(
+            records,
+            key=lambda r: (
+                r.spec["system"],
+                r.spec["joint"] or "",
+                r.spec.get("pretrain_updates", 0),
+            ),
+        )
     ]
 
 

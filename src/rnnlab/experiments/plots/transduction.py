@@ -18,13 +18,14 @@ def ler_curves(runs: Sequence[Mapping[str, Any]], path: Path, *, title: str) -> 
     """Two panels against updates, on the logged test utterances: the greedy label error rate
     and the test loss ``-ln Pr(y|x)`` per utterance (log scale). One thin line per run, the mean
     over the runs of each label thick (at the updates they all logged), one colour per system
-    (dashed: the mlp joint).
+    (dashed: the mlp joint; dash-dotted and dotted: the same with a CTC-pretrained encoder).
 
     Args:
         runs: one mapping per run, in drawing order: ``label`` (the legend's name of its
             system), ``system`` (``"ctc"`` or ``"transducer"``), ``joint`` (``"additive"``,
-            ``"mlp"`` or None) and, for each of ``METRICS``, its ``[(update, value), ...]``
-            (empty or absent: not drawn).
+            ``"mlp"`` or None), optionally ``pretrained`` (True: the encoder started from CTC;
+            dash-dotted, dotted for the mlp joint) and, for each of ``METRICS``, its
+            ``[(update, value), ...]`` (empty or absent: not drawn).
         path: where the PNG goes.
         title: the figure's title.
     """
@@ -39,6 +40,8 @@ def ler_curves(runs: Sequence[Mapping[str, Any]], path: Path, *, title: str) -> 
                 continue
             label, color = run["label"], COLORS[run["system"]]
             linestyle = "--" if run["joint"] == "mlp" else "-"
+            if run.get("pretrained"):
+                linestyle = ":" if run["joint"] == "mlp" else "-."
             styles[label] = (color, linestyle)
             axes.plot(*zip(*points, strict=True), color=color, ls=linestyle, alpha=0.3, lw=1)
             groups.setdefault(label, []).append(points)
