@@ -7,7 +7,9 @@ fraction of the machine's measured matmul rate that the rnnlab configuration ach
 
 Targets: plain configurations ≤ 1.05× torch; sigmoid RNN and Jordan ≤ 2.0× torch's plain RNN
 of the same size (issue 2); the peephole LSTM and rnnlab's own LSTM path ≤ 1.5× torch's plain
-LSTM (issue 14).
+LSTM (issue 14). Their time loops run compiled (``cells/fused/lstm_steps.cpp``) where the
+extension is built; the row "LSTM peephole, Python loops" times the Python twin of those loops,
+the reference, for comparison.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import rnnlab
 from common import compare, machine_line, matmul_flops_per_second
 from rnnlab.cells import Jordan
+from rnnlab.cells.fused import lstm as fused_lstm
 from rnnlab.layers import Recurrent
 
 SIZES = [(100, 32, 128), (200, 20, 50), (100, 64, 256)]  # (T, B, H), input size = H
@@ -37,6 +40,7 @@ class Case:
     anchor: Callable[[int], nn.Module]
     gates: float  # H×2H matrix blocks per step, for the FLOP count
     target: float
+    compiled: bool = True  # False: the fused LSTM's Python loops (fused_lstm.USE_COMPILED)
 
 
 def _jordan(H: int) -> nn.Module:
@@ -49,6 +53,14 @@ CASES = [
     Case("RNN tanh (plain)", lambda H: rnnlab.RNN(H, H), lambda H: nn.RNN(H, H), 1, 1.05),
     Case(
         "LSTM peephole", lambda H: rnnlab.LSTM(H, H, peephole=True), lambda H: nn.LSTM(H, H), 4, 1.5
+    ),
+    Case(
+        "LSTM peephole, Python loops",
+        lambda H: rnnlab.LSTM(H, H, peephole=True),
+        lambda H: nn.LSTM(H, H),
+        4,
+        float("nan"),
+        compiled=False,
     ),
     Case(
         "RNN sigmoid",
@@ -75,10 +87,14 @@ CASES = [
 ]
 
 
-def step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def step(module: nn.Module, x: torch.Tensor, compiled: bool = True) -> Callable[[], None]:
     def run() -> None:
-        output, _ = module(x)
-        output.sum().backward()
+        fused_lstm.USE_COMPILED = compiled
+        try:
+            output, _ = module(x)
+            output.sum().backward()
+        finally:
+            fused_lstm.USE_COMPILED = True
 
     return run
 
@@ -95,7 +111,7 @@ def main() -> str:
         for case in CASES:
             x = torch.randn(T, B, H, requires_grad=True)
             ours, anchor = case.make(H), case.anchor(H)
-            t_ours, t_anchor = compare(step(ours, x), step(anchor, x))
+            t_ours, t_anchor = compare(step(ours, x, case.compiled), step(anchor, x))
             ratio = t_ours / t_anchor
             flops = 3 * 2 * T * B * case.gates * H * (H + H)  # forward + ~2× for backward
             met = "" if case.target != case.target else ("yes" if ratio <= case.target else "NO")

@@ -5,11 +5,15 @@ them costs more than their arithmetic. rnnlab keeps such loops in Python, as the
 ships C++ sources beside them that compute the same with far fewer operations:
 
 - ``ensemble_scans`` (``training/ensemble_scans.cpp``): the seed ensembles' Elman, LSTM and
-  GRU scans for tiny networks (:mod:`rnnlab.training.ensemble_native`).
+  GRU scans for tiny networks (:mod:`rnnlab.training.ensemble_native`);
+- ``lstm_steps`` (``cells/fused/lstm_steps.cpp``): the time loops of the single-model fused LSTM
+  (:class:`rnnlab.cells.fused.lstm.LSTMScan`), each step's elementwise work in one vectorised
+  pass. (A port of the same loops as the same ATen operations without Python's dispatch saved at
+  most 4% and was dropped: each operation's own work, not its dispatch, dominated.)
 
-(A C++ port of the single-model fused LSTM's time loops, the same ATen operations without
-Python's dispatch, saved at most 4% at the benchmarked sizes and was dropped: there each
-operation's own work, not its dispatch, dominates; ``benchmarks/RESULTS.md``, recurrent.)
+Sources that profit from wide vector instructions (:data:`VECTORISED`) are built with
+``-mavx2 -mfma`` where torch reports that the CPU has them (``AVX2`` or ``AVX512``), under a
+name of their own, so a build for one CPU is never loaded on another that lacks them.
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -32,7 +36,27 @@ __all__ = ["SOURCES", "failure", "load"]
 _PACKAGE = Path(__file__).parent
 
 #: name -> the C++ source, relative to the package
-SOURCES = {"ensemble_scans": "training/ensemble_scans.cpp"}
+SOURCES = {
+    "ensemble_scans": "training/ensemble_scans.cpp",
+    "lstm_steps": "cells/fused/lstm_steps.cpp",
+}
+#: the sources built for the CPU's vector instructions (:data:`ISA_FLAGS`) where it has them;
+#: -fno-trapping-math lets the compiler vectorise their branch-free float arithmetic (it changes
+#: no result)
+VECTORISED = frozenset({"lstm_steps"})
+#: torch's CPU capability -> the compiler flags that use it (AVX-512 with 512-bit vectors)
+ISA_FLAGS = {
+    "avx2": ("-mavx2", "-mfma"),
+    "avx512": (
+        "-mavx2",
+        "-mfma",
+        "-mavx512f",
+        "-mavx512dq",
+        "-mavx512bw",
+        "-mavx512vl",
+        "-mprefer-vector-width=512",
+    ),
+}
 
 _failures: dict[str, str] = {}
 _log = logging.getLogger(__name__)
@@ -50,11 +74,17 @@ def load(name: str) -> ModuleType | None:
     from torch.utils import cpp_extension
 
     _log.info("building rnnlab's compiled %s (once per machine, about half a minute)", name)
+    build, flags = f"rnnlab_{name}", ["-O3"]
+    if name in VECTORISED:
+        flags.append("-fno-trapping-math")
+        isa = _vector_isa()
+        if isa:
+            build, flags = f"{build}_{isa}", [*flags, *ISA_FLAGS[isa]]
     try:
         module = cpp_extension.load(
-            name=f"rnnlab_{name}",
+            name=build,
             sources=[str(_PACKAGE / SOURCES[name])],
-            extra_cflags=["-O3"],
+            extra_cflags=flags,
             verbose=False,
         )
     except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, no ninja
@@ -63,6 +93,17 @@ def load(name: str) -> ModuleType | None:
         return None
     _failures.pop(name, None)
     return module
+
+
+def _vector_isa() -> str:
+    """The widest of :data:`ISA_FLAGS` that torch found on this CPU ("" for none)."""
+    import torch
+
+    return (
+        torch.backends.cpu.get_cpu_capability().lower()
+        if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+        else ""
+    )
 
 
 def failure(name: str) -> str:

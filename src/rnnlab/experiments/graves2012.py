@@ -20,8 +20,9 @@ network, the additive joint of Graves 2012 eq. 11–12 or the tanh MLP joint of 
 over the same encoder — frame stacking by ``k`` (Sak et al. 2015) and bidirectional LSTM layers
 — initialised identically for one seed. With ``pretrain_updates = N > 0`` the transducer's first
 ``N`` updates train the seed's CTC network, whose encoder then starts the transcription network
-(Graves et al. 2013's pre-training, :func:`pretrain_encoder`; ``docs/transduction.md``). Training: :func:`rnnlab.training.pair_loop.train_pairs`
-(Adam, norm clipping, minibatches drawn with replacement; resumable from the run's checkpoint).
+(Graves et al. 2013's pre-training, :func:`pretrain_encoder`; ``docs/transduction.md``).
+Training: :func:`rnnlab.training.pair_loop.train_pairs` (Adam, norm clipping, minibatches drawn
+with replacement; resumable from the run's checkpoint).
 Every ``eval_every`` updates the test loss and the greedy label error rate on the first
 ``eval_size`` test utterances are logged; at the end the whole test split is decoded greedily and
 by beam search — Graves 2012 Algorithm 1 (``beam``) and the batched one-label-per-frame search

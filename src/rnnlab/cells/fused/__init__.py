@@ -35,7 +35,11 @@ How the autograd Functions are fast, the same way in every family:
   :func:`~rnnlab.cells.fused.common.backward_blocks`; the leaky, skip and clockwork scans take
   all steps as one block);
 - on CPU, a time loop whose steps are too small to share between threads runs on one
-  intra-op thread (:func:`~rnnlab.cells.fused.common.step_threads`).
+  intra-op thread (:func:`~rnnlab.cells.fused.common.step_threads`);
+- the LSTM's time loops also exist compiled (``lstm_steps.cpp``, built on first use by
+  :mod:`rnnlab.compiled`): each step is its matrix product and one vectorised pass over the
+  step's numbers instead of about ten tensor operations; the Python loops stay the reference
+  (``tests/cells/test_lstm_steps.py`` compares them).
 
 A step mask (T, B), false on padding, keeps the state and zeroes the output exactly as
 :meth:`Cell.loop <rnnlab.cells.Cell.loop>` does; in backward the gradient then flows through the

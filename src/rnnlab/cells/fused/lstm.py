@@ -1,12 +1,19 @@
 """Fused whole-sequence LSTM (optionally with peepholes) with a hand-written backpropagation
-through time."""
+through time.
+
+The time loops exist twice: in Python below (the reference), and compiled in ``lstm_steps.cpp``,
+which does each step's elementwise work in one vectorised pass (:func:`compiled_loops`). The
+tests compare the two on every output and gradient."""
 
 from __future__ import annotations
+
+from types import ModuleType
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab import compiled
 from rnnlab.cells.fused.common import (
     Mask,
     add_biases,
@@ -17,6 +24,18 @@ from rnnlab.cells.fused.common import (
     project,
     step_threads,
 )
+
+#: Whether :class:`LSTMScan` may take the compiled loops (tests set it False for the reference).
+USE_COMPILED = True
+
+
+def compiled_loops(x: Tensor) -> ModuleType | None:
+    """The compiled time loops (``lstm_steps.cpp``: ``lstm_forward``, ``lstm_backward_block``)
+    for inputs like ``x``, or None where the Python loops run: not on CPU, not float32/float64,
+    :data:`USE_COMPILED` false, or the extension not built (``rnnlab.compiled.failure``)."""
+    if not USE_COMPILED or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    return compiled.load("lstm_steps")
 
 
 def _to_inner(t: Tensor, H: int) -> Tensor:
@@ -86,56 +105,22 @@ class LSTMScan(torch.autograd.Function):
         whh_t = w_hh.t().contiguous()  # (H, 4H)
         gates = x.new_empty(T, B, 4 * H)  # z, then the gate activations o, i, f, g
         project(x, w_ih, None if bias is None else _to_inner(bias, H), gates)
-        gates4 = gates.view(T, B, 4, H)
-        zs = gates.unbind(0)  # (B, 4H) per step
-        os_, is_, fs, gs = (gates4[:, :, k].unbind(0) for k in range(4))
         # c_states[t] is the state before step t; c_new[t] = c'_t (the same tensor without a mask)
         c_states = x.new_empty(T + 1, B, H)
         c_states[0] = c0
         c_new = c_states[1:] if mask is None else x.new_empty(T, B, H)
         h_new = x.new_empty(T, B, H)
         h_states = h_new if mask is None else x.new_empty(T, B, H)
-        cs, h_news = c_states.unbind(0), h_new.unbind(0)
-        c_news = cs[1:] if mask is None else c_new.unbind(0)
-        peephole = weight_ch is not None
-        if peephole:
-            p_if, p_o = weight_ch[: 2 * H].view(2, H), weight_ch[2 * H :]
-            sig = gates4[:, :, 1:3].unbind(0)  # i, f as (B, 2, H)
-            c_prev4 = c_states[:-1].unsqueeze(2).unbind(0)  # (B, 1, H)
-        else:
-            sig = gates[:, :, : 3 * H].unbind(0)  # o, i, f as (B, 3H)
-            c_prev4 = (None,) * T
-        if mask is None:
-            steps, h_outs = (None,) * T, h_news
-        else:
-            steps, h_outs = mask.unsqueeze(-1).unbind(0), h_states.unbind(0)  # (B, 1), (B, H)
-        tanh_c = x.new_empty(B, H)
-        sigmoid_, tanh_, tanh, mul, where = (
-            torch.sigmoid_, torch.tanh_, torch.tanh, torch.mul, torch.where
-        )  # fmt: skip
-        h = h0
+        loops = compiled_loops(x)
         with step_threads(x, B * H * 4 * H):
-            for z, s, g, f, i, o, c, c_next, c_state, c4, h_next, h_out, step in zip(
-                zs, sig, gs, fs, is_, os_, cs[:-1], c_news, cs[1:], c_prev4, h_news, h_outs, steps,
-                strict=True,
-            ):  # fmt: skip
-                z.addmm_(h, whh_t)
-                if peephole:
-                    s.addcmul_(p_if, c4)
-                sigmoid_(s)
-                tanh_(g)
-                mul(f, c, out=c_next)
-                c_next.addcmul_(i, g)
-                if peephole:
-                    o.addcmul_(p_o, c_next)
-                    sigmoid_(o)
-                tanh(c_next, out=tanh_c)
-                mul(o, tanh_c, out=h_next)
-                if step is None:
-                    h = h_next
-                else:
-                    where(step, c_next, c, out=c_state)
-                    h = where(step, h_next, h, out=h_out)
+            if loops is None:
+                _forward_steps(gates, c_states, c_new, h_new, h_states, h0, whh_t, weight_ch, mask)
+            else:
+                loops.lstm_forward(
+                    gates, c_states, c_new, h_new, h_states, h0.contiguous(), whh_t,
+                    None if weight_ch is None else weight_ch.detach().contiguous(),
+                    None if mask is None else mask.contiguous(),
+                )  # fmt: skip
         last = (h_states[-1].clone(), c_states[-1].clone())
         if mask is not None:
             h_new.masked_fill_(~mask.unsqueeze(-1), 0.0)  # the outputs
@@ -150,58 +135,35 @@ class LSTMScan(torch.autograd.Function):
         H, n_in = H4 // 4, x.shape[-1]
         need = ctx.needs_input_grad
         m = None if mask is None else Mask(mask, x.dtype)
-        gys = masked_grad(grad_y, m).unbind(0)
-        gates4 = gates.view(T, B, 4, H)
+        gy = masked_grad(grad_y, m)
+        loops = compiled_loops(x)
         blocks, n_outer, n_inner = backward_blocks(T, B * H4)
-        # Scratch: factors A (o, i, f, g), K and F of an inner block; z̄ of an outer block.
-        a = x.new_empty(n_inner, B, 4, H)
-        kf = x.new_empty(n_inner, B, 2, H)
-        a_os, a_ifgs = a[:, :, 0].unbind(0), a[:, :, 1:].unbind(0)  # (B, H), (B, 3, H)
-        ks, fs = kf[:, :, 0].unbind(0), kf[:, :, 1].unbind(0)
-        d = x.new_empty(n_outer, B, H4)
+        d = x.new_empty(n_outer, B, H4)  # z̄ of an outer block
         d4 = d.view(n_outer, B, 4, H)
-        ds, d_os, d_ifgs = d.unbind(0), d4[:, :, 0].unbind(0), d4[:, :, 1:].unbind(0)
-        pads = (None,) * T if m is None else m.pad.unbind(0)
-        gys_before = (None, *gys[:-1])  # ȳ_{t-1} for step t
-        mul, mm, addmm = torch.mul, torch.mm, torch.addmm
         grad_x = x.new_empty(x.shape) if need[0] else None
         g_wih = x.new_zeros(H4, n_in) if need[3] else None
         g_whh = x.new_zeros(H4, H) if need[4] else None
         g_b = x.new_zeros(H4) if need[5] or need[6] else None
         g_p = x.new_zeros(3, H) if need[7] else None
         p = None if weight_ch is None else weight_ch.view(3, H)
-        # F = f without peepholes and mask: read it from the gates
-        f_gates = gates4[:, :, 2].unbind(0) if p is None and m is None else None
-        gh = grad_h + gys[-1]  # ḡ_{T-1}
+        gh = grad_h + gy[-1]  # ḡ_{T-1}
         spare = torch.empty_like(gh)
-        dc = grad_c.clone()  # c̄, then D_t in the middle of a step
-        dc1 = dc.unsqueeze(1)  # (B, 1, H)
+        dc = grad_c.clone(memory_format=torch.contiguous_format)  # c̄, then D_t in a step
+        if loops is None:
+            steps = _BackwardSteps(gates, c_states, c_new, p, m, gy, w_hh, d, n_inner)
+        else:
+            gy = gy.contiguous()  # the compiled loop reads it raw
+            p_flat = None if weight_ch is None else weight_ch.contiguous()
+            steps_real = None if mask is None else mask.contiguous()
         for o_start, o_stop, inner in blocks:
             with step_threads(x, B * H * 4 * H):
-                for start, stop in inner:
-                    n = stop - start
-                    _factors(
-                        a[:n], kf[:n], gates4[start:stop], c_new[start:stop], c_states[start:stop],
-                        p, None if m is None else m.real[start:stop],
+                if loops is None:
+                    gh, spare = steps.run(o_start, inner, gh, spare, dc)
+                else:
+                    gh, spare = loops.lstm_backward_steps(
+                        gates, c_states, c_new, p_flat, steps_real, d, o_start, gy, w_hh, o_start,
+                        o_stop, gh, spare, dc,
                     )  # fmt: skip
-                    back, in_d = backwards(start, stop), backwards(start, stop, o_start)
-                    block = zip(
-                        ds[in_d], d_os[in_d], d_ifgs[in_d], a_os[n - 1 :: -1], a_ifgs[n - 1 :: -1],
-                        ks[n - 1 :: -1], fs[n - 1 :: -1] if f_gates is None else f_gates[back],
-                        gys_before[back], pads[back], strict=True,
-                    )  # fmt: skip
-                    for d_t, d_o, d_ifg, a_o, a_ifg, k_t, f_t, gy_before, pad in block:
-                        dc.addcmul_(gh, k_t)  # D_t
-                        mul(gh, a_o, out=d_o)
-                        mul(dc1, a_ifg, out=d_ifg)
-                        dc.mul_(f_t)
-                        if gy_before is None:
-                            mm(d_t, w_hh, out=spare)
-                        else:
-                            addmm(gy_before, d_t, w_hh, out=spare)
-                        if pad is not None:
-                            spare.addcmul_(gh, pad)
-                        gh, spare = spare, gh
             n = o_stop - o_start
             d_block = d[:n]  # (n, B, 4H)
             d2 = d_block.view(n * B, H4)
@@ -229,6 +191,137 @@ class LSTMScan(torch.autograd.Function):
             None if g_p is None else g_p.view(3 * H),
             None,
         )
+
+
+def _forward_steps(
+    gates: Tensor,
+    c_states: Tensor,
+    c_new: Tensor,
+    h_new: Tensor,
+    h_states: Tensor,
+    h0: Tensor,
+    whh_t: Tensor,
+    weight_ch: Tensor | None,
+    mask: Tensor | None,
+) -> None:
+    """:class:`LSTMScan`'s forward time loop in Python, the reference of the compiled
+    ``lstm_forward``: the buffers as :meth:`LSTMScan.forward` allocates them, filled in place."""
+    T, B, H4 = gates.shape
+    H = H4 // 4
+    gates4 = gates.view(T, B, 4, H)
+    zs = gates.unbind(0)  # (B, 4H) per step
+    os_, is_, fs, gs = (gates4[:, :, k].unbind(0) for k in range(4))
+    cs, h_news = c_states.unbind(0), h_new.unbind(0)
+    c_news = cs[1:] if mask is None else c_new.unbind(0)
+    peephole = weight_ch is not None
+    if peephole:
+        p_if, p_o = weight_ch[: 2 * H].view(2, H), weight_ch[2 * H :]
+        sig = gates4[:, :, 1:3].unbind(0)  # i, f as (B, 2, H)
+        c_prev4 = c_states[:-1].unsqueeze(2).unbind(0)  # (B, 1, H)
+    else:
+        sig = gates[:, :, : 3 * H].unbind(0)  # o, i, f as (B, 3H)
+        c_prev4 = (None,) * T
+    if mask is None:
+        steps, h_outs = (None,) * T, h_news
+    else:
+        steps, h_outs = mask.unsqueeze(-1).unbind(0), h_states.unbind(0)  # (B, 1), (B, H)
+    tanh_c = gates.new_empty(B, H)
+    sigmoid_, tanh_, tanh, mul, where = (
+        torch.sigmoid_, torch.tanh_, torch.tanh, torch.mul, torch.where
+    )  # fmt: skip
+    h = h0
+    for z, s, g, f, i, o, c, c_next, c_state, c4, h_next, h_out, step in zip(
+        zs, sig, gs, fs, is_, os_, cs[:-1], c_news, cs[1:], c_prev4, h_news, h_outs, steps,
+        strict=True,
+    ):  # fmt: skip
+        z.addmm_(h, whh_t)
+        if peephole:
+            s.addcmul_(p_if, c4)
+        sigmoid_(s)
+        tanh_(g)
+        mul(f, c, out=c_next)
+        c_next.addcmul_(i, g)
+        if peephole:
+            o.addcmul_(p_o, c_next)
+            sigmoid_(o)
+        tanh(c_next, out=tanh_c)
+        mul(o, tanh_c, out=h_next)
+        if step is None:
+            h = h_next
+        else:
+            where(step, c_next, c, out=c_state)
+            h = where(step, h_next, h, out=h_out)
+
+
+class _BackwardSteps:
+    """:class:`LSTMScan`'s backward recurrence in Python, the reference of the compiled
+    ``lstm_backward_steps``: the factors of each inner block by :func:`_factors`, then five
+    operations per step (the docstring of :class:`LSTMScan`)."""
+
+    def __init__(
+        self,
+        gates: Tensor,
+        c_states: Tensor,
+        c_new: Tensor,
+        p: Tensor | None,
+        m: Mask | None,
+        gy: Tensor,
+        w_hh: Tensor,
+        d: Tensor,
+        n_inner: int,
+    ) -> None:
+        T, B, H4 = gates.shape
+        H = H4 // 4
+        self.gates4, self.c_states, self.c_new, self.p, self.m = (
+            gates.view(T, B, 4, H), c_states, c_new, p, m,
+        )  # fmt: skip
+        self.w_hh = w_hh
+        # scratch: the factors A (o, i, f, g), K and F of an inner block
+        self.a = gates.new_empty(n_inner, B, 4, H)
+        self.kf = gates.new_empty(n_inner, B, 2, H)
+        self.a_os, self.a_ifgs = self.a[:, :, 0].unbind(0), self.a[:, :, 1:].unbind(0)
+        self.ks, self.fs = self.kf[:, :, 0].unbind(0), self.kf[:, :, 1].unbind(0)
+        d4 = d.view(-1, B, 4, H)
+        self.ds, self.d_os, self.d_ifgs = d.unbind(0), d4[:, :, 0].unbind(0), d4[:, :, 1:].unbind(0)
+        self.pads = (None,) * T if m is None else m.pad.unbind(0)
+        self.gys_before = (None, *gy.unbind(0)[:-1])  # ȳ_{t-1} for step t
+        # F = f without peepholes and mask: read it from the gates
+        self.f_gates = self.gates4[:, :, 2].unbind(0) if p is None and m is None else None
+
+    def run(
+        self, o_start: int, inner: list[tuple[int, int]], gh: Tensor, spare: Tensor, dc: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The steps of one outer block (its inner blocks, last first), writing z̄_t into row
+        ``t - o_start`` of ``d``; ``dc`` is updated in place. Returns ``(gh, spare)`` renamed."""
+        mul, mm, addmm = torch.mul, torch.mm, torch.addmm
+        dc1 = dc.unsqueeze(1)  # (B, 1, H)
+        m, f_gates = self.m, self.f_gates
+        for start, stop in inner:
+            n = stop - start
+            _factors(
+                self.a[:n], self.kf[:n], self.gates4[start:stop], self.c_new[start:stop],
+                self.c_states[start:stop], self.p, None if m is None else m.real[start:stop],
+            )  # fmt: skip
+            back, in_d = backwards(start, stop), backwards(start, stop, o_start)
+            block = zip(
+                self.ds[in_d], self.d_os[in_d], self.d_ifgs[in_d], self.a_os[n - 1 :: -1],
+                self.a_ifgs[n - 1 :: -1], self.ks[n - 1 :: -1],
+                self.fs[n - 1 :: -1] if f_gates is None else f_gates[back],
+                self.gys_before[back], self.pads[back], strict=True,
+            )  # fmt: skip
+            for d_t, d_o, d_ifg, a_o, a_ifg, k_t, f_t, gy_before, pad in block:
+                dc.addcmul_(gh, k_t)  # D_t
+                mul(gh, a_o, out=d_o)
+                mul(dc1, a_ifg, out=d_ifg)
+                dc.mul_(f_t)
+                if gy_before is None:
+                    mm(d_t, self.w_hh, out=spare)
+                else:
+                    addmm(gy_before, d_t, self.w_hh, out=spare)
+                if pad is not None:
+                    spare.addcmul_(gh, pad)
+                gh, spare = spare, gh
+        return gh, spare
 
 
 def _factors(
