@@ -14,6 +14,8 @@ from the member's stream; every run ends with one evaluation on 10 sequences):
 Anchor: ``train(model, task, config)`` of one model, per update. Rows: ``train_ensemble`` with
 K = 32 and 128 members (its default method: the fused scans, compiled where
 ``ensemble_native.suits`` takes them); where it does at K = 32, the same with the Python scans;
+where it does not, for the LSTM and GRU, the Python scans with their steps as tensor operations
+instead of the compiled elementwise pass (``ensemble_steps.cpp``; the reference twin);
 the torch.func reference (``method="vmap"``) at K = 32; and for the LSTM the stacked
 alternative a user would write: weights stacked (K, 4H, ·), one ``baddbmm`` per step and
 autograd's backward; for the Elman net on Pascanu's workload the Elman-only
@@ -46,7 +48,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine_line, matmul_flops_per_second
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
-from rnnlab.training import TrainConfig, ensemble_native, train, train_ensemble
+from rnnlab.training import (
+    TrainConfig,
+    ensemble_lstm_scan,
+    ensemble_native,
+    train,
+    train_ensemble,
+)
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.ensemble import ElmanEnsemble, Member
 
@@ -112,6 +120,17 @@ def python_scans(task, cell: str, H: int, B: int, U: int, K: int):
             run()
 
     return without_compiled
+
+
+def tensor_steps(task, cell: str, H: int, B: int, U: int, K: int):
+    """``train_ensemble`` with the scans' steps as tensor operations (no compiled pass)."""
+    run = ensemble(task, cell, H, B, U, K)
+
+    def without_compiled_steps() -> None:
+        with mock.patch.object(ensemble_lstm_scan, "USE_COMPILED", False):
+            run()
+
+    return without_compiled_steps
 
 
 def stacked_autograd(task, H: int, B: int, U: int, K: int) -> Callable[[], object]:
@@ -182,6 +201,8 @@ def candidate_for(method: str, task, cell: str, H: int, B: int, U: int, K: int):
         return lambda: elman_ensemble(task, H, B, U, K)
     if method == "python_scans":
         return lambda: python_scans(task, cell, H, B, U, K)
+    if method == "tensor_steps":
+        return lambda: tensor_steps(task, cell, H, B, U, K)
     return lambda: ensemble(task, cell, H, B, U, K, method)
 
 
@@ -215,6 +236,8 @@ def _table() -> str:
             cases.append(("torch.func vmap", 32, "vmap"))
             if ensemble_native.suits(torch.zeros(32, T, B, 1), H, GATES[cell]):
                 cases.append(("train_ensemble, Python scans", 32, "python_scans"))
+            elif cell in ("lstm", "gru"):
+                cases.append(("train_ensemble, steps as tensor ops", 32, "tensor_steps"))
             if cell == "lstm":
                 cases.append(("stacked baddbmm + autograd", 32, "stacked"))
             if cell == "elman" and B > 1:

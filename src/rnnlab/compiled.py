@@ -9,7 +9,9 @@ ships C++ sources beside them that compute the same with far fewer operations:
 - ``lstm_steps`` (``cells/fused/lstm_steps.cpp``): the time loops of the single-model fused LSTM
   (:class:`rnnlab.cells.fused.lstm.LSTMScan`), each step's elementwise work in one vectorised
   pass. (A port of the same loops as the same ATen operations without Python's dispatch saved at
-  most 4% and was dropped: each operation's own work, not its dispatch, dominated.)
+  most 4% and was dropped: each operation's own work, not its dispatch, dominated.);
+- ``ensemble_steps`` (``training/ensemble_steps.cpp``): the elementwise part of each step of the
+  seed ensembles' LSTM scan (:mod:`rnnlab.training.ensemble_lstm_scan`), in one vectorised pass.
 
 Sources that profit from wide vector instructions (:data:`VECTORISED`) are built with
 ``-mavx2 -mfma`` where torch reports that the CPU has them (``AVX2`` or ``AVX512``), under a
@@ -39,11 +41,12 @@ _PACKAGE = Path(__file__).parent
 SOURCES = {
     "ensemble_scans": "training/ensemble_scans.cpp",
     "lstm_steps": "cells/fused/lstm_steps.cpp",
+    "ensemble_steps": "training/ensemble_steps.cpp",
 }
 #: the sources built for the CPU's vector instructions (:data:`ISA_FLAGS`) where it has them;
 #: -fno-trapping-math lets the compiler vectorise their branch-free float arithmetic (it changes
 #: no result)
-VECTORISED = frozenset({"lstm_steps"})
+VECTORISED = frozenset({"lstm_steps", "ensemble_steps"})
 #: torch's CPU capability -> the compiler flags that use it (AVX-512 with 512-bit vectors)
 ISA_FLAGS = {
     "avx2": ("-mavx2", "-mfma"),
@@ -85,6 +88,7 @@ def load(name: str) -> ModuleType | None:
             name=build,
             sources=[str(_PACKAGE / SOURCES[name])],
             extra_cflags=flags,
+            extra_include_paths=[str(_PACKAGE)],  # fast_math.h
             verbose=False,
         )
     except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, no ninja

@@ -31,6 +31,11 @@ and the loop t = T-1..0 is::
 then ``∂E/∂W_hh = Σ_t [ā_r, ā_z, c̄_n]ᵀ h_{t-1}``, ``∂E/∂b_hh = Σ_t [ā_r, ā_z, c̄_n]``,
 ``∂E/∂W_ih = Σ_t [ā_r, ā_z, ā_n]ᵀ x_t`` and ``∂E/∂b_ih = Σ_t [ā_r, ā_z, ā_n]``, one batched
 product each per block of steps, while the block is in cache.
+
+Each step's elementwise work (all of the above but the products, the backward's factors
+included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
+(:func:`rnnlab.training.ensemble_lstm_scan.compiled_steps`); the tensor operations here are its
+reference (``tests/training/test_ensemble_steps.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnnlab.training.ensemble_lstm_scan import PackedSteps, masks_of
+from rnnlab.training.ensemble_lstm_scan import PackedSteps, compiled_steps, masks_of
 from rnnlab.training.ensemble_scan import Workspace, fresh
 
 __all__ = ["BLOCK_ELEMENTS", "GRUTape", "backward", "forward"]
@@ -96,21 +101,38 @@ def forward(
     bias = bias_hh.unsqueeze(1)  # (K, 1, 3H)
     c = X.new_empty(K, B, H3)
     masks = masks_of(packed, X.dtype)
+    steps = compiled_steps(X)
     for t in range(T):
         a = gates[:, t]
         torch.baddbmm(bias, h_now, whh_t, out=c)
-        rz, n = a[..., : 2 * H], a[..., 2 * H :]
-        rz.add_(c[..., : 2 * H])
-        torch.sigmoid_(rz)
-        r, z = rz[..., :H], rz[..., H:]
-        hidden[:, t].copy_(c[..., 2 * H :])
-        n.addcmul_(r, c[..., 2 * H :]).mul_(2.0)
-        torch.sigmoid_(n).mul_(2.0).sub_(1.0)  # tanh = 2 σ(2x) - 1
-        h_now.sub_(n).mul_(z).add_(n)  # n + z (h - n)
-        if masks is not None:
-            h_now.mul_(masks[t])
-        h[:, t + 1].copy_(h_now)
+        mask = None if masks is None else masks[t]
+        if steps is not None:  # the rest of the step in one pass
+            steps.gru_forward_step(
+                a, c, hidden[:, t], h_now, h[:, t + 1], None if mask is None else mask.reshape(K)
+            )
+        else:
+            _step(a, c, hidden[:, t], h_now, h[:, t + 1], mask)
     return GRUTape(gates, hidden, h)
+
+
+def _step(
+    a: Tensor, c: Tensor, hidden: Tensor, h_now: Tensor, h_tape: Tensor, mask: Tensor | None
+) -> None:
+    """The forward step after the product ``c = h_{t-1} W_hhᵀ + b_hh`` as tensor operations:
+    the reference of the compiled ``gru_forward_step`` (the arguments are its, views of the tape;
+    ``mask`` (K, 1, 1) or None)."""
+    H = h_now.shape[-1]
+    rz, n = a[..., : 2 * H], a[..., 2 * H :]
+    rz.add_(c[..., : 2 * H])
+    torch.sigmoid_(rz)
+    r, z = rz[..., :H], rz[..., H:]
+    hidden.copy_(c[..., 2 * H :])
+    n.addcmul_(r, c[..., 2 * H :]).mul_(2.0)
+    torch.sigmoid_(n).mul_(2.0).sub_(1.0)  # tanh = 2 σ(2x) - 1
+    h_now.sub_(n).mul_(z).add_(n)  # n + z (h - n)
+    if mask is not None:
+        h_now.mul_(mask)
+    h_tape.copy_(h_now)
 
 
 def _factors(tape: GRUTape, t0: int, t1: int, out: Tensor) -> None:
@@ -166,21 +188,29 @@ def backward(
     factor_block = fresh(workspace, "factors", (K, n, B, 3, H), top)
     hidden_block = fresh(workspace, "grad_c", (K, n, B, H3), top)  # [ā_r, ā_z, c̄_n]
     input_block = fresh(workspace, "grad_a_n", (K, n, B, H), top)  # ā_n
+    steps = compiled_steps(top)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0
-        _factors(tape, t0, t1, factor_block[:, :m])
+        if steps is None:
+            _factors(tape, t0, t1, factor_block[:, :m])
         for t in range(t1 - 1, t0 - 1, -1):
             j = t - t0
-            a_n, a_z, a_r = factor_block[:, j].unbind(-2)
             g_c = hidden_block[:, j]
             g_an = input_block[:, j]
-            if masks is not None:
-                delta.mul_(masks[t])
-            torch.mul(delta, a_n, out=g_an)
-            torch.mul(delta, a_z, out=g_c[..., H : 2 * H])
-            torch.mul(g_an, a_r, out=g_c[..., :H])
-            torch.mul(g_an, r_gate[:, t], out=g_c[..., 2 * H :])
+            if steps is not None:  # the factors and the step in one pass
+                mask = None if masks is None else masks[t].reshape(K)
+                steps.gru_backward_step(
+                    gates[:, t], tape.hidden[:, t], tape.h[:, t], delta, g_c, g_an, mask
+                )
+            else:
+                a_n, a_z, a_r = factor_block[:, j].unbind(-2)
+                if masks is not None:
+                    delta.mul_(masks[t])
+                torch.mul(delta, a_n, out=g_an)
+                torch.mul(delta, a_z, out=g_c[..., H : 2 * H])
+                torch.mul(g_an, a_r, out=g_c[..., :H])
+                torch.mul(g_an, r_gate[:, t], out=g_c[..., 2 * H :])
             if t == 0:
                 break
             torch.bmm(g_c, weight_hh, out=spare)

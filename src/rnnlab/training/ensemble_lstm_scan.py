@@ -37,16 +37,23 @@ and the loop t = T-1..0 is::
 
 then ``∂E/∂W_hh = Σ_t z̄_tᵀ h_{t-1}``, ``∂E/∂W_ih = Σ_t z̄_tᵀ x_t`` and ``∂E/∂b = Σ_t z̄_t``, one
 batched product each per block of steps, while the block's ``z̄`` are still in cache.
+
+Each step's elementwise work (all of the above but the products, the backward's factors
+included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
+(:func:`compiled_steps`); the tensor operations here are its reference
+(``tests/training/test_ensemble_steps.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from torch import Tensor
 
+from rnnlab import compiled
 from rnnlab.training.ensemble_scan import Workspace, fresh, front_padded_rows
 
 __all__ = [
@@ -62,6 +69,20 @@ __all__ = [
 #: Elements per block of backward factors (K, n, B, 5H) (float32: 4 MiB); the block's z̄
 #: (K, n, B, 4H) beside them.
 BLOCK_ELEMENTS = 1 << 20
+
+#: Whether the steps may take the compiled elementwise pass (tests set it False for the reference).
+USE_COMPILED = True
+
+
+def compiled_steps(like: Tensor) -> ModuleType | None:
+    """The compiled elementwise pass of a step (``ensemble_steps.cpp``: ``lstm_forward_step``,
+    ``lstm_backward_step``) for tensors like ``like``, or None where the tensor operations below
+    run: not on CPU, not float32/float64, :data:`USE_COMPILED` false, or not built."""
+    if not USE_COMPILED or like.device.type != "cpu":
+        return None
+    if like.dtype not in (torch.float32, torch.float64):
+        return None
+    return compiled.load("ensemble_steps")
 
 
 @dataclass(frozen=True)
@@ -160,23 +181,45 @@ def forward(
     whh_t[..., 2 * H : 3 * H].mul_(2.0)
     scratch = X.new_empty(K, B, H4)
     masks = masks_of(packed, X.dtype)
+    steps = compiled_steps(X)
     for t in range(T):
         z = gates[:, t]
         torch.bmm(h_now, whh_t, out=scratch)
-        z.add_(scratch)
-        i, f, g, o = z.split(H, dim=-1)
-        torch.sigmoid_(z)
-        g.mul_(2.0).sub_(1.0)  # tanh z_g = 2 σ(2 z_g) - 1
-        c_now = c[:, t + 1]
-        torch.mul(f, c[:, t], out=c_now).addcmul_(i, g)
-        tc = tanh_c[:, t]
-        torch.sigmoid_(torch.mul(c_now, 2.0, out=tc)).mul_(2.0).sub_(1.0)
-        torch.mul(o, tc, out=h_now)
-        if masks is not None:
-            c_now.mul_(masks[t])
-            h_now.mul_(masks[t])
-        h[:, t + 1].copy_(h_now)
+        if steps is not None:  # the rest of the step in one pass
+            mask = None if masks is None else masks[t].reshape(K)
+            steps.lstm_forward_step(
+                z, scratch, c[:, t], c[:, t + 1], tanh_c[:, t], h_now, h[:, t + 1], mask
+            )
+        else:
+            _step(z, scratch, c[:, t], c[:, t + 1], tanh_c[:, t], h_now, h[:, t + 1], masks, t)
     return LSTMTape(gates, h, c, tanh_c)
+
+
+def _step(
+    z: Tensor,
+    s: Tensor,
+    c_prev: Tensor,
+    c_now: Tensor,
+    tc: Tensor,
+    h_now: Tensor,
+    h_tape: Tensor,
+    masks: list[Tensor] | None,
+    t: int,
+) -> None:
+    """The forward step t after the product ``s = h_{t-1} W_hhᵀ`` as tensor operations: the
+    reference of the compiled ``lstm_forward_step`` (the arguments are its, views of the tape)."""
+    H = c_now.shape[-1]
+    z.add_(s)
+    i, f, g, o = z.split(H, dim=-1)
+    torch.sigmoid_(z)
+    g.mul_(2.0).sub_(1.0)  # tanh z_g = 2 σ(2 z_g) - 1
+    torch.mul(f, c_prev, out=c_now).addcmul_(i, g)
+    torch.sigmoid_(torch.mul(c_now, 2.0, out=tc)).mul_(2.0).sub_(1.0)
+    torch.mul(o, tc, out=h_now)
+    if masks is not None:
+        c_now.mul_(masks[t])
+        h_now.mul_(masks[t])
+    h_tape.copy_(h_now)
 
 
 def _factors(tape: LSTMTape, t0: int, t1: int, out: Tensor) -> None:
@@ -235,20 +278,28 @@ def backward(
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 5 * H)))
     factor_block = fresh(workspace, "factors", (K, n, B, 5, H), top)
     z_block = fresh(workspace, "grad_z", (K, n, B, H4), top)
+    steps = compiled_steps(top)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0
-        _factors(tape, t0, t1, factor_block[:, :m])
+        if steps is None:
+            _factors(tape, t0, t1, factor_block[:, :m])
         for t in range(t1 - 1, t0 - 1, -1):
-            factors = factor_block[:, t - t0]  # (K, B, 5, H)
-            if masks is not None:
-                delta.mul_(masks[t])
-                gamma.mul_(masks[t])
-            gamma.addcmul_(delta, factors[..., 4, :])
-            torch.mul(delta, factors[..., 3, :], out=z_o)
-            torch.mul(gamma3, factors[..., :3, :], out=z_ifg)
-            z_block[:, t - t0].copy_(z_now)
-            gamma.mul_(f_gate[:, t])
+            if steps is not None:  # the factors and the step in one pass
+                steps.lstm_backward_step(
+                    gates[:, t], tape.tanh_c[:, t], tape.c[:, t], delta, gamma, z_now,
+                    z_block[:, t - t0], None if masks is None else masks[t].reshape(K),
+                )  # fmt: skip
+            else:
+                factors = factor_block[:, t - t0]  # (K, B, 5, H)
+                if masks is not None:
+                    delta.mul_(masks[t])
+                    gamma.mul_(masks[t])
+                gamma.addcmul_(delta, factors[..., 4, :])
+                torch.mul(delta, factors[..., 3, :], out=z_o)
+                torch.mul(gamma3, factors[..., :3, :], out=z_ifg)
+                z_block[:, t - t0].copy_(z_now)
+                gamma.mul_(f_gate[:, t])
             if t == 0:
                 break
             torch.bmm(z_now, weight_hh, out=delta)

@@ -1,0 +1,286 @@
+// The elementwise part of one step of the seed ensembles' LSTM and GRU scans
+// (training/ensemble_lstm_scan.py, ensemble_gru_scan.py), forward and backward, in one vectorised
+// pass over the members' rows (built on first use by rnnlab/compiled.py).
+//
+// The Python scan spends a step on one batched product and about a dozen elementwise tensor
+// operations over K·B·4H numbers; on Pascanu's workload (K = 32, B = 20, H = 50) those take
+// most of the time. Here the product stays ATen's (the caller's bmm) and the rest is one pass.
+// The equations are the Python scans' (their docstrings), in their layout: member-major buffers
+// whose step slices are strided (K, B, ·) views; LSTM gates i, f, g, o with the g rows entering
+// doubled, GRU gates r, z, n; tanh x as 2 σ(2x) - 1; padding multiplied by the step's 0/1 mask.
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include "fast_math.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+
+namespace {
+
+using rnnlab::sigmoid;
+
+// Rows (k, b) of at least this many numbers in all are split between threads.
+constexpr int64_t kParallelGrain = 32768;
+
+// A (K, B, W) view whose rows are contiguous: row (k, b) starts at k·stride(0) + b·stride(1).
+struct Rows {
+  int64_t member, row;
+};
+
+Rows rows_of(const at::Tensor& t, int64_t K, int64_t B, int64_t W, const char* name) {
+  TORCH_CHECK(t.dim() == 3 && t.size(0) == K && t.size(1) == B && t.size(2) == W, name,
+              " must be (K, B, ", W, ")");
+  TORCH_CHECK(t.stride(2) == 1 || W == 1, name, "'s rows must be contiguous");
+  return {t.stride(0), t.stride(1)};
+}
+
+// One member row of the forward step; z holds x W_ihᵀ + b (g doubled) and receives the
+// activations i, f, g, o; s is h_{t-1} W_hhᵀ (g doubled).
+template <typename S>
+__attribute__((noinline)) void forward_row(S* __restrict z, const S* __restrict s,
+                                           const S* __restrict c_prev, S* __restrict c_now,
+                                           S* __restrict tc, S* __restrict h_now,
+                                           S* __restrict h_tape, S m, int64_t H) {
+  for (int64_t j = 0; j < 4 * H; ++j) z[j] = sigmoid(z[j] + s[j]);
+  S* __restrict g = z + 2 * H;
+  for (int64_t j = 0; j < H; ++j) g[j] = g[j] * S(2) - S(1);  // tanh z_g = 2 σ(2 z_g) - 1
+  const S* __restrict i = z;
+  const S* __restrict f = z + H;
+  const S* __restrict o = z + 3 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const S c = f[j] * c_prev[j] + i[j] * g[j];
+    const S t = sigmoid(c * S(2)) * S(2) - S(1);
+    const S h = o[j] * t;
+    tc[j] = t;
+    c_now[j] = c * m;  // m = 1 without a mask: exact
+    h_now[j] = h_tape[j] = h * m;
+  }
+}
+
+// One member row of the backward step: δ, γ (the gradients at h_t and c_t) and the tape's
+// i, f, g, o, tanh c', c_{t-1} give z̄ (into z_now and z_keep) and the new γ:
+//   δ ← m δ;  γ ← m γ + δ K_c;  z̄_o = δ S_o;  z̄_{i,f,g} = γ G_{i,f,g};  γ ← γ f
+template <typename S>
+__attribute__((noinline)) void backward_row(
+    const S* __restrict i, const S* __restrict f, const S* __restrict g, const S* __restrict o,
+    const S* __restrict tc, const S* __restrict c_prev, S* __restrict delta, S* __restrict gamma,
+    S* __restrict z_i, S* __restrict z_f, S* __restrict z_g, S* __restrict z_o,
+    S* __restrict k_i, S* __restrict k_f, S* __restrict k_g, S* __restrict k_o, S m, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const S d = delta[j] * m;  // m = 1 without a mask: exact
+    const S gm = gamma[j] * m + d * ((S(1) - tc[j] * tc[j]) * o[j]);
+    delta[j] = d;
+    z_i[j] = k_i[j] = gm * ((i[j] * g[j]) * (S(1) - i[j]));
+    z_f[j] = k_f[j] = gm * ((f[j] * c_prev[j]) * (S(1) - f[j]));
+    z_g[j] = k_g[j] = gm * ((S(1) - g[j] * g[j]) * i[j]);
+    z_o[j] = k_o[j] = d * ((o[j] * tc[j]) * (S(1) - o[j]));
+    gamma[j] = gm * f[j];
+  }
+}
+
+// One member row of the GRU's forward step: a holds x W_ihᵀ + b_ih and receives r, z, n; c is
+// h_{t-1} W_hhᵀ + b_hh; hidden receives c_n; h_prev is the running state, replaced by h_t.
+template <typename S>
+__attribute__((noinline)) void gru_forward_row(S* __restrict a, const S* __restrict c,
+                                               S* __restrict hidden, S* __restrict h_now,
+                                               S* __restrict h_tape, S m, int64_t H) {
+  for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid(a[j] + c[j]);
+  const S* __restrict r = a;
+  const S* __restrict z = a + H;
+  S* __restrict n = a + 2 * H;
+  const S* __restrict c_n = c + 2 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    hidden[j] = c_n[j];
+    const S v = sigmoid((n[j] + r[j] * c_n[j]) * S(2)) * S(2) - S(1);  // tanh = 2 σ(2x) - 1
+    n[j] = v;
+    h_now[j] = h_tape[j] = ((h_now[j] - v) * z[j] + v) * m;  // m = 1 without a mask: exact
+  }
+}
+
+// One member row of the GRU's backward step (before the product): δ ← m δ, then
+//   ā_n = δ A_n;  ā_z = δ A_z;  ā_r = ā_n A_r;  c̄_n = ā_n r
+// with A_n = (1 - n²)(1 - z), A_z = (h_{t-1} - n) z (1 - z), A_r = r c_n (1 - r).
+template <typename S>
+__attribute__((noinline)) void gru_backward_row(
+    const S* __restrict r, const S* __restrict z, const S* __restrict n,
+    const S* __restrict c_n, const S* __restrict h_prev, S* __restrict delta,
+    S* __restrict g_r, S* __restrict g_z, S* __restrict g_cn, S* __restrict g_an, S m,
+    int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const S d = delta[j] * m;  // m = 1 without a mask: exact
+    const S an = d * ((S(1) - n[j] * n[j]) * (S(1) - z[j]));
+    delta[j] = d;
+    g_an[j] = an;
+    g_z[j] = d * (((h_prev[j] - n[j]) * z[j]) * (S(1) - z[j]));
+    g_r[j] = an * ((r[j] * c_n[j]) * (S(1) - r[j]));
+    g_cn[j] = an * r[j];
+  }
+}
+
+}  // namespace
+
+// The forward step t after the product: z = gates[:, t] (K, B, 4H), s = h_{t-1} W_hhᵀ (K, B, 4H),
+// c_prev = c[:, t], c_now = c[:, t+1], tc = tanh_c[:, t], h_tape = h[:, t+1] (K, B, H views) and
+// h_now (K, B, H); mask (K) the step's 0/1 per member, or absent.
+void lstm_forward_step(at::Tensor z, at::Tensor s, at::Tensor c_prev, at::Tensor c_now,
+                       at::Tensor tc, at::Tensor h_now, at::Tensor h_tape,
+                       std::optional<at::Tensor> mask) {
+  TORCH_CHECK(z.dim() == 3 && z.size(2) % 4 == 0, "z must be (K, B, 4H)");
+  const int64_t K = z.size(0), B = z.size(1), H = z.size(2) / 4;
+  const Rows rz = rows_of(z, K, B, 4 * H, "z"), rs = rows_of(s, K, B, 4 * H, "s");
+  const Rows rcp = rows_of(c_prev, K, B, H, "c_prev"), rcn = rows_of(c_now, K, B, H, "c_now");
+  const Rows rtc = rows_of(tc, K, B, H, "tc"), rhn = rows_of(h_now, K, B, H, "h_now");
+  const Rows rht = rows_of(h_tape, K, B, H, "h_tape");
+  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward_step", [&] {
+    for (const auto* t : {&s, &c_prev, &c_now, &tc, &h_now, &h_tape}) {
+      TORCH_CHECK(t->scalar_type() == z.scalar_type(), "every buffer must have z's dtype");
+    }
+    TORCH_CHECK(!mask || mask->scalar_type() == z.scalar_type(), "mask must have z's dtype");
+    scalar_t* pz = z.data_ptr<scalar_t>();
+    const scalar_t* ps = s.data_ptr<scalar_t>();
+    const scalar_t* pcp = c_prev.data_ptr<scalar_t>();
+    scalar_t* pcn = c_now.data_ptr<scalar_t>();
+    scalar_t* ptc = tc.data_ptr<scalar_t>();
+    scalar_t* phn = h_now.data_ptr<scalar_t>();
+    scalar_t* pht = h_tape.data_ptr<scalar_t>();
+    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (4 * H));
+    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t k = r / B, b = r % B;
+        forward_row<scalar_t>(pz + k * rz.member + b * rz.row, ps + k * rs.member + b * rs.row,
+                              pcp + k * rcp.member + b * rcp.row, pcn + k * rcn.member + b * rcn.row,
+                              ptc + k * rtc.member + b * rtc.row, phn + k * rhn.member + b * rhn.row,
+                              pht + k * rht.member + b * rht.row, pm ? pm[k] : scalar_t(1), H);
+      }
+    });
+  });
+}
+
+// The backward step t before the product: gates = gates[:, t] (K, B, 4H), tc = tanh_c[:, t],
+// c_prev = c[:, t] (K, B, H views); delta and gamma (K, B, H) are updated in place; z_now
+// (K, B, 4H) and z_keep (a (K, B, 4H) view, the block's row of step t) receive z̄_t; mask as in
+// lstm_forward_step.
+void lstm_backward_step(at::Tensor gates, at::Tensor tc, at::Tensor c_prev, at::Tensor delta,
+                        at::Tensor gamma, at::Tensor z_now, at::Tensor z_keep,
+                        std::optional<at::Tensor> mask) {
+  TORCH_CHECK(gates.dim() == 3 && gates.size(2) % 4 == 0, "gates must be (K, B, 4H)");
+  const int64_t K = gates.size(0), B = gates.size(1), H = gates.size(2) / 4;
+  const Rows rg = rows_of(gates, K, B, 4 * H, "gates"), rtc = rows_of(tc, K, B, H, "tc");
+  const Rows rcp = rows_of(c_prev, K, B, H, "c_prev"), rd = rows_of(delta, K, B, H, "delta");
+  const Rows rgm = rows_of(gamma, K, B, H, "gamma"), rz = rows_of(z_now, K, B, 4 * H, "z_now");
+  const Rows rk = rows_of(z_keep, K, B, 4 * H, "z_keep");
+  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_step", [&] {
+    for (const auto* t : {&tc, &c_prev, &delta, &gamma, &z_now, &z_keep}) {
+      TORCH_CHECK(t->scalar_type() == gates.scalar_type(), "every buffer must have gates' dtype");
+    }
+    TORCH_CHECK(!mask || mask->scalar_type() == gates.scalar_type(), "mask must have gates' dtype");
+    const scalar_t* pg = gates.data_ptr<scalar_t>();
+    const scalar_t* ptc = tc.data_ptr<scalar_t>();
+    const scalar_t* pcp = c_prev.data_ptr<scalar_t>();
+    scalar_t* pd = delta.data_ptr<scalar_t>();
+    scalar_t* pgm = gamma.data_ptr<scalar_t>();
+    scalar_t* pz = z_now.data_ptr<scalar_t>();
+    scalar_t* pk = z_keep.data_ptr<scalar_t>();
+    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (4 * H));
+    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t k = r / B, b = r % B;
+        const scalar_t* gr = pg + k * rg.member + b * rg.row;
+        scalar_t* zr = pz + k * rz.member + b * rz.row;
+        scalar_t* kr = pk + k * rk.member + b * rk.row;
+        backward_row<scalar_t>(gr, gr + H, gr + 2 * H, gr + 3 * H, ptc + k * rtc.member + b * rtc.row,
+                               pcp + k * rcp.member + b * rcp.row, pd + k * rd.member + b * rd.row,
+                               pgm + k * rgm.member + b * rgm.row, zr, zr + H, zr + 2 * H,
+                               zr + 3 * H, kr, kr + H, kr + 2 * H, kr + 3 * H,
+                               pm ? pm[k] : scalar_t(1), H);
+      }
+    });
+  });
+}
+
+// The GRU's forward step t after the product: a = gates[:, t] (K, B, 3H), c = h_{t-1} W_hhᵀ +
+// b_hh (K, B, 3H), hidden = hidden[:, t] and h_tape = h[:, t+1] (K, B, H views), h_now (K, B, H)
+// the running state (h_{t-1} in, h_t out); mask as in lstm_forward_step.
+void gru_forward_step(at::Tensor a, at::Tensor c, at::Tensor hidden, at::Tensor h_now,
+                      at::Tensor h_tape, std::optional<at::Tensor> mask) {
+  TORCH_CHECK(a.dim() == 3 && a.size(2) % 3 == 0, "a must be (K, B, 3H)");
+  const int64_t K = a.size(0), B = a.size(1), H = a.size(2) / 3;
+  const Rows ra = rows_of(a, K, B, 3 * H, "a"), rc = rows_of(c, K, B, 3 * H, "c");
+  const Rows rh = rows_of(hidden, K, B, H, "hidden"), rn = rows_of(h_now, K, B, H, "h_now");
+  const Rows rt = rows_of(h_tape, K, B, H, "h_tape");
+  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "gru_forward_step", [&] {
+    for (const auto* t : {&c, &hidden, &h_now, &h_tape}) {
+      TORCH_CHECK(t->scalar_type() == a.scalar_type(), "every buffer must have a's dtype");
+    }
+    TORCH_CHECK(!mask || mask->scalar_type() == a.scalar_type(), "mask must have a's dtype");
+    scalar_t* pa = a.data_ptr<scalar_t>();
+    const scalar_t* pc = c.data_ptr<scalar_t>();
+    scalar_t* ph = hidden.data_ptr<scalar_t>();
+    scalar_t* pn = h_now.data_ptr<scalar_t>();
+    scalar_t* pt = h_tape.data_ptr<scalar_t>();
+    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (3 * H));
+    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t k = r / B, b = r % B;
+        gru_forward_row<scalar_t>(pa + k * ra.member + b * ra.row, pc + k * rc.member + b * rc.row,
+                                  ph + k * rh.member + b * rh.row, pn + k * rn.member + b * rn.row,
+                                  pt + k * rt.member + b * rt.row, pm ? pm[k] : scalar_t(1), H);
+      }
+    });
+  });
+}
+
+// The GRU's backward step t before the product: gates = gates[:, t] (K, B, 3H), hidden =
+// hidden[:, t] and h_prev = h[:, t] (K, B, H views); delta (K, B, H) is masked in place; g_c
+// (K, B, 3H view) receives [ā_r, ā_z, c̄_n] and g_an (K, B, H view) ā_n; mask as above.
+void gru_backward_step(at::Tensor gates, at::Tensor hidden, at::Tensor h_prev, at::Tensor delta,
+                       at::Tensor g_c, at::Tensor g_an, std::optional<at::Tensor> mask) {
+  TORCH_CHECK(gates.dim() == 3 && gates.size(2) % 3 == 0, "gates must be (K, B, 3H)");
+  const int64_t K = gates.size(0), B = gates.size(1), H = gates.size(2) / 3;
+  const Rows rg = rows_of(gates, K, B, 3 * H, "gates"), rh = rows_of(hidden, K, B, H, "hidden");
+  const Rows rp = rows_of(h_prev, K, B, H, "h_prev"), rd = rows_of(delta, K, B, H, "delta");
+  const Rows rc = rows_of(g_c, K, B, 3 * H, "g_c"), ra = rows_of(g_an, K, B, H, "g_an");
+  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward_step", [&] {
+    for (const auto* t : {&hidden, &h_prev, &delta, &g_c, &g_an}) {
+      TORCH_CHECK(t->scalar_type() == gates.scalar_type(), "every buffer must have gates' dtype");
+    }
+    TORCH_CHECK(!mask || mask->scalar_type() == gates.scalar_type(), "mask must have gates' dtype");
+    const scalar_t* pg = gates.data_ptr<scalar_t>();
+    const scalar_t* ph = hidden.data_ptr<scalar_t>();
+    const scalar_t* pp = h_prev.data_ptr<scalar_t>();
+    scalar_t* pd = delta.data_ptr<scalar_t>();
+    scalar_t* pc = g_c.data_ptr<scalar_t>();
+    scalar_t* pa = g_an.data_ptr<scalar_t>();
+    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (3 * H));
+    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t k = r / B, b = r % B;
+        const scalar_t* gr = pg + k * rg.member + b * rg.row;
+        scalar_t* cr = pc + k * rc.member + b * rc.row;
+        gru_backward_row<scalar_t>(gr, gr + H, gr + 2 * H, ph + k * rh.member + b * rh.row,
+                                   pp + k * rp.member + b * rp.row, pd + k * rd.member + b * rd.row,
+                                   cr, cr + H, cr + 2 * H, pa + k * ra.member + b * ra.row,
+                                   pm ? pm[k] : scalar_t(1), H);
+      }
+    });
+  });
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward_step", &lstm_forward_step, "the ensemble LSTM scan's forward step");
+  m.def("lstm_backward_step", &lstm_backward_step, "the ensemble LSTM scan's backward step");
+  m.def("gru_forward_step", &gru_forward_step, "the ensemble GRU scan's forward step");
+  m.def("gru_backward_step", &gru_backward_step, "the ensemble GRU scan's backward step");
+}

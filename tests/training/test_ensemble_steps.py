@@ -1,0 +1,110 @@
+"""The compiled elementwise pass of the ensemble LSTM and GRU scans' steps
+(``ensemble_steps.cpp``) against the scans' tensor operations: every tensor of the tape and every
+weight gradient, with members padded at the front, read out at the last step or at every step,
+in float64 and float32."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from rnnlab import compiled as rnnlab_compiled
+from rnnlab.training import ensemble_gru_scan as gru_scan
+from rnnlab.training import ensemble_lstm_scan as lstm_scan
+
+HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
+
+
+@pytest.fixture(scope="module")
+def steps():
+    module = rnnlab_compiled.load("ensemble_steps")
+    if module is None:
+        why = rnnlab_compiled.failure("ensemble_steps")
+        if HAS_COMPILER:
+            pytest.fail(f"a compiler and ninja are present, yet: {why}")
+        pytest.skip(f"no compiled ensemble steps on this machine: {why}")
+    return module
+
+
+SCANS = {"lstm": (lstm_scan, 4, 1), "gru": (gru_scan, 3, 2)}  # module, gates, biases
+
+
+def scan(cell, weights, packed, top, step_grads, compiled, monkeypatch):
+    monkeypatch.setattr(lstm_scan, "USE_COMPILED", compiled)  # both scans read it
+    module = SCANS[cell][0]
+    tape = module.forward(*weights, packed)
+    return tape, module.backward(weights[1], tape, packed, top, step_grads)
+
+
+def assert_near(got: torch.Tensor, want: torch.Tensor, rel: float, name: str) -> None:
+    """``max |got - want| <= rel · max |want|``."""
+    error = float((got - want).abs().max())
+    assert error <= rel * float(want.abs().max()), f"{name}: {error:.3g}"
+
+
+@pytest.mark.parametrize("cell", list(SCANS))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("every", [False, True], ids=["last", "every"])
+@pytest.mark.parametrize(
+    ("lengths", "B", "H"),
+    [([9, 7, 9, 4], 3, 5), ([30, 30], 20, 50), ([1, 1, 1], 1, 1)],
+    ids=["padded", "pascanu-sized", "one-unit"],
+)
+def test_compiled_steps_equal_the_tensor_operations(
+    steps, cell, dtype, every, lengths, B, H, monkeypatch
+):
+    K, I, T = len(lengths), 3, max(lengths)
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape):
+        return 0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    inputs = [r(L, B, I) for L in lengths]
+    _, G, biases = SCANS[cell]
+    weights = (r(K, G * H, I), r(K, G * H, H), *(r(K, G * H) for _ in range(biases)))
+    top = torch.zeros(K, B, H, dtype=torch.float64) if every else r(K, B, H)
+    step_grads = r(K, T, B, H) if every else None
+
+    def run(dtype, compiled):
+        def cast(t):
+            return None if t is None else t.to(dtype)
+
+        packed = lstm_scan.pack_steps([cast(x) for x in inputs])
+        return scan(cell, [cast(w) for w in weights], packed, cast(top), cast(step_grads),
+                    compiled, monkeypatch)  # fmt: skip
+
+    tape, grads = run(dtype, True)
+    # float64: the tensor operations, to rounding; float32: both paths round differently and the
+    # recurrence carries it along (1e-5 to 1e-4 of the scale, measured), so the oracle is the
+    # tensor operations in float64
+    want_tape, want_grads = run(torch.float64, False)
+    rel = 1e-12 if dtype == torch.float64 else 3e-4
+    for name, got in tape.__dict__.items():
+        assert_near(got.double(), getattr(want_tape, name), rel, name)
+    assert len(grads) == len(want_grads)
+    for k, (got, want) in enumerate(zip(grads, want_grads, strict=True)):
+        assert_near(got.double(), want, rel, f"gradient {k}")
+
+
+def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch):
+    x = torch.zeros(2, 3)
+    assert lstm_scan.compiled_steps(x) is steps
+    assert lstm_scan.compiled_steps(x.to(torch.bfloat16)) is None
+    monkeypatch.setattr(lstm_scan, "USE_COMPILED", False)
+    assert lstm_scan.compiled_steps(x) is None
+
+
+def test_the_pass_refuses_what_it_cannot_read(steps):
+    z, s = torch.zeros(2, 3, 8), torch.zeros(2, 3, 8)
+    state = [torch.zeros(2, 3, 2) for _ in range(5)]
+    steps.lstm_forward_step(z, s, *state, None)
+    with pytest.raises(RuntimeError, match=r"s must be \(K, B, 8\)"):
+        steps.lstm_forward_step(z, torch.zeros(2, 3, 4), *state, None)
+    with pytest.raises(RuntimeError, match="rows must be contiguous"):
+        steps.lstm_forward_step(z, s, torch.zeros(2, 3, 4)[..., ::2], *state[1:], None)
+    with pytest.raises(RuntimeError, match="mask must hold K values"):
+        steps.lstm_forward_step(z, s, *state, torch.ones(3))
+    with pytest.raises(RuntimeError, match="dtype"):
+        steps.lstm_forward_step(z, s.double(), *state, None)
