@@ -11,11 +11,13 @@ ships C++ sources beside them that compute the same with far fewer operations:
   pass. (A port of the same loops as the same ATen operations without Python's dispatch saved at
   most 4% and was dropped: each operation's own work, not its dispatch, dominated.);
 - ``ensemble_steps`` (``training/ensemble_steps.cpp``): the elementwise part of each step of the
-  seed ensembles' LSTM scan (:mod:`rnnlab.training.ensemble_lstm_scan`), in one vectorised pass.
+  seed ensembles' LSTM and GRU scans (:mod:`rnnlab.training.ensemble_lstm_scan`,
+  :mod:`rnnlab.training.ensemble_gru_scan`), in one vectorised pass.
 
-Sources that profit from wide vector instructions (:data:`VECTORISED`) are built with
-``-mavx2 -mfma`` where torch reports that the CPU has them (``AVX2`` or ``AVX512``), under a
-name of their own, so a build for one CPU is never loaded on another that lacks them.
+Sources that profit from wide vector instructions (:data:`VECTORISED`) are built for the widest
+that torch reports on the CPU (``AVX2``: ``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit
+vectors, :data:`ISA_FLAGS`), under a name of their own, so that a build for one CPU is never
+loaded on another that lacks its instructions; where that build fails, the plain one is tried.
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -77,26 +79,30 @@ def load(name: str) -> ModuleType | None:
     from torch.utils import cpp_extension
 
     _log.info("building rnnlab's compiled %s (once per machine, about half a minute)", name)
-    build, flags = f"rnnlab_{name}", ["-O3"]
+    builds = [(f"rnnlab_{name}", ["-O3"])]  # the plain build, the fallback
     if name in VECTORISED:
-        flags.append("-fno-trapping-math")
+        builds = [(f"rnnlab_{name}", ["-O3", "-fno-trapping-math"])]
         isa = _vector_isa()
-        if isa:
-            build, flags = f"{build}_{isa}", [*flags, *ISA_FLAGS[isa]]
-    try:
-        module = cpp_extension.load(
-            name=build,
-            sources=[str(_PACKAGE / SOURCES[name])],
-            extra_cflags=flags,
-            extra_include_paths=[str(_PACKAGE)],  # fast_math.h
-            verbose=False,
-        )
-    except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, no ninja
-        _failures[name] = f"{type(error).__name__}: {error}".strip()
-        _log.info("rnnlab's compiled %s is not available (%s)", name, _failures[name])
-        return None
-    _failures.pop(name, None)
-    return module
+        if isa:  # tried first; a compiler that refuses its flags falls back to the plain build
+            builds.insert(0, (f"rnnlab_{name}_{isa}", [*builds[0][1], *ISA_FLAGS[isa]]))
+    errors = []
+    for build, flags in builds:
+        try:
+            module = cpp_extension.load(
+                name=build,
+                sources=[str(_PACKAGE / SOURCES[name])],
+                extra_cflags=flags,
+                extra_include_paths=[str(_PACKAGE)],  # fast_math.h
+                verbose=False,
+            )
+        except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, ninja
+            errors.append(f"{build}: {type(error).__name__}: {error}".strip())
+            continue
+        _failures.pop(name, None)
+        return module
+    _failures[name] = "; ".join(errors)
+    _log.info("rnnlab's compiled %s is not available (%s)", name, _failures[name])
+    return None
 
 
 def _vector_isa() -> str:

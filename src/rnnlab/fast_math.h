@@ -28,7 +28,8 @@ inline float exp_approx(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  const float n_ok = n == n ? n : 0.0f;  // NaN (then p is NaN): no conversion of a NaN to int
+  const int32_t bits = (static_cast<int32_t>(n_ok) + 127) << 23;  // 2^n, n + 127 in [1, 254]
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;

@@ -88,6 +88,26 @@ def test_compiled_steps_equal_the_tensor_operations(
         assert_near(got.double(), want, rel, f"gradient {k}")
 
 
+@pytest.mark.parametrize("cell", list(SCANS))
+def test_many_backward_blocks_give_the_same_result(steps, cell, monkeypatch):
+    """Blocks of 2 steps over T = 9, members padded: every block boundary."""
+    K, B, H, I = 3, 2, 4, 2
+    module, G, biases = SCANS[cell]
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", 2 * K * B * 7 * H)
+    g = torch.Generator().manual_seed(3)
+
+    def r(*shape):
+        return 0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    packed = lstm_scan.pack_steps([r(L, B, I) for L in (9, 5, 8)])
+    weights = (r(K, G * H, I), r(K, G * H, H), *(r(K, G * H) for _ in range(biases)))
+    top, step_grads = r(K, B, H), r(K, 9, B, H)
+    _, grads = scan(cell, weights, packed, top, step_grads, True, monkeypatch)
+    _, want = scan(cell, weights, packed, top, step_grads, False, monkeypatch)
+    for k, (a, b) in enumerate(zip(grads, want, strict=True)):
+        assert_near(a, b, 1e-12, f"gradient {k}")
+
+
 def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch):
     x = torch.zeros(2, 3)
     assert lstm_scan.compiled_steps(x) is steps

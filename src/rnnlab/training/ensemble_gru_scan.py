@@ -185,10 +185,11 @@ def backward(
     g_bih = top.new_zeros(K, H3)
     g_bhh = top.new_zeros(K, H3)
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 7 * H)))
-    factor_block = fresh(workspace, "factors", (K, n, B, 3, H), top)
     hidden_block = fresh(workspace, "grad_c", (K, n, B, H3), top)  # [ā_r, ā_z, c̄_n]
     input_block = fresh(workspace, "grad_a_n", (K, n, B, H), top)  # ā_n
     steps = compiled_steps(top)
+    # the factors of a block of steps; the compiled pass computes them as it goes
+    factor_block = None if steps is not None else fresh(workspace, "factors", (K, n, B, 3, H), top)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0

@@ -276,9 +276,10 @@ def backward(
     g_hh = top.new_zeros(K, H4, H)
     g_b = top.new_zeros(K, H4)
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 5 * H)))
-    factor_block = fresh(workspace, "factors", (K, n, B, 5, H), top)
     z_block = fresh(workspace, "grad_z", (K, n, B, H4), top)
     steps = compiled_steps(top)
+    # the factors of a block of steps; the compiled pass computes them as it goes
+    factor_block = None if steps is not None else fresh(workspace, "factors", (K, n, B, 5, H), top)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0

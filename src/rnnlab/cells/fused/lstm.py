@@ -30,7 +30,7 @@ USE_COMPILED = True
 
 
 def compiled_loops(x: Tensor) -> ModuleType | None:
-    """The compiled time loops (``lstm_steps.cpp``: ``lstm_forward``, ``lstm_backward_block``)
+    """The compiled time loops (``lstm_steps.cpp``: ``lstm_forward``, ``lstm_backward_steps``)
     for inputs like ``x``, or None where the Python loops run: not on CPU, not float32/float64,
     :data:`USE_COMPILED` false, or the extension not built (``rnnlab.compiled.failure``)."""
     if not USE_COMPILED or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
@@ -146,7 +146,7 @@ class LSTMScan(torch.autograd.Function):
         g_b = x.new_zeros(H4) if need[5] or need[6] else None
         g_p = x.new_zeros(3, H) if need[7] else None
         p = None if weight_ch is None else weight_ch.view(3, H)
-        gh = grad_h + gy[-1]  # ḡ_{T-1}
+        gh = (grad_h + gy[-1]).contiguous()  # ḡ_{T-1} (grad_h may come in any layout)
         spare = torch.empty_like(gh)
         dc = grad_c.clone(memory_format=torch.contiguous_format)  # c̄, then D_t in a step
         if loops is None:

@@ -32,7 +32,9 @@ using rnnlab::tanh_;
 // Rows of at least this many gate numbers (B·4H in all) are split between threads.
 constexpr int64_t kParallelGrain = 32768;
 
-int64_t grain_rows(int64_t H) { return std::max<int64_t>(1, kParallelGrain / (4 * H)); }
+int64_t grain_rows(int64_t H) {
+  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, 4 * H));
+}
 
 // One row of a forward step: o, i, f, g hold the row's pre-activations and receive the
 // activations; cn and hn receive c'_t and h'_t. Each row is a function of its own with restrict
@@ -142,24 +144,27 @@ void forward_loop(at::Tensor& gates, at::Tensor& c_states, at::Tensor& c_new, at
 // both are one pass over the row, after tanh c'_t into the scratch tc:
 //   A_o = σ'(o) tanh c'   A_i = σ'(i) g   A_f = σ'(f) c_{t-1}   A_g = i (1 - g²)
 //   K = o (1 - tanh² c') [+ p_o A_o]      F = f [+ p_i A_i + p_f A_f]
+//   then with the step mask r (1 real, 0 padding): A ← r A, K ← r K, F ← (1 - r) + r F
 //   D = c̄ + ḡ K;  z̄_o = ḡ A_o;  z̄_{i,f,g} = D A_{i,f,g};  c̄ ← D F
-// (σ' = s - s² from the activation s.) p_* are the peephole weights (the peephole form).
+// (σ' = s - s² from the activation s). The mask multiplies, as in the Python factors, so a
+// non-finite number on a padded step reaches the gradients as it does there. p_* are the
+// peephole weights (the peephole form).
 template <typename S>
 __attribute__((noinline)) void backward_row(
     const S* __restrict o, const S* __restrict i, const S* __restrict f, const S* __restrict g,
     const S* __restrict cn, const S* __restrict cp, const S* __restrict gh, S* __restrict dc,
     S* __restrict d_o, S* __restrict d_i, S* __restrict d_f, S* __restrict d_g,
-    S* __restrict tc, int64_t H) {
+    S* __restrict tc, S r, int64_t H) {
   for (int64_t j = 0; j < H; ++j) tc[j] = tanh_(cn[j]);
   for (int64_t j = 0; j < H; ++j) {
     const S t = tc[j];
-    const S k = o[j] - o[j] * t * t;
+    const S k = (o[j] - o[j] * t * t) * r;
     const S D = dc[j] + gh[j] * k;
-    d_o[j] = gh[j] * (o[j] - o[j] * o[j]) * t;
-    d_i[j] = D * (i[j] - i[j] * i[j]) * g[j];
-    d_f[j] = D * (f[j] - f[j] * f[j]) * cp[j];
-    d_g[j] = D * (i[j] - i[j] * g[j] * g[j]);
-    dc[j] = D * f[j];
+    d_o[j] = gh[j] * ((o[j] - o[j] * o[j]) * t * r);
+    d_i[j] = D * ((i[j] - i[j] * i[j]) * g[j] * r);
+    d_f[j] = D * ((f[j] - f[j] * f[j]) * cp[j] * r);
+    d_g[j] = D * ((i[j] - i[j] * g[j] * g[j]) * r);
+    dc[j] = D * ((S(1) - r) + f[j] * r);
   }
 }
 
@@ -169,26 +174,25 @@ __attribute__((noinline)) void backward_row_peephole(
     const S* __restrict cn, const S* __restrict cp, const S* __restrict p_i,
     const S* __restrict p_f, const S* __restrict p_o, const S* __restrict gh, S* __restrict dc,
     S* __restrict d_o, S* __restrict d_i, S* __restrict d_f, S* __restrict d_g,
-    S* __restrict tc, int64_t H) {
+    S* __restrict tc, S r, int64_t H) {
   for (int64_t j = 0; j < H; ++j) tc[j] = tanh_(cn[j]);
   for (int64_t j = 0; j < H; ++j) {
     const S t = tc[j];
     const S a_o = (o[j] - o[j] * o[j]) * t;
     const S a_i = (i[j] - i[j] * i[j]) * g[j];
     const S a_f = (f[j] - f[j] * f[j]) * cp[j];
-    const S k = o[j] - o[j] * t * t + p_o[j] * a_o;
+    const S k = (o[j] - o[j] * t * t + p_o[j] * a_o) * r;
     const S D = dc[j] + gh[j] * k;
-    d_o[j] = gh[j] * a_o;
-    d_i[j] = D * a_i;
-    d_f[j] = D * a_f;
-    d_g[j] = D * (i[j] - i[j] * g[j] * g[j]);
-    dc[j] = D * (f[j] + p_i[j] * a_i + p_f[j] * a_f);
+    d_o[j] = gh[j] * (a_o * r);
+    d_i[j] = D * (a_i * r);
+    d_f[j] = D * (a_f * r);
+    d_g[j] = D * ((i[j] - i[j] * g[j] * g[j]) * r);
+    dc[j] = D * ((S(1) - r) + (f[j] + p_i[j] * a_i + p_f[j] * a_f) * r);
   }
 }
 
 // One backward step for rows [b0, b1). z (rows, 4H): the activations o, i, f, g; d (rows, 4H)
-// receives z̄; p (3, H) or null; step (rows) the mask or null: a padded row's z̄ is 0 and its c̄
-// passes unchanged (A = K = 0, F = 1).
+// receives z̄; p (3, H) or null; step (rows) the mask or null.
 template <typename S>
 void backward_rows(const S* z, const S* c_new, const S* c_prev, const S* p, const bool* step,
                    const S* gh, S* dc, S* d, int64_t b0, int64_t b1, int64_t H) {
@@ -196,16 +200,15 @@ void backward_rows(const S* z, const S* c_new, const S* c_prev, const S* p, cons
   for (int64_t b = b0; b < b1; ++b) {
     const S* o = z + b * 4 * H;
     S* d_b = d + b * 4 * H;
-    if (step != nullptr && !step[b]) {
-      std::fill(d_b, d_b + 4 * H, S(0));
-    } else if (p != nullptr) {
+    const S r = step == nullptr || step[b] ? S(1) : S(0);
+    if (p != nullptr) {
       backward_row_peephole<S>(o, o + H, o + 2 * H, o + 3 * H, c_new + b * H, c_prev + b * H,
                                p, p + H, p + 2 * H, gh + b * H, dc + b * H, d_b, d_b + H,
-                               d_b + 2 * H, d_b + 3 * H, tc.data(), H);
+                               d_b + 2 * H, d_b + 3 * H, tc.data(), r, H);
     } else {
       backward_row<S>(o, o + H, o + 2 * H, o + 3 * H, c_new + b * H, c_prev + b * H,
                       gh + b * H, dc + b * H, d_b, d_b + H, d_b + 2 * H, d_b + 3 * H,
-                      tc.data(), H);
+                      tc.data(), r, H);
     }
   }
 }
@@ -259,10 +262,20 @@ void lstm_forward(at::Tensor gates, at::Tensor c_states, at::Tensor c_new, at::T
   TORCH_CHECK(!mask || (mask->scalar_type() == at::kBool && mask->is_contiguous() &&
                         mask->sizes() == at::IntArrayRef({T, B})),
               "mask must be a contiguous bool (T, B)");
+  // the loop writes c'_t and h'_t once; without a mask they are the states themselves
+  const bool c_shared = c_new.data_ptr() == c_states.select(0, 1).data_ptr();
+  const bool h_shared = h_new.data_ptr() == h_states.data_ptr();
+  TORCH_CHECK(mask ? !c_shared && !h_shared : c_shared && h_shared,
+              mask ? "with a mask, c_new and h_states must be buffers of their own"
+                   : "without a mask, c_new must be c_states[1:] and h_states must be h_new");
+  pybind11::gil_scoped_release no_gil;  // ATen only from here on
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
-    for (const auto* t : {&gates, &c_states, &c_new, &h_new, &h_states, &h0}) {
-      check_kind<scalar_t>(*t, "every state buffer");
-    }
+    check_kind<scalar_t>(gates, "gates");
+    check_kind<scalar_t>(c_states, "c_states");
+    check_kind<scalar_t>(c_new, "c_new");
+    check_kind<scalar_t>(h_new, "h_new");
+    check_kind<scalar_t>(h_states, "h_states");
+    check_kind<scalar_t>(h0, "h0");
     if (peephole) check_kind<scalar_t>(*peephole, "peephole");
     forward_loop<scalar_t>(gates, c_states, c_new, h_new, h_states, h0, whh_t, peephole, mask);
   });
@@ -297,10 +310,16 @@ std::vector<at::Tensor> lstm_backward_steps(at::Tensor gates, at::Tensor c_state
   for (const auto* t : {&gh, &spare, &dc}) {
     TORCH_CHECK(t->sizes() == at::IntArrayRef({B, H}), "gh, spare and dc must be (B, H)");
   }
+  pybind11::gil_scoped_release no_gil;  // ATen only from here on
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_steps", [&] {
-    for (const auto* t : {&gates, &c_states, &c_new, &d, &gy, &gh, &spare, &dc}) {
-      check_kind<scalar_t>(*t, "every state and gradient buffer");
-    }
+    check_kind<scalar_t>(gates, "gates");
+    check_kind<scalar_t>(c_states, "c_states");
+    check_kind<scalar_t>(c_new, "c_new");
+    check_kind<scalar_t>(d, "d");
+    check_kind<scalar_t>(gy, "gy");
+    check_kind<scalar_t>(gh, "gh");
+    check_kind<scalar_t>(spare, "spare");
+    check_kind<scalar_t>(dc, "dc");
     if (peephole) check_kind<scalar_t>(*peephole, "peephole");
     const scalar_t* pz = gates.data_ptr<scalar_t>();
     const scalar_t* pcs = c_states.data_ptr<scalar_t>();
