@@ -4,6 +4,7 @@ fast edit distance behind the label error rate against its reference."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -260,7 +261,17 @@ def test_paper_preset_is_the_full_protocol():
     assert paper.task == graves2012.preset("medium").task  # the task where labels have structure
     assert paper.max_updates == 3 * graves2012.preset("medium").max_updates
     assert paper.systems == graves2012.SYSTEMS and paper.joints == ("additive", "mlp")
-    assert set(graves2012.PRESETS) == {"paper", "medium", "quick"}
+    assert set(graves2012.PRESETS) == {"paper", "medium", "pretrained", "quick"}
+
+
+def test_pretrained_preset_is_the_medium_one_with_a_pretrained_encoder():
+    medium, pretrained = graves2012.preset("medium"), graves2012.preset("pretrained")
+    assert pretrained.max_updates == 12_000 and pretrained.pretrain_updates == 4000
+    assert dataclasses.replace(pretrained, name="medium", note=medium.note, max_updates=4000,
+                               pretrain_updates=0) == medium  # fmt: skip
+    toy = graves2012.preset("pretrained", task=TOY)  # the spoken numbers would be synthesised
+    transducers = [s for s in graves2012.group_specs(toy) if s["system"] == "transducer"]
+    assert [s["train"]["max_updates"] for s in transducers] == [8000] * 3
 
 
 def test_medium_preset_reads_numbers_with_character_labels_in_noise():

@@ -140,6 +140,9 @@ MEASURED: dict[tuple[str, str], str] = {
     ("graves2012", "quick"): "5 min (2 workers)",
     ("graves2012", "medium"): "1 h 3 min (2 workers, beside a 2-process pilot; speech synthesis "
     "of the noisy data set not included)",
+    ("graves2012", "pretrained"): "not run as one command: its settings ran as the medium preset "
+    "with --set max_updates=12000 --set pretrain_updates=4000, continuing the medium run's "
+    "checkpoints (about 2.5 h on 2 workers from scratch, estimated from those runs)",
     ("jaeger2001", "quick"): "2 min (2 workers)",
     ("koutnik2014", "quick"): "8 min (2 workers)",
     ("koutnik2014", "medium"): "1 h 26 min (2 workers, beside two lower-priority runs)",
