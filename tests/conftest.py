@@ -1,5 +1,5 @@
-"""Shared fixtures: seeded randomness in float64, a factory for every cell configuration, and a
-``gradcheck`` that also perturbs a module's parameters.
+"""Shared fixtures: seeded randomness in float64, a factory for every cell configuration, a
+``gradcheck`` that also perturbs a module's parameters, and the compiled loops.
 
 ``seeded`` and ``single_thread`` are opt-in (``pytestmark = pytest.mark.usefixtures(...)``) so
 that they change nothing for test modules that do not ask for them.
@@ -7,14 +7,16 @@ that they change nothing for test modules that do not ask for them.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import torch
 from torch import Tensor, nn
 
 from rnnlab import cells
+from rnnlab import compiled as rnnlab_compiled
 from rnnlab.tasks.pairs import pad_pairs
 
 DTYPE = torch.float64
@@ -56,6 +58,26 @@ CELL_FACTORIES: dict[str, Callable[..., cells.Cell]] = {
     "lru": lambda n, **kw: cells.LRU(n, 3, r_min=0.5, r_max=0.9, **kw),
     "lru-readout": lambda n, **kw: cells.LRU(n, 4, output_size=3, **kw),
 }
+
+
+HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
+
+
+@pytest.fixture(scope="session")
+def compiled_module() -> Callable[[str], ModuleType]:
+    """``name -> rnnlab.compiled.load(name)``: skips the test where no compiler and ninja are
+    found, and fails it where they are and the build failed anyway."""
+
+    def load(name: str) -> ModuleType:
+        module = rnnlab_compiled.load(name)
+        if module is None:
+            why = rnnlab_compiled.failure(name)
+            if HAS_COMPILER:
+                pytest.fail(f"a compiler and ninja are present, yet {name} was not built: {why}")
+            pytest.skip(f"{name} cannot be built on this machine: {why}")
+        return module
+
+    return load
 
 
 @pytest.fixture

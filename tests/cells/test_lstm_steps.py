@@ -4,27 +4,16 @@ masks, in float64 and float32; its σ and tanh against torch's over the whole fl
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
-from rnnlab import compiled as rnnlab_compiled
 from rnnlab.cells.fused import common, lstm_scan
 from rnnlab.cells.fused import lstm as fused_lstm
 
-HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
-
 
 @pytest.fixture(scope="module")
-def loops():
-    module = rnnlab_compiled.load("lstm_steps")
-    if module is None:
-        why = rnnlab_compiled.failure("lstm_steps")
-        if HAS_COMPILER:
-            pytest.fail(f"a compiler and ninja are present, yet: {why}")
-        pytest.skip(f"no compiled LSTM loops on this machine: {why}")
-    return module
+def loops(compiled_module):
+    return compiled_module("lstm_steps")
 
 
 def inputs(T, B, I, H, dtype, *, peephole, bias, mask_kind, seed=0):

@@ -4,8 +4,6 @@ padded at the front, read out at the last step or at every step; when they are t
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
@@ -18,18 +16,10 @@ from rnnlab.training.ensemble_fused import ACTIVATIONS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
-
 
 @pytest.fixture(scope="module")
-def compiled():
-    module = native.compiled()
-    if module is None:
-        why = rnnlab_compiled.failure("ensemble_scans")
-        if HAS_COMPILER:
-            pytest.fail(f"a compiler and ninja are present, yet: {why}")
-        pytest.skip(f"no compiled scans on this machine: {why}")
-    return module
+def compiled(compiled_module):
+    return compiled_module("ensemble_scans")
 
 
 def members_inputs(K: int, B: int, I: int, lengths: list[int], seed: int = 0):

@@ -5,27 +5,16 @@ in float64 and float32."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
-from rnnlab import compiled as rnnlab_compiled
 from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
 
-HAS_COMPILER = shutil.which("c++") is not None and shutil.which("ninja") is not None
-
 
 @pytest.fixture(scope="module")
-def steps():
-    module = rnnlab_compiled.load("ensemble_steps")
-    if module is None:
-        why = rnnlab_compiled.failure("ensemble_steps")
-        if HAS_COMPILER:
-            pytest.fail(f"a compiler and ninja are present, yet: {why}")
-        pytest.skip(f"no compiled ensemble steps on this machine: {why}")
-    return module
+def steps(compiled_module):
+    return compiled_module("ensemble_steps")
 
 
 SCANS = {"lstm": (lstm_scan, 4, 1), "gru": (gru_scan, 3, 2)}  # module, gates, biases

@@ -21,7 +21,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -234,11 +236,24 @@ void add_rows(S* out, const S* gy, const S* gh, const bool* step, int64_t b0, in
   }
 }
 
+// Each named buffer contiguous and of dtype S.
 template <typename S>
-void check_kind(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(t.scalar_type() == c10::CppTypeToScalarType<S>::value, name,
-              " must have the gates' dtype");
+void check_kinds(std::initializer_list<std::pair<const at::Tensor*, const char*>> buffers) {
+  for (const auto& [t, name] : buffers) {
+    TORCH_CHECK(t->is_contiguous(), name, " must be contiguous");
+    TORCH_CHECK(t->scalar_type() == c10::CppTypeToScalarType<S>::value, name,
+                " must have the gates' dtype");
+  }
+}
+
+// The optional peephole weights (3H) and step mask (contiguous bool (T, B)).
+void check_peephole_and_mask(const std::optional<at::Tensor>& peephole,
+                             const std::optional<at::Tensor>& mask, int64_t T, int64_t B,
+                             int64_t H) {
+  TORCH_CHECK(!peephole || peephole->numel() == 3 * H, "peephole must hold 3H weights");
+  TORCH_CHECK(!mask || (mask->scalar_type() == at::kBool && mask->is_contiguous() &&
+                        mask->sizes() == at::IntArrayRef({T, B})),
+              "mask must be a contiguous bool (T, B)");
 }
 
 }  // namespace
@@ -258,10 +273,7 @@ void lstm_forward(at::Tensor gates, at::Tensor c_states, at::Tensor c_new, at::T
   }
   TORCH_CHECK(h0.sizes() == at::IntArrayRef({B, H}), "h0 must be (B, H)");
   TORCH_CHECK(whh_t.sizes() == at::IntArrayRef({H, 4 * H}), "whh_t must be (H, 4H)");
-  TORCH_CHECK(!peephole || peephole->numel() == 3 * H, "peephole must hold 3H weights");
-  TORCH_CHECK(!mask || (mask->scalar_type() == at::kBool && mask->is_contiguous() &&
-                        mask->sizes() == at::IntArrayRef({T, B})),
-              "mask must be a contiguous bool (T, B)");
+  check_peephole_and_mask(peephole, mask, T, B, H);
   // the loop writes c'_t and h'_t once; without a mask they are the states themselves
   const bool c_shared = c_new.data_ptr() == c_states.select(0, 1).data_ptr();
   const bool h_shared = h_new.data_ptr() == h_states.data_ptr();
@@ -270,13 +282,9 @@ void lstm_forward(at::Tensor gates, at::Tensor c_states, at::Tensor c_new, at::T
                    : "without a mask, c_new must be c_states[1:] and h_states must be h_new");
   pybind11::gil_scoped_release no_gil;  // ATen only from here on
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
-    check_kind<scalar_t>(gates, "gates");
-    check_kind<scalar_t>(c_states, "c_states");
-    check_kind<scalar_t>(c_new, "c_new");
-    check_kind<scalar_t>(h_new, "h_new");
-    check_kind<scalar_t>(h_states, "h_states");
-    check_kind<scalar_t>(h0, "h0");
-    if (peephole) check_kind<scalar_t>(*peephole, "peephole");
+    check_kinds<scalar_t>({{&gates, "gates"}, {&c_states, "c_states"}, {&c_new, "c_new"},
+                           {&h_new, "h_new"}, {&h_states, "h_states"}, {&h0, "h0"}});
+    if (peephole) check_kinds<scalar_t>({{&*peephole, "peephole"}});
     forward_loop<scalar_t>(gates, c_states, c_new, h_new, h_states, h0, whh_t, peephole, mask);
   });
 }
@@ -298,10 +306,7 @@ std::vector<at::Tensor> lstm_backward_steps(at::Tensor gates, at::Tensor c_state
   TORCH_CHECK(0 <= start && start < stop && stop <= T, "need 0 <= start < stop <= T");
   TORCH_CHECK(c_states.sizes() == at::IntArrayRef({T + 1, B, H}), "c_states must be (T+1, B, H)");
   TORCH_CHECK(c_new.sizes() == at::IntArrayRef({T, B, H}), "c_new must be (T, B, H)");
-  TORCH_CHECK(!peephole || peephole->numel() == 3 * H, "peephole must hold 3H weights");
-  TORCH_CHECK(!mask || (mask->scalar_type() == at::kBool && mask->is_contiguous() &&
-                        mask->sizes() == at::IntArrayRef({T, B})),
-              "mask must be a contiguous bool (T, B)");
+  check_peephole_and_mask(peephole, mask, T, B, H);
   TORCH_CHECK(d.dim() == 3 && d.size(1) == B && d.size(2) == 4 * H && d_offset <= start &&
                   stop - d_offset <= d.size(0),
               "d must be (n, B, 4H) and hold steps start .. stop-1 from d_offset");
@@ -312,15 +317,9 @@ std::vector<at::Tensor> lstm_backward_steps(at::Tensor gates, at::Tensor c_state
   }
   pybind11::gil_scoped_release no_gil;  // ATen only from here on
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_steps", [&] {
-    check_kind<scalar_t>(gates, "gates");
-    check_kind<scalar_t>(c_states, "c_states");
-    check_kind<scalar_t>(c_new, "c_new");
-    check_kind<scalar_t>(d, "d");
-    check_kind<scalar_t>(gy, "gy");
-    check_kind<scalar_t>(gh, "gh");
-    check_kind<scalar_t>(spare, "spare");
-    check_kind<scalar_t>(dc, "dc");
-    if (peephole) check_kind<scalar_t>(*peephole, "peephole");
+    check_kinds<scalar_t>({{&gates, "gates"}, {&c_states, "c_states"}, {&c_new, "c_new"},
+                           {&d, "d"}, {&gy, "gy"}, {&gh, "gh"}, {&spare, "spare"}, {&dc, "dc"}});
+    if (peephole) check_kinds<scalar_t>({{&*peephole, "peephole"}});
     const scalar_t* pz = gates.data_ptr<scalar_t>();
     const scalar_t* pcs = c_states.data_ptr<scalar_t>();
     const scalar_t* pcn = c_new.data_ptr<scalar_t>();
