@@ -17,6 +17,8 @@
 
 #include <ATen/Parallel.h>
 
+#include "fast_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -26,16 +28,16 @@ namespace {
 
 enum Activation : int64_t { kTanh = 0, kSigmoid = 1, kRelu = 2, kIdentity = 3 };
 
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
+// σ and tanh: fast_math.h's (float: a few ulp from torch's, without a libm call, which costs
+// most of a tiny net's step; double: libm, as before)
+using rnnlab::sigmoid;
+using rnnlab::tanh_;
 
 template <typename T>
 inline T activate(int64_t activation, T a) {
   switch (activation) {
     case kTanh:
-      return std::tanh(a);
+      return tanh_(a);
     case kSigmoid:
       return sigmoid(a);
     case kRelu:
@@ -264,14 +266,14 @@ std::vector<torch::Tensor> lstm_forward(torch::Tensor inputs, torch::Tensor weig
               const scalar_t* row = whh + r * H;
               scalar_t acc = z[r];
               for (int64_t l = 0; l < H; ++l) acc += row[l] * h[l];
-              z[r] = (r >= 2 * H && r < 3 * H) ? std::tanh(acc) : sigmoid(acc);
+              z[r] = (r >= 2 * H && r < 3 * H) ? tanh_(acc) : sigmoid(acc);
             }
             scalar_t* h_new = Hs + ((k * (T + 1) + t + 1) * B + b) * H;
             scalar_t* c_new = Cs + ((k * (T + 1) + t + 1) * B + b) * H;
             scalar_t* tc = TC + ((k * T + t) * B + b) * H;
             for (int64_t l = 0; l < H; ++l) {
               c_new[l] = z[H + l] * c[l] + z[l] * z[2 * H + l];
-              tc[l] = std::tanh(c_new[l]);
+              tc[l] = tanh_(c_new[l]);
               h_new[l] = z[3 * H + l] * tc[l];
             }
           }
@@ -405,7 +407,7 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor inputs, torch::Tensor weigh
             for (int64_t l = 0; l < H; ++l) {
               const scalar_t r = sigmoid(a[l] + c[l]);
               const scalar_t u = sigmoid(a[H + l] + c[H + l]);
-              const scalar_t n = std::tanh(a[2 * H + l] + r * c[2 * H + l]);
+              const scalar_t n = tanh_(a[2 * H + l] + r * c[2 * H + l]);
               a[l] = r;
               a[H + l] = u;
               a[2 * H + l] = n;
