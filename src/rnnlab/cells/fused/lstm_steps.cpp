@@ -18,6 +18,7 @@
 #include "fast_math.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -39,16 +40,19 @@ int64_t grain_rows(int64_t H) {
 }
 
 // One row of a forward step: o, i, f, g hold the row's pre-activations and receive the
-// activations; cn and hn receive c'_t and h'_t. Each row is a function of its own with restrict
-// pointers, the form in which the compiler vectorises the loops. p_* are the peephole weights.
-template <typename S>
-__attribute__((noinline)) void forward_row_peephole(
+// activations; cn and hn receive c'_t and h'_t; p_* are the peephole weights (read only with
+// kPeephole). Each row is a function of its own with restrict pointers and no branch in its
+// loops (kPeephole is a compile-time choice), the form in which the compiler vectorises them.
+template <typename S, bool kPeephole>
+__attribute__((noinline)) void forward_row(
     S* __restrict o, S* __restrict i, S* __restrict f, S* __restrict g, const S* __restrict c,
     const S* __restrict p_i, const S* __restrict p_f, const S* __restrict p_o,
     S* __restrict cn, S* __restrict hn, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {  // apart: inside the next loop it ran 2.4 times slower
-    i[j] += p_i[j] * c[j];
-    f[j] += p_f[j] * c[j];
+  if constexpr (kPeephole) {
+    for (int64_t j = 0; j < H; ++j) {  // apart: inside the next loop it ran 2.4 times slower
+      i[j] += p_i[j] * c[j];
+      f[j] += p_f[j] * c[j];
+    }
   }
   for (int64_t j = 0; j < H; ++j) {
     const S ij = sigmoid(i[j]);
@@ -57,30 +61,20 @@ __attribute__((noinline)) void forward_row_peephole(
     i[j] = ij;
     f[j] = fj;
     g[j] = gj;
+    if constexpr (!kPeephole) o[j] = sigmoid(o[j]);
     cn[j] = fj * c[j] + ij * gj;
   }
   for (int64_t j = 0; j < H; ++j) {
-    const S oj = sigmoid(o[j] + p_o[j] * cn[j]);
-    o[j] = oj;
-    hn[j] = oj * tanh_(cn[j]);
+    if constexpr (kPeephole) o[j] = sigmoid(o[j] + p_o[j] * cn[j]);  // o sees c'_t
+    hn[j] = o[j] * tanh_(cn[j]);
   }
 }
 
+// The peephole weights' rows p_i, p_f, p_o of p (3, H), or nulls without peepholes.
 template <typename S>
-__attribute__((noinline)) void forward_row(S* __restrict o, S* __restrict i, S* __restrict f,
-                                           S* __restrict g, const S* __restrict c,
-                                           S* __restrict cn, S* __restrict hn, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) {
-    const S ij = sigmoid(i[j]);
-    const S fj = sigmoid(f[j]);
-    const S gj = tanh_(g[j]);
-    i[j] = ij;
-    f[j] = fj;
-    g[j] = gj;
-    o[j] = sigmoid(o[j]);
-    cn[j] = fj * c[j] + ij * gj;
-  }
-  for (int64_t j = 0; j < H; ++j) hn[j] = o[j] * tanh_(cn[j]);
+std::array<const S*, 3> peephole_rows(const S* p, int64_t H) {
+  if (p == nullptr) return {nullptr, nullptr, nullptr};
+  return {p, p + H, p + 2 * H};
 }
 
 // One forward step for rows [b0, b1): z (rows, 4H) in the gate order o, i, f, g; p (3, H) or
@@ -88,15 +82,12 @@ __attribute__((noinline)) void forward_row(S* __restrict o, S* __restrict i, S* 
 template <typename S>
 void forward_rows(S* z, const S* c_prev, const S* p, S* c_next, S* h_next, int64_t b0,
                   int64_t b1, int64_t H) {
+  const auto [p_i, p_f, p_o] = peephole_rows(p, H);
   for (int64_t b = b0; b < b1; ++b) {
     S* o = z + b * 4 * H;
-    if (p != nullptr) {
-      forward_row_peephole<S>(o, o + H, o + 2 * H, o + 3 * H, c_prev + b * H, p, p + H,
-                              p + 2 * H, c_next + b * H, h_next + b * H, H);
-    } else {
-      forward_row<S>(o, o + H, o + 2 * H, o + 3 * H, c_prev + b * H, c_next + b * H,
-                     h_next + b * H, H);
-    }
+    const auto row = p != nullptr ? forward_row<S, true> : forward_row<S, false>;
+    row(o, o + H, o + 2 * H, o + 3 * H, c_prev + b * H, p_i, p_f, p_o, c_next + b * H,
+        h_next + b * H, H);
   }
 }
 
@@ -149,29 +140,10 @@ void forward_loop(at::Tensor& gates, at::Tensor& c_states, at::Tensor& c_new, at
 //   then with the step mask r (1 real, 0 padding): A ← r A, K ← r K, F ← (1 - r) + r F
 //   D = c̄ + ḡ K;  z̄_o = ḡ A_o;  z̄_{i,f,g} = D A_{i,f,g};  c̄ ← D F
 // (σ' = s - s² from the activation s). The mask multiplies, as in the Python factors, so a
-// non-finite number on a padded step reaches the gradients as it does there. p_* are the
-// peephole weights (the peephole form).
-template <typename S>
+// non-finite number on a padded step reaches the gradients as it does there. The bracketed
+// peephole terms (p_* read) only with kPeephole.
+template <typename S, bool kPeephole>
 __attribute__((noinline)) void backward_row(
-    const S* __restrict o, const S* __restrict i, const S* __restrict f, const S* __restrict g,
-    const S* __restrict cn, const S* __restrict cp, const S* __restrict gh, S* __restrict dc,
-    S* __restrict d_o, S* __restrict d_i, S* __restrict d_f, S* __restrict d_g,
-    S* __restrict tc, S r, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) tc[j] = tanh_(cn[j]);
-  for (int64_t j = 0; j < H; ++j) {
-    const S t = tc[j];
-    const S k = (o[j] - o[j] * t * t) * r;
-    const S D = dc[j] + gh[j] * k;
-    d_o[j] = gh[j] * ((o[j] - o[j] * o[j]) * t * r);
-    d_i[j] = D * ((i[j] - i[j] * i[j]) * g[j] * r);
-    d_f[j] = D * ((f[j] - f[j] * f[j]) * cp[j] * r);
-    d_g[j] = D * ((i[j] - i[j] * g[j] * g[j]) * r);
-    dc[j] = D * ((S(1) - r) + f[j] * r);
-  }
-}
-
-template <typename S>
-__attribute__((noinline)) void backward_row_peephole(
     const S* __restrict o, const S* __restrict i, const S* __restrict f, const S* __restrict g,
     const S* __restrict cn, const S* __restrict cp, const S* __restrict p_i,
     const S* __restrict p_f, const S* __restrict p_o, const S* __restrict gh, S* __restrict dc,
@@ -183,13 +155,18 @@ __attribute__((noinline)) void backward_row_peephole(
     const S a_o = (o[j] - o[j] * o[j]) * t;
     const S a_i = (i[j] - i[j] * i[j]) * g[j];
     const S a_f = (f[j] - f[j] * f[j]) * cp[j];
-    const S k = (o[j] - o[j] * t * t + p_o[j] * a_o) * r;
-    const S D = dc[j] + gh[j] * k;
+    S k = o[j] - o[j] * t * t;
+    S F = f[j];
+    if constexpr (kPeephole) {
+      k = o[j] - o[j] * t * t + p_o[j] * a_o;
+      F = f[j] + p_i[j] * a_i + p_f[j] * a_f;
+    }
+    const S D = dc[j] + gh[j] * (k * r);
     d_o[j] = gh[j] * (a_o * r);
     d_i[j] = D * (a_i * r);
     d_f[j] = D * (a_f * r);
     d_g[j] = D * ((i[j] - i[j] * g[j] * g[j]) * r);
-    dc[j] = D * ((S(1) - r) + (f[j] + p_i[j] * a_i + p_f[j] * a_f) * r);
+    dc[j] = D * ((S(1) - r) + F * r);
   }
 }
 
@@ -198,20 +175,15 @@ __attribute__((noinline)) void backward_row_peephole(
 template <typename S>
 void backward_rows(const S* z, const S* c_new, const S* c_prev, const S* p, const bool* step,
                    const S* gh, S* dc, S* d, int64_t b0, int64_t b1, int64_t H) {
+  const auto [p_i, p_f, p_o] = peephole_rows(p, H);
   std::vector<S> tc(H);
   for (int64_t b = b0; b < b1; ++b) {
     const S* o = z + b * 4 * H;
     S* d_b = d + b * 4 * H;
     const S r = step == nullptr || step[b] ? S(1) : S(0);
-    if (p != nullptr) {
-      backward_row_peephole<S>(o, o + H, o + 2 * H, o + 3 * H, c_new + b * H, c_prev + b * H,
-                               p, p + H, p + 2 * H, gh + b * H, dc + b * H, d_b, d_b + H,
-                               d_b + 2 * H, d_b + 3 * H, tc.data(), r, H);
-    } else {
-      backward_row<S>(o, o + H, o + 2 * H, o + 3 * H, c_new + b * H, c_prev + b * H,
-                      gh + b * H, dc + b * H, d_b, d_b + H, d_b + 2 * H, d_b + 3 * H,
-                      tc.data(), r, H);
-    }
+    const auto row = p != nullptr ? backward_row<S, true> : backward_row<S, false>;
+    row(o, o + H, o + 2 * H, o + 3 * H, c_new + b * H, c_prev + b * H, p_i, p_f, p_o,
+        gh + b * H, dc + b * H, d_b, d_b + H, d_b + 2 * H, d_b + 3 * H, tc.data(), r, H);
   }
 }
 
