@@ -34,8 +34,12 @@ import os
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-__all__ = ["SOURCES", "failure", "load"]
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["SOURCES", "failure", "load", "load_for"]
 
 _PACKAGE = Path(__file__).parent
 
@@ -79,12 +83,12 @@ def load(name: str) -> ModuleType | None:
     from torch.utils import cpp_extension
 
     _log.info("building rnnlab's compiled %s (once per machine, about half a minute)", name)
-    builds = [(f"rnnlab_{name}", ["-O3"])]  # the plain build, the fallback
-    if name in VECTORISED:
-        builds = [(f"rnnlab_{name}", ["-O3", "-fno-trapping-math"])]
-        isa = _vector_isa()
-        if isa:  # tried first; a compiler that refuses its flags falls back to the plain build
-            builds.insert(0, (f"rnnlab_{name}_{isa}", [*builds[0][1], *ISA_FLAGS[isa]]))
+    vectorised = name in VECTORISED
+    plain = ["-O3", "-fno-trapping-math"] if vectorised else ["-O3"]
+    builds = [(f"rnnlab_{name}", plain)]  # the fallback
+    isa = _vector_isa() if vectorised else ""
+    if isa:  # tried first; a compiler that refuses its flags falls back to the plain build
+        builds.insert(0, (f"rnnlab_{name}_{isa}", [*plain, *ISA_FLAGS[isa]]))
     errors = []
     for build, flags in builds:
         try:
@@ -109,11 +113,18 @@ def _vector_isa() -> str:
     """The widest of :data:`ISA_FLAGS` that torch found on this CPU ("" for none)."""
     import torch
 
-    return (
-        torch.backends.cpu.get_cpu_capability().lower()
-        if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-        else ""
-    )
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    return capability if capability in ISA_FLAGS else ""
+
+
+def load_for(name: str, like: Tensor) -> ModuleType | None:
+    """:func:`load` ``(name)`` where the compiled loops can take tensors like ``like`` (on the
+    CPU, float32 or float64), else None."""
+    import torch
+
+    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
+        return None
+    return load(name)
 
 
 def failure(name: str) -> str:

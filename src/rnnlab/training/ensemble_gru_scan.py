@@ -106,12 +106,8 @@ def forward(
         a = gates[:, t]
         torch.baddbmm(bias, h_now, whh_t, out=c)
         mask = None if masks is None else masks[t]
-        if steps is not None:  # the rest of the step in one pass
-            steps.gru_forward_step(
-                a, c, hidden[:, t], h_now, h[:, t + 1], None if mask is None else mask.reshape(K)
-            )
-        else:
-            _step(a, c, hidden[:, t], h_now, h[:, t + 1], mask)
+        step = _step if steps is None else steps.gru_forward_step  # the latter in one pass
+        step(a, c, hidden[:, t], h_now, h[:, t + 1], mask)
     return GRUTape(gates, hidden, h)
 
 
@@ -200,7 +196,7 @@ def backward(
             g_c = hidden_block[:, j]
             g_an = input_block[:, j]
             if steps is not None:  # the factors and the step in one pass
-                mask = None if masks is None else masks[t].reshape(K)
+                mask = None if masks is None else masks[t]
                 steps.gru_backward_step(
                     gates[:, t], tape.hidden[:, t], tape.h[:, t], delta, g_c, g_an, mask
                 )

@@ -78,11 +78,7 @@ def compiled_steps(like: Tensor) -> ModuleType | None:
     """The compiled elementwise pass of a step (``ensemble_steps.cpp``: ``lstm_forward_step``,
     ``lstm_backward_step``) for tensors like ``like``, or None where the tensor operations below
     run: not on CPU, not float32/float64, :data:`USE_COMPILED` false, or not built."""
-    if not USE_COMPILED or like.device.type != "cpu":
-        return None
-    if like.dtype not in (torch.float32, torch.float64):
-        return None
-    return compiled.load("ensemble_steps")
+    return compiled.load_for("ensemble_steps", like) if USE_COMPILED else None
 
 
 @dataclass(frozen=True)
@@ -185,13 +181,9 @@ def forward(
     for t in range(T):
         z = gates[:, t]
         torch.bmm(h_now, whh_t, out=scratch)
-        if steps is not None:  # the rest of the step in one pass
-            mask = None if masks is None else masks[t].reshape(K)
-            steps.lstm_forward_step(
-                z, scratch, c[:, t], c[:, t + 1], tanh_c[:, t], h_now, h[:, t + 1], mask
-            )
-        else:
-            _step(z, scratch, c[:, t], c[:, t + 1], tanh_c[:, t], h_now, h[:, t + 1], masks, t)
+        mask = None if masks is None else masks[t]
+        step = _step if steps is None else steps.lstm_forward_step  # the latter in one pass
+        step(z, scratch, c[:, t], c[:, t + 1], tanh_c[:, t], h_now, h[:, t + 1], mask)
     return LSTMTape(gates, h, c, tanh_c)
 
 
@@ -203,11 +195,11 @@ def _step(
     tc: Tensor,
     h_now: Tensor,
     h_tape: Tensor,
-    masks: list[Tensor] | None,
-    t: int,
+    mask: Tensor | None,
 ) -> None:
-    """The forward step t after the product ``s = h_{t-1} W_hhᵀ`` as tensor operations: the
-    reference of the compiled ``lstm_forward_step`` (the arguments are its, views of the tape)."""
+    """The forward step after the product ``s = h_{t-1} W_hhᵀ`` as tensor operations: the
+    reference of the compiled ``lstm_forward_step`` (the arguments are its, views of the tape;
+    ``mask`` (K, 1, 1) or None)."""
     H = c_now.shape[-1]
     z.add_(s)
     i, f, g, o = z.split(H, dim=-1)
@@ -216,9 +208,9 @@ def _step(
     torch.mul(f, c_prev, out=c_now).addcmul_(i, g)
     torch.sigmoid_(torch.mul(c_now, 2.0, out=tc)).mul_(2.0).sub_(1.0)
     torch.mul(o, tc, out=h_now)
-    if masks is not None:
-        c_now.mul_(masks[t])
-        h_now.mul_(masks[t])
+    if mask is not None:
+        c_now.mul_(mask)
+        h_now.mul_(mask)
     h_tape.copy_(h_now)
 
 
@@ -289,7 +281,7 @@ def backward(
             if steps is not None:  # the factors and the step in one pass
                 steps.lstm_backward_step(
                     gates[:, t], tape.tanh_c[:, t], tape.c[:, t], delta, gamma, z_now,
-                    z_block[:, t - t0], None if masks is None else masks[t].reshape(K),
+                    z_block[:, t - t0], None if masks is None else masks[t],
                 )  # fmt: skip
             else:
                 factors = factor_block[:, t - t0]  # (K, B, 5, H)

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 
 namespace {
@@ -29,6 +30,7 @@ constexpr int64_t kParallelGrain = 32768;
 // A (K, B, W) view whose rows are contiguous: row (k, b) starts at k·stride(0) + b·stride(1).
 struct Rows {
   int64_t member, row;
+  int64_t at(int64_t k, int64_t b) const { return k * member + b * row; }
 };
 
 Rows rows_of(const at::Tensor& t, int64_t K, int64_t B, int64_t W, const char* name) {
@@ -36,6 +38,34 @@ Rows rows_of(const at::Tensor& t, int64_t K, int64_t B, int64_t W, const char* n
               " must be (K, B, ", W, ")");
   TORCH_CHECK(t.stride(2) == 1 || W == 1, name, "'s rows must be contiguous");
   return {t.stride(0), t.stride(1)};
+}
+
+// Every buffer of like's dtype (like is named name); mask: K values of it, contiguous, or absent.
+void check_step(const at::Tensor& like, const char* name,
+                std::initializer_list<const at::Tensor*> buffers,
+                const std::optional<at::Tensor>& mask, int64_t K) {
+  for (const auto* t : buffers) {
+    TORCH_CHECK(t->scalar_type() == like.scalar_type(), "every buffer must have ", name,
+                "'s dtype");
+  }
+  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  TORCH_CHECK(!mask || mask->scalar_type() == like.scalar_type(), "mask must have ", name,
+              "'s dtype");
+}
+
+// row(k, b, m) for every member k and sequence b, m the member's mask value (1 without a mask);
+// rows of width numbers, split between threads.
+template <typename S, typename Row>
+void for_each_row(int64_t K, int64_t B, int64_t width, const std::optional<at::Tensor>& mask,
+                  const Row& row) {
+  const S* m = mask ? mask->data_ptr<S>() : nullptr;
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, width));
+  at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t k = r / B;
+      row(k, r % B, m == nullptr ? S(1) : m[k]);
+    }
+  });
 }
 
 // One member row of the forward step; z holds x W_ihᵀ + b (g doubled) and receives the
@@ -125,7 +155,7 @@ __attribute__((noinline)) void gru_backward_row(
 
 // The forward step t after the product: z = gates[:, t] (K, B, 4H), s = h_{t-1} W_hhᵀ (K, B, 4H),
 // c_prev = c[:, t], c_now = c[:, t+1], tc = tanh_c[:, t], h_tape = h[:, t+1] (K, B, H views) and
-// h_now (K, B, H); mask (K) the step's 0/1 per member, or absent.
+// h_now (K, B, H); mask (K values) the step's 0/1 per member, or absent.
 void lstm_forward_step(at::Tensor z, at::Tensor s, at::Tensor c_prev, at::Tensor c_now,
                        at::Tensor tc, at::Tensor h_now, at::Tensor h_tape,
                        std::optional<at::Tensor> mask) {
@@ -135,29 +165,17 @@ void lstm_forward_step(at::Tensor z, at::Tensor s, at::Tensor c_prev, at::Tensor
   const Rows rcp = rows_of(c_prev, K, B, H, "c_prev"), rcn = rows_of(c_now, K, B, H, "c_now");
   const Rows rtc = rows_of(tc, K, B, H, "tc"), rhn = rows_of(h_now, K, B, H, "h_now");
   const Rows rht = rows_of(h_tape, K, B, H, "h_tape");
-  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  check_step(z, "z", {&s, &c_prev, &c_now, &tc, &h_now, &h_tape}, mask, K);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward_step", [&] {
-    for (const auto* t : {&s, &c_prev, &c_now, &tc, &h_now, &h_tape}) {
-      TORCH_CHECK(t->scalar_type() == z.scalar_type(), "every buffer must have z's dtype");
-    }
-    TORCH_CHECK(!mask || mask->scalar_type() == z.scalar_type(), "mask must have z's dtype");
-    scalar_t* pz = z.data_ptr<scalar_t>();
-    const scalar_t* ps = s.data_ptr<scalar_t>();
-    const scalar_t* pcp = c_prev.data_ptr<scalar_t>();
-    scalar_t* pcn = c_now.data_ptr<scalar_t>();
-    scalar_t* ptc = tc.data_ptr<scalar_t>();
-    scalar_t* phn = h_now.data_ptr<scalar_t>();
-    scalar_t* pht = h_tape.data_ptr<scalar_t>();
-    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (4 * H));
-    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t k = r / B, b = r % B;
-        forward_row<scalar_t>(pz + k * rz.member + b * rz.row, ps + k * rs.member + b * rs.row,
-                              pcp + k * rcp.member + b * rcp.row, pcn + k * rcn.member + b * rcn.row,
-                              ptc + k * rtc.member + b * rtc.row, phn + k * rhn.member + b * rhn.row,
-                              pht + k * rht.member + b * rht.row, pm ? pm[k] : scalar_t(1), H);
-      }
+    using S = scalar_t;
+    S* pz = z.data_ptr<S>();
+    const S* ps = s.data_ptr<S>();
+    const S* pcp = c_prev.data_ptr<S>();
+    S *pcn = c_now.data_ptr<S>(), *ptc = tc.data_ptr<S>();
+    S *phn = h_now.data_ptr<S>(), *pht = h_tape.data_ptr<S>();
+    for_each_row<S>(K, B, 4 * H, mask, [&](int64_t k, int64_t b, S m) {
+      forward_row<S>(pz + rz.at(k, b), ps + rs.at(k, b), pcp + rcp.at(k, b), pcn + rcn.at(k, b),
+                     ptc + rtc.at(k, b), phn + rhn.at(k, b), pht + rht.at(k, b), m, H);
     });
   });
 }
@@ -175,33 +193,18 @@ void lstm_backward_step(at::Tensor gates, at::Tensor tc, at::Tensor c_prev, at::
   const Rows rcp = rows_of(c_prev, K, B, H, "c_prev"), rd = rows_of(delta, K, B, H, "delta");
   const Rows rgm = rows_of(gamma, K, B, H, "gamma"), rz = rows_of(z_now, K, B, 4 * H, "z_now");
   const Rows rk = rows_of(z_keep, K, B, 4 * H, "z_keep");
-  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  check_step(gates, "gates", {&tc, &c_prev, &delta, &gamma, &z_now, &z_keep}, mask, K);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_step", [&] {
-    for (const auto* t : {&tc, &c_prev, &delta, &gamma, &z_now, &z_keep}) {
-      TORCH_CHECK(t->scalar_type() == gates.scalar_type(), "every buffer must have gates' dtype");
-    }
-    TORCH_CHECK(!mask || mask->scalar_type() == gates.scalar_type(), "mask must have gates' dtype");
-    const scalar_t* pg = gates.data_ptr<scalar_t>();
-    const scalar_t* ptc = tc.data_ptr<scalar_t>();
-    const scalar_t* pcp = c_prev.data_ptr<scalar_t>();
-    scalar_t* pd = delta.data_ptr<scalar_t>();
-    scalar_t* pgm = gamma.data_ptr<scalar_t>();
-    scalar_t* pz = z_now.data_ptr<scalar_t>();
-    scalar_t* pk = z_keep.data_ptr<scalar_t>();
-    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (4 * H));
-    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t k = r / B, b = r % B;
-        const scalar_t* gr = pg + k * rg.member + b * rg.row;
-        scalar_t* zr = pz + k * rz.member + b * rz.row;
-        scalar_t* kr = pk + k * rk.member + b * rk.row;
-        backward_row<scalar_t>(gr, gr + H, gr + 2 * H, gr + 3 * H, ptc + k * rtc.member + b * rtc.row,
-                               pcp + k * rcp.member + b * rcp.row, pd + k * rd.member + b * rd.row,
-                               pgm + k * rgm.member + b * rgm.row, zr, zr + H, zr + 2 * H,
-                               zr + 3 * H, kr, kr + H, kr + 2 * H, kr + 3 * H,
-                               pm ? pm[k] : scalar_t(1), H);
-      }
+    using S = scalar_t;
+    const S *pg = gates.data_ptr<S>(), *ptc = tc.data_ptr<S>(), *pcp = c_prev.data_ptr<S>();
+    S *pd = delta.data_ptr<S>(), *pgm = gamma.data_ptr<S>();
+    S *pz = z_now.data_ptr<S>(), *pk = z_keep.data_ptr<S>();
+    for_each_row<S>(K, B, 4 * H, mask, [&](int64_t k, int64_t b, S m) {
+      const S* g = pg + rg.at(k, b);
+      S *z = pz + rz.at(k, b), *kept = pk + rk.at(k, b);
+      backward_row<S>(g, g + H, g + 2 * H, g + 3 * H, ptc + rtc.at(k, b), pcp + rcp.at(k, b),
+                      pd + rd.at(k, b), pgm + rgm.at(k, b), z, z + H, z + 2 * H, z + 3 * H, kept,
+                      kept + H, kept + 2 * H, kept + 3 * H, m, H);
     });
   });
 }
@@ -216,26 +219,15 @@ void gru_forward_step(at::Tensor a, at::Tensor c, at::Tensor hidden, at::Tensor 
   const Rows ra = rows_of(a, K, B, 3 * H, "a"), rc = rows_of(c, K, B, 3 * H, "c");
   const Rows rh = rows_of(hidden, K, B, H, "hidden"), rn = rows_of(h_now, K, B, H, "h_now");
   const Rows rt = rows_of(h_tape, K, B, H, "h_tape");
-  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  check_step(a, "a", {&c, &hidden, &h_now, &h_tape}, mask, K);
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "gru_forward_step", [&] {
-    for (const auto* t : {&c, &hidden, &h_now, &h_tape}) {
-      TORCH_CHECK(t->scalar_type() == a.scalar_type(), "every buffer must have a's dtype");
-    }
-    TORCH_CHECK(!mask || mask->scalar_type() == a.scalar_type(), "mask must have a's dtype");
-    scalar_t* pa = a.data_ptr<scalar_t>();
-    const scalar_t* pc = c.data_ptr<scalar_t>();
-    scalar_t* ph = hidden.data_ptr<scalar_t>();
-    scalar_t* pn = h_now.data_ptr<scalar_t>();
-    scalar_t* pt = h_tape.data_ptr<scalar_t>();
-    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (3 * H));
-    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t k = r / B, b = r % B;
-        gru_forward_row<scalar_t>(pa + k * ra.member + b * ra.row, pc + k * rc.member + b * rc.row,
-                                  ph + k * rh.member + b * rh.row, pn + k * rn.member + b * rn.row,
-                                  pt + k * rt.member + b * rt.row, pm ? pm[k] : scalar_t(1), H);
-      }
+    using S = scalar_t;
+    S* pa = a.data_ptr<S>();
+    const S* pc = c.data_ptr<S>();
+    S *ph = hidden.data_ptr<S>(), *pn = h_now.data_ptr<S>(), *pt = h_tape.data_ptr<S>();
+    for_each_row<S>(K, B, 3 * H, mask, [&](int64_t k, int64_t b, S m) {
+      gru_forward_row<S>(pa + ra.at(k, b), pc + rc.at(k, b), ph + rh.at(k, b), pn + rn.at(k, b),
+                         pt + rt.at(k, b), m, H);
     });
   });
 }
@@ -250,30 +242,16 @@ void gru_backward_step(at::Tensor gates, at::Tensor hidden, at::Tensor h_prev, a
   const Rows rg = rows_of(gates, K, B, 3 * H, "gates"), rh = rows_of(hidden, K, B, H, "hidden");
   const Rows rp = rows_of(h_prev, K, B, H, "h_prev"), rd = rows_of(delta, K, B, H, "delta");
   const Rows rc = rows_of(g_c, K, B, 3 * H, "g_c"), ra = rows_of(g_an, K, B, H, "g_an");
-  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
+  check_step(gates, "gates", {&hidden, &h_prev, &delta, &g_c, &g_an}, mask, K);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward_step", [&] {
-    for (const auto* t : {&hidden, &h_prev, &delta, &g_c, &g_an}) {
-      TORCH_CHECK(t->scalar_type() == gates.scalar_type(), "every buffer must have gates' dtype");
-    }
-    TORCH_CHECK(!mask || mask->scalar_type() == gates.scalar_type(), "mask must have gates' dtype");
-    const scalar_t* pg = gates.data_ptr<scalar_t>();
-    const scalar_t* ph = hidden.data_ptr<scalar_t>();
-    const scalar_t* pp = h_prev.data_ptr<scalar_t>();
-    scalar_t* pd = delta.data_ptr<scalar_t>();
-    scalar_t* pc = g_c.data_ptr<scalar_t>();
-    scalar_t* pa = g_an.data_ptr<scalar_t>();
-    const scalar_t* pm = mask ? mask->data_ptr<scalar_t>() : nullptr;
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / (3 * H));
-    at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t k = r / B, b = r % B;
-        const scalar_t* gr = pg + k * rg.member + b * rg.row;
-        scalar_t* cr = pc + k * rc.member + b * rc.row;
-        gru_backward_row<scalar_t>(gr, gr + H, gr + 2 * H, ph + k * rh.member + b * rh.row,
-                                   pp + k * rp.member + b * rp.row, pd + k * rd.member + b * rd.row,
-                                   cr, cr + H, cr + 2 * H, pa + k * ra.member + b * ra.row,
-                                   pm ? pm[k] : scalar_t(1), H);
-      }
+    using S = scalar_t;
+    const S *pg = gates.data_ptr<S>(), *ph = hidden.data_ptr<S>(), *pp = h_prev.data_ptr<S>();
+    S *pd = delta.data_ptr<S>(), *pc = g_c.data_ptr<S>(), *pa = g_an.data_ptr<S>();
+    for_each_row<S>(K, B, 3 * H, mask, [&](int64_t k, int64_t b, S m) {
+      const S* g = pg + rg.at(k, b);
+      S* gc = pc + rc.at(k, b);
+      gru_backward_row<S>(g, g + H, g + 2 * H, ph + rh.at(k, b), pp + rp.at(k, b),
+                          pd + rd.at(k, b), gc, gc + H, gc + 2 * H, pa + ra.at(k, b), m, H);
     });
   });
 }

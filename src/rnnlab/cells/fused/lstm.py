@@ -33,9 +33,7 @@ def compiled_loops(x: Tensor) -> ModuleType | None:
     """The compiled time loops (``lstm_steps.cpp``: ``lstm_forward``, ``lstm_backward_steps``)
     for inputs like ``x``, or None where the Python loops run: not on CPU, not float32/float64,
     :data:`USE_COMPILED` false, or the extension not built (``rnnlab.compiled.failure``)."""
-    if not USE_COMPILED or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
-        return None
-    return compiled.load("lstm_steps")
+    return compiled.load_for("lstm_steps", x) if USE_COMPILED else None
 
 
 def _to_inner(t: Tensor, H: int) -> Tensor:
