@@ -81,6 +81,29 @@ def test_member_outcome_equals_the_ensemble_member_trained_alone(tmp_path):
         torch.testing.assert_close(a.loss[0], b.loss[-1], rtol=0, atol=1e-6)
 
 
+def test_a_solved_member_stops_training_and_the_others_go_on(tmp_path):
+    """A member's updates end at its first passing test; the oracle for what it did until then
+    is the member trained alone for that many updates (its clipping count)."""
+    overrides = {**TINY, "max_updates": 600, "eval_every": 50, "eval_size": 100}
+    reproduce("pascanu2013", "quick", runs_dir=tmp_path, overrides=overrides)
+    store = RunStore(tmp_path / "rnnlab.db")
+    (record,) = store.runs(experiment="pascanu2013")
+    solved_at = [m["solved_at"] for m in record.outcome["members"]]
+    assert None not in solved_at and len(set(solved_at)) > 1  # some stopped before others
+    assert record.outcome["updates"] == max(solved_at)
+    metrics = store.metrics(record.key)
+    spec = record.spec
+    task = tasks.make(spec["task"], length=spec["length"])
+    for (method, seed, member), outcome in zip(
+        pascanu2013.members_of(spec), record.outcome["members"], strict=True
+    ):
+        steps = [step for step, _ in metrics[f"{method}/{seed}/error_rate"]]
+        assert steps[-1] == outcome["solved_at"]
+        alone = ElmanEnsemble(task, [member], hidden_size=spec["hidden_size"])
+        alone.train(outcome["solved_at"])
+        assert int(alone.counters.clipped[0]) == outcome["clipped"]
+
+
 def test_build_model_is_seeded_and_checks_names():
     task = tasks.make("temporal_order", length=10)
     a = build_model(task, "elman", 8, initialization="smart_tanh", seed=1)

@@ -230,3 +230,90 @@ def test_bad_input_is_refused() -> None:
         ensemble.update(ensemble.sample()[:1])
     with pytest.raises(ValueError, match="member index"):
         ensemble.model(2)
+
+
+def test_members_left_out_stay_as_they_are() -> None:
+    """An update of some members trains each of them as if alone and leaves the others —
+    weights, momentum, stream, counters — untouched: the oracle is the member trained alone,
+    then the other members' state before."""
+    task = tasks.make("addition", length=10)
+    ensemble = _ensemble(task, MEMBERS, (10, 30))
+    ensemble.train(2)  # every member has momentum buffers and a used stream
+    frozen = ensemble.state_dict()
+    alones = [Alone(task, m, (10, 30)) for m in MEMBERS]
+    for alone in alones:
+        for _ in range(2):
+            alone.update()
+    mask = torch.tensor([True, False, True])
+    steps = [ensemble.update(members=[0, 2]) for _ in range(3)] + [ensemble.update(members=mask)]
+    for k in (0, 2):
+        expected = torch.tensor([alones[k].update() for _ in range(4)], dtype=D)
+        ours = torch.stack([s.loss[k] for s in steps])
+        assert float((ours - expected).abs().max()) < 1e-12
+        torch.testing.assert_close(ensemble.model(k).layer.cell.weight_hh, alones[k].cell.weight_hh)
+    assert all(s.active.tolist() == [True, False, True] for s in steps)
+    assert all(math.isnan(float(s.loss[1])) and int(s.length[1]) == 0 for s in steps)
+    after = ensemble.state_dict()
+    for p, q in zip(after["parameters"], frozen["parameters"], strict=True):
+        assert torch.equal(p[1], q[1])
+    for p, q in zip(after["buffers"], frozen["buffers"], strict=True):
+        assert torch.equal(p[1], q[1])
+    assert torch.equal(after["generators"][1], frozen["generators"][1])
+    assert ensemble.counters.updates == 6
+    assert ensemble.counters.taken.tolist() == [6, 2, 6]
+    assert ensemble.counters.clipped.tolist()[2] == 6
+
+
+def test_member_subsets_of_predict_and_gradients_are_rows_of_the_whole() -> None:
+    task = tasks.make("temporal_order", length=10)
+    ensemble = _ensemble(task, MEMBERS, (10, 20))
+    ensemble.train(2)
+    batches = ensemble.sample()
+    whole = ensemble.predict(batches)
+    part = ensemble.predict([batches[2], batches[0]], members=[2, 0])
+    torch.testing.assert_close(part[0], whole[2], rtol=0, atol=1e-14)
+    torch.testing.assert_close(part[1], whole[0], rtol=0, atol=1e-14)
+    torch.testing.assert_close(ensemble.errors(batches[1:], [1, 2]), ensemble.errors(batches)[1:])
+    loss, grads, omega, _ = ensemble.gradients(batches)
+    sub_loss, sub_grads, sub_omega, _ = ensemble.gradients(batches[1:], members=[1, 2])
+    torch.testing.assert_close(sub_loss, loss[1:], rtol=1e-12, atol=0)
+    torch.testing.assert_close(sub_omega, omega[1:], rtol=1e-12, atol=0)
+    for g, s in zip(grads, sub_grads, strict=True):
+        torch.testing.assert_close(s, g[1:], rtol=1e-10, atol=1e-14)
+
+
+def test_a_state_saved_before_member_subsets_resumes() -> None:
+    task = tasks.make("addition", length=10)
+    ensemble = _ensemble(task, MEMBERS, 10)
+    ensemble.train(3)
+    saved = ensemble.state_dict()
+    del saved["taken"]  # as states were saved before updates could leave members out
+    resumed = _ensemble(task, MEMBERS, 10)
+    resumed.load_state_dict(saved)
+    assert resumed.counters.taken.tolist() == [3, 3, 3]
+
+
+@pytest.mark.parametrize(
+    ("members", "error", "match"),
+    [
+        ([], ValueError, "at least one member"),
+        ([0, 0], ValueError, r"distinct indices in \[0, 2\)"),
+        ([2], ValueError, r"distinct indices in \[0, 2\)"),
+        ([True], TypeError, "member indices"),
+        (torch.tensor([True, False, True]), ValueError, r"shape \(2,\)"),
+        (torch.tensor([False, False]), ValueError, "at least one member"),
+    ],
+)
+def test_bad_members_are_refused(members, error, match) -> None:
+    task = tasks.make("addition", length=10)
+    ensemble = ElmanEnsemble(task, [Member(0), Member(1)], hidden_size=4, batch_size=2)
+    with pytest.raises(error, match=match):
+        ensemble.update(members=members)
+
+
+def test_batches_must_match_the_members() -> None:
+    task = tasks.make("addition", length=10)
+    ensemble = ElmanEnsemble(task, [Member(0), Member(1)], hidden_size=4, batch_size=2)
+    with pytest.raises(ValueError, match=r"batches must be 1 rnnlab\.tasks\.Batch"):
+        ensemble.update(ensemble.sample(), members=[1])
+    assert len(ensemble.sample(members=[1])) == 1

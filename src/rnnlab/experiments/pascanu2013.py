@@ -155,9 +155,10 @@ def members_of(spec: dict[str, Any]) -> list[tuple[str, int, Member]]:
 def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
     """Train a unit's members together until each is solved or the budget is spent.
 
-    A member keeps training after it is solved (the ensemble moves together); its outcome is
-    frozen at the first test that meets the criterion. Resumable: the ensemble, its streams and
-    the outcomes so far are checkpointed in the run's folder after every test.
+    A member stops training at the first test that meets the criterion: its weights, its stream
+    and its outcome are frozen there, and the updates that follow are computed for the members
+    still learning only (the others' numbers do not depend on it). Resumable: the ensemble, its
+    streams and the outcomes so far are checkpointed in the run's folder after every test.
     """
     task = make(spec["task"], length=spec["length"])
     labelled = members_of(spec)
@@ -178,20 +179,21 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
         test.set_state(saved["test_rng"])
         solved_at, last_error = saved["solved_at"], saved["last_error"]
     while ensemble.counters.updates < spec["max_updates"] and None in solved_at:
+        learning = [k for k in range(K) if solved_at[k] is None]
         for _ in range(spec["eval_every"]):
-            step = ensemble.update()
+            step = ensemble.update(members=learning)
         updates = ensemble.counters.updates
-        errors = error_rates(ensemble, task, spec["eval_size"], test)
-        for k, (method, seed, _) in enumerate(labelled):
-            if solved_at[k] is None:
-                last_error[k] = float(errors[k])
-                if is_solved(last_error[k], spec["criterion"]):
-                    solved_at[k] = updates
+        errors = error_rates(ensemble, task, spec["eval_size"], test, members=learning)
+        for k, error in zip(learning, errors.tolist(), strict=True):
+            method, seed, _ = labelled[k]
+            last_error[k] = error
+            if is_solved(error, spec["criterion"]):
+                solved_at[k] = updates
             run.log(
                 updates,
                 {
                     f"{method}/{seed}/loss": float(step.loss[k]),
-                    f"{method}/{seed}/error_rate": float(errors[k]),
+                    f"{method}/{seed}/error_rate": error,
                 },
             )
         save_checkpoint(
@@ -228,14 +230,16 @@ def error_rates(
     generator: torch.Generator,
     *,
     length: int | None = None,
+    members: list[int] | None = None,
 ) -> torch.Tensor:
-    """(K,) error rates on ``size`` fresh sequences (of nominal ``length``; the task's by
-    default), the same sequences for every member."""
-    wrong, done = torch.zeros(ensemble.size, dtype=torch.float64), 0
+    """(K,) error rates — (n,) of ``members`` — on ``size`` fresh sequences (of nominal
+    ``length``; the task's by default), the same sequences for every member."""
+    count = ensemble.size if members is None else len(members)
+    wrong, done = torch.zeros(count, dtype=torch.float64), 0
     while done < size:
         n = min(1000, size - done)
         batch = task.sample(n, length=length, generator=generator)
-        wrong += ensemble.errors([batch] * ensemble.size) * n
+        wrong += ensemble.errors([batch] * count, members) * n
         done += n
     return wrong / size
 

@@ -31,6 +31,12 @@ nonlinearity (which the schemes must agree on). Each member's losses equal those
 it alone with the same seed, up to rounding (the tests train the same members one by one with
 plain autograd).
 
+An update may be restricted to some members (``update(active=...)``): the others are left as
+they are — parameters, momentum, data stream, counters — and cost nothing, so a protocol that
+stops a member once it is solved only pays for the members still training. Which members are
+active changes nothing for the others (each has its own stream; the batched products treat
+every member apart).
+
 The one deliberate difference from the code: it has one recurrent bias ``b_hh``; torch-style
 cells have two. Here there is one, ``b`` (exported as ``bias_ih``, with ``bias_hh = 0``).
 """
@@ -106,7 +112,11 @@ class Member:
 class EnsembleStep:
     """What one update did to each member; every tensor is (K,).
 
+    Entries of members that did not take the update (``active`` False) are NaN (loss,
+    grad_norm, omega), 0 (omega_terms, length) or False (clipped, nonfinite).
+
     Attributes:
+        active: the member took this update.
         loss: the task's loss on the member's minibatch, before the update.
         grad_norm: the global gradient norm before clipping (Ω's gradient included).
         omega: Ω on the minibatch (0 where it was not computed: no member has α > 0).
@@ -116,6 +126,7 @@ class EnsembleStep:
         length: the minibatch's actual length L.
     """
 
+    active: Tensor
     loss: Tensor
     grad_norm: Tensor
     omega: Tensor
@@ -127,7 +138,11 @@ class EnsembleStep:
 
 @dataclass
 class _Counters:
+    """``updates``: calls of :meth:`ElmanEnsemble.update`; per member (K,): the updates it took
+    (``taken``), and of those, the clipped and the non-finite ones."""
+
     updates: int = 0
+    taken: Tensor | None = field(default=None)
     clipped: Tensor | None = field(default=None)
     nonfinite: Tensor | None = field(default=None)
 
@@ -226,7 +241,9 @@ class ElmanEnsemble:
         self._buffers: list[Tensor] | None = None  # momentum, created at the first update
         self._workspace = scan.Workspace()
         self.counters = _Counters(
-            clipped=torch.zeros(K, dtype=torch.long), nonfinite=torch.zeros(K, dtype=torch.long)
+            taken=torch.zeros(K, dtype=torch.long),
+            clipped=torch.zeros(K, dtype=torch.long),
+            nonfinite=torch.zeros(K, dtype=torch.long),
         )
 
     # ------------------------------------------------------------------ configuration
@@ -253,11 +270,52 @@ class ElmanEnsemble:
         """The stacked parameters, in the order of the gradients: W_in, W_hh, W_hy, b_y."""
         return [self.weight_in, self.weight_hh, self.weight_hy, self.bias_y]
 
+    # ------------------------------------------------------------------ members
+    def _rows(self, members: object) -> Tensor | None:
+        """``members`` as member indices (n,) in the given order; None: every member."""
+        if members is None:
+            return None
+        K = self.size
+        if isinstance(members, Tensor) and members.dtype == torch.bool:
+            if members.shape != (K,):
+                raise ValueError(
+                    f"members as a mask must have shape ({K},), got {tuple(members.shape)}"
+                )
+            rows = members.nonzero().view(-1)
+        else:
+            items = members.tolist() if isinstance(members, Tensor) else list(members)
+            if not all(isinstance(k, int) and not isinstance(k, bool) for k in items):
+                raise TypeError(f"members must be member indices (ints) or a mask, got {items!r}")
+            if any(not 0 <= k < K for k in items) or len(set(items)) != len(items):
+                raise ValueError(f"members must be distinct indices in [0, {K}), got {items!r}")
+            rows = torch.tensor(items, dtype=torch.long)
+        if rows.numel() == 0:
+            raise ValueError("members must name at least one member")
+        return rows
+
+    @staticmethod
+    def _of(values: Tensor, rows: Tensor | None) -> Tensor:
+        """The rows of the members ``rows`` of a per-member stack (None: all of it)."""
+        return values if rows is None else values[rows]
+
+    def _spread(self, values: Tensor, rows: Tensor | None, fill: float | bool) -> Tensor:
+        """(K,): ``values`` (n,) of the members ``rows`` in their places, ``fill`` elsewhere."""
+        if rows is None:
+            return values
+        out = torch.full((self.size,), fill, dtype=values.dtype)
+        out[rows] = values
+        return out
+
     # ------------------------------------------------------------------ data
-    def sample(self) -> list[Batch]:
-        """Draw every member's next minibatch from its own stream."""
+    def sample(self, members: Sequence[int] | Tensor | None = None) -> list[Batch]:
+        """Draw the next minibatch of every member (or of ``members``: indices, or a (K,)
+        bool mask) from its own stream."""
+        return self._draw(self._rows(members))
+
+    def _draw(self, rows: Tensor | None) -> list[Batch]:
+        chosen = range(self.size) if rows is None else rows.tolist()
         batches = []
-        for generator in self.generators:
+        for generator in (self.generators[k] for k in chosen):
             if isinstance(self.length, tuple):
                 low, high = self.length
                 nominal = low + int(torch.randint(high - low, (1,), generator=generator))
@@ -267,10 +325,11 @@ class ElmanEnsemble:
             batches.append(batch.to(dtype=self.dtype))
         return batches
 
-    def _check_batches(self, batches: Sequence[Batch]) -> list[Batch]:
+    def _check_batches(self, batches: Sequence[Batch], rows: Tensor | None) -> list[Batch]:
         batches = list(batches)
-        if len(batches) != self.size or not all(isinstance(b, Batch) for b in batches):
-            raise ValueError(f"batches must be {self.size} rnnlab.tasks.Batch, one per member")
+        n = self.size if rows is None else rows.numel()
+        if len(batches) != n or not all(isinstance(b, Batch) for b in batches):
+            raise ValueError(f"batches must be {n} rnnlab.tasks.Batch, one per member")
         shapes = {(b.batch_size, b.inputs.shape[-1]) for b in batches}
         if len(shapes) != 1 or shapes.pop()[1] != self.task.input_size:
             raise ValueError(
@@ -281,80 +340,104 @@ class ElmanEnsemble:
         return [b.to(dtype=self.dtype) for b in batches]
 
     # ------------------------------------------------------------------ computation
-    def _readout(self, states: Tensor) -> Tensor:
-        """ŷ: (K, B, O) from the last state, or (K, T, B, O) from every step."""
-        K, T1, B, H = states.shape
+    def _weights(self, rows: Tensor | None) -> list[Tensor]:
+        """W_in, W_hh, W_hy, b_y of the members ``rows`` (None: the stacks themselves)."""
+        return [self._of(p, rows) for p in self.parameters]
+
+    def _readout(self, states: Tensor, weights: list[Tensor]) -> Tensor:
+        """ŷ: (n, B, O) from the last state, or (n, T, B, O) from every step."""
+        n, T1, B, H = states.shape
+        _, _, weight_hy, bias_y = weights
         if not self.task.scored_every_step:
-            return torch.baddbmm(self.bias_y.unsqueeze(1), states[:, -1], self.weight_hy.mT)
-        every = states[:, 1:].reshape(K, (T1 - 1) * B, H)
-        out = torch.baddbmm(self.bias_y.unsqueeze(1), every, self.weight_hy.mT)
-        return out.view(K, T1 - 1, B, -1)
+            return torch.baddbmm(bias_y.unsqueeze(1), states[:, -1], weight_hy.mT)
+        every = states[:, 1:].reshape(n, (T1 - 1) * B, H)
+        out = torch.baddbmm(bias_y.unsqueeze(1), every, weight_hy.mT)
+        return out.view(n, T1 - 1, B, -1)
 
     def _member_outputs(self, y: Tensor, packed: scan.PackedInputs) -> list[Tensor]:
         if not self.task.scored_every_step:
             return list(y.unbind(0))
         return [y[k, int(s) :] for k, s in enumerate(packed.start)]
 
-    def predict(self, batches: Sequence[Batch]) -> list[Tensor]:
-        """Every member's outputs on its batch: (B, O), or (L_k, B, O) for every-step tasks."""
-        batches = self._check_batches(batches)
+    def predict(
+        self, batches: Sequence[Batch], members: Sequence[int] | Tensor | None = None
+    ) -> list[Tensor]:
+        """Every member's (or each of ``members``') outputs on its batch, one batch per member:
+        (B, O), or (L_k, B, O) for every-step tasks."""
+        rows = self._rows(members)
+        batches = self._check_batches(batches, rows)
+        weights = self._weights(rows)
         packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
         with torch.no_grad():
-            states = self._forward(packed, keep=self.task.scored_every_step)
-            return self._member_outputs(self._readout(states), packed)
+            states = self._forward(packed, weights, keep=self.task.scored_every_step)
+            return self._member_outputs(self._readout(states, weights), packed)
 
-    def _forward(self, packed: scan.PackedInputs, keep: bool = True) -> Tensor:
+    def _forward(self, packed: scan.PackedInputs, weights: list[Tensor], keep: bool = True):
         return scan.forward(
-            self.weight_in,
-            self.weight_hh,
+            weights[0],
+            weights[1],
             packed,
             self.nonlinearity,
             keep=keep,
             workspace=self._workspace,
         )
 
-    def errors(self, batches: Sequence[Batch]) -> Tensor:
-        """(K,) the fraction of each member's sequences that are wrong by the task's criterion."""
-        batches = self._check_batches(batches)
-        outputs = self.predict(batches)
+    def errors(
+        self, batches: Sequence[Batch], members: Sequence[int] | Tensor | None = None
+    ) -> Tensor:
+        """(K,) — or (n,) for ``members`` — the fraction of each member's sequences that are
+        wrong by the task's criterion."""
+        rows = self._rows(members)
+        batches = self._check_batches(batches, rows)
+        outputs = self.predict(batches, rows)
         return torch.stack(
             [self.task.errors(o, b).double().mean() for o, b in zip(outputs, batches, strict=True)]
         )
 
-    def gradients(self, batches: Sequence[Batch]) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
-        """Losses and gradients of every member on its batch, Ω's included (α-weighted).
+    def gradients(
+        self, batches: Sequence[Batch], members: Sequence[int] | Tensor | None = None
+    ) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+        """Losses and gradients of every member (or of ``members``) on its batch, Ω's included
+        (α-weighted).
 
         Ω is computed for every member as soon as one has α > 0 (it is then nearly free).
 
         Returns:
-            loss (K,), the gradients in the order of :attr:`parameters` (with ``α ∂⁺Ω/∂W_hh``
-            added to W_hh's), Ω (K,; zeros when not computed) and Ω's kept terms N (K,).
+            loss (n,), the gradients in the order of :attr:`parameters` (with ``α ∂⁺Ω/∂W_hh``
+            added to W_hh's), Ω (n,; zeros when not computed) and Ω's kept terms N (n,); n = K
+            without ``members``.
         """
-        return self._gradients(self._check_batches(batches))
+        rows = self._rows(members)
+        return self._gradients(self._check_batches(batches, rows), rows)
 
-    def _gradients(self, batches: list[Batch]) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+    def _gradients(
+        self, batches: list[Batch], rows: Tensor | None
+    ) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
         packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
-        K = self.size
+        weights = self._weights(rows)
+        _, weight_hh, weight_hy, _ = weights
+        alpha = self._of(self.alpha, rows)
+        n = len(batches)
         with torch.no_grad():
-            states = self._forward(packed)
-            y = self._readout(states)
+            states = self._forward(packed, weights)
+            y = self._readout(states, weights)
             grad_y, loss = self._loss_grads(y, packed, batches)
             if self.task.scored_every_step:
                 T, B = packed.steps, packed.inputs.shape[2]
-                flat = grad_y.view(K, T * B, -1)
-                every = states[:, 1:].reshape(K, T * B, -1)
+                flat = grad_y.view(n, T * B, -1)
+                every = states[:, 1:].reshape(n, T * B, -1)
                 g_hy = torch.bmm(flat.mT, every)
                 g_by = flat.sum(1)
-                step_grads = torch.bmm(flat, self.weight_hy).view(K, T, B, -1)
+                step_grads = torch.bmm(flat, weight_hy).view(n, T, B, -1)
                 top = torch.zeros_like(states[:, -1])
             else:
-                g_hy = torch.bmm(grad_y.mT, states[:, -1])  # (K, O, H)
+                g_hy = torch.bmm(grad_y.mT, states[:, -1])  # (n, O, H)
                 g_by = grad_y.sum(1)
                 step_grads = None
-                top = torch.bmm(grad_y, self.weight_hy)  # (K, B, H)
-            use_omega = bool((self.alpha > 0).any())
+                top = torch.bmm(grad_y, weight_hy)  # (n, B, H)
+            use_omega = bool((alpha > 0).any())
             grads = scan.backward(
-                self.weight_hh,
+                weight_hh,
                 states,
                 packed,
                 self.nonlinearity,
@@ -365,12 +448,12 @@ class ElmanEnsemble:
             )
             g_hh = grads.weight_hh
             if use_omega:
-                weighted = self.alpha.view(K, 1, 1) * grads.omega_grad
-                g_hh = g_hh + torch.where((self.alpha > 0).view(K, 1, 1), weighted, 0)
+                weighted = alpha.view(n, 1, 1) * grads.omega_grad
+                g_hh = g_hh + torch.where((alpha > 0).view(n, 1, 1), weighted, 0)
                 omega, terms = grads.omega, grads.omega_terms
             else:
-                omega = torch.zeros(K, dtype=self.dtype)
-                terms = torch.zeros(K, dtype=torch.long)
+                omega = torch.zeros(n, dtype=self.dtype)
+                terms = torch.zeros(n, dtype=torch.long)
         return loss, [grads.weight_in, g_hh, g_hy, g_by], omega, terms
 
     def _loss_grads(
@@ -381,47 +464,83 @@ class ElmanEnsemble:
         return loss_gradients(self.task, y, packed.start, batches)
 
     # ------------------------------------------------------------------ training
-    def update(self, batches: Sequence[Batch] | None = None) -> EnsembleStep:
-        """One SGD update of every member on its next minibatch (drawn unless given)."""
-        batches = self._check_batches(self.sample() if batches is None else batches)
-        loss, grads, omega, terms = self._gradients(batches)
-        K = self.size
+    def update(
+        self,
+        batches: Sequence[Batch] | None = None,
+        *,
+        members: Sequence[int] | Tensor | None = None,
+    ) -> EnsembleStep:
+        """One SGD update of every member (or only of ``members``: indices, or a (K,) bool
+        mask) on its next minibatch (drawn unless given, one per updated member). The other
+        members are left unchanged — parameters, momentum, stream and counters — and cost
+        nothing."""
+        rows = self._rows(members)
+        batches = self._check_batches(self._draw(rows) if batches is None else batches, rows)
+        loss, grads, omega, terms = self._gradients(batches, rows)
+        n = len(batches)
+        clip = self._of(self.clip, rows)
         with torch.no_grad():
-            flat = [g.reshape(K, -1) for g in grads]
+            flat = [g.reshape(n, -1) for g in grads]
             norm = torch.stack([torch.linalg.vecdot(f, f) for f in flat]).sum(0).sqrt()
             nonfinite = ~torch.isfinite(norm) | (norm > EXPLOSION_NORM)
-            clipped = (norm > self.clip) & ~nonfinite
-            scale = torch.where(clipped, self.clip / norm, 1)  # clipped: norm > clip, finite
+            clipped = (norm > clip) & ~nonfinite
+            scale = torch.where(clipped, clip / norm, 1)  # clipped: norm > clip, finite
             grads = [g * scale.view(_member_shape(g)) for g in grads]
             if bool(nonfinite.any()):  # W_hh: Pascanu's fallback step; the others: nothing
+                weight_hh = self._of(self.weight_hh, rows)
                 for i, g in enumerate(grads):
-                    fallback = SHRINK * self.weight_hh if i == 1 else torch.zeros_like(g)
+                    fallback = SHRINK * weight_hh if i == 1 else torch.zeros_like(g)
                     grads[i] = torch.where(nonfinite.view(_member_shape(g)), fallback, g)
             skip = self.nonfinite == "skip" and bool(nonfinite.any())
-            self._sgd(grads, ~nonfinite if skip else None)
+            self._sgd(grads, ~nonfinite if skip else None, rows)
+        taken = self._spread(torch.ones(n, dtype=torch.bool), rows, False)
+        clipped = self._spread(clipped, rows, False)
+        nonfinite = self._spread(nonfinite, rows, False)
         self.counters.updates += 1
+        self.counters.taken += taken.long()
         self.counters.clipped += clipped.long()
         self.counters.nonfinite += nonfinite.long()
         length = torch.tensor([b.length for b in batches])
-        return EnsembleStep(loss, norm, omega, terms, clipped, nonfinite, length)
+        return EnsembleStep(
+            active=taken,
+            loss=self._spread(loss, rows, math.nan),
+            grad_norm=self._spread(norm, rows, math.nan),
+            omega=self._spread(omega, rows, math.nan),
+            omega_terms=self._spread(terms, rows, 0),
+            clipped=clipped,
+            nonfinite=nonfinite,
+            length=self._spread(length, rows, 0),
+        )
 
-    def _sgd(self, grads: list[Tensor], step: Tensor | None) -> None:
-        """``θ ← θ - lr v`` per member (momentum: ``v ← μ v + g``, else ``v = g``); members
-        where ``step`` is False (None: none) are left unchanged, buffers included. Consumes
-        ``grads``."""
+    def _sgd(self, grads: list[Tensor], step: Tensor | None, rows: Tensor | None) -> None:
+        """``θ ← θ - lr v`` for the members ``rows`` (None: all; momentum: ``v ← μ v + g``,
+        else ``v = g``); members where ``step`` is False (None: none) are left unchanged,
+        buffers included. Consumes ``grads``."""
         uses_momentum = bool((self.momentum > 0).any())
         if uses_momentum and self._buffers is None:
             self._buffers = [torch.zeros_like(p) for p in self.parameters]
+        lr, momentum = self._of(self.lr, rows), self._of(self.momentum, rows)
         for i, (p, g) in enumerate(zip(self.parameters, grads, strict=True)):
             shape = _member_shape(g)
             if uses_momentum:
-                buf = self._buffers[i]
-                momentum = self.momentum.view(shape)
-                new = torch.where(momentum > 0, buf * momentum + g, g)
+                buf = self._of(self._buffers[i], rows)
+                new = torch.where(momentum.view(shape) > 0, buf * momentum.view(shape) + g, g)
                 g = new if step is None else torch.where(step.view(shape), new, buf)
-                buf.copy_(g)
-            g = g.mul_(self.lr.view(shape))
-            p.sub_(g if step is None else torch.where(step.view(shape), g, 0))
+                self._put(self._buffers[i], rows, g)
+            g = g.mul_(lr.view(shape))
+            change = g if step is None else torch.where(step.view(shape), g, 0)
+            if rows is None:
+                p.sub_(change)
+            else:
+                p[rows] = p[rows] - change
+
+    @staticmethod
+    def _put(stack: Tensor, rows: Tensor | None, values: Tensor) -> None:
+        """Write ``values`` into the rows ``rows`` of ``stack`` (None: all of it)."""
+        if rows is None:
+            stack.copy_(values)
+        else:
+            stack[rows] = values
 
     def train(self, updates: int) -> list[EnsembleStep]:
         """``updates`` calls of :meth:`update`; their reports."""
@@ -455,6 +574,7 @@ class ElmanEnsemble:
             "buffers": None if self._buffers is None else [b.clone() for b in self._buffers],
             "generators": [g.get_state() for g in self.generators],
             "updates": self.counters.updates,
+            "taken": self.counters.taken.clone(),
             "clipped": self.counters.clipped.clone(),
             "nonfinite": self.counters.nonfinite.clone(),
         }
@@ -472,6 +592,9 @@ class ElmanEnsemble:
         self._buffers = None if buffers is None else [b.clone() for b in buffers]
         for g, s in zip(self.generators, state["generators"], strict=True):
             g.set_state(s)
+        updates = state["updates"]
+        # a state saved before updates could leave members out: every member took every update
+        taken = state.get("taken", torch.full((self.size,), updates, dtype=torch.long))
         self.counters = _Counters(
-            state["updates"], state["clipped"].clone(), state["nonfinite"].clone()
+            updates, taken.clone(), state["clipped"].clone(), state["nonfinite"].clone()
         )
