@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from rnnlab import tasks
 from rnnlab.cli import app
 from rnnlab.cli import reproduce as cli_reproduce
+from rnnlab.cli.common import parse_assignments
 from rnnlab.experiments import hochreiter1997, pascanu2013
 from rnnlab.experiments.ensemble_units import member_records
 from rnnlab.experiments.reproduce import reproduce
@@ -52,6 +53,23 @@ def test_paper_preset_is_the_papers_protocol():
     assert paper.seeds == 5 and paper.max_updates == 5_000_000 and paper.eval_size == 10_000
     assert paper.learning_rate == 0.01 and paper.hidden_size == 50 and paper.batch_size == 20
     assert set(paper.tasks) == set(pascanu2013.TASKS)
+
+
+def test_overrides_of_tuple_fields_take_one_value_or_a_comma_list():
+    quick = pascanu2013.preset("quick")
+    assert pascanu2013.preset("quick", lengths=50).lengths == (50,)
+    assert pascanu2013.preset("quick", lengths=[50, 100]).lengths == (50, 100)
+    assert pascanu2013.preset("quick", inits="basic_tanh, smart_tanh").inits == (
+        "basic_tanh",
+        "smart_tanh",
+    )
+    assert pascanu2013.preset("quick", inits="sigmoid").inits == ("sigmoid",)
+    changed = pascanu2013.preset("quick", seeds=3)  # an int field stays an int
+    assert changed.seeds == 3 and changed.name == "quick-custom" and quick.seeds == 10
+    given = parse_assignments(["inits=basic_tanh,smart_tanh", "lengths=50"], "--set")
+    assert given == {"inits": "basic_tanh,smart_tanh", "lengths": 50}  # as the CLI reads them
+    chosen = pascanu2013.preset("quick", **given)
+    assert chosen.inits == ("basic_tanh", "smart_tanh") and chosen.lengths == (50,)
 
 
 def test_reproduce_runs_records_and_resumes(tmp_path):

@@ -21,7 +21,9 @@ def choose_preset(presets: Mapping[str, P], name: str, overrides: Mapping[str, A
     A changed preset is renamed ``<name>-custom`` and its note lists the changes, so that its
     results are never shown as the preset's own. ``full`` names ``paper``. An override must name
     a field of the preset (not ``name`` or ``note``); a list becomes a tuple (presets are frozen
-    and hashable).
+    and hashable), and for a field that holds a tuple, one value becomes a one-element tuple and
+    a text with commas its comma-separated words (``"srn,lstm"`` -> ``("srn", "lstm")``, as the
+    command line's ``--set models=srn,lstm`` gives it).
     """
     if name == "full" and "full" not in presets:
         name = "paper"
@@ -34,10 +36,22 @@ def choose_preset(presets: Mapping[str, P], name: str, overrides: Mapping[str, A
             raise ValueError(
                 f"preset {name!r} has no field {key!r} to set; its fields are {sorted(known)}"
             )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    values = {k: _as_field(getattr(base, k), v) for k, v in overrides.items()}
     changes = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
     note = f"{base.note}; CHANGED: {changes}" if base.note else f"CHANGED: {changes}"
     return replace(base, name=f"{name}-custom", note=note, **values)
+
+
+def _as_field(current: Any, value: Any) -> Any:
+    """An override as its field holds it: lists as tuples; into a tuple field, one value as a
+    one-element tuple and a comma-separated text as its stripped parts."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(current, tuple) and not isinstance(value, tuple):
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(","))
+        return (value,)
+    return value
 
 
 def check_sweep(chosen: Any, models: Iterable[str], *fields: str) -> None:
