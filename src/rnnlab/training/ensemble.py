@@ -180,6 +180,7 @@ class ElmanEnsemble:
         for _ in range(1000):
             step = ensemble.update()         # step.loss: (5,)
         errors = ensemble.errors(ensemble.sample())
+        step = ensemble.update(members=[0, 3])  # only members 0 and 3 train; step.loss[1] is NaN
     """
 
     def __init__(
