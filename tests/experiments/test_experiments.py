@@ -57,7 +57,8 @@ def test_paper_preset_is_the_papers_protocol():
 
 def test_overrides_of_tuple_fields_take_one_value_or_a_comma_list():
     quick = pascanu2013.preset("quick")
-    assert pascanu2013.preset("quick", lengths=50).lengths == (50,)
+    with pytest.raises(ValueError, match=r"write lengths=50, for the one value 50"):
+        pascanu2013.preset("quick", lengths=50)
     assert pascanu2013.preset("quick", lengths=[50, 100]).lengths == (50, 100)
     assert pascanu2013.preset("quick", inits="basic_tanh, smart_tanh").inits == (
         "basic_tanh",
@@ -66,8 +67,13 @@ def test_overrides_of_tuple_fields_take_one_value_or_a_comma_list():
     assert pascanu2013.preset("quick", inits="sigmoid").inits == ("sigmoid",)
     changed = pascanu2013.preset("quick", seeds=3)  # an int field stays an int
     assert changed.seeds == 3 and changed.name == "quick-custom" and quick.seeds == 10
-    given = parse_assignments(["inits=basic_tanh,smart_tanh", "lengths=50"], "--set")
-    assert given == {"inits": "basic_tanh,smart_tanh", "lengths": 50}  # as the CLI reads them
+    assert pascanu2013.preset("quick", lengths="10, 20").lengths == (10, 20)  # read as ints
+    with pytest.raises(ValueError, match="an empty entry"):
+        pascanu2013.preset("quick", inits="sigmoid,")
+    with pytest.raises(ValueError, match="lengths must be ints separated by commas"):
+        pascanu2013.preset("quick", lengths="10,x")
+    given = parse_assignments(["inits=basic_tanh,smart_tanh", "lengths=50,"], "--set")
+    assert given == {"inits": "basic_tanh,smart_tanh", "lengths": (50,)}  # as the CLI reads them
     chosen = pascanu2013.preset("quick", **given)
     assert chosen.inits == ("basic_tanh", "smart_tanh") and chosen.lengths == (50,)
 

@@ -119,3 +119,7 @@ def test_bad_per_model_fields_are_refused_by_name():
         koutnik2014.group_specs(koutnik2014.preset("medium", initializations=(("rnn", "x"),)))
     with pytest.raises(ValueError, match="clip"):
         koutnik2014.group_specs(koutnik2014.preset("medium", clip=0.0))
+    with pytest.raises(ValueError, match=r"learning_rates must be \(model, value\) pairs"):
+        koutnik2014.group_specs(koutnik2014.preset("medium", learning_rates=5))
+    one = koutnik2014.preset("medium", learning_rates=("srn", 0.01))  # one pair, as typed
+    assert one.learning_rates == (("srn", 0.01),)

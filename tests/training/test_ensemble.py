@@ -235,33 +235,78 @@ def test_bad_input_is_refused() -> None:
 def test_members_left_out_stay_as_they_are() -> None:
     """An update of some members trains each of them as if alone and leaves the others —
     weights, momentum, stream, counters — untouched: the oracle is the member trained alone,
-    then the other members' state before."""
+    and the left-out member's state before. Member 2 has momentum and is clipped every update,
+    so its buffers and counters are put to the test while it is left out."""
     task = tasks.make("addition", length=10)
     ensemble = _ensemble(task, MEMBERS, (10, 30))
     ensemble.train(2)  # every member has momentum buffers and a used stream
-    frozen = ensemble.state_dict()
     alones = [Alone(task, m, (10, 30)) for m in MEMBERS]
     for alone in alones:
         for _ in range(2):
             alone.update()
-    mask = torch.tensor([True, False, True])
-    steps = [ensemble.update(members=[0, 2]) for _ in range(3)] + [ensemble.update(members=mask)]
-    for k in (0, 2):
-        expected = torch.tensor([alones[k].update() for _ in range(4)], dtype=D)
-        ours = torch.stack([s.loss[k] for s in steps])
-        assert float((ours - expected).abs().max()) < 1e-12
-        torch.testing.assert_close(ensemble.model(k).layer.cell.weight_hh, alones[k].cell.weight_hh)
-    assert all(s.active.tolist() == [True, False, True] for s in steps)
-    assert all(math.isnan(float(s.loss[1])) and int(s.length[1]) == 0 for s in steps)
-    after = ensemble.state_dict()
-    for p, q in zip(after["parameters"], frozen["parameters"], strict=True):
-        assert torch.equal(p[1], q[1])
-    for p, q in zip(after["buffers"], frozen["buffers"], strict=True):
-        assert torch.equal(p[1], q[1])
-    assert torch.equal(after["generators"][1], frozen["generators"][1])
+    schedule = [[0, 2], [0, 1], torch.tensor([True, True, False]), [2, 0]]
+    losses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    for members in schedule:
+        rows = members.nonzero().view(-1).tolist() if isinstance(members, torch.Tensor) else members
+        left_out = [k for k in range(3) if k not in rows]
+        before = ensemble.state_dict()
+        counts = [c.clone() for c in (ensemble.counters.clipped, ensemble.counters.nonfinite)]
+        step = ensemble.update(members=members)
+        after = ensemble.state_dict()
+        assert step.active.tolist() == [k in rows for k in range(3)]
+        for k in left_out:
+            for name in ("parameters", "buffers"):
+                for p, q in zip(after[name], before[name], strict=True):
+                    assert torch.equal(p[k], q[k])
+            assert torch.equal(after["generators"][k], before["generators"][k])
+            assert ensemble.counters.clipped[k] == counts[0][k]
+            assert ensemble.counters.nonfinite[k] == counts[1][k]
+            assert math.isnan(float(step.loss[k])) and math.isnan(float(step.grad_norm[k]))
+            assert math.isnan(float(step.omega[k])) and int(step.omega_terms[k]) == 0
+            assert not step.clipped[k] and not step.nonfinite[k] and int(step.length[k]) == 0
+        for k in rows:
+            losses[k].append(float(step.loss[k]))
+    for k, alone in enumerate(alones):
+        expected = [alone.update() for _ in losses[k]]
+        assert max(abs(a - b) for a, b in zip(losses[k], expected, strict=True)) < 1e-12
+        torch.testing.assert_close(ensemble.model(k).layer.cell.weight_hh, alone.cell.weight_hh)
     assert ensemble.counters.updates == 6
-    assert ensemble.counters.taken.tolist() == [6, 2, 6]
-    assert ensemble.counters.clipped.tolist()[2] == 6
+    assert ensemble.counters.taken.tolist() == [6, 4, 4]
+    assert ensemble.counters.clipped.tolist()[2] == 4
+
+
+@pytest.mark.parametrize("policy", ["pascanu", "skip"])
+def test_an_explosion_in_a_subset_leaves_the_others_alone(policy: str) -> None:
+    task = tasks.make("addition", length=10)
+    members = [Member(0, clip=1.0), Member(1, clip=1.0, momentum=0.5), Member(2, clip=1.0)]
+    ensemble = _ensemble(task, members, 10, nonfinite=policy)
+    ensemble.train(1)
+    ensemble.weight_hy[1] *= 1e14  # member 1 explodes
+    before = ensemble.state_dict()
+    step = ensemble.update(members=[1, 2])
+    assert step.nonfinite.tolist() == [False, True, False]
+    after = ensemble.state_dict()
+    for name in ("parameters", "buffers"):
+        for p, q in zip(after[name], before[name], strict=True):
+            assert torch.equal(p[0], q[0])
+    expected_hh = before["parameters"][1][1]
+    if policy == "pascanu":
+        expected_hh = expected_hh - 0.01 * (0.5 * before["buffers"][1][1] + SHRINK * expected_hh)
+    torch.testing.assert_close(ensemble.weight_hh[1], expected_hh)
+
+
+def test_a_resume_with_members_left_out_is_exact() -> None:
+    task = tasks.make("addition", length=10)
+    ensemble = _ensemble(task, MEMBERS, (10, 30))
+    ensemble.train(2)
+    ensemble.update(members=[0, 2])
+    saved = ensemble.state_dict()
+    after = torch.stack([ensemble.update(members=[0, 2]).loss for _ in range(3)])
+    resumed = _ensemble(task, MEMBERS, (10, 30))
+    resumed.load_state_dict(saved)
+    again = torch.stack([resumed.update(members=[0, 2]).loss for _ in range(3)])
+    torch.testing.assert_close(again, after, rtol=0, atol=0, equal_nan=True)
+    assert resumed.counters.taken.tolist() == [6, 2, 6]
 
 
 def test_member_subsets_of_predict_and_gradients_are_rows_of_the_whole() -> None:
@@ -300,7 +345,10 @@ def test_a_state_saved_before_member_subsets_resumes() -> None:
         ([0, 0], ValueError, r"distinct indices in \[0, 2\)"),
         ([2], ValueError, r"distinct indices in \[0, 2\)"),
         ([True], TypeError, "member indices"),
-        (torch.tensor([True, False, True]), ValueError, r"shape \(2,\)"),
+        (1, TypeError, r"a sequence of member indices or a \(2,\) bool tensor"),
+        ("01", TypeError, "member indices"),
+        (torch.tensor([[0, 1]]), TypeError, "2-d tensor"),
+        (torch.tensor([True, False, True]), ValueError, r"\(2,\) bool tensor, got shape \(3,\)"),
         (torch.tensor([False, False]), ValueError, "at least one member"),
     ],
 )

@@ -221,7 +221,14 @@ def _check_preset(chosen: Preset) -> None:
     check_size("curve_every", chosen.curve_every)
     check_size("waveform", chosen.waveform, minimum=0)
     for field in ("learning_rates", "initializations"):
-        unknown = sorted({m for m, _ in getattr(chosen, field)} - set(MODELS))
+        pairs = getattr(chosen, field)
+        if not isinstance(pairs, tuple) or not all(
+            isinstance(pair, tuple) and len(pair) == 2 for pair in pairs
+        ):
+            raise ValueError(
+                f"{field} must be (model, value) pairs, e.g. (('srn', 0.001),), got {pairs!r}"
+            )
+        unknown = sorted({m for m, _ in pairs} - set(MODELS))
         if unknown:
             raise ValueError(f"{field} must name models of {list(MODELS)}, got {unknown}")
     if any(rate <= 0 for _, rate in chosen.learning_rates):

@@ -157,8 +157,10 @@ def run_unit(spec: dict[str, Any], run: RunContext) -> dict[str, Any]:
 
     A member stops training at the first test that meets the criterion: its weights, its stream
     and its outcome are frozen there, and the updates that follow are computed for the members
-    still learning only (the others' numbers do not depend on it). Resumable: the ensemble, its
-    streams and the outcomes so far are checkpointed in the run's folder after every test.
+    still learning only (which changes their numbers only by rounding). A member's ``clipped``
+    and ``nonfinite`` counts are those of its own updates, up to that test. Resumable: the
+    ensemble, its streams and the outcomes so far are checkpointed in the run's folder after
+    every test.
     """
     task = make(spec["task"], length=spec["length"])
     labelled = members_of(spec)

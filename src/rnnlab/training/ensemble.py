@@ -31,11 +31,11 @@ nonlinearity (which the schemes must agree on). Each member's losses equal those
 it alone with the same seed, up to rounding (the tests train the same members one by one with
 plain autograd).
 
-An update may be restricted to some members (``update(active=...)``): the others are left as
+An update may be restricted to some members (``update(members=...)``): the others are left as
 they are — parameters, momentum, data stream, counters — and cost nothing, so a protocol that
-stops a member once it is solved only pays for the members still training. Which members are
-active changes nothing for the others (each has its own stream; the batched products treat
-every member apart).
+stops a member once it is solved only pays for the members still training. Which members take
+part changes the others' numbers only by rounding (each has its own stream; the batched
+products treat every member apart, but may round differently for another number of members).
 
 The one deliberate difference from the code: it has one recurrent bias ``b_hh``; torch-style
 cells have two. Here there is one, ``b`` (exported as ``bias_ih``, with ``bias_hh = 0``).
@@ -44,6 +44,7 @@ cells have two. Here there is one, ``b`` (exported as ``bias_ih``, with ``bias_h
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -119,7 +120,8 @@ class EnsembleStep:
         active: the member took this update.
         loss: the task's loss on the member's minibatch, before the update.
         grad_norm: the global gradient norm before clipping (Ω's gradient included).
-        omega: Ω on the minibatch (0 where it was not computed: no member has α > 0).
+        omega: Ω on the minibatch (0 where it was not computed: no member of the update has
+            α > 0).
         omega_terms: N, the number of (step, sequence) terms Ω kept.
         clipped: the norm exceeded the member's threshold and was rescaled.
         nonfinite: the norm was NaN, inf or > 1e10 and the explosion policy acted.
@@ -273,26 +275,36 @@ class ElmanEnsemble:
 
     # ------------------------------------------------------------------ members
     def _rows(self, members: object) -> Tensor | None:
-        """``members`` as member indices (n,) in the given order; None: every member."""
+        """``members`` as member indices (n,) in the given order; None: every member (also when
+        ``members`` names every member in order, so that such an update takes the plain path)."""
         if members is None:
             return None
         K = self.size
+        expected = f"a sequence of member indices or a ({K},) bool tensor"
         if isinstance(members, Tensor) and members.dtype == torch.bool:
             if members.shape != (K,):
                 raise ValueError(
-                    f"members as a mask must have shape ({K},), got {tuple(members.shape)}"
+                    f"members as a mask must be a ({K},) bool tensor, got shape "
+                    f"{tuple(members.shape)}"
                 )
-            rows = members.nonzero().view(-1)
+            items = members.nonzero().view(-1).tolist()
         else:
-            items = members.tolist() if isinstance(members, Tensor) else list(members)
-            if not all(isinstance(k, int) and not isinstance(k, bool) for k in items):
-                raise TypeError(f"members must be member indices (ints) or a mask, got {items!r}")
+            if isinstance(members, (str, bytes)) or not hasattr(members, "__iter__"):
+                raise TypeError(f"members must be {expected}, got {members!r}")
+            if isinstance(members, Tensor) and members.dim() != 1:
+                raise TypeError(f"members must be {expected}, got a {members.dim()}-d tensor")
+            items = []
+            for k in members.tolist() if isinstance(members, Tensor) else members:
+                if isinstance(k, bool) or not hasattr(k, "__index__"):
+                    raise TypeError(f"members must be {expected}, got an entry {k!r}")
+                items.append(operator.index(k))
             if any(not 0 <= k < K for k in items) or len(set(items)) != len(items):
                 raise ValueError(f"members must be distinct indices in [0, {K}), got {items!r}")
-            rows = torch.tensor(items, dtype=torch.long)
-        if rows.numel() == 0:
+        if not items:
             raise ValueError("members must name at least one member")
-        return rows
+        if items == list(range(K)):
+            return None
+        return torch.tensor(items, dtype=torch.long)
 
     @staticmethod
     def _of(values: Tensor, rows: Tensor | None) -> Tensor:
@@ -401,7 +413,7 @@ class ElmanEnsemble:
         """Losses and gradients of every member (or of ``members``) on its batch, Ω's included
         (α-weighted).
 
-        Ω is computed for every member as soon as one has α > 0 (it is then nearly free).
+        Ω is computed for every member of the call as soon as one of them has α > 0.
 
         Returns:
             loss (n,), the gradients in the order of :attr:`parameters` (with ``α ∂⁺Ω/∂W_hh``
