@@ -62,6 +62,7 @@ class Alone:
                 self.cell.weight_hh, None, outputs.detach(), dy, self.nonlinearity
             )
             grads[1] = grads[1] + self.member.alpha * omega.grad_weight_hh
+            self.omega, self.omega_terms = float(omega.value), int(omega.count)
         return float(loss.detach()), grads
 
     def update(self) -> float:
@@ -123,11 +124,14 @@ def test_gradients_and_omega_equal_autograd() -> None:
     task = tasks.make("addition", length=10)
     ensemble = _ensemble(task, MEMBERS, (10, 30))
     batches = ensemble.sample()
-    loss, grads, omega, terms = ensemble.gradients(batches)
-    assert (omega > 0).all() and (terms > 0).all()
+    loss, grads, omega, terms = ensemble.gradients(batches)  # α = 0, 2, 4: two passes
+    assert float(omega[0]) == 0 and int(terms[0]) == 0  # no Ω where α = 0
     for k, member in enumerate(MEMBERS):
         alone = Alone(task, member, (10, 30))
         expected_loss, expected = alone.gradients(batches[k])
+        if member.alpha > 0:
+            assert math.isclose(float(omega[k]), alone.omega, rel_tol=1e-10)
+            assert int(terms[k]) == alone.omega_terms > 0
         I = task.input_size
         ours = [
             grads[0][k, :, :I],

@@ -120,8 +120,7 @@ class EnsembleStep:
         active: the member took this update.
         loss: the task's loss on the member's minibatch, before the update.
         grad_norm: the global gradient norm before clipping (Ω's gradient included).
-        omega: Ω on the minibatch (0 where it was not computed: no member of the update has
-            α > 0).
+        omega: Ω on the minibatch (0 where α = 0: Ω is not computed for such a member).
         omega_terms: N, the number of (step, sequence) terms Ω kept.
         clipped: the norm exceeded the member's threshold and was rescaled.
         nonfinite: the norm was NaN, inf or > 1e10 and the explosion policy acted.
@@ -413,12 +412,13 @@ class ElmanEnsemble:
         """Losses and gradients of every member (or of ``members``) on its batch, Ω's included
         (α-weighted).
 
-        Ω is computed for every member of the call as soon as one of them has α > 0.
+        Ω is computed for the members with α > 0 only: members with and without Ω are computed
+        in two batched passes, so that Ω's extra work falls on its members alone.
 
         Returns:
             loss (n,), the gradients in the order of :attr:`parameters` (with ``α ∂⁺Ω/∂W_hh``
-            added to W_hh's), Ω (n,; zeros when not computed) and Ω's kept terms N (n,); n = K
-            without ``members``.
+            added to W_hh's), Ω (n,; 0 where α = 0) and Ω's kept terms N (n,; 0 where α = 0);
+            n = K without ``members``.
         """
         rows = self._rows(members)
         return self._gradients(self._check_batches(batches, rows), rows)
@@ -426,6 +426,28 @@ class ElmanEnsemble:
     def _gradients(
         self, batches: list[Batch], rows: Tensor | None
     ) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+        regularised = self._of(self.alpha, rows) > 0
+        if bool(regularised.all()) or not bool(regularised.any()):
+            return self._pass(batches, rows)
+        n = len(batches)
+        everyone = torch.arange(self.size) if rows is None else rows
+        loss = torch.empty(n, dtype=self.dtype)
+        grads = [torch.empty(n, *p.shape[1:], dtype=self.dtype) for p in self.parameters]
+        omega, terms = torch.zeros(n, dtype=self.dtype), torch.zeros(n, dtype=torch.long)
+        for part in (regularised.nonzero().view(-1), (~regularised).nonzero().view(-1)):
+            part_loss, part_grads, part_omega, part_terms = self._pass(
+                [batches[i] for i in part.tolist()], everyone[part]
+            )
+            loss[part], omega[part], terms[part] = part_loss, part_omega, part_terms
+            for whole, g in zip(grads, part_grads, strict=True):
+                whole[part] = g  # copied out before the next pass reuses the workspace
+        return loss, grads, omega, terms
+
+    def _pass(
+        self, batches: list[Batch], rows: Tensor | None
+    ) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+        """One batched forward and backward pass over the members ``rows``, all with α > 0 or
+        all without (Ω is computed when the first has it)."""
         packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
         weights = self._weights(rows)
         _, weight_hh, weight_hy, _ = weights
@@ -448,7 +470,7 @@ class ElmanEnsemble:
                 g_by = grad_y.sum(1)
                 step_grads = None
                 top = torch.bmm(grad_y, weight_hy)  # (n, B, H)
-            use_omega = bool((alpha > 0).any())
+            use_omega = bool(alpha[0] > 0)
             grads = scan.backward(
                 weight_hh,
                 states,
@@ -461,8 +483,7 @@ class ElmanEnsemble:
             )
             g_hh = grads.weight_hh
             if use_omega:
-                weighted = alpha.view(n, 1, 1) * grads.omega_grad
-                g_hh = g_hh + torch.where((alpha > 0).view(n, 1, 1), weighted, 0)
+                g_hh = g_hh + alpha.view(n, 1, 1) * grads.omega_grad
                 omega, terms = grads.omega, grads.omega_terms
             else:
                 omega = torch.zeros(n, dtype=self.dtype)
