@@ -1,9 +1,10 @@
 """Top-level functions for tests/runs/test_store.py that spawned worker processes import by name,
 and a small sweep to run (and kill) as a script::
 
-    python tests/runs/_sweep_worker.py DB N SLEEP SIDE_FILE
+    python tests/runs/_sweep_worker.py DB N SLEEP SIDE_FILE [WORKERS]
 
-runs N runs of :func:`slow_run` serially into the store DB and prints the sweep's summary as JSON.
+runs N runs of :func:`slow_run` into the store DB, serially or in WORKERS worker processes, and
+prints the sweep's summary as JSON.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 import time
 
-from rnnlab.runs.executor import RunContext, SerialExecutor
+from rnnlab.runs.executor import ProcessExecutor, RunContext, SerialExecutor
 from rnnlab.runs.store import RunStore
 
 
@@ -107,9 +108,9 @@ def sweep_specs(n: int, sleep: float, side_file: str) -> list[dict]:
 
 if __name__ == "__main__":
     db, n, sleep, side = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-    sweep = SerialExecutor().run(
-        sweep_specs(n, sleep, side), "_sweep_worker:slow_run", RunStore(db)
-    )
+    workers = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    executor = SerialExecutor() if workers == 1 else ProcessExecutor(workers)
+    sweep = executor.run(sweep_specs(n, sleep, side), "_sweep_worker:slow_run", RunStore(db))
     summary = {
         "already_done": sweep.already_done,
         "recovered": sweep.recovered,

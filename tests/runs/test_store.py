@@ -25,12 +25,14 @@ import _sweep_worker
 import pytest
 
 from rnnlab.runs.executor import (
+    PARENT_POLL_SECONDS,
     Executor,
     ProcessExecutor,
     SerialExecutor,
     SweepProgress,
     resolve_function,
 )
+from rnnlab.runs.liveness import process_alive, process_start
 from rnnlab.runs.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -345,6 +347,32 @@ def test_process_executor_refuses_unpicklable_function(store: RunStore) -> None:
     assert store.runs() == []
     with pytest.raises(ValueError, match="workers"):
         ProcessExecutor(0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_workers_exit_when_their_sweep_is_killed(tmp_path: Path, signum: int) -> None:
+    """Only the sweep process is signalled (as ``kill PID`` does); its workers, in the middle of
+    their runs, must not go on without it. The next sweep finds both runs to resume."""
+    db, side = tmp_path / "runs" / "rnnlab.db", tmp_path / "executions.txt"
+    store = RunStore(db)
+    script = [sys.executable, str(HERE / "_sweep_worker.py"), str(db), "2", "120", str(side), "2"]
+    proc = subprocess.Popen(script, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(running := store.runs(status="running")) < 2:
+        assert proc.poll() is None, "the sweep ended before it was killed"
+        assert time.monotonic() < deadline, "the workers never started their runs"
+        time.sleep(0.05)
+    workers = [(run.pid, process_start(run.pid)) for run in running]
+    assert proc.pid not in {pid for pid, _ in workers}  # the runs are in worker processes
+    os.kill(proc.pid, signum)
+    proc.wait()
+    deadline = time.monotonic() + 10 * PARENT_POLL_SECONDS + 5
+    while any(process_alive(pid, start) for pid, start in workers):
+        assert time.monotonic() < deadline, "a worker outlived its sweep"
+        time.sleep(0.05)
+    assert "end" not in side.read_text()  # they stopped in the middle of their runs
+    assert len(store.recover()) == 2  # what the next sweep does first: both runs pending again
+    assert store.counts()["pending"] == 2
 
 
 def test_killed_sweep_resumes_without_losing_or_repeating_runs(tmp_path: Path) -> None:

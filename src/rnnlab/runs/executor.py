@@ -22,7 +22,9 @@ Every executor runs a sweep the same way, which makes sweeps resumable:
    the same run twice at once), call the run function, and record ``done`` or ``failed``.
 
 The worker writes the result to the store itself, in one transaction, as soon as the run ends, so
-a sweep killed at any moment loses no finished run; started again, it finishes the rest.
+a sweep killed at any moment loses no finished run; started again, it finishes the rest. A
+:class:`ProcessExecutor`'s workers exit within a second of their sweep process (killed by any
+signal), so that nothing trains on unseen; their runs resume from their checkpoints.
 
 Executors: :class:`SerialExecutor` (in this process) and :class:`ProcessExecutor` (``workers``
 processes of a ``spawn`` pool, each with its own store connection), both here, and
@@ -40,6 +42,7 @@ import importlib
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -333,13 +336,36 @@ class SerialExecutor:
         return finish_sweep(store, sweep)
 
 
+#: how often a worker checks that the sweep process that started it is still there (seconds)
+PARENT_POLL_SECONDS = 0.5
+
+
 def _init_worker(threads: int | None) -> None:
     """Worker start-up: share the machine's cores between the workers (torch's intra-op
-    threads), instead of every worker using them all."""
+    threads), instead of every worker using them all; and exit when the sweep process is gone
+    (:func:`_exit_with_parent`)."""
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="exit-with-sweep", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker as soon as its parent, the sweep process, is no longer its parent.
+
+    A sweep process ended by SIGTERM or SIGKILL cannot stop its workers; without this they would
+    train on, unseen, until their runs end. The worker exits at once instead: its run stays
+    ``running`` in the store under this worker's pid, which is then dead, so the next sweep puts
+    it back to pending and the run resumes from its last checkpoint (the store's writes are
+    transactions and checkpoints are written atomically, so an exit between them loses only
+    the work since the last checkpoint).
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 class ProcessExecutor:
