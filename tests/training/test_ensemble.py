@@ -187,11 +187,16 @@ def test_float32_tracks_float64() -> None:
     torch.testing.assert_close(l32.double(), l64, rtol=1e-4, atol=1e-5)
 
 
-def test_predict_equals_the_exported_models() -> None:
-    task = tasks.make("temporal_order", length=10)
-    ensemble = _ensemble(task, MEMBERS, (10, 20))
+@pytest.fixture
+def trained() -> tuple[ElmanEnsemble, list[tasks.Batch]]:
+    """The three members three updates into temporal order, and their next minibatches."""
+    ensemble = _ensemble(tasks.make("temporal_order", length=10), MEMBERS, (10, 20))
     ensemble.train(3)
-    batches = ensemble.sample()
+    return ensemble, ensemble.sample()
+
+
+def test_predict_equals_the_exported_models(trained) -> None:
+    ensemble, batches = trained
     outputs = ensemble.predict(batches)
     for k, (out, batch) in enumerate(zip(outputs, batches, strict=True)):
         torch.testing.assert_close(out, ensemble.model(k)(batch.inputs))
@@ -313,11 +318,8 @@ def test_a_resume_with_members_left_out_is_exact() -> None:
     assert resumed.counters.taken.tolist() == [6, 2, 6]
 
 
-def test_member_subsets_of_predict_and_gradients_are_rows_of_the_whole() -> None:
-    task = tasks.make("temporal_order", length=10)
-    ensemble = _ensemble(task, MEMBERS, (10, 20))
-    ensemble.train(2)
-    batches = ensemble.sample()
+def test_member_subsets_of_predict_and_gradients_are_rows_of_the_whole(trained) -> None:
+    ensemble, batches = trained
     whole = ensemble.predict(batches)
     part = ensemble.predict([batches[2], batches[0]], members=[2, 0])
     torch.testing.assert_close(part[0], whole[2], rtol=0, atol=1e-14)
