@@ -88,8 +88,8 @@ PRESETS = {
         note="MEDIUM PRESET: the paper's hyperparameters (lr 0.01, batch 20, clip 1, alpha 4, "
         "50 units, < 1% of 10,000 wrong) on temporal order at T = 50 and 100 with the tanh "
         "inits; 10 seeds instead of 5 (5 cannot separate 4/5 from 0/5 at 95%), 150,000 updates "
-        "instead of up to 5M, lengths 150-250 and the sigmoid init left out (about 5 hours on "
-        "two cores)",
+        "instead of up to 5M, lengths 150-250 and the sigmoid init left out (1 h 47 min on two "
+        "cores)",
     ),
     "quick": Preset(
         name="quick",

@@ -126,9 +126,8 @@ REPORTED: dict[str, Any] = {
 
 MEASURED: dict[tuple[str, str], str] = {
     ("pascanu2013", "quick"): "5 min 19 s (2 workers, 10 seeds, beside a test suite)",
-    ("pascanu2013", "medium"): "about 3 h with 5 seeds, before the ensembles were made faster (2 "
-    "workers beside other work: 50 min per T = 50 unit, 105 min per T = 100 unit); 10 seeds not "
-    "yet timed to the end, about 5 h on 2 workers from its units' rates (55-64 ms per update)",
+    ("pascanu2013", "medium"): "1 h 47 min (2 workers, the last unit alone on 2 threads; two "
+    "restarts from checkpoints and a short pilot beside it), 10 seeds, solved members stopping",
     ("generalization", "quick"): "16 s (2 workers)",
     ("generalization", "medium"): "1 h 54 min (2 workers, beside other work)",
     ("hochreiter1997", "quick"): "45 s (2 workers)",
