@@ -377,7 +377,9 @@ class ElmanEnsemble:
         """Every member's (or each of ``members``') outputs on its batch, one batch per member:
         (B, O), or (L_k, B, O) for every-step tasks."""
         rows = self._rows(members)
-        batches = self._check_batches(batches, rows)
+        return self._predict(self._check_batches(batches, rows), rows)
+
+    def _predict(self, batches: list[Batch], rows: Tensor | None) -> list[Tensor]:
         weights = self._weights(rows)
         packed = scan.pack_inputs([b.inputs for b in batches], dtype=self.dtype)
         with torch.no_grad():
@@ -401,7 +403,7 @@ class ElmanEnsemble:
         wrong by the task's criterion."""
         rows = self._rows(members)
         batches = self._check_batches(batches, rows)
-        outputs = self.predict(batches, rows)
+        outputs = self._predict(batches, rows)
         return torch.stack(
             [self.task.errors(o, b).double().mean() for o, b in zip(outputs, batches, strict=True)]
         )

@@ -158,8 +158,8 @@ __attribute__((noinline)) void backward_row(
     S k = o[j] - o[j] * t * t;
     S F = f[j];
     if constexpr (kPeephole) {
-      k = o[j] - o[j] * t * t + p_o[j] * a_o;
-      F = f[j] + p_i[j] * a_i + p_f[j] * a_f;
+      k = k + p_o[j] * a_o;
+      F = F + p_i[j] * a_i + p_f[j] * a_f;
     }
     const S D = dc[j] + gh[j] * (k * r);
     d_o[j] = gh[j] * (a_o * r);
