@@ -17,7 +17,9 @@ ships C++ sources beside them that compute the same with far fewer operations:
 Sources that profit from wide vector instructions (:data:`VECTORISED`) are built for the widest
 that torch reports on the CPU (``AVX2``: ``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit
 vectors, :data:`ISA_FLAGS`), under a name of their own, so that a build for one CPU is never
-loaded on another that lacks its instructions; where that build fails, the plain one is tried.
+loaded on another that lacks its instructions; where that build fails, the plain one is tried
+(:func:`builds_of`). Those in :data:`ROUNDED_AS_WRITTEN` round every product and sum as the
+source writes it, so their vectorised build equals the plain one bit for bit (a test checks).
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["SOURCES", "failure", "load", "load_for"]
+__all__ = ["SOURCES", "build_module", "builds_of", "failure", "load", "load_for"]
 
 _PACKAGE = Path(__file__).parent
 
@@ -52,7 +54,11 @@ SOURCES = {
 #: the sources built for the CPU's vector instructions (:data:`ISA_FLAGS`) where it has them;
 #: -fno-trapping-math lets the compiler vectorise their branch-free float arithmetic (it changes
 #: no result)
-VECTORISED = frozenset({"lstm_steps", "ensemble_steps"})
+VECTORISED = frozenset({"lstm_steps", "ensemble_steps", "ensemble_scans"})
+#: the sources whose every product and sum is rounded as written: -ffp-contract=off forbids
+#: fusing ``a * b + c`` into one fused multiply-add (which ``-mfma`` would otherwise allow), so
+#: the vectorised build rounds exactly as the plain one
+ROUNDED_AS_WRITTEN = frozenset({"ensemble_scans"})
 #: torch's CPU capability -> the compiler flags that use it (AVX-512 with 512-bit vectors)
 ISA_FLAGS = {
     "avx2": ("-mavx2", "-mfma"),
@@ -80,25 +86,11 @@ def load(name: str) -> ModuleType | None:
     if os.environ.get("RNNLAB_NATIVE", "1") == "0":
         _failures[name] = "disabled by RNNLAB_NATIVE=0"
         return None
-    from torch.utils import cpp_extension
-
     _log.info("building rnnlab's compiled %s (once per machine, about half a minute)", name)
-    vectorised = name in VECTORISED
-    plain = ["-O3", "-fno-trapping-math"] if vectorised else ["-O3"]
-    builds = [(f"rnnlab_{name}", plain)]  # the fallback
-    isa = _vector_isa() if vectorised else ""
-    if isa:  # tried first; a compiler that refuses its flags falls back to the plain build
-        builds.insert(0, (f"rnnlab_{name}_{isa}", [*plain, *ISA_FLAGS[isa]]))
     errors = []
-    for build, flags in builds:
+    for build, flags in builds_of(name):
         try:
-            module = cpp_extension.load(
-                name=build,
-                sources=[str(_PACKAGE / SOURCES[name])],
-                extra_cflags=flags,
-                extra_include_paths=[str(_PACKAGE)],  # fast_math.h
-                verbose=False,
-            )
+            module = build_module(name, build, flags)
         except (OSError, RuntimeError, ImportError, SystemExit) as error:  # no compiler, ninja
             errors.append(f"{build}: {type(error).__name__}: {error}".strip())
             continue
@@ -107,6 +99,35 @@ def load(name: str) -> ModuleType | None:
     _failures[name] = "; ".join(errors)
     _log.info("rnnlab's compiled %s is not available (%s)", name, _failures[name])
     return None
+
+
+def builds_of(name: str) -> list[tuple[str, list[str]]]:
+    """The builds :func:`load` tries for source ``name``, in order: ``(module name, compiler
+    flags)``; the vectorised build first where the CPU has the instructions, the plain one
+    last (the fallback)."""
+    vectorised = name in VECTORISED
+    plain = ["-O3", "-fno-trapping-math"] if vectorised else ["-O3"]
+    if name in ROUNDED_AS_WRITTEN:
+        plain.append("-ffp-contract=off")
+    builds = [(f"rnnlab_{name}", plain)]
+    isa = _vector_isa() if vectorised else ""
+    if isa:  # tried first; a compiler that refuses its flags falls back to the plain build
+        builds.insert(0, (f"rnnlab_{name}_{isa}", [*plain, *ISA_FLAGS[isa]]))
+    return builds
+
+
+def build_module(name: str, build: str, flags: list[str]) -> ModuleType:
+    """Source ``name`` compiled as module ``build`` with ``flags`` (cached by torch; raises
+    where it cannot be built)."""
+    from torch.utils import cpp_extension
+
+    return cpp_extension.load(
+        name=build,
+        sources=[str(_PACKAGE / SOURCES[name])],
+        extra_cflags=flags,
+        extra_include_paths=[str(_PACKAGE)],  # fast_math.h
+        verbose=False,
+    )
 
 
 def _vector_isa() -> str:

@@ -191,3 +191,51 @@ def test_the_compiled_scans_can_be_switched_off(monkeypatch):
 def test_only_known_sources_are_built():
     with pytest.raises(ValueError, match="name must be one of"):
         rnnlab_compiled.load("nope")
+
+
+def scan_calls(dtype: torch.dtype, seed: int = 3):
+    """Every entry point of the compiled scans with random arguments of ``dtype``, as
+    ``module -> [outputs]`` (forward tapes and backward gradients; members padded at the front)."""
+    K, T, B, I, H = 5, 11, 2, 3, 9
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(*shape, scale=0.5):
+        return scale * torch.randn(*shape, generator=g, dtype=dtype)
+
+    start = torch.tensor([0, 3, 10, 1, 6])
+    inputs = draw(K, T, B, I, scale=1.0)
+    inputs[torch.arange(T) < start[:, None]] = 0  # padding at the front
+    with_bias = torch.cat([inputs, torch.ones(K, T, B, 1, dtype=dtype)], dim=-1)
+    top, steps = draw(K, B, H), draw(K, T, B, H)
+    w = {G: (draw(K, G * H, I), draw(K, G * H, H), draw(K, G * H), draw(K, G * H)) for G in (3, 4)}
+    w_in, w_hh = draw(K, H, I + 1), draw(K, H, H)
+
+    def calls(module) -> list[torch.Tensor]:
+        out = []
+        for activation in ACTIVATIONS.values():
+            states = module.elman_forward(with_bias, w_in, w_hh, start, activation)
+            out += [states, *module.elman_backward(with_bias, w_hh, states, start, activation,
+                                                    top, steps)]  # fmt: skip
+        w_ih, w_hh4, b, _ = w[4]
+        tape = module.lstm_forward(inputs, w_ih, w_hh4, b, start)
+        out += [*tape, *module.lstm_backward(inputs, w_hh4, *tape, start, top, steps)]
+        w_ih, w_hh3, b_ih, b_hh = w[3]
+        tape = module.gru_forward(inputs, w_ih, w_hh3, b_ih, b_hh, start)
+        out += [*tape, *module.gru_backward(inputs, w_hh3, *tape, start, top, steps)]
+        return out
+
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_vectorised_build_rounds_as_the_plain_one(compiled, dtype):
+    """The scans are built for the CPU's vector instructions with contraction into fused
+    multiply-adds off, their products run along transposed rows: every tape and gradient
+    equals the plain build's bit for bit."""
+    builds = rnnlab_compiled.builds_of("ensemble_scans")
+    if len(builds) == 1 or compiled.__name__ != builds[0][0]:
+        pytest.skip("no vectorised build of the scans on this machine")
+    plain = rnnlab_compiled.build_module("ensemble_scans", *builds[-1])
+    calls = scan_calls(dtype)
+    for vectorised_out, plain_out in zip(calls(compiled), calls(plain), strict=True):
+        assert torch.equal(vectorised_out, plain_out)

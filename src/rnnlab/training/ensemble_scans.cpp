@@ -12,6 +12,13 @@
 // scans a few microseconds per tensor operation, almost none of it arithmetic; here a step is a
 // few hundred multiply-adds. The members are independent, so they are split over torch's intra-op
 // threads (at::parallel_for).
+//
+// Vectorised: rnnlab/compiled.py builds this file for the CPU's vector instructions, with
+// contraction into fused multiply-adds turned off. Every product h W^T runs along the rows of
+// W^T (a member's weights transposed once per call), so the innermost loop is over the G*H
+// outputs and vectorises, while each output still adds its terms in the order of the row's dot
+// product: the same roundings as the scalar loops, up to the last bit. Gradients whose rows are
+// shorter than G*H (dE/dW_ih, I inputs wide) are accumulated transposed for the same reason.
 
 #include <torch/extension.h>
 
@@ -33,49 +40,67 @@ enum Activation : int64_t { kTanh = 0, kSigmoid = 1, kRelu = 2, kIdentity = 3 };
 using rnnlab::sigmoid;
 using rnnlab::tanh_;
 
+// out[j] = d[j] phi'(a_j) for j < n, from h = phi(a), the activation chosen once for the row
 template <typename T>
-inline T activate(int64_t activation, T a) {
+inline void times_slope(int64_t activation, const T* __restrict__ d, const T* __restrict__ h,
+                        int64_t n, T* __restrict__ out) {
   switch (activation) {
     case kTanh:
-      return tanh_(a);
+      for (int64_t j = 0; j < n; ++j) out[j] = d[j] * (T(1) - h[j] * h[j]);
+      break;
     case kSigmoid:
-      return sigmoid(a);
+      for (int64_t j = 0; j < n; ++j) out[j] = d[j] * (h[j] - h[j] * h[j]);
+      break;
     case kRelu:
-      return a > T(0) ? a : T(0);
+      for (int64_t j = 0; j < n; ++j) out[j] = d[j] * (h[j] > T(0) ? T(1) : T(0));
+      break;
     default:
-      return a;
+      for (int64_t j = 0; j < n; ++j) out[j] = d[j] * T(1);
   }
 }
 
-// phi'(a) from h = phi(a)
+// out[r] = a(in[r]) for r < n (out may be in), the activation chosen once for the whole row
 template <typename T>
-inline T slope(int64_t activation, T h) {
+inline void activate_all(int64_t activation, const T* in, int64_t n, T* out) {
   switch (activation) {
     case kTanh:
-      return T(1) - h * h;
+      for (int64_t r = 0; r < n; ++r) out[r] = tanh_(in[r]);
+      break;
     case kSigmoid:
-      return h - h * h;
+      for (int64_t r = 0; r < n; ++r) out[r] = sigmoid(in[r]);
+      break;
     case kRelu:
-      return h > T(0) ? T(1) : T(0);
+      for (int64_t r = 0; r < n; ++r) out[r] = in[r] > T(0) ? in[r] : T(0);
+      break;
     default:
-      return T(1);
+      std::copy(in, in + n, out);
   }
 }
 
-// out[r] = bias[r] + sum_i w[r, i] v[i] for r < R (bias may be null)
+// wT (n, R) = w^T for w (R, n): the products below then run along contiguous rows of R
 template <typename T>
-inline void affine(const T* w, const T* v, const T* bias, int64_t R, int64_t n, T* out) {
-  for (int64_t r = 0; r < R; ++r) {
-    const T* row = w + r * n;
-    T acc = bias == nullptr ? T(0) : bias[r];
-    for (int64_t i = 0; i < n; ++i) acc += row[i] * v[i];
-    out[r] = acc;
+inline void transpose_into(const T* __restrict__ w, int64_t R, int64_t n, T* __restrict__ wT) {
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t i = 0; i < n; ++i) wT[i * R + r] = w[r * n + i];
+}
+
+// out[r] += sum_i v[i] w[r, i] for r < R, from wT = w^T (n, R). Each out[r] adds its terms in
+// the order of i, one rounding per product and per sum (the build turns off contraction into
+// fused multiply-adds), as the dot product of row r would; the loop over r is vectorised.
+template <typename T>
+inline void accumulate_rows(const T* __restrict__ wT, const T* __restrict__ v, int64_t R,
+                            int64_t n, T* __restrict__ out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T vi = v[i];
+    const T* row = wT + i * R;
+    for (int64_t r = 0; r < R; ++r) out[r] += vi * row[r];
   }
 }
 
 // out[l] = sum_r g[r] w[r, l] for l < n (out = g w; w is (R, n))
 template <typename T>
-inline void transposed(const T* w, const T* g, int64_t R, int64_t n, T* out) {
+inline void transposed(const T* __restrict__ w, const T* __restrict__ g, int64_t R, int64_t n,
+                       T* __restrict__ out) {
   std::fill(out, out + n, T(0));
   for (int64_t r = 0; r < R; ++r) {
     const T* row = w + r * n;
@@ -86,7 +111,8 @@ inline void transposed(const T* w, const T* g, int64_t R, int64_t n, T* out) {
 
 // grad[r, i] += g[r] v[i]
 template <typename T>
-inline void outer(const T* g, const T* v, int64_t R, int64_t n, T* grad) {
+inline void outer(const T* __restrict__ g, const T* __restrict__ v, int64_t R, int64_t n,
+                  T* __restrict__ grad) {
   for (int64_t r = 0; r < R; ++r) {
     const T gr = g[r];
     T* row = grad + r * n;
@@ -140,22 +166,19 @@ torch::Tensor elman_forward(torch::Tensor inputs, torch::Tensor weight_in, torch
     const scalar_t* Whh = weight_hh.data_ptr<scalar_t>();
     scalar_t* S = states.data_ptr<scalar_t>();
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
-      std::vector<scalar_t> a(H);
+      std::vector<scalar_t> a(H), winT(I1 * H), whhT(H * H);
       for (int64_t k = k0; k < k1; ++k) {
-        const scalar_t* win = Win + k * H * I1;
-        const scalar_t* whh = Whh + k * H * H;
+        transpose_into(Win + k * H * I1, H, I1, winT.data());
+        transpose_into(Whh + k * H * H, H, H, whhT.data());
         for (int64_t t = first[k]; t < T; ++t) {
           for (int64_t b = 0; b < B; ++b) {
             const scalar_t* x = X + ((k * T + t) * B + b) * I1;
             const scalar_t* h = S + ((k * (T + 1) + t) * B + b) * H;
             scalar_t* next = S + ((k * (T + 1) + t + 1) * B + b) * H;
-            affine(win, x, static_cast<const scalar_t*>(nullptr), H, I1, a.data());
-            for (int64_t j = 0; j < H; ++j) {
-              const scalar_t* row = whh + j * H;
-              scalar_t acc = a[j];
-              for (int64_t l = 0; l < H; ++l) acc += row[l] * h[l];
-              next[j] = activate(activation, acc);
-            }
+            std::fill(a.begin(), a.end(), scalar_t(0));
+            accumulate_rows(winT.data(), x, H, I1, a.data());
+            accumulate_rows(whhT.data(), h, H, H, a.data());
+            activate_all(activation, a.data(), H, next);
           }
         }
       }
@@ -179,7 +202,7 @@ std::vector<torch::Tensor> elman_backward(torch::Tensor inputs, torch::Tensor we
   const bool every = step_grads.numel() > 0;
   if (every) check(step_grads, inputs, "step_grads", {K, T, B, H});
   const auto first = starts(start, K, T);
-  auto grad_in = torch::zeros({K, H, I1}, inputs.options());
+  auto grad_in_t = torch::zeros({K, I1, H}, inputs.options());  // transposed: rows H wide
   auto grad_hh = torch::zeros({K, H, H}, inputs.options());
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "elman_backward", [&] {
     const scalar_t* X = inputs.data_ptr<scalar_t>();
@@ -187,7 +210,7 @@ std::vector<torch::Tensor> elman_backward(torch::Tensor inputs, torch::Tensor we
     const scalar_t* S = states.data_ptr<scalar_t>();
     const scalar_t* Top = top.data_ptr<scalar_t>();
     const scalar_t* Steps = every ? step_grads.data_ptr<scalar_t>() : nullptr;
-    scalar_t* Gin = grad_in.data_ptr<scalar_t>();
+    scalar_t* Gin = grad_in_t.data_ptr<scalar_t>();
     scalar_t* Ghh = grad_hh.data_ptr<scalar_t>();
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
       std::vector<scalar_t> delta(B * H), grad_a(H);
@@ -206,8 +229,8 @@ std::vector<torch::Tensor> elman_backward(torch::Tensor inputs, torch::Tensor we
             const scalar_t* previous = S + ((k * (T + 1) + t) * B + b) * H;
             const scalar_t* x = X + ((k * T + t) * B + b) * I1;
             scalar_t* d = delta.data() + b * H;
-            for (int64_t j = 0; j < H; ++j) grad_a[j] = d[j] * slope(activation, h[j]);
-            outer(grad_a.data(), x, H, I1, gin);
+            times_slope(activation, d, h, H, grad_a.data());
+            outer(x, grad_a.data(), I1, H, gin);
             outer(grad_a.data(), previous, H, H, ghh);
             if (t > first[k]) {
               transposed(whh, grad_a.data(), H, H, d);
@@ -221,10 +244,40 @@ std::vector<torch::Tensor> elman_backward(torch::Tensor inputs, torch::Tensor we
       }
     });
   });
-  return {grad_in, grad_hh};
+  return {grad_in_t.transpose(1, 2).contiguous(), grad_hh};
 }
 
 // ------------------------------------------------------------------------------------- LSTM
+// One step's cell update from the activated gates z = (i, f, g, o) (4H) and c_{t-1}:
+// c_t = f c_{t-1} + i g, tanh c_t, h_t = o tanh c_t (a helper, so that its pointers are known
+// apart and the loop vectorises)
+template <typename T>
+inline void lstm_cell(const T* __restrict__ z, const T* __restrict__ c, int64_t H,
+                      T* __restrict__ c_new, T* __restrict__ tc, T* __restrict__ h_new) {
+  for (int64_t l = 0; l < H; ++l) {
+    c_new[l] = z[H + l] * c[l] + z[l] * z[2 * H + l];
+    tc[l] = tanh_(c_new[l]);
+    h_new[l] = z[3 * H + l] * tc[l];
+  }
+}
+
+// One step back through the cell: with delta = dE/dh_t and gamma = dE/dc_t (updated in place
+// to dE/dc_{t-1} through the cell), the gates' pre-activation gradients zbar (4H)
+template <typename T>
+inline void lstm_cell_backward(const T* __restrict__ z, const T* __restrict__ tc,
+                               const T* __restrict__ c_prev, const T* __restrict__ delta,
+                               int64_t H, T* __restrict__ gamma, T* __restrict__ zbar) {
+  for (int64_t l = 0; l < H; ++l) {
+    const T i = z[l], f = z[H + l], g = z[2 * H + l], o = z[3 * H + l];
+    const T gm = gamma[l] + delta[l] * o * (T(1) - tc[l] * tc[l]);
+    zbar[l] = gm * i * (T(1) - i) * g;
+    zbar[H + l] = gm * f * (T(1) - f) * c_prev[l];
+    zbar[2 * H + l] = gm * i * (T(1) - g * g);
+    zbar[3 * H + l] = delta[l] * o * (T(1) - o) * tc[l];
+    gamma[l] = gm * f;
+  }
+}
+
 // the tape (gates i, f, g, o (K, T, B, 4H), h (K, T+1, B, H), c (K, T+1, B, H),
 // tanh c (K, T, B, H)) from inputs (K, T, B, I), W_ih (K, 4H, I), W_hh (K, 4H, H), b (K, 4H)
 std::vector<torch::Tensor> lstm_forward(torch::Tensor inputs, torch::Tensor weight_ih,
@@ -252,30 +305,25 @@ std::vector<torch::Tensor> lstm_forward(torch::Tensor inputs, torch::Tensor weig
     scalar_t* Cs = cs.data_ptr<scalar_t>();
     scalar_t* TC = tanh_c.data_ptr<scalar_t>();
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<scalar_t> wihT(I * H4), whhT(H * H4);
       for (int64_t k = k0; k < k1; ++k) {
-        const scalar_t* wih = Wih + k * H4 * I;
-        const scalar_t* whh = Whh + k * H4 * H;
+        transpose_into(Wih + k * H4 * I, H4, I, wihT.data());
+        transpose_into(Whh + k * H4 * H, H4, H, whhT.data());
         for (int64_t t = first[k]; t < T; ++t) {
           for (int64_t b = 0; b < B; ++b) {
             const scalar_t* x = X + ((k * T + t) * B + b) * I;
             const scalar_t* h = Hs + ((k * (T + 1) + t) * B + b) * H;
             const scalar_t* c = Cs + ((k * (T + 1) + t) * B + b) * H;
             scalar_t* z = G + ((k * T + t) * B + b) * H4;
-            affine(wih, x, Bias + k * H4, H4, I, z);
-            for (int64_t r = 0; r < H4; ++r) {
-              const scalar_t* row = whh + r * H;
-              scalar_t acc = z[r];
-              for (int64_t l = 0; l < H; ++l) acc += row[l] * h[l];
-              z[r] = (r >= 2 * H && r < 3 * H) ? tanh_(acc) : sigmoid(acc);
-            }
+            std::copy(Bias + k * H4, Bias + (k + 1) * H4, z);
+            accumulate_rows(wihT.data(), x, H4, I, z);
+            accumulate_rows(whhT.data(), h, H4, H, z);
+            activate_all(int64_t(kSigmoid), z, 2 * H, z);  // i, f
+            activate_all(int64_t(kTanh), z + 2 * H, H, z + 2 * H);  // g
+            activate_all(int64_t(kSigmoid), z + 3 * H, H, z + 3 * H);  // o
             scalar_t* h_new = Hs + ((k * (T + 1) + t + 1) * B + b) * H;
             scalar_t* c_new = Cs + ((k * (T + 1) + t + 1) * B + b) * H;
-            scalar_t* tc = TC + ((k * T + t) * B + b) * H;
-            for (int64_t l = 0; l < H; ++l) {
-              c_new[l] = z[H + l] * c[l] + z[l] * z[2 * H + l];
-              tc[l] = tanh_(c_new[l]);
-              h_new[l] = z[3 * H + l] * tc[l];
-            }
+            lstm_cell(z, c, H, c_new, TC + ((k * T + t) * B + b) * H, h_new);
           }
         }
       }
@@ -303,7 +351,7 @@ std::vector<torch::Tensor> lstm_backward(torch::Tensor inputs, torch::Tensor wei
   const bool every = step_grads.numel() > 0;
   if (every) check(step_grads, inputs, "step_grads", {K, T, B, H});
   const auto first = starts(start, K, T);
-  auto grad_ih = torch::zeros({K, H4, I}, inputs.options());
+  auto grad_ih_t = torch::zeros({K, I, H4}, inputs.options());  // transposed: rows 4H wide
   auto grad_hh = torch::zeros({K, H4, H}, inputs.options());
   auto grad_b = torch::zeros({K, H4}, inputs.options());
   AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "lstm_backward", [&] {
@@ -315,7 +363,7 @@ std::vector<torch::Tensor> lstm_backward(torch::Tensor inputs, torch::Tensor wei
     const scalar_t* TC = tanh_c.data_ptr<scalar_t>();
     const scalar_t* Top = top.data_ptr<scalar_t>();
     const scalar_t* Steps = every ? step_grads.data_ptr<scalar_t>() : nullptr;
-    scalar_t* Gih = grad_ih.data_ptr<scalar_t>();
+    scalar_t* Gih = grad_ih_t.data_ptr<scalar_t>();
     scalar_t* Ghh = grad_hh.data_ptr<scalar_t>();
     scalar_t* Gb = grad_b.data_ptr<scalar_t>();
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
@@ -336,18 +384,9 @@ std::vector<torch::Tensor> lstm_backward(torch::Tensor inputs, torch::Tensor wei
             const scalar_t* h_prev = Hs + ((k * (T + 1) + t) * B + b) * H;
             const scalar_t* x = X + ((k * T + t) * B + b) * I;
             scalar_t* d = delta.data() + b * H;
-            scalar_t* gm = gamma.data() + b * H;
-            for (int64_t l = 0; l < H; ++l) {
-              const scalar_t i = z[l], f = z[H + l], g = z[2 * H + l], o = z[3 * H + l];
-              gm[l] += d[l] * o * (scalar_t(1) - tc[l] * tc[l]);
-              zbar[l] = gm[l] * i * (scalar_t(1) - i) * g;
-              zbar[H + l] = gm[l] * f * (scalar_t(1) - f) * c_prev[l];
-              zbar[2 * H + l] = gm[l] * i * (scalar_t(1) - g * g);
-              zbar[3 * H + l] = d[l] * o * (scalar_t(1) - o) * tc[l];
-              gm[l] *= f;
-            }
+            lstm_cell_backward(z, tc, c_prev, d, H, gamma.data() + b * H, zbar.data());
             outer(zbar.data(), h_prev, H4, H, Ghh + k * H4 * H);
-            outer(zbar.data(), x, H4, I, Gih + k * H4 * I);
+            outer(x, zbar.data(), I, H4, Gih + k * H4 * I);
             scalar_t* gb = Gb + k * H4;
             for (int64_t r = 0; r < H4; ++r) gb[r] += zbar[r];
             if (t > first[k]) {
@@ -362,10 +401,46 @@ std::vector<torch::Tensor> lstm_backward(torch::Tensor inputs, torch::Tensor wei
       }
     });
   });
-  return {grad_ih, grad_hh, grad_b};
+  return {grad_ih_t.transpose(1, 2).contiguous(), grad_hh, grad_b};
 }
 
 // -------------------------------------------------------------------------------------- GRU
+// One step's gates and state from a = x W_ih^T + b_ih (3H, overwritten with the gates r, u, n)
+// and c = h_{t-1} W_hh^T + b_hh (3H): r = σ(a_r + c_r), u = σ(a_u + c_u),
+// n = tanh(a_n + r c_n), h_t = n + u (h_{t-1} - n); c_n is kept for the backward
+template <typename T>
+inline void gru_cell(const T* __restrict__ c, const T* __restrict__ h, int64_t H,
+                     T* __restrict__ a, T* __restrict__ cn, T* __restrict__ h_new) {
+  for (int64_t l = 0; l < H; ++l) {
+    const T r = sigmoid(a[l] + c[l]);
+    const T u = sigmoid(a[H + l] + c[H + l]);
+    const T n = tanh_(a[2 * H + l] + r * c[2 * H + l]);
+    a[l] = r;
+    a[H + l] = u;
+    a[2 * H + l] = n;
+    cn[l] = c[2 * H + l];
+    h_new[l] = n + u * (h[l] - n);
+  }
+}
+
+// One step back through the gates: from delta = dE/dh_t, the gradients of c (g_c, 3H: the
+// recurrent product's, r inside the candidate's) and of a (g_a, 3H)
+template <typename T>
+inline void gru_cell_backward(const T* __restrict__ a, const T* __restrict__ cn,
+                              const T* __restrict__ h_prev, const T* __restrict__ delta,
+                              int64_t H, T* __restrict__ g_c, T* __restrict__ g_a) {
+  for (int64_t l = 0; l < H; ++l) {
+    const T r = a[l], u = a[H + l], n = a[2 * H + l];
+    const T grad_n = delta[l] * (T(1) - u) * (T(1) - n * n);
+    const T grad_r = grad_n * r * (T(1) - r) * cn[l];
+    const T grad_u = delta[l] * u * (T(1) - u) * (h_prev[l] - n);
+    g_c[l] = g_a[l] = grad_r;
+    g_c[H + l] = g_a[H + l] = grad_u;
+    g_c[2 * H + l] = grad_n * r;
+    g_a[2 * H + l] = grad_n;
+  }
+}
+
 // the tape (gates r, z, n (K, T, B, 3H), c_n (K, T, B, H), h (K, T+1, B, H)) from inputs
 // (K, T, B, I), W_ih (K, 3H, I), W_hh (K, 3H, H), b_ih and b_hh (K, 3H)
 std::vector<torch::Tensor> gru_forward(torch::Tensor inputs, torch::Tensor weight_ih,
@@ -393,27 +468,21 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor inputs, torch::Tensor weigh
     scalar_t* Cn = hidden.data_ptr<scalar_t>();
     scalar_t* Hs = hs.data_ptr<scalar_t>();
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
-      std::vector<scalar_t> c(H3);
+      std::vector<scalar_t> c(H3), wihT(I * H3), whhT(H * H3);
       for (int64_t k = k0; k < k1; ++k) {
+        transpose_into(Wih + k * H3 * I, H3, I, wihT.data());
+        transpose_into(Whh + k * H3 * H, H3, H, whhT.data());
         for (int64_t t = first[k]; t < T; ++t) {
           for (int64_t b = 0; b < B; ++b) {
             const scalar_t* x = X + ((k * T + t) * B + b) * I;
             const scalar_t* h = Hs + ((k * (T + 1) + t) * B + b) * H;
             scalar_t* a = G + ((k * T + t) * B + b) * H3;
-            affine(Wih + k * H3 * I, x, Bih + k * H3, H3, I, a);
-            affine(Whh + k * H3 * H, h, Bhh + k * H3, H3, H, c.data());
-            scalar_t* cn = Cn + ((k * T + t) * B + b) * H;
-            scalar_t* h_new = Hs + ((k * (T + 1) + t + 1) * B + b) * H;
-            for (int64_t l = 0; l < H; ++l) {
-              const scalar_t r = sigmoid(a[l] + c[l]);
-              const scalar_t u = sigmoid(a[H + l] + c[H + l]);
-              const scalar_t n = tanh_(a[2 * H + l] + r * c[2 * H + l]);
-              a[l] = r;
-              a[H + l] = u;
-              a[2 * H + l] = n;
-              cn[l] = c[2 * H + l];
-              h_new[l] = n + u * (h[l] - n);
-            }
+            std::copy(Bih + k * H3, Bih + (k + 1) * H3, a);
+            accumulate_rows(wihT.data(), x, H3, I, a);
+            std::copy(Bhh + k * H3, Bhh + (k + 1) * H3, c.begin());
+            accumulate_rows(whhT.data(), h, H3, H, c.data());
+            gru_cell(c.data(), h, H, a, Cn + ((k * T + t) * B + b) * H,
+                     Hs + ((k * (T + 1) + t + 1) * B + b) * H);
           }
         }
       }
@@ -440,7 +509,7 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor inputs, torch::Tensor weig
   const bool every = step_grads.numel() > 0;
   if (every) check(step_grads, inputs, "step_grads", {K, T, B, H});
   const auto first = starts(start, K, T);
-  auto grad_ih = torch::zeros({K, H3, I}, inputs.options());
+  auto grad_ih_t = torch::zeros({K, I, H3}, inputs.options());  // transposed: rows 3H wide
   auto grad_hh = torch::zeros({K, H3, H}, inputs.options());
   auto grad_bih = torch::zeros({K, H3}, inputs.options());
   auto grad_bhh = torch::zeros({K, H3}, inputs.options());
@@ -452,7 +521,7 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor inputs, torch::Tensor weig
     const scalar_t* Hs = hs.data_ptr<scalar_t>();
     const scalar_t* Top = top.data_ptr<scalar_t>();
     const scalar_t* Steps = every ? step_grads.data_ptr<scalar_t>() : nullptr;
-    scalar_t* Gih = grad_ih.data_ptr<scalar_t>();
+    scalar_t* Gih = grad_ih_t.data_ptr<scalar_t>();
     scalar_t* Ghh = grad_hh.data_ptr<scalar_t>();
     scalar_t* Gbih = grad_bih.data_ptr<scalar_t>();
     scalar_t* Gbhh = grad_bhh.data_ptr<scalar_t>();
@@ -472,18 +541,9 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor inputs, torch::Tensor weig
             const scalar_t* h_prev = Hs + ((k * (T + 1) + t) * B + b) * H;
             const scalar_t* x = X + ((k * T + t) * B + b) * I;
             scalar_t* d = delta.data() + b * H;
-            for (int64_t l = 0; l < H; ++l) {
-              const scalar_t r = a[l], u = a[H + l], n = a[2 * H + l];
-              const scalar_t grad_n = d[l] * (scalar_t(1) - u) * (scalar_t(1) - n * n);
-              const scalar_t grad_r = grad_n * r * (scalar_t(1) - r) * cn[l];
-              const scalar_t grad_u = d[l] * u * (scalar_t(1) - u) * (h_prev[l] - n);
-              g_c[l] = g_a[l] = grad_r;
-              g_c[H + l] = g_a[H + l] = grad_u;
-              g_c[2 * H + l] = grad_n * r;
-              g_a[2 * H + l] = grad_n;
-            }
+            gru_cell_backward(a, cn, h_prev, d, H, g_c.data(), g_a.data());
             outer(g_c.data(), h_prev, H3, H, Ghh + k * H3 * H);
-            outer(g_a.data(), x, H3, I, Gih + k * H3 * I);
+            outer(x, g_a.data(), I, H3, Gih + k * H3 * I);
             for (int64_t r = 0; r < H3; ++r) {
               Gbhh[k * H3 + r] += g_c[r];
               Gbih[k * H3 + r] += g_a[r];
@@ -500,7 +560,7 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor inputs, torch::Tensor weig
       }
     });
   });
-  return {grad_ih, grad_hh, grad_bih, grad_bhh};
+  return {grad_ih_t.transpose(1, 2).contiguous(), grad_hh, grad_bih, grad_bhh};
 }
 
 }  // namespace

@@ -1,0 +1,126 @@
+"""Where the compiled ensemble scans beat the Python ones: the crossovers behind
+``training.ensemble_native.MAX_STEP_WORK``.
+
+Run: ``python benchmarks/crossover.py``. Prints a Markdown table and returns it from ``main()``
+for benchmarks/RESULTS.md.
+
+For each cell (Elman, GRU, LSTM: G = 1, 3, 4 gate blocks), members K, minibatch B and hidden
+size H, ``train_ensemble`` runs a few updates on the adding problem (T = 100, Pascanu's
+variant) twice: with its compiled loops (``training/ensemble_scans.cpp``) and with the Python
+scans (``ensemble_native.suits`` patched to refuse). The work per step is ``K · B · G·H · H``
+multiply-adds of the recurrent products; the table gives both times and their ratio, and per
+cell the largest work at which the compiled loops were faster everywhere below it. One
+intra-op thread (a sweep's worker takes one core); the two paths alternate, median of rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import machine_line
+from rnnlab.models.factory import build_model
+from rnnlab.tasks import make
+from rnnlab.training import TrainConfig, ensemble_native, train_ensemble
+from rnnlab.training.clipping import ClipConfig
+
+GATES = {"elman": 1, "gru": 3, "lstm": 4}
+MEMBERS = (8, 32, 128)
+BATCHES = (1, 4)
+HIDDEN = (8, 16, 24, 32)
+UPDATES = 4
+ROUNDS = 3
+
+
+def one_call(cell: str, K: int, B: int, H: int, compiled: bool) -> float:
+    """Seconds per update of ``UPDATES`` updates of K members, compiled loops or Python scans."""
+    task = make("addition", length=100)
+    models = [build_model(task, cell, H, seed=k) for k in range(K)]
+    configs = [
+        TrainConfig(
+            seed=k,
+            batch_size=B,
+            max_updates=UPDATES,
+            eval_every=UPDATES,
+            eval_size=1,
+            clip=ClipConfig("norm", 1.0),
+        )
+        for k in range(K)
+    ]
+    with mock.patch.object(ensemble_native, "suits", lambda *args: compiled):
+        start = time.perf_counter()
+        train_ensemble(models, task, configs)
+        return (time.perf_counter() - start) / UPDATES
+
+
+def main() -> str:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _table()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _table() -> str:
+    if ensemble_native.compiled() is None:
+        return "## Compiled ensemble scans: crossovers\n\nNot measured: the scans are not built."
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    rows, crossovers = [], {}
+    for cell, G in GATES.items():
+        results = []
+        for K in MEMBERS:
+            for B in BATCHES:
+                for H in HIDDEN:
+                    one_call(cell, K, B, H, True)
+                    one_call(cell, K, B, H, False)  # warm-up
+                    compiled, python = [], []
+                    for _ in range(ROUNDS):
+                        compiled.append(one_call(cell, K, B, H, True))
+                        python.append(one_call(cell, K, B, H, False))
+                    c, p = statistics.median(compiled), statistics.median(python)
+                    work = K * B * G * H * H
+                    results.append((work, c / p))
+                    row = (
+                        f"| {cell} | {K} | {B} | {H} | {work} | {1e3 * c:.2f} | {1e3 * p:.2f} | "
+                        f"{c / p:.2f} |"
+                    )
+                    print(row, flush=True)
+                    rows.append(row)
+        slower = [work for work, ratio in results if ratio >= 1.0]
+        below = [work for work, _ in results if not slower or work < min(slower)]
+        crossovers[cell] = (max(below) if below else 0, min(slower) if slower else None)
+    lines = [
+        f"- {cell} (G = {GATES[cell]}): compiled faster at every work up to {low}"
+        + ("" if high is None else f"; not at {high}")
+        + f" (MAX_STEP_WORK[{GATES[cell]}] = {ensemble_native.MAX_STEP_WORK[GATES[cell]]})"
+        for cell, (low, high) in crossovers.items()
+    ]
+    return "\n".join(
+        [
+            "## Compiled ensemble scans: where they beat the Python scans",
+            "",
+            f"Machine: {machine_line()}; load average before the run {load}.",
+            f"train_ensemble on addition (T = 100), {UPDATES} updates, clipping at 1, SGD; "
+            f"median of {ROUNDS} alternating rounds. Work = K · B · G·H · H multiply-adds of the "
+            "recurrent products per step. Ratio = compiled / Python (below 1: compiled faster).",
+            "",
+            "| cell | K | B | H | work | compiled ms / update | Python ms / update | ratio |",
+            "|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            *lines,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
