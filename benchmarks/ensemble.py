@@ -25,6 +25,13 @@ evaluation). Per-member ratio = (time per update / K) / anchor time per update.
 and input projection: 3 · 2 · T · B · (I + H) · G · H per member, G = 1, 3, 4 for Elman, GRU,
 LSTM) by the time and the machine's measured matmul rate.
 
+A third workload asks what an ensemble gives the models ``graves2014`` trains one seed at a
+time, at its medium preset's sizes (copy of 1–10 vectors of 8 bits, minibatch 32, Adam,
+clipping at 10): the NTM (memory 128 × 20, feed-forward controller of 100) and the LSTM (3
+layers of 256). Neither has a fused scan, so ``train_ensemble`` takes each member's own
+autograd pass (``method="loop"``); the torch.func reference (``"vmap"``) batches only members
+whose minibatches have one length. Rows at K = 3 (the preset's seeds) and 8.
+
 Runs of the anchor and the candidates alternate (median of the rounds); models are built
 outside the timed region; one intra-op thread on both sides (a per-core comparison: the
 reproductions' workers take one core each). The load average is printed: other processes slow
@@ -46,6 +53,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, matmul_flops_per_second
+from rnnlab.experiments import graves2014
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
 from rnnlab.training import (
@@ -173,6 +181,66 @@ def stacked_autograd(task, H: int, B: int, U: int, K: int) -> Callable[[], objec
     return run
 
 
+GRAVES2014_UPDATES = 6
+
+
+def graves2014_setup(model: str):
+    """The medium preset's task, model builder and config maker for ``model`` ("ntm" or "lstm")."""
+    spec = next(
+        s for s in graves2014.group_specs(graves2014.preset("medium")) if s["model"] == model
+    )
+    task = graves2014.BitCopy(length=spec["train_length"], width=spec["width"])
+
+    def config(seed: int) -> TrainConfig:
+        return TrainConfig(
+            optimizer=spec["optimizer"],
+            learning_rate=spec["learning_rate"],
+            batch_size=spec["batch_size"],
+            max_updates=GRAVES2014_UPDATES,
+            clip=ClipConfig(spec["clip_mode"], spec["clip_threshold"], nonfinite="skip"),
+            eval_every=GRAVES2014_UPDATES,
+            eval_size=1,
+            criterion="code",
+            seed=seed,
+        )
+
+    return task, (lambda seed: graves2014.build_model({**spec, "seed": seed})), config
+
+
+def graves2014_candidate(model: str, K: int, method: str) -> Callable[[], Callable[[], object]]:
+    """What prepares one timed call: one model by ``train`` (K = 1, method "alone"), or K
+    members by ``train_ensemble`` with ``method``."""
+    task, build, config = graves2014_setup(model)
+
+    def prepare() -> Callable[[], object]:
+        if method == "alone":
+            one = build(0)
+            return lambda: train(one, task, config(0))
+        models = [build(k) for k in range(K)]
+        return lambda: train_ensemble(models, task, [config(k) for k in range(K)], method=method)
+
+    return prepare
+
+
+def graves2014_rows() -> list[str]:
+    """The third workload's rows (see the module docstring)."""
+    rows = []
+    for model, label in (("ntm", "NTM 128×20, ctrl 100"), ("lstm", "LSTM 3×256")):
+        for K, method in ((3, "loop"), (8, "loop"), (3, "vmap")):
+            anchor = graves2014_candidate(model, 1, "alone")
+            t_alone, t_ens = measure(anchor, graves2014_candidate(model, K, method), 3)
+            per_update, one = t_ens / GRAVES2014_UPDATES, t_alone / GRAVES2014_UPDATES
+            path = "train_ensemble (loop)" if method == "loop" else "torch.func vmap"
+            row = (
+                f"| Graves 2014 copy (B=32, lengths 1–10) | {label} | {path} | {K} | "
+                f"{1e3 * per_update:.1f} | {1e3 * per_update / K:.1f} | {1e3 * one:.1f} | "
+                f"{per_update / K / one:.3f} |  |  |  |"
+            )
+            print(row, flush=True)
+            rows.append(row)
+    return rows
+
+
 def elman_ensemble(task, H: int, B: int, U: int, K: int) -> Callable[[], object]:
     """``training.ElmanEnsemble``: U updates of K members clipped at 1."""
     members = [Member(seed, clip=1.0) for seed in range(K)]
@@ -260,6 +328,7 @@ def _table() -> str:
                 )
                 print(row, flush=True)
                 rows.append(row)
+    rows += graves2014_rows()
     section = "\n".join(
         [
             "## Seed ensembles of any cell: train_ensemble vs training.train alone",

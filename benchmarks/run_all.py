@@ -18,6 +18,7 @@ sys.path.insert(0, str(HERE))
 
 import clockwork  # noqa: E402
 import conv  # noqa: E402
+import crossover  # noqa: E402
 import ensemble  # noqa: E402
 import recurrent  # noqa: E402
 import rnnt  # noqa: E402
@@ -29,6 +30,7 @@ from rnnlab._io import atomic_write  # noqa: E402
 BENCHMARKS = {
     "recurrent": recurrent,
     "ensemble": ensemble,
+    "crossover": crossover,
     "rnnt": rnnt,
     "scan": scan,
     "clockwork": clockwork,

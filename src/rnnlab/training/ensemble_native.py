@@ -17,9 +17,11 @@ built, or with ``RNNLAB_NATIVE=0``, :func:`compiled` returns None and the Python
 ``K · B · G·H · H`` multiply-adds of ``h W_hhᵀ`` per step (G = 1 Elman, 3 GRU, 4 LSTM); the
 Python scans' is nearly fixed per step, their number of operations (about 6 for Elman, 20 for
 GRU and LSTM) times a few microseconds, until the products grow large. :data:`MAX_STEP_WORK`
-holds the crossovers measured on this project's machine (K = 8–128, B = 1–4, H = 8–24, T =
-100, one thread): the loops take a scan up to them. The Python scans stay the reference: the
-tests compare the two on every output, and ``benchmarks/ensemble.py`` measures both.
+holds the crossovers of the vectorised loops measured on this project's machine by
+``benchmarks/crossover.py`` (K = 8–128, B = 1–4, H = 8–32, T = 100, one thread; section
+"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. The Python scans
+stay the reference: the tests compare the two on every output, and ``benchmarks/ensemble.py``
+measures both.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ __all__ = ["MAX_STEP_WORK", "compiled", "suits"]
 
 #: Per G (gate blocks of ``W_hh``: 1 Elman, 3 GRU, 4 LSTM), the largest ``K · B · G·H · H``
 #: (multiply-adds of all members' recurrent products in one step) for which :func:`suits` takes
-#: the compiled loops.
-MAX_STEP_WORK = {1: 8192, 3: 65536, 4: 65536}
+#: the compiled loops: the largest work measured with the loops faster at every work up to it
+#: (Elman: faster at every size measured, up to 524,288; GRU: slower from 393,216; LSTM: from
+#: 524,288).
+MAX_STEP_WORK = {1: 524_288, 3: 221_184, 4: 294_912}
 
 
 def compiled():
