@@ -50,8 +50,23 @@ def matmul_flops_per_second(n: int = 1024, dtype: torch.dtype = torch.float32) -
     return 2 * n**3 / seconds
 
 
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it ("" where /proc/cpuinfo does not say)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def machine_line() -> str:
+    """The machine, CPU, vector instructions torch uses, torch version and threads."""
+    cpu = cpu_model()
     return (
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}{f' ({cpu})' if cpu else ''}, "
+        f"{torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )

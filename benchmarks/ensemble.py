@@ -24,7 +24,8 @@ evaluation); and these two for the Elman net with Pascanu's Ω (α = 2, MSGD-CR)
 against one net trained alone with Ω. Per-member ratio = (time per update / K) / anchor time per update.
 "% of matmul rate" divides the update's multiply-adds (forward and backward of the recurrence
 and input projection: 3 · 2 · T · B · (I + H) · G · H per member, G = 1, 3, 4 for Elman, GRU,
-LSTM) by the time and the machine's measured matmul rate.
+LSTM) by the time and the machine's measured matmul rate (in the rows with Ω, Ω's own pass
+through the sequence is not counted).
 
 A third workload asks what an ensemble gives the models ``graves2014`` trains one seed at a
 time, at its medium preset's sizes (copy of 1–10 vectors of 8 bits, minibatch 32, Adam,

@@ -172,10 +172,10 @@ def test_suits_only_small_float_scans_on_the_cpu(compiled):
     assert native.suits(tiny.double(), 8, 1)
     assert not native.suits(tiny.half(), 8, 1)
     assert not native.suits(torch.zeros(32, 100, 20, 2), 50, 4)  # Pascanu's: 32 · 20 · 200 · 50
-    assert not native.suits(torch.zeros(129, 100, 4, 2), 32, 1)  # 129 · 4 · 32² > 524,288
-    assert native.suits(torch.zeros(128, 100, 4, 2), 32, 1)  # 128 · 4 · 32² = MAX_STEP_WORK[1]
-    assert native.suits(torch.zeros(32, 100, 4, 2), 24, 4)  # 32 · 4 · 96 · 24 = MAX_STEP_WORK[4]
-    assert not native.suits(torch.zeros(32, 100, 4, 2), 32, 4)
+    assert not native.suits(torch.zeros(33, 100, 4, 2), 24, 1)  # 33 · 4 · 24² > 73,728
+    assert native.suits(torch.zeros(32, 100, 4, 2), 24, 1)  # 32 · 4 · 24² = MAX_STEP_WORK[1]
+    assert native.suits(torch.zeros(32, 100, 4, 2), 16, 4)  # 32 · 4 · 64 · 16 = MAX_STEP_WORK[4]
+    assert not native.suits(torch.zeros(33, 100, 4, 2), 16, 4)
 
 
 def test_the_compiled_scans_can_be_switched_off(monkeypatch):
