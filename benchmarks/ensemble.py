@@ -21,7 +21,8 @@ alternative a user would write: weights stacked (K, 4H, ·), one ``baddbmm`` per
 autograd's backward; for the Elman net on Pascanu's workload the Elman-only
 ``training.ElmanEnsemble`` (Pascanu's single bias and inits; its own update loop, no
 evaluation); and these two for the Elman net with Pascanu's Ω (α = 2, MSGD-CR) on every member,
-against one net trained alone with Ω. Per-member ratio = (time per update / K) / anchor time per update.
+against one net trained alone with Ω. Per-member ratio = (time per update / K) / anchor time
+per update.
 "% of matmul rate" divides the update's multiply-adds (forward and backward of the recurrence
 and input projection: 3 · 2 · T · B · (I + H) · G · H per member, G = 1, 3, 4 for Elman, GRU,
 LSTM) by the time and the machine's measured matmul rate (in the rows with Ω, Ω's own pass
