@@ -96,6 +96,18 @@ TASKS = {
 }
 
 
+def _stacks(state: dict) -> list[torch.Tensor]:
+    """Every per-member stack of an ensemble's state: parameters, optimiser buffers, steps."""
+    optimizer = state["optimizer"]
+    return [
+        *state["parameters"],
+        *optimizer["first"],
+        *optimizer["second"],
+        *optimizer["velocity"],
+        optimizer["steps"],
+    ]
+
+
 def _ensemble(task: tasks.Task, members: list[Member], length, **kw) -> ElmanEnsemble:
     return ElmanEnsemble(task, members, hidden_size=H, batch_size=B, length=length, dtype=D, **kw)
 
@@ -264,9 +276,8 @@ def test_members_left_out_stay_as_they_are() -> None:
         after = ensemble.state_dict()
         assert step.active.tolist() == [k in rows for k in range(3)]
         for k in left_out:
-            for name in ("parameters", "buffers"):
-                for p, q in zip(after[name], before[name], strict=True):
-                    assert torch.equal(p[k], q[k])
+            for p, q in zip(_stacks(after), _stacks(before), strict=True):
+                assert torch.equal(p[k], q[k])
             assert torch.equal(after["generators"][k], before["generators"][k])
             assert ensemble.counters.clipped[k] == counts[0][k]
             assert ensemble.counters.nonfinite[k] == counts[1][k]
@@ -295,12 +306,12 @@ def test_an_explosion_in_a_subset_leaves_the_others_alone(policy: str) -> None:
     step = ensemble.update(members=[1, 2])
     assert step.nonfinite.tolist() == [False, True, False]
     after = ensemble.state_dict()
-    for name in ("parameters", "buffers"):
-        for p, q in zip(after[name], before[name], strict=True):
-            assert torch.equal(p[0], q[0])
+    for p, q in zip(_stacks(after), _stacks(before), strict=True):
+        assert torch.equal(p[0], q[0])
     expected_hh = before["parameters"][1][1]
     if policy == "pascanu":
-        expected_hh = expected_hh - 0.01 * (0.5 * before["buffers"][1][1] + SHRINK * expected_hh)
+        momentum = before["optimizer"]["first"][1][1]  # W_hh's buffer, member 1
+        expected_hh = expected_hh - 0.01 * (0.5 * momentum + SHRINK * expected_hh)
     torch.testing.assert_close(ensemble.weight_hh[1], expected_hh)
 
 
@@ -342,6 +353,25 @@ def test_a_state_saved_before_member_subsets_resumes() -> None:
     resumed = _ensemble(task, MEMBERS, 10)
     resumed.load_state_dict(saved)
     assert resumed.counters.taken.tolist() == [3, 3, 3]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_state_saved_with_the_old_momentum_buffers_resumes_exactly(momentum: float) -> None:
+    """States saved before the ensemble's step was StackedStep's kept their own momentum
+    buffers (None before any momentum): training on from one equals training on throughout."""
+    task = tasks.make("addition", length=10)
+    members = [Member(0, clip=1.0, momentum=momentum), Member(1, momentum=momentum)]
+    ensemble = _ensemble(task, members, 10)
+    ensemble.train(3)
+    saved = ensemble.state_dict()
+    old = {key: value for key, value in saved.items() if key != "optimizer"}
+    old["buffers"] = saved["optimizer"]["first"] if momentum else None
+    resumed = _ensemble(task, members, 10)
+    resumed.load_state_dict(old)
+    for a, b in zip(ensemble.train(4), resumed.train(4), strict=True):
+        assert torch.equal(a.loss, b.loss)
+    for p, q in zip(ensemble.parameters, resumed.parameters, strict=True):
+        assert torch.equal(p, q)
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,13 @@ products treat every member apart, but may round differently for another number 
 
 The one deliberate difference from the code: it has one recurrent bias ``b_hh``; torch-style
 cells have two. Here there is one, ``b`` (exported as ``bias_ih``, with ``bias_hh = 0``).
+
+Built on :func:`~rnnlab.training.ensemble_train.train_ensemble`'s parts, not beside them: the
+batched Elman scan (:mod:`rnnlab.training.ensemble_scan`), the members' losses and output
+gradients (:func:`~rnnlab.training.ensemble_fused.loss_gradients`) and the clipping,
+non-finite policy and SGD step (:class:`~rnnlab.training.stacked_step.StackedStep`, with
+Pascanu's rescale ``c g / ‖g‖``, no ε) are theirs. What it adds is Pascanu's model itself: his
+initialisation schemes, one recurrent bias, member subsets and the batched Ω of every member.
 """
 
 from __future__ import annotations
@@ -58,10 +65,12 @@ from rnnlab.layers.recurrent import Recurrent
 from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.training import ensemble_scan as scan
-from rnnlab.training.clipping import EXPLOSION_NORM
+from rnnlab.training.clipping import EXPLOSION_NORM, ClipConfig
 from rnnlab.training.clipping import PASCANU_SHRINK as SHRINK
 from rnnlab.training.ensemble_fused import loss_gradients
+from rnnlab.training.loop import TrainConfig
 from rnnlab.training.omega import BOUND, check_bound
+from rnnlab.training.stacked_step import StackedStep
 
 __all__ = ["EXPLOSION_NORM", "SHRINK", "ElmanEnsemble", "EnsembleStep", "Member"]
 
@@ -148,17 +157,23 @@ class _Counters:
     nonfinite: Tensor | None = field(default=None)
 
 
-def _member_shape(t: Tensor) -> tuple[int, ...]:
-    """(K, 1, ..., 1): a per-member (K,) tensor's view that broadcasts against ``t``."""
-    return (t.shape[0],) + (1,) * (t.dim() - 1)
+def _step_config(member: Member, nonfinite: str) -> TrainConfig:
+    """The member's clipping, non-finite policy and SGD as :class:`StackedStep` reads them."""
+    clip = (
+        ClipConfig("norm", member.clip, nonfinite=nonfinite)
+        if math.isfinite(member.clip)
+        else ClipConfig("none", nonfinite=nonfinite)
+    )
+    return TrainConfig(learning_rate=member.lr, momentum=member.momentum, clip=clip)
 
 
 class ElmanEnsemble:
     r"""K Elman networks with linear readouts, trained together, each as if alone.
 
     Parameters (member k in row k): ``weight_in`` (K, H, I+1) = ``[W_ih | b]``, ``weight_hh``
-    (K, H, H), ``weight_hy`` (K, O, H), ``bias_y`` (K, O), torch's layouts. Momentum buffers
-    alike.
+    (K, H, H), ``weight_hy`` (K, O, H), ``bias_y`` (K, O), torch's layouts. The momentum buffers
+    are those of ``step``, the :class:`~rnnlab.training.stacked_step.StackedStep` that clips and
+    steps them.
 
     Args:
         task: the task every member learns (its sizes, its loss, last-step or every-step
@@ -224,8 +239,7 @@ class ElmanEnsemble:
         def per_member(name: str) -> Tensor:
             return torch.tensor([float(getattr(m, name)) for m in members], dtype=dtype)
 
-        self.lr, self.momentum = per_member("lr"), per_member("momentum")
-        self.clip, self.alpha = per_member("clip"), per_member("alpha")
+        self.alpha = per_member("alpha")
         self.generators = [torch.Generator().manual_seed(m.seed) for m in members]
 
         self.weight_in = torch.zeros(K, H, I + 1, dtype=dtype)
@@ -240,7 +254,14 @@ class ElmanEnsemble:
                 scheme=member.init,
                 generator=generator,
             )
-        self._buffers: list[Tensor] | None = None  # momentum, created at the first update
+        # clipping, the non-finite policy and SGD with momentum: train_ensemble's step, with
+        # Pascanu's rescale c g / ‖g‖ (his code's, no ε)
+        self.step = StackedStep(
+            self.parameters,
+            [False, True, False, False],  # W_hh is the recurrent matrix policy "pascanu" shrinks
+            [_step_config(m, self.nonfinite) for m in members],
+            clip_eps=0.0,
+        )
         self._workspace = scan.Workspace()
         self.counters = _Counters(
             taken=torch.zeros(K, dtype=torch.long),
@@ -514,24 +535,11 @@ class ElmanEnsemble:
         batches = self._check_batches(self._draw(rows) if batches is None else batches, rows)
         loss, grads, omega, terms = self._gradients(batches, rows)
         n = len(batches)
-        clip = self._of(self.clip, rows)
         with torch.no_grad():
-            flat = [g.reshape(n, -1) for g in grads]
-            norm = torch.stack([torch.linalg.vecdot(f, f) for f in flat]).sum(0).sqrt()
-            nonfinite = ~torch.isfinite(norm) | (norm > EXPLOSION_NORM)
-            clipped = (norm > clip) & ~nonfinite
-            scale = torch.where(clipped, clip / norm, 1)  # clipped: norm > clip, finite
-            grads = [g * scale.view(_member_shape(g)) for g in grads]
-            if bool(nonfinite.any()):  # W_hh: Pascanu's fallback step; the others: nothing
-                weight_hh = self._of(self.weight_hh, rows)
-                for i, g in enumerate(grads):
-                    fallback = SHRINK * weight_hh if i == 1 else torch.zeros_like(g)
-                    grads[i] = torch.where(nonfinite.view(_member_shape(g)), fallback, g)
-            skip = self.nonfinite == "skip" and bool(nonfinite.any())
-            self._sgd(grads, ~nonfinite if skip else None, rows)
+            outcome = self.step(list(grads), rows)
         taken = self._spread(torch.ones(n, dtype=torch.bool), rows, False)
-        clipped = self._spread(clipped, rows, False)
-        nonfinite = self._spread(nonfinite, rows, False)
+        clipped = self._spread(outcome.clipped, rows, False)
+        nonfinite = self._spread(outcome.nonfinite, rows, False)
         self.counters.updates += 1
         self.counters.taken += taken.long()
         self.counters.clipped += clipped.long()
@@ -540,43 +548,13 @@ class ElmanEnsemble:
         return EnsembleStep(
             active=taken,
             loss=self._spread(loss, rows, math.nan),
-            grad_norm=self._spread(norm, rows, math.nan),
+            grad_norm=self._spread(outcome.norm, rows, math.nan),
             omega=self._spread(omega, rows, math.nan),
             omega_terms=self._spread(terms, rows, 0),
             clipped=clipped,
             nonfinite=nonfinite,
             length=self._spread(length, rows, 0),
         )
-
-    def _sgd(self, grads: list[Tensor], step: Tensor | None, rows: Tensor | None) -> None:
-        """``θ ← θ - lr v`` for the members ``rows`` (None: all; momentum: ``v ← μ v + g``,
-        else ``v = g``); members where ``step`` is False (None: none) are left unchanged,
-        buffers included. Consumes ``grads``."""
-        uses_momentum = bool((self.momentum > 0).any())
-        if uses_momentum and self._buffers is None:
-            self._buffers = [torch.zeros_like(p) for p in self.parameters]
-        lr, momentum = self._of(self.lr, rows), self._of(self.momentum, rows)
-        for i, (p, g) in enumerate(zip(self.parameters, grads, strict=True)):
-            shape = _member_shape(g)
-            if uses_momentum:
-                buf = self._of(self._buffers[i], rows)
-                new = torch.where(momentum.view(shape) > 0, buf * momentum.view(shape) + g, g)
-                g = new if step is None else torch.where(step.view(shape), new, buf)
-                self._put(self._buffers[i], rows, g)
-            g = g.mul_(lr.view(shape))
-            change = g if step is None else torch.where(step.view(shape), g, 0)
-            if rows is None:
-                p.sub_(change)
-            else:
-                p[rows] = p[rows] - change
-
-    @staticmethod
-    def _put(stack: Tensor, rows: Tensor | None, values: Tensor) -> None:
-        """Write ``values`` into the rows ``rows`` of ``stack`` (None: all of it)."""
-        if rows is None:
-            stack.copy_(values)
-        else:
-            stack[rows] = values
 
     def train(self, updates: int) -> list[EnsembleStep]:
         """``updates`` calls of :meth:`update`; their reports."""
@@ -607,7 +585,7 @@ class ElmanEnsemble:
         """Everything an exact resume needs: weights, momentum, generators, counters."""
         return {
             "parameters": [p.clone() for p in self.parameters],
-            "buffers": None if self._buffers is None else [b.clone() for b in self._buffers],
+            "optimizer": self.step.state_dict(),
             "generators": [g.get_state() for g in self.generators],
             "updates": self.counters.updates,
             "taken": self.counters.taken.clone(),
@@ -624,13 +602,29 @@ class ElmanEnsemble:
                     f"{tuple(p.shape)}: a different ensemble?"
                 )
             p.copy_(saved)
-        buffers = state["buffers"]
-        self._buffers = None if buffers is None else [b.clone() for b in buffers]
         for g, s in zip(self.generators, state["generators"], strict=True):
             g.set_state(s)
         updates = state["updates"]
         # a state saved before updates could leave members out: every member took every update
         taken = state.get("taken", torch.full((self.size,), updates, dtype=torch.long))
+        if "optimizer" in state:
+            self.step.load_state_dict(state["optimizer"])
+        else:  # saved before the step was StackedStep's: its own momentum buffers, or None
+            self.step.load_state_dict(_old_momentum(state["buffers"], taken, self.parameters))
         self.counters = _Counters(
             updates, taken.clone(), state["clipped"].clone(), state["nonfinite"].clone()
         )
+
+
+def _old_momentum(
+    buffers: list[Tensor] | None, taken: Tensor, parameters: list[Tensor]
+) -> dict[str, object]:
+    """A :class:`StackedStep` state from a state saved with the ensemble's own momentum buffers
+    (zero until a member's first step, so ``v ← μ v + g`` from its first step on, as here)."""
+    first = [torch.zeros_like(p) for p in parameters] if buffers is None else buffers
+    return {
+        "steps": taken.clone(),
+        "first": [b.clone() for b in first],
+        "second": [torch.zeros_like(p) for p in parameters],
+        "velocity": [torch.zeros_like(p) for p in parameters],
+    }

@@ -11,8 +11,10 @@ For member ``k`` with gradients ``g_k`` (every parameter's row ``k``) this does 
   ``"skip"`` zeroes the gradients and leaves the member and its optimiser state unchanged;
   ``"pascanu"`` replaces the recurrent weights' gradients by ``0.02 W_hh``, zeroes the others
   and steps;
-- clipping ``"norm"``: when ``‖g_k‖ > c``, ``g_k ← g_k · c / (‖g_k‖ + 1e-6)`` (torch's
-  ``clip_grads_with_norm_``); ``"value"``: every element clamped to ``[-c, c]``;
+- clipping ``"norm"``: when ``‖g_k‖ > c``, ``g_k ← g_k · c / (‖g_k‖ + ε)`` with ``ε = 1e-6``
+  (torch's ``clip_grads_with_norm_``), or ``ε = 0`` (``clip_eps=0``: Pascanu's own rescale, as
+  :class:`~rnnlab.training.ensemble.ElmanEnsemble` takes it); ``"value"``: every element clamped
+  to ``[-c, c]``;
 - the step, torch's defaults otherwise (no weight decay, no dampening, no Nesterov):
 
   - SGD: ``v ← μ v + g`` (``v = g`` at the first step), ``θ ← θ - η v`` (``μ = 0``:
@@ -70,6 +72,7 @@ class StackedStep:
             parameter (for several parameters kept in one flat buffer).
         configs: the K members' :class:`~rnnlab.training.loop.TrainConfig` (optimizer, learning
             rate, momentum, clipping are read).
+        clip_eps: ``ε`` of norm clipping's ``c / (‖g‖ + ε)`` (default torch's 1e-6).
     """
 
     def __init__(
@@ -77,6 +80,8 @@ class StackedStep:
         parameters: Sequence[Tensor],
         recurrent: Sequence[bool | Tensor],
         configs: Sequence[TrainConfig],
+        *,
+        clip_eps: float = CLIP_EPS,
     ) -> None:
         self.parameters = list(parameters)
         self.recurrent = [
@@ -93,6 +98,7 @@ class StackedStep:
         self.value_clip = torch.tensor([c.mode == "value" for c in clips])
         self.threshold = _rows([c.threshold for c in clips], first)
         self.skip_policy = torch.tensor([c.nonfinite == "skip" for c in clips])
+        self.clip_eps = clip_eps
         K = len(configs)
         self.steps = torch.zeros(K, dtype=torch.long)  # optimiser steps taken, per member
         self.first = [torch.zeros_like(p) for p in self.parameters]  # v (SGD), m (Adam)
@@ -116,7 +122,7 @@ class StackedStep:
         nonfinite = ~torch.isfinite(norm) | (norm > EXPLOSION_NORM)
         threshold = sel(self.threshold)
         norm_clip = sel(self.norm_clip) & (norm > threshold) & ~nonfinite
-        coefficient = torch.where(norm_clip, threshold / (norm + CLIP_EPS), 1.0)
+        coefficient = torch.where(norm_clip, threshold / (norm + self.clip_eps), 1.0)
         value_clip = sel(self.value_clip) & ~nonfinite
         clipped = norm_clip.clone()
         for i, g in enumerate(grads):
