@@ -9,7 +9,8 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -70,3 +71,15 @@ def machine_line() -> str:
         f"{torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside the block (a per-core comparison: a sweep's workers
+    take one core each), the caller's thread count restored after it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -36,7 +36,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import compare, machine_line
+from common import compare, machine_line, one_thread
 from rnnlab.conv import LocallyConnected2d, TiledConv2d
 from rnnlab.conv.local import locally_connected_reference, sliding_windows
 from rnnlab.conv.tiled import tile_over_positions, tiled_conv_reference
@@ -144,12 +144,8 @@ def candidates(N: int, C: int, side: int, O: int, k: int):
 
 
 def main() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return measure()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def measure() -> str:

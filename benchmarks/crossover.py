@@ -6,8 +6,9 @@ for benchmarks/RESULTS.md.
 
 For each cell (Elman, GRU, LSTM: G = 1, 3, 4 gate blocks), members K, minibatch B and hidden
 size H, ``train_ensemble`` runs a few updates on the adding problem (T = 100, Pascanu's
-variant) twice: with its compiled loops (``training/ensemble_scans.cpp``) and with the Python
-scans (``ensemble_native.suits`` patched to refuse). The work per step is ``K · B · G·H · H``
+variant; the configs of ``benchmarks/ensemble.py``) twice: with its compiled loops
+(``training/ensemble_scans.cpp``) and with the Python scans (``ensemble_native.suits`` patched
+to refuse). The work per step is ``K · B · G·H · H``
 multiply-adds of the recurrent products; the table gives both times and their ratio, and per
 cell the largest work at which the compiled loops were faster everywhere below it. One
 intra-op thread (a sweep's worker takes one core); the two paths alternate, median of rounds.
@@ -22,15 +23,13 @@ import time
 from pathlib import Path
 from unittest import mock
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import machine_line
+from common import machine_line, one_thread
+from ensemble import config
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
-from rnnlab.training import TrainConfig, ensemble_native, train_ensemble
-from rnnlab.training.clipping import ClipConfig
+from rnnlab.training import ensemble_native, train_ensemble
 
 GATES = {"elman": 1, "gru": 3, "lstm": 4}
 MEMBERS = (8, 32, 128)
@@ -44,17 +43,7 @@ def one_call(cell: str, K: int, B: int, H: int, compiled: bool) -> float:
     """Seconds per update of ``UPDATES`` updates of K members, compiled loops or Python scans."""
     task = make("addition", length=100)
     models = [build_model(task, cell, H, seed=k) for k in range(K)]
-    configs = [
-        TrainConfig(
-            seed=k,
-            batch_size=B,
-            max_updates=UPDATES,
-            eval_every=UPDATES,
-            eval_size=1,
-            clip=ClipConfig("norm", 1.0),
-        )
-        for k in range(K)
-    ]
+    configs = [config(k, B, UPDATES) for k in range(K)]
     with mock.patch.object(ensemble_native, "suits", lambda *args: compiled):
         start = time.perf_counter()
         train_ensemble(models, task, configs)
@@ -62,12 +51,8 @@ def one_call(cell: str, K: int, B: int, H: int, compiled: bool) -> float:
 
 
 def main() -> str:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _table()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _table() -> str:

@@ -55,7 +55,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import machine_line, matmul_flops_per_second
+from common import machine_line, matmul_flops_per_second, one_thread
 from rnnlab.experiments import graves2014
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
@@ -289,12 +289,8 @@ def candidate_for(method: str, task, cell: str, H: int, B: int, U: int, K: int, 
 
 def main() -> str:
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # per-core comparison: a sweep's workers take one core each
-    try:
+    with one_thread():  # per-core comparison: a sweep's workers take one core each
         return _table()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _table() -> str:

@@ -26,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common import one_thread
 from rnnlab.experiments.train_one import run_unit, train_spec
 from rnnlab.runs.executor import ProcessExecutor, RunContext
 from rnnlab.runs.ray_executor import RayExecutor, import_ray
@@ -62,20 +61,19 @@ def specs(updates: int, runs: int, tag: float) -> list[dict]:
 def updates_for(seconds: float) -> int:
     """The update budget of a run that takes about ``seconds`` on one thread here (one run to
     warm up, then runs of 20 and 220 updates: the difference is 200 updates' time)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with tempfile.TemporaryDirectory() as folder, RunStore(Path(folder) / "r.db") as store:
-            times = []
-            for n in (5, 20, 220):
-                (spec,) = specs(n, 1, -n)
-                key = store.add(spec)
-                record = store.claim(key)
-                start = time.perf_counter()
-                run_unit(record.spec, RunContext(store, record))
-                times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
+    with (
+        one_thread(),
+        tempfile.TemporaryDirectory() as folder,
+        RunStore(Path(folder) / "r.db") as store,
+    ):
+        times = []
+        for n in (5, 20, 220):
+            (spec,) = specs(n, 1, -n)
+            key = store.add(spec)
+            record = store.claim(key)
+            start = time.perf_counter()
+            run_unit(record.spec, RunContext(store, record))
+            times.append(time.perf_counter() - start)
     per_update = (times[2] - times[1]) / 200
     fixed = max(0.0, times[1] - 20 * per_update)
     return max(10, round((seconds - fixed) / per_update))

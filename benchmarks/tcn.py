@@ -23,7 +23,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import compare, machine_line
+from common import compare, machine_line, one_thread
 from rnnlab.experiments.bai2018 import parameter_count, recurrent_size_for
 from rnnlab.models.factory import build_model
 from rnnlab.models.tcn import tcn_model
@@ -82,7 +82,11 @@ def rows(T: int, B: int, channels: int, levels: int, kernel: int) -> list[str]:
 
 
 def main() -> str:
-    torch.set_num_threads(1)
+    with one_thread():
+        return _table()
+
+
+def _table() -> str:
     header = (
         "| T | B | TCN (parameters) | recurrent, hidden (parameters) | torch fused ms "
         "| TCN / torch | rnnlab cell / torch | TCN / rnnlab cell |\n"
