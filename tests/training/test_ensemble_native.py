@@ -176,6 +176,8 @@ def test_suits_only_small_float_scans_on_the_cpu(compiled):
     assert native.suits(torch.zeros(32, 100, 4, 2), 24, 1)  # 32 · 4 · 24² = MAX_STEP_WORK[1]
     assert native.suits(torch.zeros(32, 100, 4, 2), 16, 4)  # 32 · 4 · 64 · 16 = MAX_STEP_WORK[4]
     assert not native.suits(torch.zeros(33, 100, 4, 2), 16, 4)
+    assert native.suits(torch.zeros(32, 100, 4, 2), 16, 3)  # 32 · 4 · 48 · 16 = MAX_STEP_WORK[3]
+    assert not native.suits(torch.zeros(33, 100, 4, 2), 16, 3)
 
 
 def test_the_compiled_scans_can_be_switched_off(monkeypatch):
@@ -195,35 +197,50 @@ def test_only_known_sources_are_built():
         rnnlab_compiled.load("nope")
 
 
+#: (K, T, B, I, H) and each member's first real step (T: a member with no real step)
+SCAN_SHAPES = [
+    ((5, 11, 2, 3, 9), [0, 3, 10, 1, 6]),
+    ((3, 7, 1, 2, 8), [0, 7, 2]),
+    ((2, 6, 4, 1, 17), [5, 0]),
+]
+
+
 def scan_calls(dtype: torch.dtype, seed: int = 3):
-    """Every entry point of the compiled scans with random arguments of ``dtype``, as
-    ``module -> [outputs]`` (forward tapes and backward gradients; members padded at the front)."""
-    K, T, B, I, H = 5, 11, 2, 3, 9
+    """Every entry point of the compiled scans with random arguments of ``dtype``, at each of
+    :data:`SCAN_SHAPES`, read out at the last step and at every step, as ``module -> [outputs]``
+    (forward tapes and backward gradients; members padded at the front)."""
     g = torch.Generator().manual_seed(seed)
 
     def draw(*shape, scale=0.5):
         return scale * torch.randn(*shape, generator=g, dtype=dtype)
 
-    start = torch.tensor([0, 3, 10, 1, 6])
-    inputs = draw(K, T, B, I, scale=1.0)
-    inputs[torch.arange(T) < start[:, None]] = 0  # padding at the front
-    with_bias = torch.cat([inputs, torch.ones(K, T, B, 1, dtype=dtype)], dim=-1)
-    top, steps = draw(K, B, H), draw(K, T, B, H)
-    w = {G: (draw(K, G * H, I), draw(K, G * H, H), draw(K, G * H), draw(K, G * H)) for G in (3, 4)}
-    w_in, w_hh = draw(K, H, I + 1), draw(K, H, H)
+    cases = []
+    for (K, T, B, I, H), first in SCAN_SHAPES:
+        start = torch.tensor(first)
+        inputs = draw(K, T, B, I, scale=1.0)
+        inputs[torch.arange(T) < start[:, None]] = 0  # padding at the front
+        with_bias = torch.cat([inputs, torch.ones(K, T, B, 1, dtype=dtype)], dim=-1)
+        steps = [torch.empty(0, dtype=dtype), draw(K, T, B, H)]  # last step, every step
+        weights = {G: [draw(K, G * H, I), draw(K, G * H, H), draw(K, G * H)] for G in (1, 3, 4)}
+        cases.append((start, inputs, with_bias, draw(K, B, H), steps, weights, draw(K, 3 * H)))
 
     def calls(module) -> list[torch.Tensor]:
         out = []
-        for activation in ACTIVATIONS.values():
-            states = module.elman_forward(with_bias, w_in, w_hh, start, activation)
-            out += [states, *module.elman_backward(with_bias, w_hh, states, start, activation,
-                                                    top, steps)]  # fmt: skip
-        w_ih, w_hh4, b, _ = w[4]
-        tape = module.lstm_forward(inputs, w_ih, w_hh4, b, start)
-        out += [*tape, *module.lstm_backward(inputs, w_hh4, *tape, start, top, steps)]
-        w_ih, w_hh3, b_ih, b_hh = w[3]
-        tape = module.gru_forward(inputs, w_ih, w_hh3, b_ih, b_hh, start)
-        out += [*tape, *module.gru_backward(inputs, w_hh3, *tape, start, top, steps)]
+        for start, inputs, with_bias, top, steps, w, b_hh in cases:
+            w_in = torch.cat([w[1][0], w[1][2].unsqueeze(-1)], dim=-1)  # [W_ih | b]
+            for step_grads in steps:
+                for activation in ACTIVATIONS.values():
+                    states = module.elman_forward(with_bias, w_in, w[1][1], start, activation)
+                    grads = module.elman_backward(
+                        with_bias, w[1][1], states, start, activation, top, step_grads
+                    )
+                    out += [states, *grads]
+                tape = module.lstm_forward(inputs, *w[4], start)
+                grads = module.lstm_backward(inputs, w[4][1], *tape, start, top, step_grads)
+                out += [*tape, *grads]
+                tape = module.gru_forward(inputs, *w[3], b_hh, start)
+                grads = module.gru_backward(inputs, w[3][1], *tape, start, top, step_grads)
+                out += [*tape, *grads]
         return out
 
     return calls

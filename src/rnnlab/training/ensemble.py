@@ -44,8 +44,9 @@ Built on :func:`~rnnlab.training.ensemble_train.train_ensemble`'s parts, not bes
 batched Elman scan (:mod:`rnnlab.training.ensemble_scan`), the members' losses and output
 gradients (:func:`~rnnlab.training.ensemble_fused.loss_gradients`) and the clipping,
 non-finite policy and SGD step (:class:`~rnnlab.training.stacked_step.StackedStep`, with
-Pascanu's rescale ``c g / ‖g‖``, no ε) are theirs. What it adds is Pascanu's model itself: his
-initialisation schemes, one recurrent bias, member subsets and the batched Ω of every member.
+Pascanu's norm and rescale, ``rescale="pascanu"``) are theirs. What it adds is Pascanu's model
+itself: his initialisation schemes, one recurrent bias, member subsets and the batched Ω of
+every member.
 """
 
 from __future__ import annotations
@@ -172,8 +173,8 @@ class ElmanEnsemble:
 
     Parameters (member k in row k): ``weight_in`` (K, H, I+1) = ``[W_ih | b]``, ``weight_hh``
     (K, H, H), ``weight_hy`` (K, O, H), ``bias_y`` (K, O), torch's layouts. The momentum buffers
-    are those of ``step``, the :class:`~rnnlab.training.stacked_step.StackedStep` that clips and
-    steps them.
+    are those of the :class:`~rnnlab.training.stacked_step.StackedStep` that clips and steps
+    them (in :meth:`state_dict`, ``"optimizer"``).
 
     Args:
         task: the task every member learns (its sizes, its loss, last-step or every-step
@@ -255,12 +256,12 @@ class ElmanEnsemble:
                 generator=generator,
             )
         # clipping, the non-finite policy and SGD with momentum: train_ensemble's step, with
-        # Pascanu's rescale c g / ‖g‖ (his code's, no ε)
-        self.step = StackedStep(
+        # Pascanu's norm √(Σ g·g) and rescale c g / ‖g‖ (his code's, no ε)
+        self._stacked_step = StackedStep(
             self.parameters,
             [False, True, False, False],  # W_hh is the recurrent matrix policy "pascanu" shrinks
             [_step_config(m, self.nonfinite) for m in members],
-            clip_eps=0.0,
+            rescale="pascanu",
         )
         self._workspace = scan.Workspace()
         self.counters = _Counters(
@@ -536,7 +537,7 @@ class ElmanEnsemble:
         loss, grads, omega, terms = self._gradients(batches, rows)
         n = len(batches)
         with torch.no_grad():
-            outcome = self.step(list(grads), rows)
+            outcome = self._stacked_step(list(grads), rows)
         taken = self._spread(torch.ones(n, dtype=torch.bool), rows, False)
         clipped = self._spread(outcome.clipped, rows, False)
         nonfinite = self._spread(outcome.nonfinite, rows, False)
@@ -585,7 +586,7 @@ class ElmanEnsemble:
         """Everything an exact resume needs: weights, momentum, generators, counters."""
         return {
             "parameters": [p.clone() for p in self.parameters],
-            "optimizer": self.step.state_dict(),
+            "optimizer": self._stacked_step.state_dict(),
             "generators": [g.get_state() for g in self.generators],
             "updates": self.counters.updates,
             "taken": self.counters.taken.clone(),
@@ -595,6 +596,11 @@ class ElmanEnsemble:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Restore :meth:`state_dict`'s output (same members, task and sizes)."""
+        if "optimizer" not in state and "buffers" not in state:
+            raise ValueError(
+                "state must be an ElmanEnsemble.state_dict() (its optimiser state, 'optimizer', "
+                "or the momentum buffers of an older state, 'buffers', is missing)"
+            )
         for p, saved in zip(self.parameters, state["parameters"], strict=True):
             if p.shape != saved.shape:
                 raise ValueError(
@@ -608,9 +614,10 @@ class ElmanEnsemble:
         # a state saved before updates could leave members out: every member took every update
         taken = state.get("taken", torch.full((self.size,), updates, dtype=torch.long))
         if "optimizer" in state:
-            self.step.load_state_dict(state["optimizer"])
+            self._stacked_step.load_state_dict(state["optimizer"])
         else:  # saved before the step was StackedStep's: its own momentum buffers, or None
-            self.step.load_state_dict(_old_momentum(state["buffers"], taken, self.parameters))
+            optimizer = _old_momentum(state["buffers"], taken, self.parameters)
+            self._stacked_step.load_state_dict(optimizer)
         self.counters = _Counters(
             updates, taken.clone(), state["clipped"].clone(), state["nonfinite"].clone()
         )

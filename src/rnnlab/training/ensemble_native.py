@@ -19,9 +19,10 @@ Python scans' is nearly fixed per step, their number of operations (about 6 for 
 GRU and LSTM) times a few microseconds, until the products grow large. :data:`MAX_STEP_WORK`
 holds the crossovers of the vectorised loops measured on this project's machine by
 ``benchmarks/crossover.py`` (K = 8–128, B = 1–4, H = 8–32, T = 100, one thread; section
-"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. The Python scans
-stay the reference: the tests compare the two on every output, and ``benchmarks/ensemble.py``
-measures both.
+"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. Up to about four
+times that, the two were within the machine's noise of each other; the Python scans are
+clearly faster only well beyond. The Python scans stay the reference: the tests compare the two
+on every output, and ``benchmarks/ensemble.py`` measures both.
 """
 
 from __future__ import annotations

@@ -6,15 +6,16 @@ For member ``k`` with gradients ``g_k`` (every parameter's row ``k``) this does 
 (:func:`rnnlab.training.loop.make_optimizer`), with the member's own settings:
 
 - the norm ``‖g_k‖ = ‖(‖g_{k,1}‖, ‖g_{k,2}‖, ...)‖`` over all its parameters (torch's
-  ``get_total_norm``);
+  ``get_total_norm``), or with ``rescale="pascanu"`` ``√(Σ_i g_{k,i}·g_{k,i})`` (Pascanu's
+  code's; equal up to rounding);
 - non-finite (NaN, inf or above :data:`~rnnlab.training.clipping.EXPLOSION_NORM`): policy
   ``"skip"`` zeroes the gradients and leaves the member and its optimiser state unchanged;
   ``"pascanu"`` replaces the recurrent weights' gradients by ``0.02 W_hh``, zeroes the others
   and steps;
-- clipping ``"norm"``: when ``‖g_k‖ > c``, ``g_k ← g_k · c / (‖g_k‖ + ε)`` with ``ε = 1e-6``
-  (torch's ``clip_grads_with_norm_``), or ``ε = 0`` (``clip_eps=0``: Pascanu's own rescale, as
-  :class:`~rnnlab.training.ensemble.ElmanEnsemble` takes it); ``"value"``: every element clamped
-  to ``[-c, c]``;
+- clipping ``"norm"``: when ``‖g_k‖ > c``, ``g_k ← g_k · c / (‖g_k‖ + 1e-6)`` (torch's
+  ``clip_grads_with_norm_``), or with ``rescale="pascanu"`` ``g_k ← g_k · c / ‖g_k‖`` (his
+  code's ``rescale``, as :class:`~rnnlab.training.ensemble.ElmanEnsemble` takes it);
+  ``"value"``: every element clamped to ``[-c, c]``;
 - the step, torch's defaults otherwise (no weight decay, no dampening, no Nesterov):
 
   - SGD: ``v ← μ v + g`` (``v = g`` at the first step), ``θ ← θ - η v`` (``μ = 0``:
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_choice
 from rnnlab.training.clipping import EXPLOSION_NORM, PASCANU_SHRINK, ClipConfig
 from rnnlab.training.loop import TrainConfig
 
@@ -46,6 +48,8 @@ BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
 RMS_ALPHA = 0.99  # torch.optim.RMSprop's default
 EPS = 1e-8  # both optimisers' default
 CLIP_EPS = 1e-6  # torch's clip_grads_with_norm_ divides by norm + 1e-6
+#: the norm and clipping conventions: torch's ``clip_grad_norm_``, or Pascanu's code's
+RESCALES = ("torch", "pascanu")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ class StackedStep:
             parameter (for several parameters kept in one flat buffer).
         configs: the K members' :class:`~rnnlab.training.loop.TrainConfig` (optimizer, learning
             rate, momentum, clipping are read).
-        clip_eps: ``ε`` of norm clipping's ``c / (‖g‖ + ε)`` (default torch's 1e-6).
+        rescale: the norm and the clipping coefficient: ``"torch"`` (default; torch's
+            ``clip_grad_norm_``) or ``"pascanu"`` (Pascanu's code); see the module docstring.
     """
 
     def __init__(
@@ -81,7 +86,7 @@ class StackedStep:
         recurrent: Sequence[bool | Tensor],
         configs: Sequence[TrainConfig],
         *,
-        clip_eps: float = CLIP_EPS,
+        rescale: str = "torch",
     ) -> None:
         self.parameters = list(parameters)
         self.recurrent = [
@@ -98,7 +103,7 @@ class StackedStep:
         self.value_clip = torch.tensor([c.mode == "value" for c in clips])
         self.threshold = _rows([c.threshold for c in clips], first)
         self.skip_policy = torch.tensor([c.nonfinite == "skip" for c in clips])
-        self.clip_eps = clip_eps
+        self.rescale = check_choice("rescale", rescale, RESCALES)
         K = len(configs)
         self.steps = torch.zeros(K, dtype=torch.long)  # optimiser steps taken, per member
         self.first = [torch.zeros_like(p) for p in self.parameters]  # v (SGD), m (Adam)
@@ -117,12 +122,17 @@ class StackedStep:
         """
         index = members
         sel = (lambda t: t) if index is None else (lambda t: t[index])
-        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])
-        norm = torch.linalg.vector_norm(norms, dim=0)
+        if self.rescale == "pascanu":
+            flat = [g.flatten(1) for g in grads]
+            norm = torch.stack([torch.linalg.vecdot(f, f) for f in flat]).sum(0).sqrt()
+        else:
+            norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])
+            norm = torch.linalg.vector_norm(norms, dim=0)
         nonfinite = ~torch.isfinite(norm) | (norm > EXPLOSION_NORM)
         threshold = sel(self.threshold)
         norm_clip = sel(self.norm_clip) & (norm > threshold) & ~nonfinite
-        coefficient = torch.where(norm_clip, threshold / (norm + self.clip_eps), 1.0)
+        eps = 0.0 if self.rescale == "pascanu" else CLIP_EPS
+        coefficient = torch.where(norm_clip, threshold / (norm + eps), 1.0)
         value_clip = sel(self.value_clip) & ~nonfinite
         clipped = norm_clip.clone()
         for i, g in enumerate(grads):
