@@ -25,12 +25,14 @@ import rnnt  # noqa: E402
 import scan  # noqa: E402
 import sweeps  # noqa: E402
 import tcn  # noqa: E402
+import vectorised  # noqa: E402
 from rnnlab._io import atomic_write  # noqa: E402
 
 BENCHMARKS = {
     "recurrent": recurrent,
     "ensemble": ensemble,
     "crossover": crossover,
+    "vectorised": vectorised,
     "rnnt": rnnt,
     "scan": scan,
     "clockwork": clockwork,

@@ -1,0 +1,95 @@
+"""The seed ensembles' compiled loops for tiny networks, built for the CPU's vector instructions
+against the plain build of the same source, same process.
+
+Run: ``python benchmarks/vectorised.py``. Prints a Markdown table and returns it from ``main()``
+for benchmarks/RESULTS.md.
+
+``rnnlab.compiled`` builds ``training/ensemble_scans.cpp`` for the widest vector instructions
+torch reports (``compiled.builds_of``: first entry) and falls back to a plain build (last
+entry); both round alike, bit for bit. Here ``train_ensemble`` trains K = 32 and 128 members on
+Hochreiter & Schmidhuber's workload (the adding problem, their variant, T = 100; H = 8, one
+sequence per update; the configs of ``benchmarks/ensemble.py``) once with each build
+(``ensemble_native.compiled`` patched to return it), alternating, median of rounds; the ratio is
+vectorised / plain per update, whole updates (drawing the minibatches, clipping and the step
+included). One intra-op thread.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import machine_line, one_thread
+from ensemble import config
+from rnnlab import compiled
+from rnnlab.models.factory import build_model
+from rnnlab.tasks import make
+from rnnlab.training import ensemble_native, train_ensemble
+
+CELLS = ("elman", "lstm", "gru")
+MEMBERS = (32, 128)
+H, B, UPDATES, ROUNDS = 8, 1, 40, 5
+
+
+def per_update(module, cell: str, K: int) -> float:
+    """Seconds per update of K members trained with the compiled scans of ``module``."""
+    task = make("addition", length=100, variant="hochreiter97")
+    models = [build_model(task, cell, H, seed=k) for k in range(K)]
+    configs = [config(k, B, UPDATES) for k in range(K)]
+    with mock.patch.object(ensemble_native, "compiled", lambda: module):
+        start = time.perf_counter()
+        train_ensemble(models, task, configs)
+        return (time.perf_counter() - start) / UPDATES
+
+
+def main() -> str:
+    with one_thread():
+        return _table()
+
+
+def _table() -> str:
+    builds = compiled.builds_of("ensemble_scans")
+    title = "## Tiny nets' compiled loops: vectorised build against the plain build"
+    if len(builds) == 1 or ensemble_native.compiled() is None:
+        return f"{title}\n\nNot measured: no vectorised build of the scans on this machine."
+    vectorised = ensemble_native.compiled()
+    plain = compiled.build_module("ensemble_scans", *builds[-1])
+    rows = []
+    for cell in CELLS:
+        for K in MEMBERS:
+            per_update(vectorised, cell, K)
+            per_update(plain, cell, K)  # warm-up
+            v, p = [], []
+            for _ in range(ROUNDS):
+                v.append(per_update(vectorised, cell, K))
+                p.append(per_update(plain, cell, K))
+            v_ms, p_ms = 1e3 * statistics.median(v), 1e3 * statistics.median(p)
+            row = f"| {cell} | {K} | {v_ms:.2f} | {p_ms:.2f} | {v_ms / p_ms:.2f} |"
+            print(row, flush=True)
+            rows.append(row)
+    return "\n".join(
+        [
+            title,
+            "",
+            f"Machine: {machine_line()}; vectorised build `{builds[0][0]}` "
+            f"({' '.join(builds[0][1])}), plain build `{builds[-1][0]}` "
+            f"({' '.join(builds[-1][1])}).",
+            f"train_ensemble on addition (Hochreiter's variant, T = 100), H = {H}, B = {B}, "
+            f"{UPDATES} updates with clipping at 1 and SGD, one final evaluation; median of "
+            f"{ROUNDS} alternating rounds. Ratio = vectorised / plain (below 1: vectorised "
+            "faster).",
+            "",
+            "| cell | K | vectorised ms / update | plain ms / update | ratio |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
