@@ -46,9 +46,10 @@ def step_argument(step_grads):
 
 
 def assert_real_steps_equal(native_tape, python_tape, start, rtol=1e-12):
-    """Equal on every member's real steps (the compiled tapes hold zeros on padding)."""
+    """Equal on every member's real steps; the compiled tape holds zeros on its padding."""
     for k, s in enumerate(start.tolist()):
         torch.testing.assert_close(native_tape[k, s:], python_tape[k, s:], rtol=rtol, atol=1e-13)
+        assert not native_tape[k, :s].any()
 
 
 LENGTHS = [9, 7, 9, 4]  # members padded at the front to T = 9
