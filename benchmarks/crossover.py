@@ -20,18 +20,15 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, one_thread
-from ensemble import config
-from rnnlab.models.factory import build_model
+from ensemble import ensemble, timed
 from rnnlab.tasks import make
-from rnnlab.training import ensemble_native, train_ensemble
+from rnnlab.training import ensemble_native
 
 GATES = {"elman": 1, "gru": 3, "lstm": 4}
 MEMBERS = (8, 32, 128)
@@ -44,13 +41,9 @@ ROUNDS = 3
 def one_call(cell: str, K: int, B: int, H: int, compiled: bool) -> float:
     """Seconds per update of ``UPDATES`` updates of K members, compiled loops or Python scans."""
     task = make("addition", length=100)
-    models = [build_model(task, cell, H, seed=k) for k in range(K)]
     # one test sequence per member at the end: the timed calls are almost all updates
-    configs = [replace(config(k, B, UPDATES), eval_size=1) for k in range(K)]
     with mock.patch.object(ensemble_native, "suits", lambda *args: compiled):
-        start = time.perf_counter()
-        train_ensemble(models, task, configs)
-        return (time.perf_counter() - start) / UPDATES
+        return timed(lambda: ensemble(task, cell, H, B, UPDATES, K, eval_size=1)) / UPDATES
 
 
 def main() -> str:

@@ -96,13 +96,13 @@ TARGETS = {  # issue 14, at K = 32
 OMEGA = 2.0
 
 
-def config(seed: int, B: int, updates: int, omega: float = 0.0) -> TrainConfig:
+def config(seed: int, B: int, updates: int, omega: float = 0.0, eval_size: int = 10) -> TrainConfig:
     return TrainConfig(
         seed=seed,
         batch_size=B,
         max_updates=updates,
         eval_every=updates,
-        eval_size=10,
+        eval_size=eval_size,
         clip=ClipConfig("norm", 1.0),
         omega=omega,
     )
@@ -122,10 +122,18 @@ def alone(task, cell: str, H: int, B: int, U: int, omega: float = 0.0) -> Callab
 
 
 def ensemble(
-    task, cell: str, H: int, B: int, U: int, K: int, method: str = "auto", omega: float = 0.0
+    task,
+    cell: str,
+    H: int,
+    B: int,
+    U: int,
+    K: int,
+    method: str = "auto",
+    omega: float = 0.0,
+    eval_size: int = 10,
 ):
     models = [build_model(task, cell, H, seed=k) for k in range(K)]
-    configs = [config(k, B, U, omega) for k in range(K)]
+    configs = [config(k, B, U, omega, eval_size) for k in range(K)]
     return lambda: train_ensemble(models, task, configs, method=method)
 
 

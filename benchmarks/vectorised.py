@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, one_thread
-from ensemble import config
+from ensemble import ensemble, timed
 from rnnlab import compiled
-from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
-from rnnlab.training import ensemble_native, train_ensemble
+from rnnlab.training import ensemble_native
 
 CELLS = ("elman", "lstm", "gru")
 MEMBERS = (32, 128)
@@ -39,12 +37,8 @@ H, B, UPDATES, ROUNDS = 8, 1, 40, 5
 def per_update(module, cell: str, K: int) -> float:
     """Seconds per update of K members trained with the compiled scans of ``module``."""
     task = make("addition", length=100, variant="hochreiter97")
-    models = [build_model(task, cell, H, seed=k) for k in range(K)]
-    configs = [config(k, B, UPDATES) for k in range(K)]
     with mock.patch.object(ensemble_native, "compiled", lambda: module):
-        start = time.perf_counter()
-        train_ensemble(models, task, configs)
-        return (time.perf_counter() - start) / UPDATES
+        return timed(lambda: ensemble(task, cell, H, B, UPDATES, K)) / UPDATES
 
 
 def main() -> str:
