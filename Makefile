@@ -1,6 +1,7 @@
 # rnnlab: every target sets itself up on a fresh machine.
-#   make test   lint (ruff check + format check) and the test suite (with ray installed, so the
-#               Ray executor is tested against a real local Ray instance)
+#   make test   lint (ruff check + format check) and the test suite over all cores (pytest-xdist;
+#               with ray installed, so the Ray executor is tested against a real local Ray
+#               instance)
 #   make demo   the main job: Pascanu et al. 2013's Fig. 7 in miniature (rnnlab reproduce
 #               pascanu2013 --preset quick): a table, plots and an HTML report in runs/
 #   make bench  the benchmarks, written to benchmarks/RESULTS.md
@@ -32,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 demo: $(STAMP)
 	$(BIN)/rnnlab demo --workers 2
