@@ -212,13 +212,24 @@ def test_exploding_members_are_handled_as_alone(float64, policy):
     assert_same(results, reference, models, alone, rel=1e-8)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
-def test_stacked_step_equals_torch_optim(float64, optimizer):
+@pytest.mark.parametrize(
+    "optimizers, momenta",
+    [
+        (["sgd"] * 3, [0.0, 0.5, 0.9]),
+        (["sgd"] * 3, [0.0, 0.0, 0.0]),  # no member keeps a momentum buffer
+        (["sgd"] * 3, [0.3, 0.5, 0.9]),  # every member does
+        (["adam"] * 3, [0.0, 0.5, 0.9]),
+        (["rmsprop"] * 3, [0.0, 0.5, 0.9]),
+        (["sgd", "adam", "sgd"], [0.9, 0.0, 0.0]),  # two optimizers
+        (["rmsprop", "sgd", "adam"], [0.5, 0.9, 0.0]),  # one optimizer each
+    ],
+)
+def test_stacked_step_equals_torch_optim(float64, optimizers, momenta):
     generator = torch.Generator().manual_seed(0)
     shapes = [(3, 4), (3,)]
     K = 3
     configs = [
-        TrainConfig(optimizer=optimizer, learning_rate=0.1 * (k + 1), momentum=[0.0, 0.5, 0.9][k])
+        TrainConfig(optimizer=optimizers[k], learning_rate=0.1 * (k + 1), momentum=momenta[k])
         for k in range(K)
     ]
     stacked = [torch.randn(K, *s, generator=generator) for s in shapes]
@@ -236,6 +247,9 @@ def test_stacked_step_equals_torch_optim(float64, optimizer):
             for p, g in zip(singles[k], grads, strict=True):
                 p.grad = g[k].clone()
             optimizers[k].step()
+            if configs[k].optimizer == "sgd" and configs[k].momentum == 0:
+                for first in step.first:  # an SGD member without momentum never reads it
+                    first[k] = math.nan
         step([g.clone() for g in grads])
     for k in range(K):
         for p, q in zip(singles[k], stacked, strict=True):

@@ -52,9 +52,10 @@ from types import ModuleType
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnlab import compiled
-from rnnlab.training.ensemble_scan import Workspace, fresh, front_padded_rows
+from rnnlab.training.ensemble_scan import Workspace, fresh
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -107,9 +108,7 @@ def pack_steps(inputs: Sequence[Tensor]) -> PackedSteps:
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
     if all(L == T for L in lengths):
         return PackedSteps(torch.stack(list(inputs)), start, None)
-    K, (_, B, I) = len(inputs), inputs[0].shape
-    packed = inputs[0].new_zeros(K, T, B, I)
-    packed.view(K * T, B, I)[front_padded_rows(lengths, T)] = torch.cat(list(inputs))
+    packed = pad_sequence(list(inputs), batch_first=True, padding_side="left")
     real = torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)  # (T, K)
     return PackedSteps(packed, start, real)
 

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnlab.training.omega import omega_from_norms
 
@@ -90,27 +91,15 @@ def pack_inputs(
 ) -> PackedInputs:
     """Pad each member's inputs (L_k, B, I) at the front to ``T = max L_k``; add the bias
     channel."""
-    K = len(inputs)
     lengths = [x.shape[0] for x in inputs]
     T = max(lengths)
-    _, B, I = inputs[0].shape
-    packed = torch.zeros(K, T, B, I + 1, dtype=dtype, device=device)
+    padded = pad_sequence(list(inputs), batch_first=True, padding_side="left")  # (K, T, B, I)
+    K, _, B, _ = padded.shape
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
-    rows = front_padded_rows(lengths, T).to(device)
-    packed.view(K * T, B, I + 1)[rows, :, :I] = torch.cat(list(inputs)).to(device, dtype)
-    real = (torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)).to(device)  # (T, K)
-    packed[..., I] = real.t().unsqueeze(-1)  # the bias channel: 1 on real steps
-    return PackedInputs(packed, start, real)
-
-
-def front_padded_rows(lengths: Sequence[int], T: int) -> Tensor:
-    """Where the members' steps go in a member-major (K·T, ...) buffer padded at the front:
-    member k's step j (of ``L_k = lengths[k]``) at row ``k·T + T - L_k + j``, for the members'
-    steps concatenated in order (one index for all of them)."""
-    sizes = torch.tensor(list(lengths), dtype=torch.long)
-    first = torch.arange(1, len(sizes) + 1) * T - sizes  # each member's first real row
-    within = torch.arange(int(sizes.sum())) - (sizes.cumsum(0) - sizes).repeat_interleave(sizes)
-    return first.repeat_interleave(sizes) + within
+    real = torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)  # (T, K)
+    bias = real.t()[:, :, None, None].expand(K, T, B, 1)  # the bias channel: 1 on real steps
+    packed = torch.cat([padded.to(dtype), bias.to(dtype)], dim=-1).to(device)
+    return PackedInputs(packed, start, real.to(device))
 
 
 class Workspace:

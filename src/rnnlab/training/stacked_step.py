@@ -105,6 +105,16 @@ class StackedStep:
         self.skip_policy = torch.tensor([c.nonfinite == "skip" for c in clips])
         self.rescale = check_choice("rescale", rescale, RESCALES)
         K = len(configs)
+        # what the configs fix once, so that an update takes no operation it does not need
+        self.any_value_clip = any(c.mode == "value" for c in clips)
+        self.optimizer_rows = {
+            name: torch.tensor([k for k in range(K) if self.optimizers[k] == name])
+            for name in ("sgd", "adam", "rmsprop")
+        }
+        self.uniform_optimizer = len(set(self.optimizers)) == 1
+        momenta = {c.momentum > 0 for c in configs if c.optimizer == "sgd"}
+        self.momentum_everywhere = momenta == {True}  # SGD: v <- mu v + g for every member
+        self.momentum_nowhere = momenta == {False}  # SGD: v = g for every member
         self.steps = torch.zeros(K, dtype=torch.long)  # optimiser steps taken, per member
         self.first = [torch.zeros_like(p) for p in self.parameters]  # v (SGD), m (Adam)
         self.second = [torch.zeros_like(p) for p in self.parameters]  # s (Adam, RMSProp)
@@ -133,14 +143,14 @@ class StackedStep:
         norm_clip = sel(self.norm_clip) & (norm > threshold) & ~nonfinite
         eps = 0.0 if self.rescale == "pascanu" else CLIP_EPS
         coefficient = torch.where(norm_clip, threshold / (norm + eps), 1.0)
-        value_clip = sel(self.value_clip) & ~nonfinite
-        clipped = norm_clip.clone()
-        for i, g in enumerate(grads):
+        clipped = norm_clip
+        for g in grads:
             g.mul_(self._view(coefficient, g))
-            if bool(value_clip.any()):
-                over = (g.abs() > self._view(threshold, g)).flatten(1).any(1)
-                clipped |= value_clip & over
+        if self.any_value_clip:
+            value_clip = sel(self.value_clip) & ~nonfinite
+            for i, g in enumerate(grads):
                 limit = self._view(threshold, g)
+                clipped = clipped | (value_clip & (g.abs() > limit).flatten(1).any(1))
                 clamped = torch.maximum(torch.minimum(g, limit), -limit)
                 grads[i] = torch.where(self._view(value_clip, g), clamped, g)
         skip = nonfinite & sel(self.skip_policy)
@@ -148,19 +158,36 @@ class StackedStep:
             for i, (g, p) in enumerate(zip(grads, self.parameters, strict=True)):
                 fallback = torch.where(self.recurrent[i], PASCANU_SHRINK * sel(p), 0.0)
                 grads[i] = torch.where(self._view(nonfinite, g), fallback, g)
-        self._step(grads, index, ~skip)
+            self._step(grads, index, ~skip)
+        else:  # every member steps
+            self._step(grads, index, None)
         return StackedOutcome(norm, clipped, nonfinite, skip)
 
-    def _step(self, grads: list[Tensor], index: Tensor | None, stepping: Tensor) -> None:
+    def _step(self, grads: list[Tensor], index: Tensor | None, stepping: Tensor | None) -> None:
+        """Step the members of ``index`` (all K if None) that are ``stepping`` (all if None)."""
+        if index is None and stepping is None:  # every member: views, no gathers or scatters
+            self.steps += 1
+            if self.uniform_optimizer:
+                for i, p in enumerate(self.parameters):
+                    getattr(self, f"_{self.optimizers[0]}")(i, p, grads[i], slice(None))
+                return
+            for name, members in self.optimizer_rows.items():
+                if members.numel():
+                    for i, p in enumerate(self.parameters):
+                        getattr(self, f"_{name}")(i, p, grads[i][members], members)
+            return
         K = len(self.configs)
         rows = torch.arange(K) if index is None else index
+        if stepping is None:
+            stepping = torch.ones(rows.numel(), dtype=torch.bool)
         taking = rows[stepping]
         if taking.numel() == 0:
             return
         self.steps[taking] += 1
         keep = stepping.nonzero().squeeze(1)
+        members_of = taking.tolist()
         for name in ("sgd", "adam", "rmsprop"):
-            chosen = [j for j, k in enumerate(taking.tolist()) if self.optimizers[k] == name]
+            chosen = [j for j, k in enumerate(members_of) if self.optimizers[k] == name]
             if not chosen:
                 continue
             members: Tensor | slice = taking[chosen]  # rows of the parameters
@@ -171,10 +198,15 @@ class StackedStep:
                 getattr(self, f"_{name}")(i, p, grads[i][local], members)
 
     def _sgd(self, i: int, p: Tensor, g: Tensor, members: Tensor | slice) -> None:
-        lr, mu = self._view(self.lr[members], g), self._view(self.momentum[members], g)
+        lr = self._view(self.lr[members], g)
+        if self.momentum_nowhere:  # v = g: no buffer to keep
+            p[members] -= lr * g
+            return
+        mu = self._view(self.momentum[members], g)
         first = self.steps[members] == 1
         v = torch.where(self._view(first, g), g, self.first[i][members] * mu + g)
-        v = torch.where(mu > 0, v, g)
+        if not self.momentum_everywhere:
+            v = torch.where(mu > 0, v, g)
         self.first[i][members] = v
         p[members] -= lr * v
 
