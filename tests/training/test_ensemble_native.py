@@ -96,7 +96,10 @@ def test_compiled_lstm_scan_equals_the_python_scan(compiled, every, monkeypatch)
     got = compiled.lstm_backward(
         packed.inputs,
         weight_hh,
-        *tape.__dict__.values(),
+        tape.gates,
+        tape.h,
+        tape.c,
+        tape.tanh_c,
         packed.start,
         top,
         step_argument(step_grads),

@@ -14,13 +14,17 @@ as when it is trained alone; its outputs there are 0.
 
 Forward, for t = 0..T-1, all members in one product per step::
 
-    z_t = x_t W_ihᵀ + b + h_{t-1} W_hhᵀ             (K, B, 4H); x W_ihᵀ + b one bmm for all t
+    z_t = [h_{t-1}, x_t, 1] [W_hh, W_ih, b]ᵀ         (K, B, 4H), one bmm of K (B, H+I+1) rows
     i, f, o = σ(z_i, z_f, z_o);  g = tanh(z_g)
     c'_t = f ⊙ c_{t-1} + i ⊙ g;   h'_t = o ⊙ tanh c'_t
     (h_t, c_t) = m_t (h'_t, c'_t)
 
 ``tanh`` is computed as ``2 σ(2x) - 1``, equal up to rounding, so that one ``sigmoid`` covers
 all four gates of a step (see ``docs/seed_ensembles.md`` for why, and what it measures today).
+The input and the bias enter each step's product as extra columns of the state, ``[h_{t-1},
+x_t, 1]``, kept in one tape ``rows`` (K, T+1, B, H+I+1): on Pascanu's workload (I = 2) a
+separate projection ``x W_ihᵀ + b`` of all steps at once wrote and re-read K·T·B·4H numbers, a
+sixth of the update, to save 3 of H + 3 columns per step's product.
 
 Backward, with ``δ_t = ∂E/∂h_t`` (the readout's gradient, plus ``ȳ_t`` when every step is read
 out) and ``γ_t = ∂E/∂c_t``; the factors that do not depend on the recurrence are computed for a
@@ -35,8 +39,8 @@ and the loop t = T-1..0 is::
     z̄_o = δ ⊙ S_o;   z̄_{i,f,g} = γ ⊙ G_{i,f,g}
     γ ← γ ⊙ f;       δ ← z̄_t W_hh (+ ȳ_{t-1})
 
-then ``∂E/∂W_hh = Σ_t z̄_tᵀ h_{t-1}``, ``∂E/∂W_ih = Σ_t z̄_tᵀ x_t`` and ``∂E/∂b = Σ_t z̄_t``, one
-batched product each per block of steps, while the block's ``z̄`` are still in cache.
+then ``[∂E/∂W_hh, ∂E/∂W_ih, ∂E/∂b] = Σ_t z̄_tᵀ [h_{t-1}, x_t, 1]``, one batched product per
+block of steps (the tape ``rows``), while the block's ``z̄`` are still in cache.
 
 Each step's elementwise work (all of the above but the products, the backward's factors
 included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
@@ -122,12 +126,16 @@ class LSTMTape:
         h: (K, T+1, B, H) states, ``h[:, 0] = 0``; the outputs are ``h[:, 1:]``.
         c: (K, T+1, B, H) cell states, ``c[:, 0] = 0``.
         tanh_c: (K, T, B, H) ``tanh c'_t``.
+        rows: (K, T+1, B, H+I+1) each step's product's rows ``[h_{t-1}, x_t, 1]`` (``h`` is a
+            view of it); None in tapes of the compiled scans, which :func:`backward` does not
+            take.
     """
 
     gates: Tensor
     h: Tensor
     c: Tensor
     tanh_c: Tensor
+    rows: Tensor | None = None
 
 
 def masks_of(packed: PackedSteps, dtype: torch.dtype) -> list[Tensor] | None:
@@ -159,31 +167,40 @@ def forward(
     H4 = weight_hh.shape[1]
     H = H4 // 4
     gates = fresh(workspace, "gates", (K, T, B, H4), X)
-    torch.baddbmm(
-        bias.unsqueeze(1), X.reshape(K, T * B, I), weight_ih.mT, out=gates.view(K, -1, H4)
-    )
-    h = fresh(workspace, "h", (K, T + 1, B, H), X)
+    rows = fresh(workspace, "rows", (K, T + 1, B, H + I + 1), X)  # [h_{t-1}, x_t, 1]
+    rows[:, 0, :, :H].zero_()
+    rows[:, :T, :, H : H + I] = X
+    rows[:, :T, :, H + I].fill_(1.0)
+    rows[:, T, :, H:].zero_()
+    h = rows[..., :H]
     c = fresh(workspace, "c", (K, T + 1, B, H), X)
     tanh_c = fresh(workspace, "tanh_c", (K, T, B, H), X)
-    h[:, 0].zero_()
     c[:, 0].zero_()
-    # the running h in a contiguous tensor (the product reads it fast), copied to the tape
-    h_now = X.new_zeros(K, B, H)
-    whh_t = weight_hh.mT.clone(memory_format=torch.contiguous_format)  # (K, H, 4H), a copy
-    # z_g enters the step doubled, for tanh z_g = 2 σ(2 z_g) - 1: scaling by 2 is exact, so
-    # 2 (x W_gᵀ + b_g) + h (2 W_g)ᵀ is 2 z_g to the last bit
-    gates[..., 2 * H : 3 * H].mul_(2.0)
-    whh_t[..., 2 * H : 3 * H].mul_(2.0)
+    # (K, H+I+1, 4H): [W_hh, W_ih, b]ᵀ, a copy; z_g enters the step doubled, for tanh z_g =
+    # 2 σ(2 z_g) - 1: scaling by 2 is exact, so the product gives 2 z_g to the last bit
+    weights = torch.cat([weight_hh.mT, weight_ih.mT, bias.unsqueeze(1)], dim=1)
+    weights[..., 2 * H : 3 * H].mul_(2.0)
+    # the running row [h_{t-1}, x_t, 1] in a contiguous tensor (the product reads it fast)
+    now = X.new_zeros(K, B, H + I + 1)
     scratch = X.new_empty(K, B, H4)
     masks = masks_of(packed, X.dtype)
     steps = compiled_steps(X)
+    step = _step if steps is None else steps.lstm_forward_step  # the latter in one pass
     for t in range(T):
-        z = gates[:, t]
-        torch.bmm(h_now, whh_t, out=scratch)
+        now[..., H:].copy_(rows[:, t, :, H:])
+        torch.bmm(now, weights, out=scratch)
         mask = None if masks is None else masks[t]
-        step = _step if steps is None else steps.lstm_forward_step  # the latter in one pass
-        step(z, scratch, c[:, t], c[:, t + 1], tanh_c[:, t], h_now, h[:, t + 1], mask)
-    return LSTMTape(gates, h, c, tanh_c)
+        step(
+            gates[:, t],
+            scratch,
+            c[:, t],
+            c[:, t + 1],
+            tanh_c[:, t],
+            now[..., :H],
+            h[:, t + 1],
+            mask,
+        )
+    return LSTMTape(gates, h, c, tanh_c, rows)
 
 
 def _step(
@@ -196,13 +213,12 @@ def _step(
     h_tape: Tensor,
     mask: Tensor | None,
 ) -> None:
-    """The forward step after the product ``s = h_{t-1} W_hhᵀ`` as tensor operations: the
+    """The forward step after the product ``s = z_t`` (z_g doubled) as tensor operations: the
     reference of the compiled ``lstm_forward_step`` (the arguments are its, views of the tape;
-    ``mask`` (K, 1, 1) or None)."""
+    ``z`` receives the activations; ``mask`` (K, 1, 1) or None)."""
     H = c_now.shape[-1]
-    z.add_(s)
     i, f, g, o = z.split(H, dim=-1)
-    torch.sigmoid_(z)
+    torch.sigmoid(s, out=z)
     g.mul_(2.0).sub_(1.0)  # tanh z_g = 2 σ(2 z_g) - 1
     torch.mul(f, c_prev, out=c_now).addcmul_(i, g)
     torch.sigmoid_(torch.mul(c_now, 2.0, out=tc)).mul_(2.0).sub_(1.0)
@@ -249,11 +265,12 @@ def backward(
     Returns:
         ``∂E/∂W_ih`` (K, 4H, I), ``∂E/∂W_hh`` (K, 4H, H), ``∂E/∂b`` (K, 4H).
     """
+    if tape.rows is None:
+        raise ValueError("tape must come from this module's forward (it keeps the rows)")
     gates = tape.gates
     K, T, B, H4 = gates.shape
     H = H4 // 4
-    X = packed.inputs
-    I = X.shape[-1]
+    W = tape.rows.shape[-1]  # H + I + 1
     z_now = top.new_empty(K, B, H4)  # this step's z̄, contiguous for the product
     z_ifg, z_o = z_now[..., : 3 * H].unflatten(-1, (3, H)), z_now[..., 3 * H :]
     f_gate = gates[..., H : 2 * H]
@@ -263,9 +280,7 @@ def backward(
     gamma = torch.zeros_like(delta)
     gamma3 = gamma.unsqueeze(-2)  # (K, B, 1, H)
     masks = masks_of(packed, top.dtype)
-    g_ih_t = top.new_zeros(K, I, H4)  # Σ xᵀ z̄, transposed at the end
-    g_hh = top.new_zeros(K, H4, H)
-    g_b = top.new_zeros(K, H4)
+    g_all = top.new_zeros(K, H4, W)  # Σ_t z̄_tᵀ [h_{t-1}, x_t, 1]
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 5 * H)))
     z_block = fresh(workspace, "grad_z", (K, n, B, H4), top)
     steps = compiled_steps(top)
@@ -299,7 +314,5 @@ def backward(
                 delta += step_grads[:, t - 1]
         # the block's share of the weight gradients while its z̄ are in cache
         z = z_block[:, :m].reshape(K, m * B, H4)
-        g_hh.baddbmm_(z.mT, tape.h[:, t0:t1].reshape(K, m * B, H))
-        g_ih_t.baddbmm_(X[:, t0:t1].reshape(K, m * B, I).mT, z)
-        g_b += z.sum(1)
-    return g_ih_t.mT, g_hh, g_b
+        g_all.baddbmm_(z.mT, tape.rows[:, t0:t1].reshape(K, m * B, W))
+    return g_all[..., H : W - 1], g_all[..., :H], g_all[..., W - 1]

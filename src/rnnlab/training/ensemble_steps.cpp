@@ -68,14 +68,14 @@ void for_each_row(int64_t K, int64_t B, int64_t width, const std::optional<at::T
   });
 }
 
-// One member row of the forward step; z holds x W_ihᵀ + b (g doubled) and receives the
-// activations i, f, g, o; s is h_{t-1} W_hhᵀ (g doubled).
+// One member row of the forward step; s is z_t = [h_{t-1}, x_t, 1] [W_hh, W_ih, b]ᵀ (g doubled)
+// and z receives the activations i, f, g, o.
 template <typename S>
 __attribute__((noinline)) void forward_row(S* __restrict z, const S* __restrict s,
                                            const S* __restrict c_prev, S* __restrict c_now,
                                            S* __restrict tc, S* __restrict h_now,
                                            S* __restrict h_tape, S m, int64_t H) {
-  for (int64_t j = 0; j < 4 * H; ++j) z[j] = sigmoid(z[j] + s[j]);
+  for (int64_t j = 0; j < 4 * H; ++j) z[j] = sigmoid(s[j]);
   S* __restrict g = z + 2 * H;
   for (int64_t j = 0; j < H; ++j) g[j] = g[j] * S(2) - S(1);  // tanh z_g = 2 σ(2 z_g) - 1
   const S* __restrict i = z;
@@ -153,9 +153,10 @@ __attribute__((noinline)) void gru_backward_row(
 
 }  // namespace
 
-// The forward step t after the product: z = gates[:, t] (K, B, 4H), s = h_{t-1} W_hhᵀ (K, B, 4H),
-// c_prev = c[:, t], c_now = c[:, t+1], tc = tanh_c[:, t], h_tape = h[:, t+1] (K, B, H views) and
-// h_now (K, B, H); mask (K values) the step's 0/1 per member, or absent.
+// The forward step t after the product: s = z_t (K, B, 4H, g doubled), z = gates[:, t] (K, B, 4H)
+// receives the activations, c_prev = c[:, t], c_now = c[:, t+1], tc = tanh_c[:, t], h_tape =
+// h[:, t+1] (K, B, H views) and h_now (K, B, H) the running state's columns of the next step's
+// product rows; mask (K values) the step's 0/1 per member, or absent.
 void lstm_forward_step(at::Tensor z, at::Tensor s, at::Tensor c_prev, at::Tensor c_now,
                        at::Tensor tc, at::Tensor h_now, at::Tensor h_tape,
                        std::optional<at::Tensor> mask) {
