@@ -262,3 +262,27 @@ def test_the_vectorised_build_rounds_as_the_plain_one(compiled, dtype):
     calls = scan_calls(dtype)
     for vectorised_out, plain_out in zip(calls(compiled), calls(plain), strict=True):
         assert torch.equal(vectorised_out, plain_out)
+
+
+def test_packed_inputs_are_padded_at_the_front_in_the_asked_dtype_and_device():
+    """pack_inputs against a loop that writes each member's steps where they belong; members
+    of mixed dtypes are converted, not rounded through the first member's."""
+    g = torch.Generator().manual_seed(5)
+    inputs = [
+        torch.randn(4, 2, 3, generator=g),
+        torch.randn(2, 2, 3, generator=g, dtype=torch.float64),
+        torch.randn(1, 2, 3, generator=g, dtype=torch.float64),
+    ]
+    packed = elman_scan.pack_inputs(inputs, dtype=torch.float64)
+    expected = torch.zeros(3, 4, 2, 4, dtype=torch.float64)
+    for k, x in enumerate(inputs):
+        expected[k, 4 - len(x) :, :, :3] = x.double()
+        expected[k, 4 - len(x) :, :, 3] = 1.0
+    assert torch.equal(packed.inputs, expected)
+    assert packed.start.tolist() == [0, 2, 3]
+    assert torch.equal(packed.real, expected[:, :, 0, 3].t().bool())
+    elsewhere = elman_scan.pack_inputs(
+        [x.to("meta") for x in inputs], dtype=torch.float32, device="meta"
+    )
+    assert elsewhere.inputs.device.type == elsewhere.real.device.type == "meta"
+    assert elsewhere.inputs.dtype == torch.float32

@@ -58,3 +58,48 @@ def test_an_unknown_rescale_is_refused_by_name() -> None:
     params, _ = _members()
     with pytest.raises(ValueError, match="rescale"):
         StackedStep(params, [False, False], [_config()] * 3, rescale="keras")
+
+
+@pytest.mark.parametrize(
+    "order, optimizers",
+    [([2, 0], ["sgd", "adam", "sgd"]), ([1, 2, 0], ["sgd", "sgd", "sgd"])],
+    ids=["a subset, two optimizers", "every member, reordered"],
+)
+def test_members_in_any_order_step_exactly_as_torch_optim(order, optimizers) -> None:
+    """``members=`` takes the gathered path: each row of ``grads`` goes to its member, whatever
+    the order, and the members not named are left alone."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        params, grads = _members(seed=1)
+        settings = [
+            dict(learning_rate=0.1, momentum=0.9),
+            dict(learning_rate=0.01, momentum=0.5),
+            dict(learning_rate=0.2, clip=ClipConfig("value", 0.5)),
+        ]
+        configs = [
+            TrainConfig(optimizer=name, **setting)
+            for name, setting in zip(optimizers, settings, strict=True)
+        ]
+        alone = [[torch.nn.Parameter(p[k].clone()) for p in params] for k in range(3)]
+        references = [
+            torch.optim.Adam(ps, lr=c.learning_rate)
+            if c.optimizer == "adam"
+            else torch.optim.SGD(ps, lr=c.learning_rate, momentum=c.momentum)
+            for c, ps in zip(configs, alone, strict=True)
+        ]
+        step = StackedStep(params, [True, False], configs)
+        for _ in range(3):
+            rows = [g[order].clone() for g in grads]
+            for k in order:
+                for a, g in zip(alone[k], grads, strict=True):
+                    a.grad = g[k].clone()
+                if configs[k].clip.mode == "value":
+                    torch.nn.utils.clip_grad_value_(alone[k], 0.5)
+                references[k].step()
+            step(rows, torch.tensor(order))
+        for k in range(3):
+            for p, a in zip(params, alone[k], strict=True):
+                torch.testing.assert_close(p[k], a.detach(), rtol=1e-12, atol=1e-12)
+        assert step.steps.tolist() == [3 if k in order else 0 for k in range(3)]
+    finally:
+        torch.set_default_dtype(torch.float32)

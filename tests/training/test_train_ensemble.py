@@ -236,7 +236,7 @@ def test_stacked_step_equals_torch_optim(float64, optimizers, momenta):
     singles = [
         [torch.nn.Parameter(p[k].clone()) for p in stacked] for k in range(K)
     ]  # member k's own
-    optimizers = [
+    references = [
         make_optimizer(c.optimizer, ps, c.learning_rate, c.momentum)
         for c, ps in zip(configs, singles, strict=True)
     ]
@@ -246,7 +246,7 @@ def test_stacked_step_equals_torch_optim(float64, optimizers, momenta):
         for k in range(K):
             for p, g in zip(singles[k], grads, strict=True):
                 p.grad = g[k].clone()
-            optimizers[k].step()
+            references[k].step()
             if configs[k].optimizer == "sgd" and configs[k].momentum == 0:
                 for first in step.first:  # an SGD member without momentum never reads it
                     first[k] = math.nan

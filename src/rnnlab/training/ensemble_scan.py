@@ -90,16 +90,18 @@ def pack_inputs(
     inputs: Sequence[Tensor], *, dtype: torch.dtype, device: torch.device | None = None
 ) -> PackedInputs:
     """Pad each member's inputs (L_k, B, I) at the front to ``T = max L_k``; add the bias
-    channel."""
+    channel. The result is of ``dtype`` on ``device`` (default: torch's default device)."""
+    device = torch.get_default_device() if device is None else torch.device(device)
     lengths = [x.shape[0] for x in inputs]
     T = max(lengths)
-    padded = pad_sequence(list(inputs), batch_first=True, padding_side="left")  # (K, T, B, I)
+    padded = pad_sequence(  # (K, T, B, I)
+        [x.to(device, dtype) for x in inputs], batch_first=True, padding_side="left"
+    )
     K, _, B, _ = padded.shape
     start = torch.tensor([T - L for L in lengths], dtype=torch.long)
-    real = torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)  # (T, K)
+    real = (torch.arange(T).unsqueeze(1) >= start.unsqueeze(0)).to(device)  # (T, K)
     bias = real.t()[:, :, None, None].expand(K, T, B, 1)  # the bias channel: 1 on real steps
-    packed = torch.cat([padded.to(dtype), bias.to(dtype)], dim=-1).to(device)
-    return PackedInputs(packed, start, real.to(device))
+    return PackedInputs(torch.cat([padded, bias.to(dtype)], dim=-1), start, real)
 
 
 class Workspace:

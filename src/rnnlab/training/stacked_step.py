@@ -192,7 +192,7 @@ class StackedStep:
                 continue
             members: Tensor | slice = taking[chosen]  # rows of the parameters
             local: Tensor | slice = keep[chosen]  # rows of grads
-            if len(chosen) == K:  # every member: views instead of gathers and scatters
+            if index is None and len(chosen) == K:  # all, in order: views, no gathers
                 members = local = slice(None)
             for i, p in enumerate(self.parameters):
                 getattr(self, f"_{name}")(i, p, grads[i][local], members)
