@@ -235,7 +235,9 @@ class _Ensemble:
         for method, members in groups:
             if not members:
                 continue
-            rows = torch.tensor([position[k] for k in members])
+            rows: Tensor | slice = (  # a slice (a copy, not a scatter) when all take part
+                slice(None) if len(members) == n else torch.tensor([position[k] for k in members])
+            )
             alphas = torch.tensor([self.configs[k].omega for k in members], dtype=losses.dtype)
             part_losses, part_grads, omega = method(
                 self._rows(members), [batches[k] for k in members], members, alphas
