@@ -36,7 +36,7 @@ __all__ = ["MAX_STEP_WORK", "compiled", "suits"]
 #: Per G (gate blocks of ``W_hh``: 1 Elman, 3 GRU, 4 LSTM), the largest ``K · B · G·H · H``
 #: (multiply-adds of all members' recurrent products in one step) for which :func:`suits` takes
 #: the compiled loops: the largest work at which they were faster at every work up to it, in
-#: both of two runs of ``benchmarks/crossover.py`` (2026-12-07; beyond it, up to about four
+#: each of three runs of ``benchmarks/crossover.py`` (2026-12-07; beyond it, up to about four
 #: times as much, the two paths are within the machine's noise of each other).
 MAX_STEP_WORK = {1: 73_728, 3: 98_304, 4: 131_072}
 
