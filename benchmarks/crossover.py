@@ -18,15 +18,15 @@ median of rounds.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, one_thread
-from ensemble import ensemble, timed
+from ensemble import ensemble, measure
 from rnnlab.tasks import make
 from rnnlab.training import ensemble_native
 
@@ -38,12 +38,24 @@ UPDATES = 4
 ROUNDS = 3
 
 
-def one_call(cell: str, K: int, B: int, H: int, compiled: bool) -> float:
-    """Seconds per update of ``UPDATES`` updates of K members, compiled loops or Python scans."""
+def with_loops(
+    cell: str, K: int, B: int, H: int, compiled: bool
+) -> Callable[[], Callable[[], object]]:
+    """What prepares one timed call: UPDATES updates of K members, compiled loops or Python
+    scans."""
     task = make("addition", length=100)
-    # one test sequence per member at the end: the timed calls are almost all updates
-    with mock.patch.object(ensemble_native, "suits", lambda *args: compiled):
-        return timed(lambda: ensemble(task, cell, H, B, UPDATES, K, eval_size=1)) / UPDATES
+
+    def prepare() -> Callable[[], object]:
+        # one test sequence per member at the end: the timed calls are almost all updates
+        run = ensemble(task, cell, H, B, UPDATES, K, eval_size=1)
+
+        def patched() -> None:
+            with mock.patch.object(ensemble_native, "suits", lambda *args: compiled):
+                run()
+
+        return patched
+
+    return prepare
 
 
 def main() -> str:
@@ -61,13 +73,10 @@ def _table() -> str:
         for K in MEMBERS:
             for B in BATCHES:
                 for H in HIDDEN:
-                    one_call(cell, K, B, H, True)
-                    one_call(cell, K, B, H, False)  # warm-up
-                    compiled, python = [], []
-                    for _ in range(ROUNDS):
-                        compiled.append(one_call(cell, K, B, H, True))
-                        python.append(one_call(cell, K, B, H, False))
-                    c, p = statistics.median(compiled), statistics.median(python)
+                    c, p = measure(
+                        with_loops(cell, K, B, H, True), with_loops(cell, K, B, H, False), ROUNDS
+                    )
+                    c, p = c / UPDATES, p / UPDATES
                     work = K * B * G * H * H
                     results.append((work, c / p))
                     row = (

@@ -16,15 +16,15 @@ included). One intra-op thread.
 
 from __future__ import annotations
 
-import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, one_thread
-from ensemble import ensemble, timed
+from ensemble import ensemble, measure
 from rnnlab import compiled
 from rnnlab.tasks import make
 from rnnlab.training import ensemble_native
@@ -34,11 +34,21 @@ MEMBERS = (32, 128)
 H, B, UPDATES, ROUNDS = 8, 1, 40, 5
 
 
-def per_update(module, cell: str, K: int) -> float:
-    """Seconds per update of K members trained with the compiled scans of ``module``."""
+def with_scans(module, cell: str, K: int) -> Callable[[], Callable[[], object]]:
+    """What prepares one timed call: UPDATES updates of K members trained with the compiled
+    scans of ``module``."""
     task = make("addition", length=100, variant="hochreiter97")
-    with mock.patch.object(ensemble_native, "compiled", lambda: module):
-        return timed(lambda: ensemble(task, cell, H, B, UPDATES, K)) / UPDATES
+
+    def prepare() -> Callable[[], object]:
+        run = ensemble(task, cell, H, B, UPDATES, K)
+
+        def patched() -> None:
+            with mock.patch.object(ensemble_native, "compiled", lambda: module):
+                run()
+
+        return patched
+
+    return prepare
 
 
 def main() -> str:
@@ -56,13 +66,8 @@ def _table() -> str:
     rows = []
     for cell in CELLS:
         for K in MEMBERS:
-            per_update(vectorised, cell, K)
-            per_update(plain, cell, K)  # warm-up
-            v, p = [], []
-            for _ in range(ROUNDS):
-                v.append(per_update(vectorised, cell, K))
-                p.append(per_update(plain, cell, K))
-            v_ms, p_ms = 1e3 * statistics.median(v), 1e3 * statistics.median(p)
+            v, p = measure(with_scans(vectorised, cell, K), with_scans(plain, cell, K), ROUNDS)
+            v_ms, p_ms = 1e3 * v / UPDATES, 1e3 * p / UPDATES
             row = f"| {cell} | {K} | {v_ms:.2f} | {p_ms:.2f} | {v_ms / p_ms:.2f} |"
             print(row, flush=True)
             rows.append(row)

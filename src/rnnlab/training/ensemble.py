@@ -237,10 +237,7 @@ class ElmanEnsemble:
         self.dtype = dtype
         K, I, O = len(members), task.input_size, task.output_size
 
-        def per_member(name: str) -> Tensor:
-            return torch.tensor([float(getattr(m, name)) for m in members], dtype=dtype)
-
-        self.alpha = per_member("alpha")
+        self.alpha = torch.tensor([float(m.alpha) for m in members], dtype=dtype)
         self.generators = [torch.Generator().manual_seed(m.seed) for m in members]
 
         self.weight_in = torch.zeros(K, H, I + 1, dtype=dtype)

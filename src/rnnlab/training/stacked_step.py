@@ -111,7 +111,6 @@ class StackedStep:
             name: torch.tensor([k for k in range(K) if self.optimizers[k] == name])
             for name in ("sgd", "adam", "rmsprop")
         }
-        self.uniform_optimizer = len(set(self.optimizers)) == 1
         momenta = {c.momentum > 0 for c in configs if c.optimizer == "sgd"}
         self.momentum_everywhere = momenta == {True}  # SGD: v <- mu v + g for every member
         self.momentum_nowhere = momenta == {False}  # SGD: v = g for every member
@@ -165,18 +164,17 @@ class StackedStep:
 
     def _step(self, grads: list[Tensor], index: Tensor | None, stepping: Tensor | None) -> None:
         """Step the members of ``index`` (all K if None) that are ``stepping`` (all if None)."""
-        if index is None and stepping is None:  # every member: views, no gathers or scatters
-            self.steps += 1
-            if self.uniform_optimizer:
-                for i, p in enumerate(self.parameters):
-                    getattr(self, f"_{self.optimizers[0]}")(i, p, grads[i], slice(None))
-                return
-            for name, members in self.optimizer_rows.items():
-                if members.numel():
-                    for i, p in enumerate(self.parameters):
-                        getattr(self, f"_{name}")(i, p, grads[i][members], members)
-            return
         K = len(self.configs)
+        if index is None and stepping is None:  # every member steps
+            self.steps += 1
+            for name, members in self.optimizer_rows.items():
+                if not members.numel():
+                    continue
+                # one optimizer for all: views instead of gathers and scatters
+                rows: Tensor | slice = slice(None) if members.numel() == K else members
+                for i, p in enumerate(self.parameters):
+                    getattr(self, f"_{name}")(i, p, grads[i][rows], rows)
+            return
         rows = torch.arange(K) if index is None else index
         if stepping is None:
             stepping = torch.ones(rows.numel(), dtype=torch.bool)
