@@ -21,12 +21,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, one_thread
-from ensemble import ensemble, measure
+from ensemble import ensemble, measure, patched
 from rnnlab.tasks import make
 from rnnlab.training import ensemble_native
 
@@ -42,20 +41,14 @@ def with_loops(
     cell: str, K: int, B: int, H: int, compiled: bool
 ) -> Callable[[], Callable[[], object]]:
     """What prepares one timed call: UPDATES updates of K members, compiled loops or Python
-    scans."""
+    scans (one test sequence per member at the end: the timed calls are almost all updates)."""
     task = make("addition", length=100)
-
-    def prepare() -> Callable[[], object]:
-        # one test sequence per member at the end: the timed calls are almost all updates
-        run = ensemble(task, cell, H, B, UPDATES, K, eval_size=1)
-
-        def patched() -> None:
-            with mock.patch.object(ensemble_native, "suits", lambda *args: compiled):
-                run()
-
-        return patched
-
-    return prepare
+    return lambda: patched(
+        ensemble(task, cell, H, B, UPDATES, K, eval_size=1),
+        ensemble_native,
+        "suits",
+        lambda *args: compiled,
+    )
 
 
 def main() -> str:

@@ -137,26 +137,24 @@ def ensemble(
     return lambda: train_ensemble(models, task, configs, method=method)
 
 
-def python_scans(task, cell: str, H: int, B: int, U: int, K: int):
-    """``train_ensemble`` with the compiled scans switched off (the Python twins)."""
-    run = ensemble(task, cell, H, B, U, K)
+def patched(run: Callable[[], object], owner: object, name: str, value: object):
+    """``run`` with ``owner.name`` set to ``value`` while it runs."""
 
-    def without_compiled() -> None:
-        with mock.patch.object(ensemble_native, "suits", lambda *args: False):
+    def call() -> None:
+        with mock.patch.object(owner, name, value):
             run()
 
-    return without_compiled
+    return call
+
+
+def python_scans(task, cell: str, H: int, B: int, U: int, K: int):
+    """``train_ensemble`` with the compiled scans switched off (the Python twins)."""
+    return patched(ensemble(task, cell, H, B, U, K), ensemble_native, "suits", lambda *a: False)
 
 
 def tensor_steps(task, cell: str, H: int, B: int, U: int, K: int):
     """``train_ensemble`` with the scans' steps as tensor operations (no compiled pass)."""
-    run = ensemble(task, cell, H, B, U, K)
-
-    def without_compiled_steps() -> None:
-        with mock.patch.object(ensemble_lstm_scan, "USE_COMPILED", False):
-            run()
-
-    return without_compiled_steps
+    return patched(ensemble(task, cell, H, B, U, K), ensemble_lstm_scan, "USE_COMPILED", False)
 
 
 def stacked_autograd(task, H: int, B: int, U: int, K: int) -> Callable[[], object]:

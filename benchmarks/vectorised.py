@@ -19,12 +19,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import machine_line, one_thread
-from ensemble import ensemble, measure
+from ensemble import ensemble, measure, patched
 from rnnlab import compiled
 from rnnlab.tasks import make
 from rnnlab.training import ensemble_native
@@ -38,17 +37,9 @@ def with_scans(module, cell: str, K: int) -> Callable[[], Callable[[], object]]:
     """What prepares one timed call: UPDATES updates of K members trained with the compiled
     scans of ``module``."""
     task = make("addition", length=100, variant="hochreiter97")
-
-    def prepare() -> Callable[[], object]:
-        run = ensemble(task, cell, H, B, UPDATES, K)
-
-        def patched() -> None:
-            with mock.patch.object(ensemble_native, "compiled", lambda: module):
-                run()
-
-        return patched
-
-    return prepare
+    return lambda: patched(
+        ensemble(task, cell, H, B, UPDATES, K), ensemble_native, "compiled", lambda: module
+    )
 
 
 def main() -> str:
