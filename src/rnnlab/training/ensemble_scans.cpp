@@ -15,8 +15,8 @@
 //
 // Vectorised: rnnlab/compiled.py builds this file for the CPU's vector instructions, with
 // contraction into fused multiply-adds turned off. Every product h W^T runs along the rows of
-// W^T (a member's weights transposed once per call), so the innermost loop is over the G*H
-// outputs and vectorises, while each output still adds its terms in the order of the row's dot
+// W^T (a member's weights transposed once per call), so blocks of the G*H outputs are summed in
+// vector registers, while each output still adds its terms in the order of the row's dot
 // product: the same roundings as the scalar loops, up to the last bit. Gradients whose rows are
 // shorter than G*H (dE/dW_ih, I inputs wide) are accumulated transposed for the same reason.
 
@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -84,16 +85,34 @@ inline void transpose_into(const T* __restrict__ w, int64_t R, int64_t n, T* __r
     for (int64_t i = 0; i < n; ++i) wT[i * R + r] = w[r * n + i];
 }
 
+// The two products below add into a block of kBlock outputs held in vector registers over the
+// whole sum (a GCC/Clang vector type), instead of adding into memory term by term: a tiny net's
+// step is a chain of such sums, and each store and reload would add its latency. Each output
+// still adds its terms in the same order, one rounding per product and per sum.
+constexpr int64_t kBlock = 8;
+template <typename T>
+using Block [[gnu::vector_size(kBlock * sizeof(T))]] = T;
+
 // out[r] += sum_i v[i] w[r, i] for r < R, from wT = w^T (n, R). Each out[r] adds its terms in
 // the order of i, one rounding per product and per sum (the build turns off contraction into
-// fused multiply-adds), as the dot product of row r would; the loop over r is vectorised.
+// fused multiply-adds), as the dot product of row r would.
 template <typename T>
 inline void accumulate_rows(const T* __restrict__ wT, const T* __restrict__ v, int64_t R,
                             int64_t n, T* __restrict__ out) {
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t r0 = 0;
+  for (; r0 + kBlock <= R; r0 += kBlock) {
+    Block<T> sum, row;
+    std::memcpy(&sum, out + r0, sizeof sum);
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(&row, wT + i * R + r0, sizeof row);
+      sum += v[i] * row;
+    }
+    std::memcpy(out + r0, &sum, sizeof sum);
+  }
+  for (int64_t i = 0; i < n; ++i) {  // the last R mod kBlock outputs
     const T vi = v[i];
     const T* row = wT + i * R;
-    for (int64_t r = 0; r < R; ++r) out[r] += vi * row[r];
+    for (int64_t r = r0; r < R; ++r) out[r] += vi * row[r];
   }
 }
 
@@ -101,11 +120,20 @@ inline void accumulate_rows(const T* __restrict__ wT, const T* __restrict__ v, i
 template <typename T>
 inline void transposed(const T* __restrict__ w, const T* __restrict__ g, int64_t R, int64_t n,
                        T* __restrict__ out) {
-  std::fill(out, out + n, T(0));
+  int64_t l0 = 0;
+  for (; l0 + kBlock <= n; l0 += kBlock) {
+    Block<T> sum = {}, row;
+    for (int64_t r = 0; r < R; ++r) {
+      std::memcpy(&row, w + r * n + l0, sizeof row);
+      sum += g[r] * row;
+    }
+    std::memcpy(out + l0, &sum, sizeof sum);
+  }
+  std::fill(out + l0, out + n, T(0));  // the last n mod kBlock outputs
   for (int64_t r = 0; r < R; ++r) {
-    const T* row = w + r * n;
     const T gr = g[r];
-    for (int64_t l = 0; l < n; ++l) out[l] += gr * row[l];
+    const T* row = w + r * n;
+    for (int64_t l = l0; l < n; ++l) out[l] += gr * row[l];
   }
 }
 
