@@ -294,6 +294,71 @@ def test_loss_each_equals_the_loss_member_by_member(task):
         assert_close(grad[k], expected, rtol=1e-6, atol=1e-8)
 
 
+def test_loss_gradient_each_equals_autograd_member_by_member(task):
+    """``loss_gradient_each`` (a closed form where the task has one) against ``loss`` and
+    autograd member by member, in float64."""
+    batches = [task.sample(3, generator=gen(k)) for k in range(4)]
+    if task.scored_every_step:
+        batches = [batches[0]] * 4
+        shape = (4, batches[0].length, 3, task.output_size)
+    else:
+        shape = (4, 3, task.output_size)
+    outputs = torch.randn(shape, generator=gen(9), dtype=torch.float64)
+    losses, grad = task.loss_gradient_each(outputs, batches)
+    assert losses.shape == (4,) and grad.shape == shape
+    assert not losses.requires_grad and not grad.requires_grad
+    for k, batch in enumerate(batches):
+        one = outputs[k].clone().requires_grad_()
+        loss = task.loss(one, batch)
+        (expected,) = torch.autograd.grad(loss, one)
+        assert_close(losses[k], loss.detach(), rtol=1e-12, atol=1e-14)
+        assert_close(grad[k], expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [("addition", "hochreiter97"), ("multiplication", "pascanu"), ("random_permutation", None)]
+    + [("temporal_order", v) for v in ("pascanu", "hochreiter97")],
+)
+def test_the_batched_losses_give_their_gradient_without_autograd(name, variant, monkeypatch):
+    """Squared errors and cross-entropies at the last step take the closed form: the result
+    equals autograd's, and autograd is not called."""
+    task = make(name, length=20) if variant is None else make(name, length=20, variant=variant)
+    batches = [task.sample(5, generator=gen(k)) for k in range(3)]
+    outputs = torch.randn(3, 5, task.output_size, generator=gen(4))
+    leaf = outputs.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(task.loss_each(leaf, batches).sum(), leaf)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("autograd was called")
+
+    monkeypatch.setattr(torch.autograd, "grad", refuse)
+    losses, grad = task.loss_gradient_each(outputs, batches)
+    assert_close(grad, expected, rtol=1e-5, atol=1e-7)
+    assert_close(losses, task.loss_each(outputs, batches))
+
+
+def test_a_subclass_that_redefines_the_batched_loss_gets_its_gradient_by_autograd():
+    """A closed form belongs to the class that gives the batched loss: a subclass with its own
+    ``_loss_each`` (halved here) gets autograd's gradient of it, not the inherited closed
+    form's."""
+
+    class Halved(type(make("addition", length=20))):
+        def loss(self, outputs, batch):
+            return super().loss(outputs, batch) / 2
+
+        def _loss_each(self, outputs, batches):
+            return super()._loss_each(outputs, batches) / 2
+
+    task, plain = Halved(20), make("addition", length=20)
+    batches = [task.sample(3, generator=gen(k)) for k in range(2)]
+    outputs = torch.randn(2, 3, 1, generator=gen(5))
+    losses, grad = task.loss_gradient_each(outputs, batches)
+    plain_losses, plain_grad = plain.loss_gradient_each(outputs, batches)
+    assert_close(losses, plain_losses / 2)
+    assert_close(grad, plain_grad / 2)
+
+
 def test_a_subclass_that_redefines_the_loss_gets_the_member_by_member_loss_each():
     class Halved(type(make("addition", length=20))):
         def loss(self, outputs, batch):

@@ -20,6 +20,7 @@ from rnnlab.tasks.base import (
     draw_once,
     randint,
     squared_error,
+    squared_error_and_gradient_each,
     squared_error_each,
     uniform,
 )
@@ -166,6 +167,12 @@ class _MarkedPairs(Task):
     def _loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
         outputs = self._check_outputs_each(outputs, batches)
         return squared_error_each(outputs, torch.stack([b.targets for b in batches]))
+
+    def _loss_and_gradient_each(
+        self, outputs: Tensor, batches: Sequence[Batch]
+    ) -> tuple[Tensor, Tensor]:
+        outputs = self._check_outputs_each(outputs, batches)
+        return squared_error_and_gradient_each(outputs, torch.stack([b.targets for b in batches]))
 
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Pascanu and Arjovsky forms: wrong when ``(y - ŷ)² > 0.04``; Hochreiter's: wrong

@@ -272,26 +272,60 @@ class Task(ABC):
         all members at once (``_loss_each``; :attr:`batched_loss`), the others call ``loss``
         member by member. The seed ensembles take their output gradients through it.
         """
+        self._check_members(outputs, batches)
+        if self.batched_loss:
+            return self._loss_each(outputs, batches)
+        return torch.stack([self.loss(o, b) for o, b in zip(outputs, batches, strict=True)])
+
+    def loss_gradient_each(
+        self, outputs: Tensor, batches: Sequence[Batch]
+    ) -> tuple[Tensor, Tensor]:
+        """Each member's loss (K,) and its gradient with respect to that member's outputs,
+        shaped like ``outputs``: :meth:`loss_each` and the gradient of its sum, not
+        differentiable.
+
+        Tasks whose batched loss is a squared error or a cross-entropy at the last step give the
+        gradient in closed form (``_loss_and_gradient_each``; ``2 (ŷ - y) / B`` and
+        ``(softmax(ŷ) - onehot(y)) / B``); the others, and a subclass that redefines the loss
+        without it, take one autograd pass through :meth:`loss_each` (the reference the closed
+        forms are tested against). The seed ensembles take their output gradients here.
+        """
+        self._check_members(outputs, batches)
+        if self.batched_loss and issubclass(
+            _owner(self, "_loss_and_gradient_each"), _owner(self, "_loss_each")
+        ):
+            return self._loss_and_gradient_each(outputs.detach(), batches)
+        with torch.enable_grad():
+            leaf = outputs.detach().requires_grad_(True)
+            losses = self.loss_each(leaf, batches)
+            (grad,) = torch.autograd.grad(losses.sum(), leaf)
+        return losses.detach(), grad
+
+    def _loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
+        """All members' losses at once, where the task computes them so (:attr:`batched_loss`)."""
+        raise NotImplementedError
+
+    def _loss_and_gradient_each(
+        self, outputs: Tensor, batches: Sequence[Batch]
+    ) -> tuple[Tensor, Tensor]:
+        """``_loss_each`` and its gradient in closed form, where the task has one."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_members(outputs: Tensor, batches: Sequence[Batch]) -> None:
         if outputs.shape[0] != len(batches):
             raise ValueError(
                 f"outputs must stack one member per batch: {len(batches)} batches, outputs of "
                 f"shape {tuple(outputs.shape)}"
             )
-        if self.batched_loss:
-            return self._loss_each(outputs, batches)
-        return torch.stack([self.loss(o, b) for o, b in zip(outputs, batches, strict=True)])
 
     @property
     def batched_loss(self) -> bool:
         """Whether :meth:`loss_each` computes all members at once: the class that gives
         ``_loss_each`` also gives ``loss``, or derives from the class that does (a subclass
         that redefines ``loss`` alone gets the member-by-member form)."""
-
-        def owner(name: str) -> type | None:
-            return next((c for c in type(self).__mro__ if name in vars(c)), None)
-
-        batched = owner("_loss_each")
-        return batched is not None and issubclass(batched, owner("loss"))
+        batched = _owner(self, "_loss_each")
+        return batched is not Task and issubclass(batched, _owner(self, "loss"))
 
     def _check_outputs_each(self, outputs: object, batches: Sequence[Batch]) -> Tensor:
         """Check stacked last-step outputs (K, B, output_size) against K batches of B."""
@@ -348,6 +382,11 @@ class Task(ABC):
         return f"{name}({', '.join(f'{k}={v!r}' for k, v in described.items())})"
 
 
+def _owner(task: Task, name: str) -> type:
+    """The class in ``task``'s method resolution order that defines ``name``."""
+    return next(c for c in type(task).__mro__ if name in vars(c))
+
+
 # ---------------------------------------------------------------------------- shared scoring
 def last_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
     """Cross-entropy at the last step, averaged over the batch (Pascanu's ``lastSoftmax``)."""
@@ -370,12 +409,28 @@ def squared_error_each(outputs: Tensor, targets: Tensor) -> Tensor:
     return ((outputs - targets.reshape(outputs.shape)) ** 2).sum(-1).mean(-1)
 
 
+def squared_error_and_gradient_each(outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`squared_error_each` (K,) and its gradient ``2 (ŷ - y) / B`` (K, B, O)."""
+    difference = outputs - targets.reshape(outputs.shape)
+    return difference.square().sum(-1).mean(-1), difference * (2.0 / outputs.shape[1])
+
+
 def last_cross_entropy_each(outputs: Tensor, targets: Tensor) -> Tensor:
     """:func:`last_cross_entropy` of each of K members: logits (K, B, C), classes (K, B) ->
     (K,)."""
     K, B, C = outputs.shape
     nats = F.cross_entropy(outputs.reshape(K * B, C), targets.reshape(K * B), reduction="none")
     return nats.view(K, B).mean(-1)
+
+
+def last_cross_entropy_and_gradient_each(outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`last_cross_entropy_each` (K,) and its gradient ``(softmax(ŷ) - onehot(y)) / B``
+    (K, B, C), both from one log-softmax."""
+    K, B, _ = outputs.shape
+    log_p = F.log_softmax(outputs, dim=-1)
+    picked = log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (K, B)
+    grad = log_p.exp().scatter_add_(-1, targets.unsqueeze(-1), outputs.new_full((K, B, 1), -1.0))
+    return -picked.mean(-1), grad.div_(B)
 
 
 def every_step_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
@@ -395,6 +450,14 @@ class LastStepClassification(Task):
     def _loss_each(self, outputs: Tensor, batches: Sequence[Batch]) -> Tensor:
         outputs = self._check_outputs_each(outputs, batches)
         return last_cross_entropy_each(outputs, torch.stack([b.targets for b in batches]))
+
+    def _loss_and_gradient_each(
+        self, outputs: Tensor, batches: Sequence[Batch]
+    ) -> tuple[Tensor, Tensor]:
+        outputs = self._check_outputs_each(outputs, batches)
+        return last_cross_entropy_and_gradient_each(
+            outputs, torch.stack([b.targets for b in batches])
+        )
 
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         return last_argmax_errors(self._check_outputs(outputs, batch), batch.targets)

@@ -22,9 +22,11 @@ from rnnlab.tasks.base import (
     draw_once,
     last_argmax_errors,
     last_cross_entropy,
+    last_cross_entropy_and_gradient_each,
     last_cross_entropy_each,
     one_hot,
     randint,
+    squared_error_and_gradient_each,
     squared_error_each,
 )
 
@@ -120,6 +122,16 @@ class TemporalOrder(LastStepClassification):
         if self.variant == "pascanu":
             return last_cross_entropy_each(outputs, targets)
         return squared_error_each(outputs, F.one_hot(targets, self.output_size).to(outputs.dtype))
+
+    def _loss_and_gradient_each(
+        self, outputs: Tensor, batches: Sequence[Batch]
+    ) -> tuple[Tensor, Tensor]:
+        outputs = self._check_outputs_each(outputs, batches)
+        targets = torch.stack([b.targets for b in batches])  # (K, B)
+        if self.variant == "pascanu":
+            return last_cross_entropy_and_gradient_each(outputs, targets)
+        coded = F.one_hot(targets, self.output_size).to(outputs.dtype)
+        return squared_error_and_gradient_each(outputs, coded)
 
     def errors(self, outputs: Tensor, batch: Batch) -> Tensor:
         outputs = self._check_outputs(outputs, batch)

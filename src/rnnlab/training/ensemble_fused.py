@@ -78,18 +78,16 @@ def loss_gradients(
         vectorise: try ``torch.func.vmap`` over the members (possible where their outputs have
             one shape); a task whose loss cannot be vectorised raises inside vmap and takes the
             loop. Tasks read at the last step that compute their loss for all members at once
-            (:meth:`~rnnlab.tasks.Task.loss_each`) take neither: one autograd pass through it.
+            take neither: :meth:`~rnnlab.tasks.Task.loss_gradient_each` (a closed form where
+            the task has one, else one autograd pass through the batched loss).
 
     Returns:
         losses (K,) and the gradient, shaped like ``y``.
     """
     every = y.dim() == 4
-    if task.batched_loss and not every:  # the task's own batched loss
-        with torch.enable_grad():
-            leaf = y.detach().requires_grad_(True)
-            losses = task.loss_each(leaf, batches)
-            (grad,) = torch.autograd.grad(losses.sum(), leaf)
-        return grad, losses.detach()
+    if task.batched_loss and not every:  # the task's own batched loss and its gradient
+        losses, grad = task.loss_gradient_each(y, batches)
+        return grad, losses
     if vectorise and (not every or bool((start == 0).all())):
         template = batches[0].inputs
 
