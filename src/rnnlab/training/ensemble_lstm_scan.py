@@ -280,7 +280,7 @@ def backward(
     gamma = torch.zeros_like(delta)
     gamma3 = gamma.unsqueeze(-2)  # (K, B, 1, H)
     masks = masks_of(packed, top.dtype)
-    g_all = top.new_zeros(K, H4, W)  # Σ_t z̄_tᵀ [h_{t-1}, x_t, 1]
+    g_all = top.new_zeros(K, W, H4)  # Σ_t [h_{t-1}, x_t, 1]ᵀ z̄_t (the gradients transposed)
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 5 * H)))
     z_block = fresh(workspace, "grad_z", (K, n, B, H4), top)
     steps = compiled_steps(top)
@@ -312,7 +312,8 @@ def backward(
             torch.bmm(z_now, weight_hh, out=delta)
             if step_grads is not None:
                 delta += step_grads[:, t - 1]
-        # the block's share of the weight gradients while its z̄ are in cache
+        # the block's share of the weight gradients while its z̄ are in cache (as rowsᵀ z̄:
+        # measured faster than z̄ᵀ rows)
         z = z_block[:, :m].reshape(K, m * B, H4)
-        g_all.baddbmm_(z.mT, tape.rows[:, t0:t1].reshape(K, m * B, W))
-    return g_all[..., H : W - 1], g_all[..., :H], g_all[..., W - 1]
+        g_all.baddbmm_(tape.rows[:, t0:t1].reshape(K, m * B, W).mT, z)
+    return g_all[:, H : W - 1].mT, g_all[:, :H].mT, g_all[:, W - 1]
