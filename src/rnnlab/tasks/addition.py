@@ -17,8 +17,6 @@ from torch import Tensor
 from rnnlab.tasks.base import (
     Batch,
     Task,
-    draw_once,
-    randint,
     squared_error,
     squared_error_and_gradient_each,
     squared_error_each,
@@ -54,31 +52,41 @@ class _MarkedPairs(Task):
             self.criterion, self.threshold = "squared", 0.04
 
     # ------------------------------------------------------------------ layouts
-    # A layout makes one stream's draws, in the published order: the length L, X1's position
-    # p0 and the draw r that places X2; _second_position turns r into X2's position p1 by
-    # elementwise arithmetic, so that sample_each does it for all streams at once.
+    # A layout makes one stream's draws, in the published order, into the int64 buffers it is
+    # given: the length L (returned; drawn into ``once`` (1,) by the variants that draw it), X1's
+    # position p0 (B,) and the draw r (B,) that places X2; _second_position turns r into X2's
+    # position p1 by elementwise arithmetic, so that sample_each does it for all streams at
+    # once. ``buffer.random_(0, high)`` draws what ``torch.randint(high, buffer.shape)`` draws
+    # (torch makes randint so), without a new tensor per draw: sample_each gives each stream
+    # rows of one buffer.
     @staticmethod
-    def _pascanu_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
-        L = T + draw_once(int(T * 0.1), g)  # once per minibatch: [T, 1.1 T)
-        p0 = randint(int(L * 0.1), (B,), g)  # [0, 0.1 L)
-        r = randint(int(L * 0.4), (B,), g)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
-        return L, p0, r
+    def _pascanu_layout(
+        T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
+    ) -> int:
+        L = T + int(once.random_(0, int(T * 0.1), generator=g))  # once per minibatch: [T, 1.1 T)
+        p0.random_(0, int(L * 0.1), generator=g)  # [0, 0.1 L)
+        r.random_(0, int(L * 0.4), generator=g)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
+        return L
 
     @staticmethod
-    def _hochreiter_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
-        L = T + draw_once(T // 10 + 1, g)  # once per minibatch: [T, T + T/10]
-        p0 = randint(10, (B,), g)  # one of the first ten pairs
-        r = randint(T // 2 - 1, (B,), g)  # X2 at the r-th of the first T/2 - 1 unmarked pairs
-        return L, p0, r
+    def _hochreiter_layout(
+        T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
+    ) -> int:
+        L = T + int(once.random_(0, T // 10 + 1, generator=g))  # once per minibatch: [T, 1.1 T]
+        p0.random_(0, 10, generator=g)  # one of the first ten pairs
+        r.random_(0, T // 2 - 1, generator=g)  # X2 at the r-th of the first T/2 - 1 unmarked pairs
+        return L
 
     @staticmethod
-    def _arjovsky_layout(B: int, T: int, g: torch.Generator | None) -> tuple[int, Tensor, Tensor]:
-        p0 = randint(T // 2, (B,), g)  # [0, T/2)
-        r = randint(T - T // 2, (B,), g)  # p1 = T/2 + r: [T/2, T)
-        return T, p0, r
+    def _arjovsky_layout(
+        T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
+    ) -> int:
+        p0.random_(0, T // 2, generator=g)  # [0, T/2)
+        r.random_(0, T - T // 2, generator=g)  # p1 = T/2 + r: [T/2, T)
+        return T
 
-    def _layout(self) -> Callable[[int, int, torch.Generator | None], tuple[int, Tensor, Tensor]]:
-        """This variant's layout: ``(B, T, generator) -> (L, p0, r)``."""
+    def _layout(self) -> Callable[[int, torch.Generator | None, Tensor, Tensor, Tensor], int]:
+        """This variant's layout: ``(T, generator, once, p0, r) -> L``."""
         return {
             "pascanu": self._pascanu_layout,
             "hochreiter97": self._hochreiter_layout,
@@ -100,8 +108,8 @@ class _MarkedPairs(Task):
 
     def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
         B = batch_size
-        layout = self._layout()
-        L, p0, r = layout(B, length, generator)
+        p0, r = torch.empty(2, B, dtype=torch.long)
+        L = self._layout()(length, generator, torch.empty(1, dtype=torch.long), p0, r)
         p1 = self._second_position(torch.tensor(L), torch.tensor(length), p0, r)
         values = uniform(self._low(), 1.0, (L, B), generator)  # (L, B)
         markers = torch.zeros(L, B)
@@ -124,25 +132,25 @@ class _MarkedPairs(Task):
         the batches are then assembled at once in one buffer of ``ΣL_k`` steps, member k's rows
         ``offset_k .. offset_k + L_k - 1`` (its batch's inputs are a view of them).
         """
-        B = batch_size
+        B, K = batch_size, len(generators)
         layout = self._layout()
-        steps, first, second, draws = [], [], [], []
-        for T, g in zip(lengths, generators, strict=True):
-            L, p0, r = layout(B, T, g)
-            steps.append(L)
-            first.append(p0)
-            second.append(r)
-            draws.append(torch.rand((L, B), generator=g))
+        once = torch.empty(K, 1, dtype=torch.long).unbind(0)
+        p0, r = torch.empty(2, K, B, dtype=torch.long)  # (K, B) each, a row per stream
+        first, second = p0.unbind(0), r.unbind(0)
+        steps = [
+            layout(T, g, once[k], first[k], second[k])
+            for k, (T, g) in enumerate(zip(lengths, generators, strict=True))
+        ]
+        draws = torch.empty(sum(steps), B)  # then each stream's values, as torch.rand((L, B))
+        for g, rows in zip(generators, draws.split(steps), strict=True):
+            rows.uniform_(generator=g)
         low = self._low()
-        values = low + (1.0 - low) * torch.cat(draws)  # (ΣL, B), as uniform(low, 1, ...)
+        values = low + (1.0 - low) * draws  # (ΣL, B), as uniform(low, 1, ...)
         markers = torch.zeros_like(values)
         sizes = torch.tensor(steps)
         ends = sizes.cumsum(0)
         offsets = (ends - sizes).unsqueeze(1)  # (K, 1): each member's first row
-        p0 = torch.stack(first)  # (K, B)
-        p1 = self._second_position(
-            sizes.unsqueeze(1), torch.tensor(lengths)[:, None], p0, torch.stack(second)
-        )
+        p1 = self._second_position(sizes.unsqueeze(1), torch.tensor(lengths)[:, None], p0, r)
         rows0, rows1 = offsets + p0, offsets + p1  # (K, B) buffer rows of X1 and X2
         columns = torch.arange(B).expand_as(rows0)
         if self.variant == "hochreiter97":
