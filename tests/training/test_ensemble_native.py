@@ -76,7 +76,7 @@ def test_compiled_elman_scan_equals_the_python_scan(compiled, nonlinearity, ever
 
 @pytest.mark.parametrize("every", [False, True])
 def test_compiled_lstm_scan_equals_the_python_scan(compiled, every, monkeypatch):
-    monkeypatch.setattr(lstm_scan, "USE_COMPILED", False)  # the scan as tensor operations alone
+    monkeypatch.setattr(elman_scan, "USE_COMPILED", False)  # the scan as tensor operations alone
     K, B, I, H = 4, 3, 2, 5
     packed = lstm_scan.pack_steps(members_inputs(K, B, I, LENGTHS))
     weight_ih, weight_hh, bias = (
@@ -111,7 +111,7 @@ def test_compiled_lstm_scan_equals_the_python_scan(compiled, every, monkeypatch)
 
 @pytest.mark.parametrize("every", [False, True])
 def test_compiled_gru_scan_equals_the_python_scan(compiled, every, monkeypatch):
-    monkeypatch.setattr(lstm_scan, "USE_COMPILED", False)  # the scan as tensor operations alone
+    monkeypatch.setattr(elman_scan, "USE_COMPILED", False)  # the scan as tensor operations alone
     K, B, I, H = 4, 3, 2, 5
     packed = lstm_scan.pack_steps(members_inputs(K, B, I, LENGTHS))
     weights = [random((K, 3 * H, I), 1), random((K, 3 * H, H), 2)]

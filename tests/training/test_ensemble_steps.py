@@ -1,7 +1,7 @@
-"""The compiled elementwise pass of the ensemble LSTM and GRU scans' steps
-(``ensemble_steps.cpp``) against the scans' tensor operations: every tensor of the tape and every
-weight gradient, with members padded at the front, read out at the last step or at every step,
-in float64 and float32."""
+"""The compiled elementwise pass of the ensemble LSTM and GRU scans' steps and of the tanh Elman
+scan's forward (``ensemble_steps.cpp``) against the scans' tensor operations: every tensor of the
+tape and every weight gradient, with members padded at the front, read out at the last step or
+at every step, in float64 and float32."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
+from rnnlab.training import ensemble_scan as elman_scan
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ SCANS = {"lstm": (lstm_scan, 4, 1), "gru": (gru_scan, 3, 2)}  # module, gates, b
 
 
 def scan(cell, weights, packed, top, step_grads, compiled, monkeypatch):
-    monkeypatch.setattr(lstm_scan, "USE_COMPILED", compiled)  # both scans read it
+    monkeypatch.setattr(elman_scan, "USE_COMPILED", compiled)  # every scan reads it
     module = SCANS[cell][0]
     tape = module.forward(*weights, packed)
     return tape, module.backward(weights[1], tape, packed, top, step_grads)
@@ -97,12 +98,47 @@ def test_many_backward_blocks_give_the_same_result(steps, cell, monkeypatch):
         assert_near(a, b, 1e-12, f"gradient {k}")
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_the_compiled_tanh_step_equals_the_tensor_operations(steps, dtype, monkeypatch):
+    """The tanh Elman scan's forward with its compiled step (which it takes: counted) against
+    its tensor operations in float64; a member padded at the front keeps h = 0 exactly until
+    its first step."""
+    lengths, B, I, H = [9, 4, 9], 3, 2, 6
+    K = len(lengths)
+    g = torch.Generator().manual_seed(4)
+
+    def r(*shape):
+        return 0.7 * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    inputs = [r(L, B, I) for L in lengths]
+    weight_in, weight_hh = r(K, H, I + 1), r(K, H, H)
+    calls = []
+
+    class Counted:
+        def elman_tanh_step(self, *args):
+            calls.append(1)
+            steps.elman_tanh_step(*args)
+
+    def run(dtype, compiled):
+        monkeypatch.setattr(elman_scan, "USE_COMPILED", compiled)
+        packed = elman_scan.pack_inputs(inputs, dtype=dtype)
+        return elman_scan.forward(weight_in.to(dtype), weight_hh.to(dtype), packed, "tanh")
+
+    real = elman_scan.compiled_steps
+    monkeypatch.setattr(elman_scan, "compiled_steps", lambda x: Counted() if real(x) else None)
+    got = run(dtype, True)
+    assert len(calls) == max(lengths)
+    want = run(torch.float64, False)
+    assert_near(got.double(), want, 1e-12 if dtype == torch.float64 else 1e-5, "states")
+    assert not got[1, : 1 + 9 - 4].any() and got[1, 1 + 9 - 4].abs().min() > 0
+
+
 def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch):
     x = torch.zeros(2, 3)
-    assert lstm_scan.compiled_steps(x) is steps
-    assert lstm_scan.compiled_steps(x.to(torch.bfloat16)) is None
-    monkeypatch.setattr(lstm_scan, "USE_COMPILED", False)
-    assert lstm_scan.compiled_steps(x) is None
+    assert elman_scan.compiled_steps(x) is steps
+    assert elman_scan.compiled_steps(x.to(torch.bfloat16)) is None
+    monkeypatch.setattr(elman_scan, "USE_COMPILED", False)
+    assert elman_scan.compiled_steps(x) is None
 
 
 def test_the_pass_refuses_what_it_cannot_read(steps):

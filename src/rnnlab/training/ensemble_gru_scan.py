@@ -34,7 +34,7 @@ product each per block of steps, while the block is in cache.
 
 Each step's elementwise work (all of the above but the products, the backward's factors
 included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
-(:func:`rnnlab.training.ensemble_lstm_scan.compiled_steps`); the tensor operations here are its
+(:func:`rnnlab.training.ensemble_scan.compiled_steps`); the tensor operations here are its
 reference (``tests/training/test_ensemble_steps.py``).
 """
 
@@ -45,8 +45,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnnlab.training.ensemble_lstm_scan import PackedSteps, compiled_steps, masks_of
-from rnnlab.training.ensemble_scan import Workspace, fresh
+from rnnlab.training.ensemble_lstm_scan import PackedSteps, masks_of
+from rnnlab.training.ensemble_scan import Workspace, compiled_steps, fresh
 
 __all__ = ["BLOCK_ELEMENTS", "GRUTape", "backward", "forward"]
 

@@ -44,7 +44,8 @@ block of steps (the tape ``rows``), while the block's ``z̄`` are still in cache
 
 Each step's elementwise work (all of the above but the products, the backward's factors
 included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
-(:func:`compiled_steps`); the tensor operations here are its reference
+(:func:`rnnlab.training.ensemble_scan.compiled_steps`); the tensor operations here are its
+reference
 (``tests/training/test_ensemble_steps.py``).
 """
 
@@ -52,14 +53,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnlab import compiled
-from rnnlab.training.ensemble_scan import Workspace, fresh
+from rnnlab.training.ensemble_scan import Workspace, compiled_steps, fresh
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -74,16 +73,6 @@ __all__ = [
 #: Elements per block of backward factors (K, n, B, 5H) (float32: 4 MiB); the block's z̄
 #: (K, n, B, 4H) beside them.
 BLOCK_ELEMENTS = 1 << 20
-
-#: Whether the steps may take the compiled elementwise pass (tests set it False for the reference).
-USE_COMPILED = True
-
-
-def compiled_steps(like: Tensor) -> ModuleType | None:
-    """The compiled elementwise pass of a step (``ensemble_steps.cpp``: ``lstm_forward_step``,
-    ``lstm_backward_step``) for tensors like ``like``, or None where the tensor operations below
-    run: not on CPU, not float32/float64, :data:`USE_COMPILED` false, or not built."""
-    return compiled.load_for("ensemble_steps", like) if USE_COMPILED else None
 
 
 @dataclass(frozen=True)

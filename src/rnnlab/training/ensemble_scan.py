@@ -19,6 +19,10 @@ Forward, for t = 0..T-1 (``x̃_t = [x_t, m_t]``, ``m_t = 1`` on real steps)::
     a_t = x̃_t W_inᵀ + h_{t-1} W_hhᵀ        (K, B, H); x̃ W_inᵀ one bmm per block of steps
     h_t = φ(a_t)
 
+With tanh, ``h_t = tanh(a_t)`` (the sum included) is one pass of the compiled
+``ensemble_steps.cpp`` where it is built (:func:`compiled_steps`); the tensor operations are its
+reference (``tests/training/test_ensemble_steps.py``).
+
 Backward, with ``δ_t = ∂E/∂h_t`` (``δ_{T-1}`` = the readout's gradient ``top``, plus ``ȳ_{T-1}``
 when every step is read out, ``ȳ_t = ∂E/∂h_t`` directly) and ``ā_t = ∂E/∂a_t``::
 
@@ -54,15 +58,28 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from rnnlab import compiled
 from rnnlab.training.omega import omega_from_norms
 
 #: Elements per (K, n, B, H) block buffer of the backward (float32: 1 MiB).
 BLOCK_ELEMENTS = 1 << 18
+
+#: Whether the scans' steps (here and in the LSTM and GRU scans) may take the compiled elementwise
+#: pass (tests set it False for the reference).
+USE_COMPILED = True
+
+
+def compiled_steps(like: Tensor) -> ModuleType | None:
+    """The compiled elementwise pass of a step (``ensemble_steps.cpp``) for tensors like
+    ``like``, or None where the scans' tensor operations run: not on CPU, not float32/float64,
+    :data:`USE_COMPILED` false, or not built."""
+    return compiled.load_for("ensemble_steps", like) if USE_COMPILED else None
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,8 @@ def forward(
     hs = states.unbind(1) if keep else states.unbind(1) * ((T + 2) // 2)  # two slots, in turn
     scratch = X.new_empty(K, B, H)
     activate = _ACTIVATE[nonlinearity]
+    # tanh(a + p) in one compiled pass (torch's tanh costs several times its σ)
+    steps = compiled_steps(X) if nonlinearity == "tanh" else None
     mask_padding = nonlinearity == "sigmoid" and not bool(packed.real.all())
     n = block_length(T, K * B * H)
     for t0 in range(0, T, n):
@@ -205,7 +224,10 @@ def forward(
             t = t0 + j
             # bmm then add, not baddbmm: baddbmm copies p into its output before the product
             torch.bmm(hs[t], whh_t, out=scratch)
-            activate(scratch.add_(p), out=hs[t + 1])
+            if steps is None:
+                activate(scratch.add_(p), out=hs[t + 1])
+            else:
+                steps.elman_tanh_step(scratch, p, hs[t + 1])
     return states if keep else states[:, T % 2 : T % 2 + 1]
 
 

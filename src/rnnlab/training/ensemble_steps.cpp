@@ -1,6 +1,7 @@
 // The elementwise part of one step of the seed ensembles' LSTM and GRU scans
-// (training/ensemble_lstm_scan.py, ensemble_gru_scan.py), forward and backward, in one vectorised
-// pass over the members' rows (built on first use by rnnlab/compiled.py).
+// (training/ensemble_lstm_scan.py, ensemble_gru_scan.py), forward and backward, and of the tanh
+// Elman scan's forward (training/ensemble_scan.py), in one vectorised pass over the members' rows
+// (built on first use by rnnlab/compiled.py).
 //
 // The Python scan spends a step on one batched product and about a dozen elementwise tensor
 // operations over K·B·4H numbers; on Pascanu's workload (K = 32, B = 20, H = 50) those take
@@ -23,6 +24,7 @@
 namespace {
 
 using rnnlab::sigmoid;
+using rnnlab::tanh_;
 
 // Rows (k, b) of at least this many numbers in all are split between threads.
 constexpr int64_t kParallelGrain = 32768;
@@ -151,6 +153,14 @@ __attribute__((noinline)) void gru_backward_row(
   }
 }
 
+// One member row of the Elman forward step: h = tanh(a + p) (torch's tanh costs several times
+// σ here; fast_math.h's is a few ulp from it and exactly 0 at 0, so padded steps stay 0)
+template <typename S>
+__attribute__((noinline)) void elman_tanh_row(const S* __restrict a, const S* __restrict p,
+                                              S* __restrict h, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) h[j] = tanh_(a[j] + p[j]);
+}
+
 }  // namespace
 
 // The forward step t after the product: s = z_t (K, B, 4H, g doubled), z = gates[:, t] (K, B, 4H)
@@ -257,9 +267,28 @@ void gru_backward_step(at::Tensor gates, at::Tensor hidden, at::Tensor h_prev, a
   });
 }
 
+// The tanh Elman scan's forward step t after its product: h = tanh(a + p), a = h_{t-1} W_hhᵀ
+// (K, B, H), p the step's input projection x̃_t W_inᵀ and h = states[:, t+1] (K, B, H views).
+void elman_tanh_step(at::Tensor a, at::Tensor p, at::Tensor h) {
+  TORCH_CHECK(a.dim() == 3, "a must be (K, B, H)");
+  const int64_t K = a.size(0), B = a.size(1), H = a.size(2);
+  const Rows ra = rows_of(a, K, B, H, "a"), rp = rows_of(p, K, B, H, "p");
+  const Rows rh = rows_of(h, K, B, H, "h");
+  check_step(a, "a", {&p, &h}, std::nullopt, K);
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "elman_tanh_step", [&] {
+    using S = scalar_t;
+    const S *pa = a.data_ptr<S>(), *pp = p.data_ptr<S>();
+    S* ph = h.data_ptr<S>();
+    for_each_row<S>(K, B, H, std::nullopt, [&](int64_t k, int64_t b, S) {
+      elman_tanh_row<S>(pa + ra.at(k, b), pp + rp.at(k, b), ph + rh.at(k, b), H);
+    });
+  });
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward_step", &lstm_forward_step, "the ensemble LSTM scan's forward step");
   m.def("lstm_backward_step", &lstm_backward_step, "the ensemble LSTM scan's backward step");
   m.def("gru_forward_step", &gru_forward_step, "the ensemble GRU scan's forward step");
   m.def("gru_backward_step", &gru_backward_step, "the ensemble GRU scan's backward step");
+  m.def("elman_tanh_step", &elman_tanh_step, "the ensemble tanh Elman scan's forward step");
 }
