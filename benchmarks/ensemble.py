@@ -24,11 +24,11 @@ autograd's backward; for the Elman net on Pascanu's workload the Elman-only
 evaluation); and these two for the Elman net with Pascanu's Ω (α = 2, MSGD-CR) on every member,
 against one net trained alone with Ω. Per-member ratio = (time per update / K) / anchor time
 per update.
-"% of matmul rate" divides the update's floating-point operations in products (three products
-of T · B · (I + H) · G · H multiply-adds per member: the forward pass, the state gradients
-and the weight gradients, two operations per multiply-add: 3 · 2 · T · B · (I + H) · G · H, G = 1,
-3, 4 for Elman, GRU, LSTM) by the time and the machine's measured matmul rate (in the rows with
-Ω, Ω's own pass through the sequence is not counted).
+"% of matmul rate" divides the update's floating-point operations in products (per member, the
+forward pass and the weight gradients T · B · (I + H) · G · H multiply-adds each, the state
+gradients T · B · G · H · H; two operations per multiply-add: 2 · T · B · G · H · (2 (I + H) + H),
+G = 1, 3, 4 for Elman, GRU, LSTM) by the time and the machine's measured matmul rate (in the
+rows with Ω, Ω's own pass through the sequence is not counted).
 
 A third workload asks what an ensemble gives the models ``graves2014`` trains one seed at a
 time, at its medium preset's sizes (copy of 1–10 vectors of 8 bits, minibatch 32, Adam,
@@ -316,7 +316,7 @@ def _table() -> str:
         H, B, U = spec["H"], spec["B"], spec["updates"]
         T = task.length
         for cell in spec["cells"]:
-            flops = 3 * 2 * T * B * (task.input_size + H) * GATES[cell] * H  # per member
+            flops = 2 * T * B * GATES[cell] * H * (2 * (task.input_size + H) + H)  # per member
             cases = [("train_ensemble", 32, "auto", 0.0), ("train_ensemble", 128, "auto", 0.0)]
             cases.append(("torch.func vmap", 32, "vmap", 0.0))
             if ensemble_native.suits(torch.zeros(32, T, B, 1), H, GATES[cell]):

@@ -12,7 +12,8 @@ ships C++ sources beside them that compute the same with far fewer operations:
   most 4% and was dropped: each operation's own work, not its dispatch, dominated.);
 - ``ensemble_steps`` (``training/ensemble_steps.cpp``): the elementwise part of each step of the
   seed ensembles' LSTM and GRU scans (:mod:`rnnlab.training.ensemble_lstm_scan`,
-  :mod:`rnnlab.training.ensemble_gru_scan`), in one vectorised pass.
+  :mod:`rnnlab.training.ensemble_gru_scan`) and of the tanh Elman scan's forward
+  (:mod:`rnnlab.training.ensemble_scan`), in one vectorised pass.
 
 Sources that profit from wide vector instructions (:data:`VECTORISED`) are built for the widest
 that torch reports on the CPU (``AVX2``: ``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit

@@ -338,6 +338,18 @@ def test_the_batched_losses_give_their_gradient_without_autograd(name, variant, 
     assert_close(losses, task.loss_each(outputs, batches))
 
 
+def test_the_closed_form_gradient_has_the_outputs_dtype():
+    """As autograd's: float32 outputs against float64 targets give a float32 gradient."""
+    task = make("addition", length=20)
+    batches = [task.sample(3, generator=gen(k)).to(dtype=torch.float64) for k in range(2)]
+    outputs = torch.randn(2, 3, 1, generator=gen(5))
+    _, grad = task.loss_gradient_each(outputs, batches)
+    leaf = outputs.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(task.loss_each(leaf, batches).sum(), leaf)
+    assert grad.dtype == expected.dtype == torch.float32
+    assert_close(grad, expected)
+
+
 def test_a_subclass_that_redefines_the_batched_loss_gets_its_gradient_by_autograd():
     """A closed form belongs to the class that gives the batched loss: a subclass with its own
     ``_loss_each`` (halved here) gets autograd's gradient of it, not the inherited closed
@@ -916,6 +928,7 @@ def test_bad_options_are_refused(build, error, match):
         (lambda t: t.sample_each(2, [gen(), None]), TypeError, r"generators\[1\]"),
         (lambda t: t.sample_each(2, [gen(), 3]), TypeError, r"generators\[1\].*got int"),
         (lambda t: t.sample_each(2, [gen()], lengths=[20, 20]), ValueError, "one per generator"),
+        (lambda t: (lambda g: t.sample_each(2, [g, g]))(gen()), ValueError, "distinct"),
         (lambda t: t.sample_each(2, [gen(), gen()], lengths=[20, 5]), ValueError, r"lengths\[1\]"),
         (lambda t: t.sample_each(0, [gen()]), ValueError, "batch_size"),
     ],

@@ -55,10 +55,11 @@ def assert_real_steps_equal(native_tape, python_tape, start, rtol=1e-12):
 LENGTHS = [9, 7, 9, 4]  # members padded at the front to T = 9
 
 
+@pytest.mark.parametrize("H", [5, 9], ids=["H5", "H9"])  # 9: vector blocks of 8 and a tail
 @pytest.mark.parametrize("nonlinearity", list(ACTIVATIONS))
 @pytest.mark.parametrize("every", [False, True])
-def test_compiled_elman_scan_equals_the_python_scan(compiled, nonlinearity, every):
-    K, B, I, H = 4, 3, 2, 5
+def test_compiled_elman_scan_equals_the_python_scan(compiled, H, nonlinearity, every):
+    K, B, I = 4, 3, 2
     packed = elman_scan.pack_inputs(members_inputs(K, B, I, LENGTHS), dtype=torch.float64)
     weight_in, weight_hh = random((K, H, I + 1), 1), random((K, H, H), 2)
     code = ACTIVATIONS[nonlinearity]
@@ -74,10 +75,11 @@ def test_compiled_elman_scan_equals_the_python_scan(compiled, nonlinearity, ever
     torch.testing.assert_close(grad_hh, reference.weight_hh, rtol=1e-11, atol=1e-13)
 
 
+@pytest.mark.parametrize("H", [5, 9], ids=["H5", "H9"])
 @pytest.mark.parametrize("every", [False, True])
-def test_compiled_lstm_scan_equals_the_python_scan(compiled, every, monkeypatch):
+def test_compiled_lstm_scan_equals_the_python_scan(compiled, H, every, monkeypatch):
     monkeypatch.setattr(elman_scan, "USE_COMPILED", False)  # the scan as tensor operations alone
-    K, B, I, H = 4, 3, 2, 5
+    K, B, I = 4, 3, 2
     packed = lstm_scan.pack_steps(members_inputs(K, B, I, LENGTHS))
     weight_ih, weight_hh, bias = (
         random((K, 4 * H, I), 1),
@@ -109,10 +111,11 @@ def test_compiled_lstm_scan_equals_the_python_scan(compiled, every, monkeypatch)
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13, msg=name)
 
 
+@pytest.mark.parametrize("H", [5, 9], ids=["H5", "H9"])
 @pytest.mark.parametrize("every", [False, True])
-def test_compiled_gru_scan_equals_the_python_scan(compiled, every, monkeypatch):
+def test_compiled_gru_scan_equals_the_python_scan(compiled, H, every, monkeypatch):
     monkeypatch.setattr(elman_scan, "USE_COMPILED", False)  # the scan as tensor operations alone
-    K, B, I, H = 4, 3, 2, 5
+    K, B, I = 4, 3, 2
     packed = lstm_scan.pack_steps(members_inputs(K, B, I, LENGTHS))
     weights = [random((K, 3 * H, I), 1), random((K, 3 * H, H), 2)]
     biases = [random((K, 3 * H), 3), random((K, 3 * H), 4)]

@@ -100,9 +100,9 @@ def test_many_backward_blocks_give_the_same_result(steps, cell, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_the_compiled_tanh_step_equals_the_tensor_operations(steps, dtype, monkeypatch):
-    """The tanh Elman scan's forward with its compiled step (which it takes: counted) against
-    its tensor operations in float64; a member padded at the front keeps h = 0 exactly until
-    its first step."""
+    """The tanh Elman scan's forward in float32 with its compiled step (which it takes: counted)
+    against its tensor operations in float64; a member padded at the front keeps h = 0 exactly
+    until its first step. In float64 the tensor operations serve (the pass would be slower)."""
     lengths, B, I, H = [9, 4, 9], 3, 2, 6
     K = len(lengths)
     g = torch.Generator().manual_seed(4)
@@ -127,7 +127,7 @@ def test_the_compiled_tanh_step_equals_the_tensor_operations(steps, dtype, monke
     real = elman_scan.compiled_steps
     monkeypatch.setattr(elman_scan, "compiled_steps", lambda x: Counted() if real(x) else None)
     got = run(dtype, True)
-    assert len(calls) == max(lengths)
+    assert len(calls) == (max(lengths) if dtype == torch.float32 else 0)
     want = run(torch.float64, False)
     assert_near(got.double(), want, 1e-12 if dtype == torch.float64 else 1e-5, "states")
     assert not got[1, : 1 + 9 - 4].any() and got[1, 1 + 9 - 4].abs().min() > 0
@@ -153,3 +153,11 @@ def test_the_pass_refuses_what_it_cannot_read(steps):
         steps.lstm_forward_step(z, s, *state, torch.ones(3))
     with pytest.raises(RuntimeError, match="dtype"):
         steps.lstm_forward_step(z, s.double(), *state, None)
+    a, h = torch.zeros(2, 3, 4), torch.zeros(2, 5, 3, 4)[:, 1]  # h: a strided view of a tape
+    steps.elman_tanh_step(a, a, h)
+    with pytest.raises(RuntimeError, match=r"p must be \(K, B, 4\)"):
+        steps.elman_tanh_step(a, torch.zeros(2, 3, 5), h)
+    with pytest.raises(RuntimeError, match="rows must be contiguous"):
+        steps.elman_tanh_step(a, a, torch.zeros(2, 3, 8)[..., ::2])
+    with pytest.raises(RuntimeError, match="dtype"):
+        steps.elman_tanh_step(a, a.double(), h)

@@ -72,7 +72,7 @@ class _MarkedPairs(Task):
     def _hochreiter_layout(
         T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
     ) -> int:
-        L = T + int(once.random_(0, T // 10 + 1, generator=g))  # once per minibatch: [T, 1.1 T]
+        L = T + int(once.random_(0, T // 10 + 1, generator=g))  # once per minibatch: [T, T + T/10]
         p0.random_(0, 10, generator=g)  # one of the first ten pairs
         r.random_(0, T // 2 - 1, generator=g)  # X2 at the r-th of the first T/2 - 1 unmarked pairs
         return L

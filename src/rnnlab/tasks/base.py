@@ -235,6 +235,11 @@ class Task(ABC):
                     f"stream), got {type(g).__name__}"
                 )
             streams.append(check_generator(g))
+        if len({id(g) for g in streams}) != len(streams):
+            raise ValueError(
+                "generators must be distinct torch.Generator objects: each batch needs its own "
+                "stream (a stream given twice would not draw what sample draws twice)"
+            )
         if lengths is None:
             lengths = [None] * len(streams)
         if not isinstance(lengths, Sequence) or len(lengths) != len(streams):
@@ -410,9 +415,11 @@ def squared_error_each(outputs: Tensor, targets: Tensor) -> Tensor:
 
 
 def squared_error_and_gradient_each(outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`squared_error_each` (K,) and its gradient ``2 (ŷ - y) / B`` (K, B, O)."""
+    """:func:`squared_error_each` (K,) and its gradient ``2 (ŷ - y) / B`` (K, B, O), of the
+    outputs' dtype (as autograd gives it)."""
     difference = outputs - targets.reshape(outputs.shape)
-    return difference.square().sum(-1).mean(-1), difference * (2.0 / outputs.shape[1])
+    gradient = (difference * (2.0 / outputs.shape[1])).to(outputs.dtype)
+    return difference.square().sum(-1).mean(-1), gradient
 
 
 def last_cross_entropy_each(outputs: Tensor, targets: Tensor) -> Tensor:

@@ -82,7 +82,7 @@ def loss_gradients(
             the task has one, else one autograd pass through the batched loss).
 
     Returns:
-        losses (K,) and the gradient, shaped like ``y``.
+        the gradient, shaped like ``y``, and the losses (K,).
     """
     every = y.dim() == 4
     if task.batched_loss and not every:  # the task's own batched loss and its gradient

@@ -19,7 +19,7 @@ Forward, for t = 0..T-1 (``x̃_t = [x_t, m_t]``, ``m_t = 1`` on real steps)::
     a_t = x̃_t W_inᵀ + h_{t-1} W_hhᵀ        (K, B, H); x̃ W_inᵀ one bmm per block of steps
     h_t = φ(a_t)
 
-With tanh, ``h_t = tanh(a_t)`` (the sum included) is one pass of the compiled
+With tanh in float32, ``h_t = tanh(a_t)`` (the sum included) is one pass of the compiled
 ``ensemble_steps.cpp`` where it is built (:func:`compiled_steps`); the tensor operations are its
 reference (``tests/training/test_ensemble_steps.py``).
 
@@ -209,8 +209,10 @@ def forward(
     hs = states.unbind(1) if keep else states.unbind(1) * ((T + 2) // 2)  # two slots, in turn
     scratch = X.new_empty(K, B, H)
     activate = _ACTIVATE[nonlinearity]
-    # tanh(a + p) in one compiled pass (torch's tanh costs several times its σ)
-    steps = compiled_steps(X) if nonlinearity == "tanh" else None
+    # float32 tanh(a + p) in one compiled pass (torch's AVX2 build's tanh costs 3.5 times its σ;
+    # in float64 the pass calls libm's tanh number by number, and torch's was twice as fast)
+    tanh_pass = nonlinearity == "tanh" and X.dtype == torch.float32
+    steps = compiled_steps(X) if tanh_pass else None
     mask_padding = nonlinearity == "sigmoid" and not bool(packed.real.all())
     n = block_length(T, K * B * H)
     for t0 in range(0, T, n):
