@@ -17,6 +17,7 @@ Outputs of classification tasks are logits (the loss applies the softmax).
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -389,7 +390,13 @@ class Task(ABC):
 
 def _owner(task: Task, name: str) -> type:
     """The class in ``task``'s method resolution order that defines ``name``."""
-    return next(c for c in type(task).__mro__ if name in vars(c))
+    return _defining_class(type(task), name)
+
+
+@functools.cache
+def _defining_class(cls: type, name: str) -> type:
+    """Once per class and name: the seed ensembles ask at every update."""
+    return next(c for c in cls.__mro__ if name in vars(c))
 
 
 # ---------------------------------------------------------------------------- shared scoring

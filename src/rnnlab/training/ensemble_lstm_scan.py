@@ -45,8 +45,7 @@ block of steps (the tape ``rows``), while the block's ``z̄`` are still in cache
 Each step's elementwise work (all of the above but the products, the backward's factors
 included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
 (:func:`rnnlab.training.ensemble_scan.compiled_steps`); the tensor operations here are its
-reference
-(``tests/training/test_ensemble_steps.py``).
+reference (``tests/training/test_ensemble_steps.py``).
 """
 
 from __future__ import annotations
