@@ -32,6 +32,7 @@ when the source changes). Where it cannot be built, or with the environment vari
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from functools import cache
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["SOURCES", "build_module", "builds_of", "failure", "load", "load_for"]
+__all__ = ["SOURCES", "build_module", "builds_of", "failure", "headers_digest", "load", "load_for"]
 
 _PACKAGE = Path(__file__).parent
 
@@ -125,10 +126,21 @@ def build_module(name: str, build: str, flags: list[str]) -> ModuleType:
     return cpp_extension.load(
         name=build,
         sources=[str(_PACKAGE / SOURCES[name])],
-        extra_cflags=flags,
-        extra_include_paths=[str(_PACKAGE)],  # fast_math.h
+        # torch rebuilds a cached module when its source or flags change, not its headers: their
+        # digest among the flags makes a changed header a changed flag
+        extra_cflags=[*flags, f"-DRNNLAB_HEADERS={headers_digest()}"],
+        extra_include_paths=[str(_PACKAGE)],  # fast_math.h, small_products.h
         verbose=False,
     )
+
+
+@cache
+def headers_digest() -> str:
+    """A digest of the package's C++ headers (``*.h`` beside this module), 16 hex digits."""
+    digest = hashlib.sha256()
+    for header in sorted(_PACKAGE.glob("*.h")):
+        digest.update(header.name.encode() + b"\0" + header.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _vector_isa() -> str:

@@ -39,8 +39,8 @@ def assert_near(got: torch.Tensor, want: torch.Tensor, rel: float, name: str) ->
 @pytest.mark.parametrize("every", [False, True], ids=["last", "every"])
 @pytest.mark.parametrize(
     ("lengths", "B", "H"),
-    [([9, 7, 9, 4], 3, 5), ([30, 30], 20, 50), ([1, 1, 1], 1, 1)],
-    ids=["padded", "pascanu-sized", "one-unit"],
+    [([9, 7, 9, 4], 3, 5), ([30, 30], 20, 50), ([1, 1, 1], 1, 1), ([12, 10], 7, 13)],
+    ids=["padded", "pascanu-sized", "one-unit", "uneven-tiles"],
 )
 def test_compiled_steps_equal_the_tensor_operations(
     steps, cell, dtype, every, lengths, B, H, monkeypatch
@@ -142,17 +142,39 @@ def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch)
 
 
 def test_the_pass_refuses_what_it_cannot_read(steps):
-    z, s = torch.zeros(2, 3, 8), torch.zeros(2, 3, 8)
-    state = [torch.zeros(2, 3, 2) for _ in range(5)]
-    steps.lstm_forward_step(z, s, *state, None)
-    with pytest.raises(RuntimeError, match=r"s must be \(K, B, 8\)"):
-        steps.lstm_forward_step(z, torch.zeros(2, 3, 4), *state, None)
+    K, T, B, H, W = 2, 3, 2, 2, 4  # W = H + I + 1
+    rows, weights = torch.zeros(K, T + 1, B, W), torch.zeros(K, W, 4 * H)
+    gates, c, tanh_c = (
+        torch.zeros(K, T, B, 4 * H),
+        torch.zeros(K, T + 1, B, H),
+        torch.zeros(K, T, B, H),
+    )
+    steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, torch.ones(T, K))
+    with pytest.raises(RuntimeError, match=r"weights must have shape \[2, 4, 8\], got \[2, 5, 8\]"):
+        steps.lstm_forward_scan(rows, torch.zeros(K, W + 1, 4 * H), gates, c, tanh_c, None)
+    with pytest.raises(RuntimeError, match="gates must be contiguous"):
+        steps.lstm_forward_scan(rows, weights, gates.mT.contiguous().mT, c, tanh_c, None)
+    with pytest.raises(RuntimeError, match="c must have rows' dtype"):
+        steps.lstm_forward_scan(rows, weights, gates, c.double(), tanh_c, None)
+    with pytest.raises(RuntimeError, match=r"mask must have shape \[3, 2\]"):
+        steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, torch.ones(K, T))
+    weight_hh, top = torch.zeros(K, 4 * H, H), torch.zeros(K, B, H)
+    grad = steps.lstm_backward_scan(weight_hh, gates, tanh_c, c, rows, top, None, None)
+    assert grad.shape == (K, 4 * H, W)
+    with pytest.raises(RuntimeError, match=r"step_grads must have shape \[2, 3, 2, 2\]"):
+        steps.lstm_backward_scan(weight_hh, gates, tanh_c, c, rows, top, torch.zeros(K, T, B, 3),
+                                 None)  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"top must have shape \[2, 2, 2\]"):
+        steps.lstm_backward_scan(weight_hh, gates, tanh_c, c, rows, top[:1], None, None)
+    a, cg = torch.zeros(K, B, 3 * H), torch.zeros(K, B, 3 * H)
+    state = [torch.zeros(K, B, H) for _ in range(3)]
+    steps.gru_forward_step(a, cg, *state, None)
+    with pytest.raises(RuntimeError, match=r"c must be \(K, B, 6\)"):
+        steps.gru_forward_step(a, torch.zeros(K, B, 4), *state, None)
     with pytest.raises(RuntimeError, match="rows must be contiguous"):
-        steps.lstm_forward_step(z, s, torch.zeros(2, 3, 4)[..., ::2], *state[1:], None)
+        steps.gru_forward_step(a, cg, torch.zeros(K, B, 2 * H)[..., ::2], *state[1:], None)
     with pytest.raises(RuntimeError, match="mask must hold K values"):
-        steps.lstm_forward_step(z, s, *state, torch.ones(3))
-    with pytest.raises(RuntimeError, match="dtype"):
-        steps.lstm_forward_step(z, s.double(), *state, None)
+        steps.gru_forward_step(a, cg, *state, torch.ones(3))
     a, h = torch.zeros(2, 3, 4), torch.zeros(2, 5, 3, 4)[:, 1]  # h: a strided view of a tape
     steps.elman_tanh_step(a, a, h)
     with pytest.raises(RuntimeError, match=r"p must be \(K, B, 4\)"):

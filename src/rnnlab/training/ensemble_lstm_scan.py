@@ -168,26 +168,21 @@ def forward(
     # 2 σ(2 z_g) - 1: scaling by 2 is exact, so the product gives 2 z_g to the last bit
     weights = torch.cat([weight_hh.mT, weight_ih.mT, bias.unsqueeze(1)], dim=1)
     weights[..., 2 * H : 3 * H].mul_(2.0)
+    steps = compiled_steps(X)
+    if steps is not None:  # the whole scan compiled, member by member
+        real = None if packed.real is None else packed.real.to(X.dtype)
+        steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, real)
+        return LSTMTape(gates, h, c, tanh_c, rows)
     # the running row [h_{t-1}, x_t, 1] in a contiguous tensor (the product reads it fast)
     now = X.new_zeros(K, B, H + I + 1)
     scratch = X.new_empty(K, B, H4)
     masks = masks_of(packed, X.dtype)
-    steps = compiled_steps(X)
-    step = _step if steps is None else steps.lstm_forward_step  # the latter in one pass
     for t in range(T):
         now[..., H:].copy_(rows[:, t, :, H:])
         torch.bmm(now, weights, out=scratch)
         mask = None if masks is None else masks[t]
-        step(
-            gates[:, t],
-            scratch,
-            c[:, t],
-            c[:, t + 1],
-            tanh_c[:, t],
-            now[..., :H],
-            h[:, t + 1],
-            mask,
-        )
+        _step(gates[:, t], scratch, c[:, t], c[:, t + 1], tanh_c[:, t], now[..., :H],
+              h[:, t + 1], mask)  # fmt: skip
     return LSTMTape(gates, h, c, tanh_c, rows)
 
 
@@ -201,9 +196,9 @@ def _step(
     h_tape: Tensor,
     mask: Tensor | None,
 ) -> None:
-    """The forward step after the product ``s = z_t`` (z_g doubled) as tensor operations: the
-    reference of the compiled ``lstm_forward_step`` (the arguments are its, views of the tape;
-    ``z`` receives the activations; ``mask`` (K, 1, 1) or None)."""
+    """The forward step after the product ``s = z_t`` (z_g doubled): ``z`` receives the
+    activations, the rest are views of the tape and ``h_now`` the running state's columns of the
+    next step's product rows; ``mask`` (K, 1, 1) or None."""
     H = c_now.shape[-1]
     i, f, g, o = z.split(H, dim=-1)
     torch.sigmoid(s, out=z)
@@ -259,6 +254,14 @@ def backward(
     K, T, B, H4 = gates.shape
     H = H4 // 4
     W = tape.rows.shape[-1]  # H + I + 1
+    steps = compiled_steps(top)
+    if steps is not None:  # the whole scan compiled, member by member
+        real = None if packed.real is None else packed.real.to(top.dtype)
+        ys = None if step_grads is None else step_grads.contiguous()
+        grad = steps.lstm_backward_scan(
+            weight_hh.contiguous(), gates, tape.tanh_c, tape.c, tape.rows, top.contiguous(), ys, real
+        )  # Σ_t z̄_tᵀ [h_{t-1}, x_t, 1] (K, 4H, W)
+        return grad[..., H : W - 1], grad[..., :H], grad[..., W - 1]
     z_now = top.new_empty(K, B, H4)  # this step's z̄, contiguous for the product
     z_ifg, z_o = z_now[..., : 3 * H].unflatten(-1, (3, H)), z_now[..., 3 * H :]
     f_gate = gates[..., H : 2 * H]
@@ -271,30 +274,21 @@ def backward(
     g_all = top.new_zeros(K, W, H4)  # Σ_t [h_{t-1}, x_t, 1]ᵀ z̄_t (the gradients transposed)
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 5 * H)))
     z_block = fresh(workspace, "grad_z", (K, n, B, H4), top)
-    steps = compiled_steps(top)
-    # the factors of a block of steps; the compiled pass computes them as it goes
-    factor_block = None if steps is not None else fresh(workspace, "factors", (K, n, B, 5, H), top)
+    factor_block = fresh(workspace, "factors", (K, n, B, 5, H), top)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0
-        if steps is None:
-            _factors(tape, t0, t1, factor_block[:, :m])
+        _factors(tape, t0, t1, factor_block[:, :m])
         for t in range(t1 - 1, t0 - 1, -1):
-            if steps is not None:  # the factors and the step in one pass
-                steps.lstm_backward_step(
-                    gates[:, t], tape.tanh_c[:, t], tape.c[:, t], delta, gamma, z_now,
-                    z_block[:, t - t0], None if masks is None else masks[t],
-                )  # fmt: skip
-            else:
-                factors = factor_block[:, t - t0]  # (K, B, 5, H)
-                if masks is not None:
-                    delta.mul_(masks[t])
-                    gamma.mul_(masks[t])
-                gamma.addcmul_(delta, factors[..., 4, :])
-                torch.mul(delta, factors[..., 3, :], out=z_o)
-                torch.mul(gamma3, factors[..., :3, :], out=z_ifg)
-                z_block[:, t - t0].copy_(z_now)
-                gamma.mul_(f_gate[:, t])
+            factors = factor_block[:, t - t0]  # (K, B, 5, H)
+            if masks is not None:
+                delta.mul_(masks[t])
+                gamma.mul_(masks[t])
+            gamma.addcmul_(delta, factors[..., 4, :])
+            torch.mul(delta, factors[..., 3, :], out=z_o)
+            torch.mul(gamma3, factors[..., :3, :], out=z_ifg)
+            z_block[:, t - t0].copy_(z_now)
+            gamma.mul_(f_gate[:, t])
             if t == 0:
                 break
             torch.bmm(z_now, weight_hh, out=delta)

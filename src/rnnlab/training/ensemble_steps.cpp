@@ -15,11 +15,13 @@
 #include <ATen/Parallel.h>
 
 #include "fast_math.h"
+#include "small_products.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <vector>
 
 namespace {
 
@@ -75,8 +77,7 @@ void for_each_row(int64_t K, int64_t B, int64_t width, const std::optional<at::T
 template <typename S>
 __attribute__((noinline)) void forward_row(S* __restrict z, const S* __restrict s,
                                            const S* __restrict c_prev, S* __restrict c_now,
-                                           S* __restrict tc, S* __restrict h_now,
-                                           S* __restrict h_tape, S m, int64_t H) {
+                                           S* __restrict tc, S* __restrict h, S m, int64_t H) {
   for (int64_t j = 0; j < 4 * H; ++j) z[j] = sigmoid(s[j]);
   S* __restrict g = z + 2 * H;
   for (int64_t j = 0; j < H; ++j) g[j] = g[j] * S(2) - S(1);  // tanh z_g = 2 σ(2 z_g) - 1
@@ -86,30 +87,32 @@ __attribute__((noinline)) void forward_row(S* __restrict z, const S* __restrict 
   for (int64_t j = 0; j < H; ++j) {
     const S c = f[j] * c_prev[j] + i[j] * g[j];
     const S t = sigmoid(c * S(2)) * S(2) - S(1);
-    const S h = o[j] * t;
     tc[j] = t;
     c_now[j] = c * m;  // m = 1 without a mask: exact
-    h_now[j] = h_tape[j] = h * m;
+    h[j] = o[j] * t * m;
   }
 }
 
 // One member row of the backward step: δ, γ (the gradients at h_t and c_t) and the tape's
-// i, f, g, o, tanh c', c_{t-1} give z̄ (into z_now and z_keep) and the new γ:
+// i, f, g, o, tanh c', c_{t-1} give z̄ (z, 4H) and the new γ:
 //   δ ← m δ;  γ ← m γ + δ K_c;  z̄_o = δ S_o;  z̄_{i,f,g} = γ G_{i,f,g};  γ ← γ f
 template <typename S>
-__attribute__((noinline)) void backward_row(
-    const S* __restrict i, const S* __restrict f, const S* __restrict g, const S* __restrict o,
-    const S* __restrict tc, const S* __restrict c_prev, S* __restrict delta, S* __restrict gamma,
-    S* __restrict z_i, S* __restrict z_f, S* __restrict z_g, S* __restrict z_o,
-    S* __restrict k_i, S* __restrict k_f, S* __restrict k_g, S* __restrict k_o, S m, int64_t H) {
+__attribute__((noinline)) void backward_row(const S* __restrict gates, const S* __restrict tc,
+                                            const S* __restrict c_prev, S* __restrict delta,
+                                            S* __restrict gamma, S* __restrict z, S m,
+                                            int64_t H) {
+  const S *__restrict i = gates, *__restrict f = gates + H;
+  const S *__restrict g = gates + 2 * H, *__restrict o = gates + 3 * H;
+  S *__restrict z_i = z, *__restrict z_f = z + H, *__restrict z_g = z + 2 * H;
+  S* __restrict z_o = z + 3 * H;
   for (int64_t j = 0; j < H; ++j) {
     const S d = delta[j] * m;  // m = 1 without a mask: exact
     const S gm = gamma[j] * m + d * ((S(1) - tc[j] * tc[j]) * o[j]);
     delta[j] = d;
-    z_i[j] = k_i[j] = gm * ((i[j] * g[j]) * (S(1) - i[j]));
-    z_f[j] = k_f[j] = gm * ((f[j] * c_prev[j]) * (S(1) - f[j]));
-    z_g[j] = k_g[j] = gm * ((S(1) - g[j] * g[j]) * i[j]);
-    z_o[j] = k_o[j] = d * ((o[j] * tc[j]) * (S(1) - o[j]));
+    z_i[j] = gm * ((i[j] * g[j]) * (S(1) - i[j]));
+    z_f[j] = gm * ((f[j] * c_prev[j]) * (S(1) - f[j]));
+    z_g[j] = gm * ((S(1) - g[j] * g[j]) * i[j]);
+    z_o[j] = d * ((o[j] * tc[j]) * (S(1) - o[j]));
     gamma[j] = gm * f[j];
   }
 }
@@ -164,66 +167,146 @@ __attribute__((noinline)) void elman_tanh_row(const S* __restrict a, const S* __
 
 }  // namespace
 
-// The forward step t after the product: s = z_t (K, B, 4H, g doubled), z = gates[:, t] (K, B, 4H)
-// receives the activations, c_prev = c[:, t], c_now = c[:, t+1], tc = tanh_c[:, t], h_tape =
-// h[:, t+1] (K, B, H views) and h_now (K, B, H) the running state's columns of the next step's
-// product rows; mask (K values) the step's 0/1 per member, or absent.
-void lstm_forward_step(at::Tensor z, at::Tensor s, at::Tensor c_prev, at::Tensor c_now,
-                       at::Tensor tc, at::Tensor h_now, at::Tensor h_tape,
-                       std::optional<at::Tensor> mask) {
-  TORCH_CHECK(z.dim() == 3 && z.size(2) % 4 == 0, "z must be (K, B, 4H)");
-  const int64_t K = z.size(0), B = z.size(1), H = z.size(2) / 4;
-  const Rows rz = rows_of(z, K, B, 4 * H, "z"), rs = rows_of(s, K, B, 4 * H, "s");
-  const Rows rcp = rows_of(c_prev, K, B, H, "c_prev"), rcn = rows_of(c_now, K, B, H, "c_now");
-  const Rows rtc = rows_of(tc, K, B, H, "tc"), rhn = rows_of(h_now, K, B, H, "h_now");
-  const Rows rht = rows_of(h_tape, K, B, H, "h_tape");
-  check_step(z, "z", {&s, &c_prev, &c_now, &tc, &h_now, &h_tape}, mask, K);
-  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward_step", [&] {
+// A contiguous tensor of like's dtype and the given shape.
+void check_tensor(const at::Tensor& t, const at::Tensor& like, const char* name,
+                  std::initializer_list<int64_t> shape) {
+  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name, " must be contiguous, on the CPU");
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), name, " must have rows' dtype");
+  TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), name, " must have shape ",
+              at::IntArrayRef(shape), ", got ", t.sizes());
+}
+
+// Numbers of z̄ the compiled LSTM backward keeps for one product with their steps' rows (float32:
+// 128 KiB, in the second-level cache beside the member's packed weights)
+constexpr int64_t kGradientBlock = 32768;
+
+// mask (T, K) of 0/1 per step and member, or absent (every value 1)
+template <typename S>
+const S* mask_values(const std::optional<at::Tensor>& mask, const at::Tensor& like, int64_t T,
+                     int64_t K) {
+  if (!mask) return nullptr;
+  check_tensor(*mask, like, "mask", {T, K});
+  return mask->data_ptr<S>();
+}
+
+// The LSTM scan's forward over all T steps, member by member (ensemble_lstm_scan.forward):
+// rows (K, T+1, B, W), W = H+I+1, holds each step's product rows [h_{t-1}, x_t, 1] (x and 1
+// given, h[:, 0] = 0; h_t is written into rows[:, t+1, :, :H]); weights (K, W, 4H) = [W_hh, W_ih,
+// b]ᵀ with the g columns doubled; gates (K, T, B, 4H), c (K, T+1, B, H) (c[:, 0] given) and
+// tanh_c (K, T, B, H) receive the tape; mask (T, K) the 0/1 of each step and member, or absent.
+// A member's weights are packed once (small_products.h) and stay in cache over its T steps.
+void lstm_forward_scan(at::Tensor rows, at::Tensor weights, at::Tensor gates, at::Tensor c,
+                       at::Tensor tanh_c, std::optional<at::Tensor> mask) {
+  TORCH_CHECK(rows.dim() == 4 && weights.dim() == 3, "rows must be (K, T+1, B, W)");
+  const int64_t K = rows.size(0), T = rows.size(1) - 1, B = rows.size(2), W = rows.size(3);
+  const int64_t H4 = weights.size(2), H = H4 / 4;
+  TORCH_CHECK(H4 % 4 == 0 && H > 0 && W > H, "weights must be (K, W, 4H) with W > H");
+  check_tensor(rows, rows, "rows", {K, T + 1, B, W});
+  check_tensor(weights, rows, "weights", {K, W, H4});
+  check_tensor(gates, rows, "gates", {K, T, B, H4});
+  check_tensor(c, rows, "c", {K, T + 1, B, H});
+  check_tensor(tanh_c, rows, "tanh_c", {K, T, B, H});
+  AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "lstm_forward_scan", [&] {
     using S = scalar_t;
-    S* pz = z.data_ptr<S>();
-    const S* ps = s.data_ptr<S>();
-    const S* pcp = c_prev.data_ptr<S>();
-    S *pcn = c_now.data_ptr<S>(), *ptc = tc.data_ptr<S>();
-    S *phn = h_now.data_ptr<S>(), *pht = h_tape.data_ptr<S>();
-    for_each_row<S>(K, B, 4 * H, mask, [&](int64_t k, int64_t b, S m) {
-      forward_row<S>(pz + rz.at(k, b), ps + rs.at(k, b), pcp + rcp.at(k, b), pcn + rcn.at(k, b),
-                     ptc + rtc.at(k, b), phn + rhn.at(k, b), pht + rht.at(k, b), m, H);
+    S* pr = rows.data_ptr<S>();
+    const S* pw = weights.data_ptr<S>();
+    S *pz = gates.data_ptr<S>(), *pc = c.data_ptr<S>(), *ptc = tanh_c.data_ptr<S>();
+    const S* m = mask_values<S>(mask, rows, T, K);
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<S> panels(rnnlab::panels_of<S>(H4) * W * rnnlab::kLanes<S>), s(B * H4);
+      for (int64_t k = k0; k < k1; ++k) {
+        rnnlab::pack_panels(pw + k * W * H4, H4, W, H4, panels.data());
+        for (int64_t t = 0; t < T; ++t) {
+          const S* now = pr + (k * (T + 1) + t) * B * W;
+          rnnlab::multiply<S, false>({now, W, 1}, B, W, panels.data(), H4, s.data(), H4);
+          const S mk = m == nullptr ? S(1) : m[t * K + k];
+          for (int64_t b = 0; b < B; ++b) {
+            const int64_t at = (k * T + t) * B + b, state = (k * (T + 1) + t) * B + b;
+            forward_row<S>(pz + at * H4, s.data() + b * H4, pc + state * H, pc + (state + B) * H,
+                           ptc + at * H, pr + (state + B) * W, mk, H);
+          }
+        }
+      }
     });
   });
 }
 
-// The backward step t before the product: gates = gates[:, t] (K, B, 4H), tc = tanh_c[:, t],
-// c_prev = c[:, t] (K, B, H views); delta and gamma (K, B, H) are updated in place; z_now
-// (K, B, 4H) and z_keep (a (K, B, 4H) view, the block's row of step t) receive z̄_t; mask as in
-// lstm_forward_step.
-void lstm_backward_step(at::Tensor gates, at::Tensor tc, at::Tensor c_prev, at::Tensor delta,
-                        at::Tensor gamma, at::Tensor z_now, at::Tensor z_keep,
-                        std::optional<at::Tensor> mask) {
-  TORCH_CHECK(gates.dim() == 3 && gates.size(2) % 4 == 0, "gates must be (K, B, 4H)");
-  const int64_t K = gates.size(0), B = gates.size(1), H = gates.size(2) / 4;
-  const Rows rg = rows_of(gates, K, B, 4 * H, "gates"), rtc = rows_of(tc, K, B, H, "tc");
-  const Rows rcp = rows_of(c_prev, K, B, H, "c_prev"), rd = rows_of(delta, K, B, H, "delta");
-  const Rows rgm = rows_of(gamma, K, B, H, "gamma"), rz = rows_of(z_now, K, B, 4 * H, "z_now");
-  const Rows rk = rows_of(z_keep, K, B, 4 * H, "z_keep");
-  check_step(gates, "gates", {&tc, &c_prev, &delta, &gamma, &z_now, &z_keep}, mask, K);
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_step", [&] {
+// The LSTM scan's backward over all T steps, member by member (ensemble_lstm_scan.backward):
+// weight_hh (K, 4H, H); the tape's gates, tanh_c, c and rows as lstm_forward_scan left them; top
+// (K, B, H) = ∂E/∂h_{T-1}; step_grads (K, T, B, H), ȳ_t of a readout at every step, or absent;
+// mask as in lstm_forward_scan. Returns Σ_t z̄_tᵀ [h_{t-1}, x_t, 1] (K, 4H, W): the gradients
+// of [W_hh, W_ih, b], added a block of steps at a time while their z̄ are in cache.
+at::Tensor lstm_backward_scan(at::Tensor weight_hh, at::Tensor gates, at::Tensor tanh_c,
+                              at::Tensor c, at::Tensor rows, at::Tensor top,
+                              std::optional<at::Tensor> step_grads,
+                              std::optional<at::Tensor> mask) {
+  TORCH_CHECK(rows.dim() == 4 && weight_hh.dim() == 3, "rows must be (K, T+1, B, W)");
+  const int64_t K = rows.size(0), T = rows.size(1) - 1, B = rows.size(2), W = rows.size(3);
+  const int64_t H4 = weight_hh.size(1), H = H4 / 4;
+  TORCH_CHECK(H4 % 4 == 0 && H > 0 && W > H, "weight_hh must be (K, 4H, H)");
+  check_tensor(weight_hh, rows, "weight_hh", {K, H4, H});
+  check_tensor(gates, rows, "gates", {K, T, B, H4});
+  check_tensor(tanh_c, rows, "tanh_c", {K, T, B, H});
+  check_tensor(c, rows, "c", {K, T + 1, B, H});
+  check_tensor(rows, rows, "rows", {K, T + 1, B, W});
+  check_tensor(top, rows, "top", {K, B, H});
+  if (step_grads) check_tensor(*step_grads, rows, "step_grads", {K, T, B, H});
+  auto grad = at::zeros({K, H4, W}, rows.options());
+  AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "lstm_backward_scan", [&] {
     using S = scalar_t;
-    const S *pg = gates.data_ptr<S>(), *ptc = tc.data_ptr<S>(), *pcp = c_prev.data_ptr<S>();
-    S *pd = delta.data_ptr<S>(), *pgm = gamma.data_ptr<S>();
-    S *pz = z_now.data_ptr<S>(), *pk = z_keep.data_ptr<S>();
-    for_each_row<S>(K, B, 4 * H, mask, [&](int64_t k, int64_t b, S m) {
-      const S* g = pg + rg.at(k, b);
-      S *z = pz + rz.at(k, b), *kept = pk + rk.at(k, b);
-      backward_row<S>(g, g + H, g + 2 * H, g + 3 * H, ptc + rtc.at(k, b), pcp + rcp.at(k, b),
-                      pd + rd.at(k, b), pgm + rgm.at(k, b), z, z + H, z + 2 * H, z + 3 * H, kept,
-                      kept + H, kept + 2 * H, kept + 3 * H, m, H);
+    const S *pg = gates.data_ptr<S>(), *ptc = tanh_c.data_ptr<S>(), *pc = c.data_ptr<S>();
+    const S *pr = rows.data_ptr<S>(), *pw = weight_hh.data_ptr<S>(), *ptop = top.data_ptr<S>();
+    const S* py = step_grads ? step_grads->data_ptr<S>() : nullptr;
+    const S* m = mask_values<S>(mask, rows, T, K);
+    S* pgrad = grad.data_ptr<S>();
+    constexpr int64_t L = rnnlab::kLanes<S>;
+    // z̄ of n steps kept for one product with their rows (about kGradientBlock numbers)
+    const int64_t n = std::clamp<int64_t>(kGradientBlock / (B * H4), 1, std::max<int64_t>(T, 1));
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<S> w_panels(rnnlab::panels_of<S>(H) * H4 * L);
+      std::vector<S> row_panels(rnnlab::panels_of<S>(W) * n * B * L);
+      std::vector<S> delta(B * H), gamma(B * H), z(n * B * H4);
+      for (int64_t k = k0; k < k1; ++k) {
+        rnnlab::pack_panels(pw + k * H4 * H, H, H4, H, w_panels.data());
+        std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
+        if (py != nullptr) {
+          const S* last = py + (k * T + T - 1) * B * H;
+          for (int64_t e = 0; e < B * H; ++e) delta[e] += last[e];
+        }
+        std::fill(gamma.begin(), gamma.end(), S(0));
+        for (int64_t t1 = T; t1 > 0; t1 -= n) {
+          const int64_t t0 = std::max<int64_t>(0, t1 - n);
+          for (int64_t t = t1 - 1; t >= t0; --t) {
+            const S mk = m == nullptr ? S(1) : m[t * K + k];
+            S* zt = z.data() + (t - t0) * B * H4;
+            for (int64_t b = 0; b < B; ++b) {
+              const int64_t at = (k * T + t) * B + b, state = (k * (T + 1) + t) * B + b;
+              backward_row<S>(pg + at * H4, ptc + at * H, pc + state * H, delta.data() + b * H,
+                              gamma.data() + b * H, zt + b * H4, mk, H);
+            }
+            if (t == 0) break;
+            rnnlab::multiply<S, false>({zt, H4, 1}, B, H4, w_panels.data(), H, delta.data(),
+                                       H);  // δ = z̄_t W_hh
+            if (py != nullptr) {
+              const S* y = py + (k * T + t - 1) * B * H;
+              for (int64_t e = 0; e < B * H; ++e) delta[e] += y[e];
+            }
+          }
+          // ∂E/∂[W_hh, W_ih, b]ᵀ += Σ_{t0 <= t < t1} z̄_tᵀ rows_t: (4H × mB) · (mB × W)
+          const int64_t mB = (t1 - t0) * B;
+          rnnlab::pack_panels(pr + (k * (T + 1) + t0) * B * W, W, mB, W, row_panels.data());
+          rnnlab::multiply<S, true>({z.data(), 1, H4}, H4, mB, row_panels.data(), W,
+                                    pgrad + k * H4 * W, W);
+        }
+      }
     });
   });
+  return grad;
 }
 
 // The GRU's forward step t after the product: a = gates[:, t] (K, B, 3H), c = h_{t-1} W_hhᵀ +
 // b_hh (K, B, 3H), hidden = hidden[:, t] and h_tape = h[:, t+1] (K, B, H views), h_now (K, B, H)
-// the running state (h_{t-1} in, h_t out); mask as in lstm_forward_step.
+// the running state (h_{t-1} in, h_t out); mask (K values) the step's 0/1 per member, or absent.
 void gru_forward_step(at::Tensor a, at::Tensor c, at::Tensor hidden, at::Tensor h_now,
                       at::Tensor h_tape, std::optional<at::Tensor> mask) {
   TORCH_CHECK(a.dim() == 3 && a.size(2) % 3 == 0, "a must be (K, B, 3H)");
@@ -287,8 +370,8 @@ void elman_tanh_step(at::Tensor a, at::Tensor p, at::Tensor h) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("lstm_forward_step", &lstm_forward_step, "the ensemble LSTM scan's forward step");
-  m.def("lstm_backward_step", &lstm_backward_step, "the ensemble LSTM scan's backward step");
+  m.def("lstm_forward_scan", &lstm_forward_scan, "the ensemble LSTM scan's forward");
+  m.def("lstm_backward_scan", &lstm_backward_scan, "the ensemble LSTM scan's backward");
   m.def("gru_forward_step", &gru_forward_step, "the ensemble GRU scan's forward step");
   m.def("gru_backward_step", &gru_backward_step, "the ensemble GRU scan's backward step");
   m.def("elman_tanh_step", &elman_tanh_step, "the ensemble tanh Elman scan's forward step");
