@@ -258,9 +258,9 @@ def backward(
     if steps is not None:  # the whole scan compiled, member by member
         real = None if packed.real is None else packed.real.to(top.dtype)
         ys = None if step_grads is None else step_grads.contiguous()
-        grad = steps.lstm_backward_scan(
-            weight_hh.contiguous(), gates, tape.tanh_c, tape.c, tape.rows, top.contiguous(), ys, real
-        )  # Σ_t z̄_tᵀ [h_{t-1}, x_t, 1] (K, 4H, W)
+        w_hh, top = weight_hh.contiguous(), top.contiguous()
+        grad = steps.lstm_backward_scan(w_hh, gates, tape.tanh_c, tape.c, tape.rows, top, ys, real)
+        # Σ_t z̄_tᵀ [h_{t-1}, x_t, 1] (K, 4H, W)
         return grad[..., H : W - 1], grad[..., :H], grad[..., W - 1]
     z_now = top.new_empty(K, B, H4)  # this step's z̄, contiguous for the product
     z_ifg, z_o = z_now[..., : 3 * H].unflatten(-1, (3, H)), z_now[..., 3 * H :]
