@@ -43,7 +43,7 @@ constexpr int64_t panels_of(int64_t N) {
   return (N + kLanes<S> - 1) / kLanes<S>;
 }
 
-// A (M × D) read in place: A(r, d) = a[r · row + d · col]
+// A matrix read in place: A(r, d) = a[r · row + d · col]
 template <typename S>
 struct Strided {
   const S* a;
@@ -61,21 +61,22 @@ inline void store(S* p, const Lanes<S>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-// out (panels_of(N), D, kLanes) = B (D × N, rows ld apart) in panels, zeros past column N.
+// out (panels_of(N), D, kLanes) = B (D × N; B(d, n) = b[d · row + n · col]) in panels, zeros
+// past column N.
 template <typename S>
-void pack_panels(const S* b, int64_t ld, int64_t D, int64_t N, S* out) {
+void pack_panels(Strided<S> B, int64_t D, int64_t N, S* out) {
   constexpr int64_t L = kLanes<S>;
   for (int64_t p = 0; p < panels_of<S>(N); ++p) {
     const int64_t n = std::min(L, N - p * L);
     for (int64_t d = 0; d < D; ++d) {
-      const S* from = b + d * ld + p * L;
+      const S* from = B.a + d * B.row + p * L * B.col;
       S* to = out + (p * D + d) * L;
-      if (n == L) {
+      if (n == L && B.col == 1) {
         Lanes<S> v;
         load<S>(v, from);
         store<S>(to, v);
       } else {
-        for (int64_t j = 0; j < L; ++j) to[j] = j < n ? from[j] : S(0);
+        for (int64_t j = 0; j < L; ++j) to[j] = j < n ? from[j * B.col] : S(0);
       }
     }
   }

@@ -1,7 +1,7 @@
-"""The compiled elementwise pass of the ensemble LSTM and GRU scans' steps and of the tanh Elman
-scan's forward (``ensemble_steps.cpp``) against the scans' tensor operations: every tensor of the
-tape and every weight gradient, with members padded at the front, read out at the last step or
-at every step, in float64 and float32."""
+"""The compiled scans of the ensemble LSTM and Elman nets and the compiled elementwise pass of the
+GRU scan's steps (``ensemble_steps.cpp``) against the scans' tensor operations: every tensor of
+the tape and every weight gradient, with members padded at the front, read out at the last step
+or at every step, in float64 and float32."""
 
 from __future__ import annotations
 
@@ -98,39 +98,54 @@ def test_many_backward_blocks_give_the_same_result(steps, cell, monkeypatch):
         assert_near(a, b, 1e-12, f"gradient {k}")
 
 
+@pytest.mark.parametrize("nonlinearity", ["tanh", "sigmoid", "relu", "identity"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-def test_the_compiled_tanh_step_equals_the_tensor_operations(steps, dtype, monkeypatch):
-    """The tanh Elman scan's forward in float32 with its compiled step (which it takes: counted)
+@pytest.mark.parametrize("every", [False, True], ids=["last", "every"])
+@pytest.mark.parametrize(
+    ("lengths", "B", "H", "I"),
+    [([9, 4, 9], 3, 6, 2), ([30, 30], 20, 50, 2), ([1, 1], 1, 1, 1), ([12, 10], 7, 13, 3)],
+    ids=["padded", "pascanu-sized", "one-unit", "uneven-tiles"],
+)
+def test_the_compiled_elman_scan_equals_the_tensor_operations(
+    steps, nonlinearity, dtype, every, lengths, B, H, I, monkeypatch
+):
+    """The Elman scan compiled (forward, also keeping the last state only, and backward)
     against its tensor operations in float64; a member padded at the front keeps h = 0 exactly
-    until its first step. In float64 the tensor operations serve (the pass would be slower)."""
-    lengths, B, I, H = [9, 4, 9], 3, 2, 6
-    K = len(lengths)
+    until its first step."""
+    K, T = len(lengths), max(lengths)
     g = torch.Generator().manual_seed(4)
 
     def r(*shape):
         return 0.7 * torch.randn(*shape, generator=g, dtype=torch.float64)
 
     inputs = [r(L, B, I) for L in lengths]
-    weight_in, weight_hh = r(K, H, I + 1), r(K, H, H)
-    calls = []
-
-    class Counted:
-        def elman_tanh_step(self, *args):
-            calls.append(1)
-            steps.elman_tanh_step(*args)
+    # spectral radius about 0.7: no chaos to amplify the two paths' roundings
+    weight_in, weight_hh = r(K, H, I + 1), r(K, H, H) / H**0.5
+    top = torch.zeros(K, B, H, dtype=torch.float64) if every else r(K, B, H)
+    step_grads = r(K, T, B, H) if every else None
 
     def run(dtype, compiled):
         monkeypatch.setattr(elman_scan, "USE_COMPILED", compiled)
         packed = elman_scan.pack_inputs(inputs, dtype=dtype)
-        return elman_scan.forward(weight_in.to(dtype), weight_hh.to(dtype), packed, "tanh")
+        w_in, w_hh = weight_in.to(dtype), weight_hh.to(dtype)
+        states = elman_scan.forward(w_in, w_hh, packed, nonlinearity)
+        last = elman_scan.forward(w_in, w_hh, packed, nonlinearity, keep=False)
+        ys = None if step_grads is None else step_grads.to(dtype)
+        grads = elman_scan.backward(w_hh, states, packed, nonlinearity, top.to(dtype), ys)
+        return states, last, grads
 
-    real = elman_scan.compiled_steps
-    monkeypatch.setattr(elman_scan, "compiled_steps", lambda x: Counted() if real(x) else None)
-    got = run(dtype, True)
-    assert len(calls) == (max(lengths) if dtype == torch.float32 else 0)
-    want = run(torch.float64, False)
-    assert_near(got.double(), want, 1e-12 if dtype == torch.float64 else 1e-5, "states")
-    assert not got[1, : 1 + 9 - 4].any() and got[1, 1 + 9 - 4].abs().min() > 0
+    states, last, grads = run(dtype, True)
+    want_states, _, want_grads = run(torch.float64, False)
+    rel = 1e-12 if dtype == torch.float64 else 3e-4
+    assert_near(states.double(), want_states, rel, "states")
+    assert torch.equal(last, states[:, -1:])
+    assert_near(grads.weight_in.double(), want_grads.weight_in, rel, "weight_in")
+    assert_near(grads.weight_hh.double(), want_grads.weight_hh, rel, "weight_hh")
+    start = T - min(lengths)
+    shortest = lengths.index(min(lengths))
+    assert not states[shortest, : 1 + start].any()
+    if nonlinearity != "relu":
+        assert states[shortest, 1 + start].abs().min() > 0
 
 
 def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch):
@@ -175,11 +190,20 @@ def test_the_pass_refuses_what_it_cannot_read(steps):
         steps.gru_forward_step(a, cg, torch.zeros(K, B, 2 * H)[..., ::2], *state[1:], None)
     with pytest.raises(RuntimeError, match="mask must hold K values"):
         steps.gru_forward_step(a, cg, *state, torch.ones(3))
-    a, h = torch.zeros(2, 3, 4), torch.zeros(2, 5, 3, 4)[:, 1]  # h: a strided view of a tape
-    steps.elman_tanh_step(a, a, h)
-    with pytest.raises(RuntimeError, match=r"p must be \(K, B, 4\)"):
-        steps.elman_tanh_step(a, torch.zeros(2, 3, 5), h)
-    with pytest.raises(RuntimeError, match="rows must be contiguous"):
-        steps.elman_tanh_step(a, a, torch.zeros(2, 3, 8)[..., ::2])
-    with pytest.raises(RuntimeError, match="dtype"):
-        steps.elman_tanh_step(a, a.double(), h)
+    I1 = 3
+    x, w_in, w_hh = torch.zeros(K, T, B, I1), torch.zeros(K, H, I1), torch.zeros(K, H, H)
+    states, real = torch.zeros(K, T + 1, B, H), torch.ones(T, K)
+    steps.elman_forward_scan(x, w_in, w_hh, real, 0, states)
+    steps.elman_forward_scan(x, w_in, w_hh, real, 3, torch.zeros(K, 2, B, H))  # the last only
+    with pytest.raises(RuntimeError, match=r"states must be \(K, T\+1, B, H\) or \(K, 2, B, H\)"):
+        steps.elman_forward_scan(x, w_in, w_hh, real, 0, torch.zeros(K, 3, B, H))
+    with pytest.raises(RuntimeError, match="activation must be 0 to 3"):
+        steps.elman_forward_scan(x, w_in, w_hh, real, 4, states)
+    with pytest.raises(RuntimeError, match=r"weight_in must have shape \[2, 2, 3\]"):
+        steps.elman_forward_scan(x, w_in[..., :2].contiguous(), w_hh, real, 0, states)
+    with pytest.raises(RuntimeError, match="mask must have rows' dtype"):
+        steps.elman_forward_scan(x, w_in, w_hh, real.double(), 0, states)
+    g_in, g_hh = steps.elman_backward_scan(x, w_hh, states, 1, top, None)
+    assert g_in.shape == (K, H, I1) and g_hh.shape == (K, H, H)
+    with pytest.raises(RuntimeError, match=r"states must have shape \[2, 4, 2, 2\]"):
+        steps.elman_backward_scan(x, w_hh, states[:, 1:].contiguous(), 1, top, None)

@@ -51,8 +51,6 @@ __all__ = ["FusedGradients", "fused_gradients", "loss_gradients"]
 CELL = "layer.cell."
 #: Numbers of scan state (T·B·G·H per member) that one batched evaluation holds at most.
 EVAL_ELEMENTS = 1 << 24
-#: the compiled Elman scan's code for each nonlinearity
-ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 
 
 def _contiguous(*tensors: Tensor) -> list[Tensor]:
@@ -222,7 +220,7 @@ class ElmanFused(FusedGradients):
                 packed.inputs,
                 *_contiguous(weight_in, weight_hh),
                 packed.start,
-                ACTIVATIONS[self.nonlinearity],
+                elman_scan.ACTIVATION_CODES[self.nonlinearity],
             )
         else:
             states = elman_scan.forward(weight_in, weight_hh, packed, self.nonlinearity)
@@ -241,7 +239,7 @@ class ElmanFused(FusedGradients):
                     weight_hh.contiguous(),
                     states,
                     packed.start,
-                    ACTIVATIONS[self.nonlinearity],
+                    elman_scan.ACTIVATION_CODES[self.nonlinearity],
                     top.contiguous(),
                     _step_grads(step_grads, top),
                 )

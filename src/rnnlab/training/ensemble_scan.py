@@ -156,6 +156,10 @@ def block_length(T: int, step_elements: int) -> int:
     return max(1, min(T, BLOCK_ELEMENTS // max(1, step_elements)))
 
 
+#: The nonlinearities' numbers in the compiled scans (``ensemble_steps.cpp``,
+#: ``ensemble_scans.cpp``)
+ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
+
 _ACTIVATE = {
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
@@ -202,17 +206,19 @@ def forward(
     X = packed.inputs
     K, T, B, I1 = X.shape
     H = weight_hh.shape[1]
-    whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, H): h @ W_hhᵀ
-    win_t = weight_in.transpose(1, 2).contiguous()  # (K, I+1, H)
     states = fresh(workspace, "states", (K, T + 1 if keep else 2, B, H), X)
     states[:, 0].zero_()
+    steps = compiled_steps(X)
+    if steps is not None:  # the whole scan compiled, member by member
+        real = packed.real.to(X.dtype).contiguous()
+        w_in, w_hh = weight_in.contiguous(), weight_hh.contiguous()
+        steps.elman_forward_scan(X, w_in, w_hh, real, ACTIVATION_CODES[nonlinearity], states)
+        return states if keep else states[:, T % 2 : T % 2 + 1]
+    whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, H): h @ W_hhᵀ
+    win_t = weight_in.transpose(1, 2).contiguous()  # (K, I+1, H)
     hs = states.unbind(1) if keep else states.unbind(1) * ((T + 2) // 2)  # two slots, in turn
     scratch = X.new_empty(K, B, H)
     activate = _ACTIVATE[nonlinearity]
-    # float32 tanh(a + p) in one compiled pass (torch's AVX2 build's tanh costs 3.5 times its σ;
-    # in float64 the pass calls libm's tanh number by number, and torch's was twice as fast)
-    tanh_pass = nonlinearity == "tanh" and X.dtype == torch.float32
-    steps = compiled_steps(X) if tanh_pass else None
     mask_padding = nonlinearity == "sigmoid" and not bool(packed.real.all())
     n = block_length(T, K * B * H)
     for t0 in range(0, T, n):
@@ -226,10 +232,7 @@ def forward(
             t = t0 + j
             # bmm then add, not baddbmm: baddbmm copies p into its output before the product
             torch.bmm(hs[t], whh_t, out=scratch)
-            if steps is None:
-                activate(scratch.add_(p), out=hs[t + 1])
-            else:
-                steps.elman_tanh_step(scratch, p, hs[t + 1])
+            activate(scratch.add_(p), out=hs[t + 1])
     return states if keep else states[:, T % 2 : T % 2 + 1]
 
 
@@ -281,6 +284,11 @@ def backward(
     T = T1 - 1
     X = packed.inputs
     I1 = X.shape[-1]
+    steps = compiled_steps(X)
+    if steps is not None and omega_bound is None:  # the whole scan compiled, member by member
+        ys = None if step_grads is None else step_grads.contiguous()
+        code, w_hh = ACTIVATION_CODES[nonlinearity], weight_hh.contiguous()
+        return Gradients(*steps.elman_backward_scan(X, w_hh, states, code, top.contiguous(), ys))
     n = block_length(T, K * B * H)
     g_in_t = X.new_zeros(K, I1, H)  # Σ x̃ᵀ ā, transposed at the end
     g_hh = X.new_zeros(K, H, H)

@@ -156,13 +156,46 @@ __attribute__((noinline)) void gru_backward_row(
   }
 }
 
-// One member row of the Elman forward step: h = tanh(a + p) (torch's AVX2 build's float32 tanh
-// costs 3.5 times its σ; fast_math.h's is a few ulp from it and exactly 0 at 0, so padded steps
-// stay 0)
+// The Elman scans' nonlinearities, as ensemble_scan.ACTIVATION_CODES numbers them
+enum Activation : int64_t { kTanh = 0, kSigmoid = 1, kRelu = 2, kIdentity = 3 };
+
+// h = φ(a) over one member row (n numbers, in place), φ chosen once for the row. float32's tanh
+// and σ are fast_math.h's (torch's AVX2 float32 tanh costs 3.5 times its σ); tanh 0 = 0.
 template <typename S>
-__attribute__((noinline)) void elman_tanh_row(const S* __restrict a, const S* __restrict p,
-                                              S* __restrict h, int64_t H) {
-  for (int64_t j = 0; j < H; ++j) h[j] = tanh_(a[j] + p[j]);
+__attribute__((noinline)) void activate_row(int64_t activation, S* __restrict h, int64_t n) {
+  switch (activation) {
+    case kTanh:
+      for (int64_t j = 0; j < n; ++j) h[j] = tanh_(h[j]);
+      break;
+    case kSigmoid:
+      for (int64_t j = 0; j < n; ++j) h[j] = sigmoid(h[j]);
+      break;
+    case kRelu:
+      for (int64_t j = 0; j < n; ++j) h[j] = h[j] > S(0) ? h[j] : S(0);
+      break;
+    default:
+      break;
+  }
+}
+
+// ā = δ φ'(a) over one member row, φ' from h = φ(a): 1 - h², h - h², sign h, 1 (as the Python
+// scan's _slope)
+template <typename S>
+__attribute__((noinline)) void slope_row(int64_t activation, const S* __restrict delta,
+                                         const S* __restrict h, S* __restrict grad_a, int64_t n) {
+  switch (activation) {
+    case kTanh:
+      for (int64_t j = 0; j < n; ++j) grad_a[j] = delta[j] * (S(1) - h[j] * h[j]);
+      break;
+    case kSigmoid:
+      for (int64_t j = 0; j < n; ++j) grad_a[j] = delta[j] * (h[j] - h[j] * h[j]);
+      break;
+    case kRelu:
+      for (int64_t j = 0; j < n; ++j) grad_a[j] = delta[j] * S((h[j] > S(0)) - (h[j] < S(0)));
+      break;
+    default:
+      for (int64_t j = 0; j < n; ++j) grad_a[j] = delta[j];
+  }
 }
 
 }  // namespace
@@ -215,7 +248,7 @@ void lstm_forward_scan(at::Tensor rows, at::Tensor weights, at::Tensor gates, at
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
       std::vector<S> panels(rnnlab::panels_of<S>(H4) * W * rnnlab::kLanes<S>), s(B * H4);
       for (int64_t k = k0; k < k1; ++k) {
-        rnnlab::pack_panels(pw + k * W * H4, H4, W, H4, panels.data());
+        rnnlab::pack_panels<S>({pw + k * W * H4, H4, 1}, W, H4, panels.data());
         for (int64_t t = 0; t < T; ++t) {
           const S* now = pr + (k * (T + 1) + t) * B * W;
           rnnlab::multiply<S, false>({now, W, 1}, B, W, panels.data(), H4, s.data(), H4);
@@ -267,7 +300,7 @@ at::Tensor lstm_backward_scan(at::Tensor weight_hh, at::Tensor gates, at::Tensor
       std::vector<S> row_panels(rnnlab::panels_of<S>(W) * n * B * L);
       std::vector<S> delta(B * H), gamma(B * H), z(n * B * H4);
       for (int64_t k = k0; k < k1; ++k) {
-        rnnlab::pack_panels(pw + k * H4 * H, H, H4, H, w_panels.data());
+        rnnlab::pack_panels<S>({pw + k * H4 * H, H, 1}, H4, H, w_panels.data());
         std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
         if (py != nullptr) {
           const S* last = py + (k * T + T - 1) * B * H;
@@ -294,7 +327,7 @@ at::Tensor lstm_backward_scan(at::Tensor weight_hh, at::Tensor gates, at::Tensor
           }
           // ∂E/∂[W_hh, W_ih, b]ᵀ += Σ_{t0 <= t < t1} z̄_tᵀ rows_t: (4H × mB) · (mB × W)
           const int64_t mB = (t1 - t0) * B;
-          rnnlab::pack_panels(pr + (k * (T + 1) + t0) * B * W, W, mB, W, row_panels.data());
+          rnnlab::pack_panels<S>({pr + (k * (T + 1) + t0) * B * W, W, 1}, mB, W, row_panels.data());
           rnnlab::multiply<S, true>({z.data(), 1, H4}, H4, mB, row_panels.data(), W,
                                     pgrad + k * H4 * W, W);
         }
@@ -351,22 +384,113 @@ void gru_backward_step(at::Tensor gates, at::Tensor hidden, at::Tensor h_prev, a
   });
 }
 
-// The tanh Elman scan's forward step t after its product: h = tanh(a + p), a = h_{t-1} W_hhᵀ
-// (K, B, H), p the step's input projection x̃_t W_inᵀ and h = states[:, t+1] (K, B, H views).
-void elman_tanh_step(at::Tensor a, at::Tensor p, at::Tensor h) {
-  TORCH_CHECK(a.dim() == 3, "a must be (K, B, H)");
-  const int64_t K = a.size(0), B = a.size(1), H = a.size(2);
-  const Rows ra = rows_of(a, K, B, H, "a"), rp = rows_of(p, K, B, H, "p");
-  const Rows rh = rows_of(h, K, B, H, "h");
-  check_step(a, "a", {&p, &h}, std::nullopt, K);
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "elman_tanh_step", [&] {
+// The Elman scan's forward, member by member (ensemble_scan.forward): inputs (K, T, B, I+1) with
+// the bias channel, weight_in (K, H, I+1) = [W_ih | b], weight_hh (K, H, H); mask (T, K) the 0/1
+// of each step and member; states (K, S, B, H) receives h_t in slot t+1 (S = T+1), or in slot
+// (t+1) mod 2 (S = 2: the last state only); slot 0 is h_0 = 0, given.
+//   a_t = h_{t-1} W_hhᵀ + x̃_t W_inᵀ,   h_t = φ(a_t),   h_t = 0 on padded steps
+void elman_forward_scan(at::Tensor inputs, at::Tensor weight_in, at::Tensor weight_hh,
+                        at::Tensor mask, int64_t activation, at::Tensor states) {
+  TORCH_CHECK(inputs.dim() == 4 && weight_hh.dim() == 3 && states.dim() == 4,
+              "inputs must be (K, T, B, I+1)");
+  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I1 = inputs.size(3);
+  const int64_t H = weight_hh.size(1), slots = states.size(1);
+  TORCH_CHECK(slots == T + 1 || slots == 2, "states must be (K, T+1, B, H) or (K, 2, B, H)");
+  TORCH_CHECK(activation >= kTanh && activation <= kIdentity, "activation must be 0 to 3");
+  check_tensor(inputs, inputs, "inputs", {K, T, B, I1});
+  check_tensor(weight_in, inputs, "weight_in", {K, H, I1});
+  check_tensor(weight_hh, inputs, "weight_hh", {K, H, H});
+  check_tensor(mask, inputs, "mask", {T, K});
+  check_tensor(states, inputs, "states", {K, slots, B, H});
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "elman_forward_scan", [&] {
     using S = scalar_t;
-    const S *pa = a.data_ptr<S>(), *pp = p.data_ptr<S>();
-    S* ph = h.data_ptr<S>();
-    for_each_row<S>(K, B, H, std::nullopt, [&](int64_t k, int64_t b, S) {
-      elman_tanh_row<S>(pa + ra.at(k, b), pp + rp.at(k, b), ph + rh.at(k, b), H);
+    const S *px = inputs.data_ptr<S>(), *pin = weight_in.data_ptr<S>();
+    const S *phh = weight_hh.data_ptr<S>(), *pm = mask.data_ptr<S>();
+    S* ps = states.data_ptr<S>();
+    constexpr int64_t L = rnnlab::kLanes<S>;
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<S> hh(rnnlab::panels_of<S>(H) * H * L), in(rnnlab::panels_of<S>(H) * I1 * L);
+      for (int64_t k = k0; k < k1; ++k) {
+        rnnlab::pack_panels<S>({phh + k * H * H, 1, H}, H, H, hh.data());  // W_hhᵀ
+        rnnlab::pack_panels<S>({pin + k * H * I1, 1, I1}, I1, H, in.data());  // W_inᵀ
+        for (int64_t t = 0; t < T; ++t) {
+          const S* previous = ps + (k * slots + (slots == 2 ? t % 2 : t)) * B * H;
+          S* h = ps + (k * slots + (slots == 2 ? (t + 1) % 2 : t + 1)) * B * H;
+          if (pm[t * K + k] == S(0)) {
+            std::fill(h, h + B * H, S(0));
+            continue;
+          }
+          rnnlab::multiply<S, false>({previous, H, 1}, B, H, hh.data(), H, h, H);
+          rnnlab::multiply<S, true>({px + (k * T + t) * B * I1, I1, 1}, B, I1, in.data(), H, h, H);
+          activate_row<S>(activation, h, B * H);
+        }
+      }
     });
   });
+}
+
+// The Elman scan's backward without Ω, member by member (ensemble_scan.backward): inputs,
+// weight_hh and activation as in elman_forward_scan, states (K, T+1, B, H) from it, top (K, B, H)
+// = ∂E/∂h_{T-1}, step_grads (K, T, B, H) or absent. Returns (∂E/∂W_in (K, H, I+1), ∂E/∂W_hh
+// (K, H, H)), added a block of steps at a time while their ā are in cache:
+//   ā_t = δ_t φ'_t,   δ_{t-1} = ā_t W_hh + ȳ_{t-1},   ∂E/∂W_in = Σ ā_tᵀ x̃_t,   ∂E/∂W_hh = Σ ā_tᵀ h_{t-1}
+std::vector<at::Tensor> elman_backward_scan(at::Tensor inputs, at::Tensor weight_hh,
+                                            at::Tensor states, int64_t activation, at::Tensor top,
+                                            std::optional<at::Tensor> step_grads) {
+  TORCH_CHECK(inputs.dim() == 4 && weight_hh.dim() == 3, "inputs must be (K, T, B, I+1)");
+  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I1 = inputs.size(3);
+  const int64_t H = weight_hh.size(1);
+  TORCH_CHECK(activation >= kTanh && activation <= kIdentity, "activation must be 0 to 3");
+  check_tensor(inputs, inputs, "inputs", {K, T, B, I1});
+  check_tensor(weight_hh, inputs, "weight_hh", {K, H, H});
+  check_tensor(states, inputs, "states", {K, T + 1, B, H});
+  check_tensor(top, inputs, "top", {K, B, H});
+  if (step_grads) check_tensor(*step_grads, inputs, "step_grads", {K, T, B, H});
+  auto grad_in = at::zeros({K, H, I1}, inputs.options());
+  auto grad_hh = at::zeros({K, H, H}, inputs.options());
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "elman_backward_scan", [&] {
+    using S = scalar_t;
+    const S *px = inputs.data_ptr<S>(), *pw = weight_hh.data_ptr<S>();
+    const S *ps = states.data_ptr<S>(), *ptop = top.data_ptr<S>();
+    const S* py = step_grads ? step_grads->data_ptr<S>() : nullptr;
+    S *gin = grad_in.data_ptr<S>(), *ghh = grad_hh.data_ptr<S>();
+    constexpr int64_t L = rnnlab::kLanes<S>;
+    const int64_t n = std::clamp<int64_t>(kGradientBlock / (B * H), 1, std::max<int64_t>(T, 1));
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<S> w(rnnlab::panels_of<S>(H) * H * L), delta(B * H), grad_a(n * B * H);
+      std::vector<S> h_panels(rnnlab::panels_of<S>(H) * n * B * L);
+      std::vector<S> x_panels(rnnlab::panels_of<S>(I1) * n * B * L);
+      for (int64_t k = k0; k < k1; ++k) {
+        rnnlab::pack_panels<S>({pw + k * H * H, H, 1}, H, H, w.data());  // W_hh
+        std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
+        if (py != nullptr) {
+          const S* last = py + (k * T + T - 1) * B * H;
+          for (int64_t e = 0; e < B * H; ++e) delta[e] += last[e];
+        }
+        for (int64_t t1 = T; t1 > 0; t1 -= n) {
+          const int64_t t0 = std::max<int64_t>(0, t1 - n);
+          for (int64_t t = t1 - 1; t >= t0; --t) {
+            S* a = grad_a.data() + (t - t0) * B * H;
+            slope_row<S>(activation, delta.data(), ps + (k * (T + 1) + t + 1) * B * H, a, B * H);
+            if (t == 0) break;
+            rnnlab::multiply<S, false>({a, H, 1}, B, H, w.data(), H, delta.data(), H);
+            if (py != nullptr) {
+              const S* y = py + (k * T + t - 1) * B * H;
+              for (int64_t e = 0; e < B * H; ++e) delta[e] += y[e];
+            }
+          }
+          // Σ_{t0 <= t < t1} ā_tᵀ [x̃_t | h_{t-1}]: (H × mB) · (mB × I+1), (H × mB) · (mB × H)
+          const int64_t mB = (t1 - t0) * B;
+          const rnnlab::Strided<S> grads{grad_a.data(), 1, H};  // āᵀ
+          rnnlab::pack_panels<S>({px + (k * T + t0) * B * I1, I1, 1}, mB, I1, x_panels.data());
+          rnnlab::multiply<S, true>(grads, H, mB, x_panels.data(), I1, gin + k * H * I1, I1);
+          rnnlab::pack_panels<S>({ps + (k * (T + 1) + t0) * B * H, H, 1}, mB, H, h_panels.data());
+          rnnlab::multiply<S, true>(grads, H, mB, h_panels.data(), H, ghh + k * H * H, H);
+        }
+      }
+    });
+  });
+  return {grad_in, grad_hh};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -374,5 +498,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_backward_scan", &lstm_backward_scan, "the ensemble LSTM scan's backward");
   m.def("gru_forward_step", &gru_forward_step, "the ensemble GRU scan's forward step");
   m.def("gru_backward_step", &gru_backward_step, "the ensemble GRU scan's backward step");
-  m.def("elman_tanh_step", &elman_tanh_step, "the ensemble tanh Elman scan's forward step");
+  m.def("elman_forward_scan", &elman_forward_scan, "the ensemble Elman scan's forward");
+  m.def("elman_backward_scan", &elman_backward_scan, "the ensemble Elman scan's backward");
 }
