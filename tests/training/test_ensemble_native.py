@@ -12,7 +12,7 @@ from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
 from rnnlab.training import ensemble_native as native
 from rnnlab.training import ensemble_scan as elman_scan
-from rnnlab.training.ensemble_fused import ACTIVATIONS
+from rnnlab.training.ensemble_scan import ACTIVATION_CODES
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -56,13 +56,13 @@ LENGTHS = [9, 7, 9, 4]  # members padded at the front to T = 9
 
 
 @pytest.mark.parametrize("H", [5, 9], ids=["H5", "H9"])  # 9: vector blocks of 8 and a tail
-@pytest.mark.parametrize("nonlinearity", list(ACTIVATIONS))
+@pytest.mark.parametrize("nonlinearity", list(ACTIVATION_CODES))
 @pytest.mark.parametrize("every", [False, True])
 def test_compiled_elman_scan_equals_the_python_scan(compiled, H, nonlinearity, every):
     K, B, I = 4, 3, 2
     packed = elman_scan.pack_inputs(members_inputs(K, B, I, LENGTHS), dtype=torch.float64)
     weight_in, weight_hh = random((K, H, I + 1), 1), random((K, H, H), 2)
-    code = ACTIVATIONS[nonlinearity]
+    code = ACTIVATION_CODES[nonlinearity]
     states = compiled.elman_forward(packed.inputs, weight_in, weight_hh, packed.start, code)
     expected = elman_scan.forward(weight_in, weight_hh, packed, nonlinearity)
     torch.testing.assert_close(states, expected, rtol=1e-12, atol=1e-13)  # zeros on padding too
@@ -236,7 +236,7 @@ def scan_calls(dtype: torch.dtype, seed: int = 3):
         for start, inputs, with_bias, top, steps, w, b_hh in cases:
             w_in = torch.cat([w[1][0], w[1][2].unsqueeze(-1)], dim=-1)  # [W_ih | b]
             for step_grads in steps:
-                for activation in ACTIVATIONS.values():
+                for activation in ACTIVATION_CODES.values():
                     states = module.elman_forward(with_bias, w_in, w[1][1], start, activation)
                     grads = module.elman_backward(
                         with_bias, w[1][1], states, start, activation, top, step_grads
