@@ -14,9 +14,9 @@ from the member's stream; every run ends with one evaluation on 10 sequences):
 Anchor: ``train(model, task, config)`` of one model, per update. Rows: ``train_ensemble`` with
 K = 32 and 128 members (its default method: the fused scans, compiled where
 ``ensemble_native.suits`` takes them); where it does at K = 32, the same with the Python scans;
-where it does not, the Python scans with their steps as tensor operations instead of the
-compiled elementwise pass (``ensemble_steps.cpp``; the reference twin; for the Elman net the
-step is ``tanh(a + p)``);
+where it does not, the Python scans as tensor operations only (the reference twins) instead of
+the scans compiled whole (``ensemble_tiled_scans.cpp``, products in vector registers:
+``small_products.h``);
 the torch.func reference (``method="vmap"``) at K = 32; and for the LSTM the stacked
 alternative a user would write: weights stacked (K, 4H, ·), one ``baddbmm`` per step and
 autograd's backward; for the Elman net on Pascanu's workload the Elman-only
@@ -155,7 +155,7 @@ def python_scans(task, cell: str, H: int, B: int, U: int, K: int):
 
 
 def tensor_steps(task, cell: str, H: int, B: int, U: int, K: int):
-    """``train_ensemble`` with the scans' steps as tensor operations (no compiled pass)."""
+    """``train_ensemble`` with the scans as tensor operations (no ``ensemble_tiled_scans``)."""
     return patched(ensemble(task, cell, H, B, U, K), ensemble_scan, "USE_COMPILED", False)
 
 
@@ -322,7 +322,7 @@ def _table() -> str:
             if ensemble_native.suits(torch.zeros(32, T, B, 1), H, GATES[cell]):
                 cases.append(("train_ensemble, Python scans", 32, "python_scans", 0.0))
             else:
-                cases.append(("train_ensemble, steps as tensor ops", 32, "tensor_steps", 0.0))
+                cases.append(("train_ensemble, scans as tensor ops", 32, "tensor_steps", 0.0))
             if cell == "lstm":
                 cases.append(("stacked baddbmm + autograd", 32, "stacked", 0.0))
             if cell == "elman" and B > 1:

@@ -26,7 +26,7 @@ def test_the_headers_digest_follows_their_content(tmp_path, monkeypatch):
 
 def test_the_build_flags_carry_the_headers_digest():
     with mock.patch("torch.utils.cpp_extension.load") as load:
-        compiled.build_module("ensemble_steps", "a_build", ["-O3"])
+        compiled.build_module("ensemble_tiled_scans", "a_build", ["-O3"])
     flags = load.call_args.kwargs["extra_cflags"]
     assert flags == ["-O3", f"-DRNNLAB_HEADERS={compiled.headers_digest()}"]
     assert len(compiled.headers_digest()) == 16

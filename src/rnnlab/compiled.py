@@ -10,17 +10,20 @@ ships C++ sources beside them that compute the same with far fewer operations:
   (:class:`rnnlab.cells.fused.lstm.LSTMScan`), each step's elementwise work in one vectorised
   pass. (A port of the same loops as the same ATen operations without Python's dispatch saved at
   most 4% and was dropped: each operation's own work, not its dispatch, dominated.);
-- ``ensemble_steps`` (``training/ensemble_steps.cpp``): the elementwise part of each step of the
-  seed ensembles' LSTM and GRU scans (:mod:`rnnlab.training.ensemble_lstm_scan`,
-  :mod:`rnnlab.training.ensemble_gru_scan`) and of the tanh Elman scan's forward
-  (:mod:`rnnlab.training.ensemble_scan`), in one vectorised pass.
+- ``ensemble_tiled_scans`` (``training/ensemble_tiled_scans.cpp``): the seed ensembles' Elman,
+  LSTM and GRU scans (:mod:`rnnlab.training.ensemble_scan`,
+  :mod:`rnnlab.training.ensemble_lstm_scan`, :mod:`rnnlab.training.ensemble_gru_scan`) compiled
+  whole, member by member, their products in vector registers (``small_products.h``).
 
 Sources that profit from wide vector instructions (:data:`VECTORISED`) are built for the widest
 that torch reports on the CPU (``AVX2``: ``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit
 vectors, :data:`ISA_FLAGS`), under a name of their own, so that a build for one CPU is never
 loaded on another that lacks its instructions; where that build fails, the plain one is tried
-(:func:`builds_of`). Those in :data:`ROUNDED_AS_WRITTEN` round every product and sum as the
-source writes it, so their vectorised build equals the plain one bit for bit (a test checks).
+(:func:`builds_of`). Torch rebuilds a cached module when its source or flags change; a digest of
+the package's headers (``fast_math.h``, ``small_products.h``) is among the flags
+(:func:`headers_digest`), so that a changed header rebuilds too. Those in
+:data:`ROUNDED_AS_WRITTEN` round every product and sum as the source writes it, so their
+vectorised build equals the plain one bit for bit (a test checks).
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -51,12 +54,12 @@ _PACKAGE = Path(__file__).parent
 SOURCES = {
     "ensemble_scans": "training/ensemble_scans.cpp",
     "lstm_steps": "cells/fused/lstm_steps.cpp",
-    "ensemble_steps": "training/ensemble_steps.cpp",
+    "ensemble_tiled_scans": "training/ensemble_tiled_scans.cpp",
 }
 #: the sources built for the CPU's vector instructions (:data:`ISA_FLAGS`) where it has them;
 #: -fno-trapping-math lets the compiler vectorise their branch-free float arithmetic (it changes
 #: no result)
-VECTORISED = frozenset({"lstm_steps", "ensemble_steps", "ensemble_scans"})
+VECTORISED = frozenset({"lstm_steps", "ensemble_tiled_scans", "ensemble_scans"})
 #: the sources whose every product and sum is rounded as written: -ffp-contract=off forbids
 #: fusing ``a * b + c`` into one fused multiply-add (which ``-mfma`` would otherwise allow), so
 #: the vectorised build rounds exactly as the plain one

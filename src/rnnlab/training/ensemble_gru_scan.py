@@ -32,10 +32,10 @@ then ``∂E/∂W_hh = Σ_t [ā_r, ā_z, c̄_n]ᵀ h_{t-1}``, ``∂E/∂b_hh = Σ
 ``∂E/∂W_ih = Σ_t [ā_r, ā_z, ā_n]ᵀ x_t`` and ``∂E/∂b_ih = Σ_t [ā_r, ā_z, ā_n]``, one batched
 product each per block of steps, while the block is in cache.
 
-Each step's elementwise work (all of the above but the products, the backward's factors
-included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
-(:func:`rnnlab.training.ensemble_scan.compiled_steps`); the tensor operations here are its
-reference (``tests/training/test_ensemble_steps.py``).
+Where it is built, the whole scan, forward and backward, runs compiled, member by member, its
+products in vector registers and each step's elementwise work in one vectorised pass
+(``ensemble_tiled_scans.cpp``, :func:`rnnlab.training.ensemble_scan.tiled_scans`); the tensor
+operations here are its reference (``tests/training/test_ensemble_tiled_scans.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.training.ensemble_lstm_scan import PackedSteps, masks_of
-from rnnlab.training.ensemble_scan import Workspace, compiled_steps, fresh
+from rnnlab.training.ensemble_scan import Workspace, fresh, tiled_scans
 
 __all__ = ["BLOCK_ELEMENTS", "GRUTape", "backward", "forward"]
 
@@ -90,33 +90,35 @@ def forward(
     H3 = weight_hh.shape[1]
     H = H3 // 3
     gates = fresh(workspace, "gates", (K, T, B, H3), X)
-    torch.baddbmm(
-        bias_ih.unsqueeze(1), X.reshape(K, T * B, I), weight_ih.mT, out=gates.view(K, -1, H3)
-    )
     hidden = fresh(workspace, "hidden", (K, T, B, H), X)
     h = fresh(workspace, "h", (K, T + 1, B, H), X)
     h[:, 0].zero_()
+    steps = tiled_scans(X)
+    if steps is not None:  # the whole scan compiled, member by member
+        real = None if packed.real is None else packed.real.to(X.dtype)
+        w_ih, w_hh, b_ih, b_hh = (t.contiguous() for t in (weight_ih, weight_hh, bias_ih, bias_hh))
+        steps.gru_forward_scan(X, w_ih, w_hh, b_ih, b_hh, gates, hidden, h, real)
+        return GRUTape(gates, hidden, h)
+    torch.baddbmm(
+        bias_ih.unsqueeze(1), X.reshape(K, T * B, I), weight_ih.mT, out=gates.view(K, -1, H3)
+    )
     h_now = X.new_zeros(K, B, H)  # the running state, contiguous for the product
     whh_t = weight_hh.mT.contiguous()  # (K, H, 3H)
     bias = bias_hh.unsqueeze(1)  # (K, 1, 3H)
     c = X.new_empty(K, B, H3)
     masks = masks_of(packed, X.dtype)
-    steps = compiled_steps(X)
     for t in range(T):
-        a = gates[:, t]
         torch.baddbmm(bias, h_now, whh_t, out=c)
-        mask = None if masks is None else masks[t]
-        step = _step if steps is None else steps.gru_forward_step  # the latter in one pass
-        step(a, c, hidden[:, t], h_now, h[:, t + 1], mask)
+        _step(gates[:, t], c, hidden[:, t], h_now, h[:, t + 1], None if masks is None else masks[t])
     return GRUTape(gates, hidden, h)
 
 
 def _step(
     a: Tensor, c: Tensor, hidden: Tensor, h_now: Tensor, h_tape: Tensor, mask: Tensor | None
 ) -> None:
-    """The forward step after the product ``c = h_{t-1} W_hhᵀ + b_hh`` as tensor operations:
-    the reference of the compiled ``gru_forward_step`` (the arguments are its, views of the tape;
-    ``mask`` (K, 1, 1) or None)."""
+    """The forward step after the product ``c = h_{t-1} W_hhᵀ + b_hh``: ``a`` (the input
+    projection) receives the gates, ``hidden`` ``c_n``, ``h_now`` (the running state) and
+    ``h_tape`` the new state; ``mask`` (K, 1, 1) or None."""
     H = h_now.shape[-1]
     rz, n = a[..., : 2 * H], a[..., 2 * H :]
     rz.add_(c[..., : 2 * H])
@@ -169,6 +171,15 @@ def backward(
     H = H3 // 3
     X = packed.inputs
     I = X.shape[-1]
+    steps = tiled_scans(top)
+    if steps is not None:  # the whole scan compiled, member by member
+        real = None if packed.real is None else packed.real.to(top.dtype)
+        ys = None if step_grads is None else step_grads.contiguous()
+        w_hh, top = weight_hh.contiguous(), top.contiguous()
+        g_ih, g_hh, g_bih, g_bhh = steps.gru_backward_scan(
+            w_hh, gates, tape.hidden, tape.h, X, top, ys, real
+        )
+        return g_ih, g_hh, g_bih, g_bhh
     delta = top.clone()
     if step_grads is not None:
         delta += step_grads[:, T - 1]
@@ -183,31 +194,22 @@ def backward(
     n = max(1, min(T, BLOCK_ELEMENTS // (K * B * 7 * H)))
     hidden_block = fresh(workspace, "grad_c", (K, n, B, H3), top)  # [ā_r, ā_z, c̄_n]
     input_block = fresh(workspace, "grad_a_n", (K, n, B, H), top)  # ā_n
-    steps = compiled_steps(top)
-    # the factors of a block of steps; the compiled pass computes them as it goes
-    factor_block = None if steps is not None else fresh(workspace, "factors", (K, n, B, 3, H), top)
+    factor_block = fresh(workspace, "factors", (K, n, B, 3, H), top)
     for t1 in range(T, 0, -n):
         t0 = max(0, t1 - n)
         m = t1 - t0
-        if steps is None:
-            _factors(tape, t0, t1, factor_block[:, :m])
+        _factors(tape, t0, t1, factor_block[:, :m])
         for t in range(t1 - 1, t0 - 1, -1):
             j = t - t0
             g_c = hidden_block[:, j]
             g_an = input_block[:, j]
-            if steps is not None:  # the factors and the step in one pass
-                mask = None if masks is None else masks[t]
-                steps.gru_backward_step(
-                    gates[:, t], tape.hidden[:, t], tape.h[:, t], delta, g_c, g_an, mask
-                )
-            else:
-                a_n, a_z, a_r = factor_block[:, j].unbind(-2)
-                if masks is not None:
-                    delta.mul_(masks[t])
-                torch.mul(delta, a_n, out=g_an)
-                torch.mul(delta, a_z, out=g_c[..., H : 2 * H])
-                torch.mul(g_an, a_r, out=g_c[..., :H])
-                torch.mul(g_an, r_gate[:, t], out=g_c[..., 2 * H :])
+            a_n, a_z, a_r = factor_block[:, j].unbind(-2)
+            if masks is not None:
+                delta.mul_(masks[t])
+            torch.mul(delta, a_n, out=g_an)
+            torch.mul(delta, a_z, out=g_c[..., H : 2 * H])
+            torch.mul(g_an, a_r, out=g_c[..., :H])
+            torch.mul(g_an, r_gate[:, t], out=g_c[..., 2 * H :])
             if t == 0:
                 break
             torch.bmm(g_c, weight_hh, out=spare)

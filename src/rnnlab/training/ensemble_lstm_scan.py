@@ -42,10 +42,10 @@ and the loop t = T-1..0 is::
 then ``[∂E/∂W_hh, ∂E/∂W_ih, ∂E/∂b] = Σ_t z̄_tᵀ [h_{t-1}, x_t, 1]``, one batched product per
 block of steps (the tape ``rows``), while the block's ``z̄`` are still in cache.
 
-Each step's elementwise work (all of the above but the products, the backward's factors
-included) runs as one vectorised pass of the compiled ``ensemble_steps.cpp`` where it is built
-(:func:`rnnlab.training.ensemble_scan.compiled_steps`); the tensor operations here are its
-reference (``tests/training/test_ensemble_steps.py``).
+Where it is built, the whole scan, forward and backward, runs compiled, member by member, its
+products in vector registers and each step's elementwise work in one vectorised pass
+(``ensemble_tiled_scans.cpp``, :func:`rnnlab.training.ensemble_scan.tiled_scans`); the tensor
+operations here are its reference (``tests/training/test_ensemble_tiled_scans.py``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnlab.training.ensemble_scan import Workspace, compiled_steps, fresh
+from rnnlab.training.ensemble_scan import Workspace, fresh, tiled_scans
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -168,7 +168,7 @@ def forward(
     # 2 σ(2 z_g) - 1: scaling by 2 is exact, so the product gives 2 z_g to the last bit
     weights = torch.cat([weight_hh.mT, weight_ih.mT, bias.unsqueeze(1)], dim=1)
     weights[..., 2 * H : 3 * H].mul_(2.0)
-    steps = compiled_steps(X)
+    steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
         real = None if packed.real is None else packed.real.to(X.dtype)
         steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, real)
@@ -254,7 +254,7 @@ def backward(
     K, T, B, H4 = gates.shape
     H = H4 // 4
     W = tape.rows.shape[-1]  # H + I + 1
-    steps = compiled_steps(top)
+    steps = tiled_scans(top)
     if steps is not None:  # the whole scan compiled, member by member
         real = None if packed.real is None else packed.real.to(top.dtype)
         ys = None if step_grads is None else step_grads.contiguous()

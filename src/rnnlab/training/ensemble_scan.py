@@ -19,9 +19,9 @@ Forward, for t = 0..T-1 (``x̃_t = [x_t, m_t]``, ``m_t = 1`` on real steps)::
     a_t = x̃_t W_inᵀ + h_{t-1} W_hhᵀ        (K, B, H); x̃ W_inᵀ one bmm per block of steps
     h_t = φ(a_t)
 
-With tanh in float32, ``h_t = tanh(a_t)`` (the sum included) is one pass of the compiled
-``ensemble_steps.cpp`` where it is built (:func:`compiled_steps`); the tensor operations are its
-reference (``tests/training/test_ensemble_steps.py``).
+Where it is built, the whole scan, forward and backward (without Ω), runs compiled, member by
+member (``ensemble_tiled_scans.cpp``, :func:`tiled_scans`); the tensor operations here are its
+reference (``tests/training/test_ensemble_tiled_scans.py``).
 
 Backward, with ``δ_t = ∂E/∂h_t`` (``δ_{T-1}`` = the readout's gradient ``top``, plus ``ȳ_{T-1}``
 when every step is read out, ``ȳ_t = ∂E/∂h_t`` directly) and ``ā_t = ∂E/∂a_t``::
@@ -70,16 +70,16 @@ from rnnlab.training.omega import omega_from_norms
 #: Elements per (K, n, B, H) block buffer of the backward (float32: 1 MiB).
 BLOCK_ELEMENTS = 1 << 18
 
-#: Whether the scans' steps (here and in the LSTM and GRU scans) may take the compiled elementwise
-#: pass (tests set it False for the reference).
+#: Whether the scans (here and in the LSTM and GRU scans) may run compiled (tests set it False
+#: for the reference).
 USE_COMPILED = True
 
 
-def compiled_steps(like: Tensor) -> ModuleType | None:
-    """The compiled elementwise pass of a step (``ensemble_steps.cpp``) for tensors like
-    ``like``, or None where the scans' tensor operations run: not on CPU, not float32/float64,
+def tiled_scans(like: Tensor) -> ModuleType | None:
+    """The compiled scans (``ensemble_tiled_scans.cpp``) for tensors like ``like``, or None
+    where the scans' tensor operations run: not on CPU, not float32/float64,
     :data:`USE_COMPILED` false, or not built."""
-    return compiled.load_for("ensemble_steps", like) if USE_COMPILED else None
+    return compiled.load_for("ensemble_tiled_scans", like) if USE_COMPILED else None
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def block_length(T: int, step_elements: int) -> int:
     return max(1, min(T, BLOCK_ELEMENTS // max(1, step_elements)))
 
 
-#: The nonlinearities' numbers in the compiled scans (``ensemble_steps.cpp``,
+#: The nonlinearities' numbers in the compiled scans (``ensemble_tiled_scans.cpp``,
 #: ``ensemble_scans.cpp``)
 ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 
@@ -208,7 +208,7 @@ def forward(
     H = weight_hh.shape[1]
     states = fresh(workspace, "states", (K, T + 1 if keep else 2, B, H), X)
     states[:, 0].zero_()
-    steps = compiled_steps(X)
+    steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
         real = packed.real.to(X.dtype).contiguous()
         w_in, w_hh = weight_in.contiguous(), weight_hh.contiguous()
@@ -284,7 +284,7 @@ def backward(
     T = T1 - 1
     X = packed.inputs
     I1 = X.shape[-1]
-    steps = compiled_steps(X)
+    steps = tiled_scans(X)
     if steps is not None and omega_bound is None:  # the whole scan compiled, member by member
         ys = None if step_grads is None else step_grads.contiguous()
         code, w_hh = ACTIVATION_CODES[nonlinearity], weight_hh.contiguous()

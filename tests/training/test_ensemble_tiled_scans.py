@@ -1,7 +1,6 @@
-"""The compiled scans of the ensemble LSTM and Elman nets and the compiled elementwise pass of the
-GRU scan's steps (``ensemble_steps.cpp``) against the scans' tensor operations: every tensor of
-the tape and every weight gradient, with members padded at the front, read out at the last step
-or at every step, in float64 and float32."""
+"""The ensemble Elman, LSTM and GRU scans compiled whole (``ensemble_tiled_scans.cpp``) against
+their tensor operations: every tensor of the tape and every weight gradient, with members padded
+at the front, read out at the last step or at every step, in float64 and float32."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from rnnlab.training import ensemble_scan as elman_scan
 
 @pytest.fixture(scope="module")
 def steps(compiled_module):
-    return compiled_module("ensemble_steps")
+    return compiled_module("ensemble_tiled_scans")
 
 
 SCANS = {"lstm": (lstm_scan, 4, 1), "gru": (gru_scan, 3, 2)}  # module, gates, biases
@@ -42,7 +41,7 @@ def assert_near(got: torch.Tensor, want: torch.Tensor, rel: float, name: str) ->
     [([9, 7, 9, 4], 3, 5), ([30, 30], 20, 50), ([1, 1, 1], 1, 1), ([12, 10], 7, 13)],
     ids=["padded", "pascanu-sized", "one-unit", "uneven-tiles"],
 )
-def test_compiled_steps_equal_the_tensor_operations(
+def test_tiled_scans_equal_the_tensor_operations(
     steps, cell, dtype, every, lengths, B, H, monkeypatch
 ):
     K, I, T = len(lengths), 3, max(lengths)
@@ -150,10 +149,10 @@ def test_the_compiled_elman_scan_equals_the_tensor_operations(
 
 def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch):
     x = torch.zeros(2, 3)
-    assert elman_scan.compiled_steps(x) is steps
-    assert elman_scan.compiled_steps(x.to(torch.bfloat16)) is None
+    assert elman_scan.tiled_scans(x) is steps
+    assert elman_scan.tiled_scans(x.to(torch.bfloat16)) is None
     monkeypatch.setattr(elman_scan, "USE_COMPILED", False)
-    assert elman_scan.compiled_steps(x) is None
+    assert elman_scan.tiled_scans(x) is None
 
 
 def test_the_pass_refuses_what_it_cannot_read(steps):
@@ -181,15 +180,19 @@ def test_the_pass_refuses_what_it_cannot_read(steps):
                                  None)  # fmt: skip
     with pytest.raises(RuntimeError, match=r"top must have shape \[2, 2, 2\]"):
         steps.lstm_backward_scan(weight_hh, gates, tanh_c, c, rows, top[:1], None, None)
-    a, cg = torch.zeros(K, B, 3 * H), torch.zeros(K, B, 3 * H)
-    state = [torch.zeros(K, B, H) for _ in range(3)]
-    steps.gru_forward_step(a, cg, *state, None)
-    with pytest.raises(RuntimeError, match=r"c must be \(K, B, 6\)"):
-        steps.gru_forward_step(a, torch.zeros(K, B, 4), *state, None)
-    with pytest.raises(RuntimeError, match="rows must be contiguous"):
-        steps.gru_forward_step(a, cg, torch.zeros(K, B, 2 * H)[..., ::2], *state[1:], None)
-    with pytest.raises(RuntimeError, match="mask must hold K values"):
-        steps.gru_forward_step(a, cg, *state, torch.ones(3))
+    I = 1
+    x, w_ih, w_hh3 = torch.zeros(K, T, B, I), torch.zeros(K, 3 * H, I), torch.zeros(K, 3 * H, H)
+    b_ih, b_hh = torch.zeros(K, 3 * H), torch.zeros(K, 3 * H)
+    gru_tape = torch.zeros(K, T, B, 3 * H), torch.zeros(K, T, B, H), torch.zeros(K, T + 1, B, H)
+    steps.gru_forward_scan(x, w_ih, w_hh3, b_ih, b_hh, *gru_tape, None)
+    with pytest.raises(RuntimeError, match=r"bias_hh must have shape \[2, 6\], got \[2, 5\]"):
+        steps.gru_forward_scan(x, w_ih, w_hh3, b_ih, b_hh[:, :5].contiguous(), *gru_tape, None)
+    with pytest.raises(RuntimeError, match="weight_hh must be \\(K, 3H, H\\)"):
+        steps.gru_forward_scan(x, w_ih, torch.zeros(K, 5, H), b_ih, b_hh, *gru_tape, None)
+    grads = steps.gru_backward_scan(w_hh3, *gru_tape, x, top, None, torch.ones(T, K))
+    assert [tuple(g.shape) for g in grads] == [(K, 6, I), (K, 6, H), (K, 6), (K, 6)]
+    with pytest.raises(RuntimeError, match=r"gates must have shape \[2, 2, 2, 6\], got \[2, 3"):
+        steps.gru_backward_scan(w_hh3, *gru_tape, x[:, :2].contiguous(), top, None, None)
     I1 = 3
     x, w_in, w_hh = torch.zeros(K, T, B, I1), torch.zeros(K, H, I1), torch.zeros(K, H, H)
     states, real = torch.zeros(K, T + 1, B, H), torch.ones(T, K)

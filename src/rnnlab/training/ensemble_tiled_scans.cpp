@@ -1,14 +1,16 @@
-// The elementwise part of one step of the seed ensembles' LSTM and GRU scans
-// (training/ensemble_lstm_scan.py, ensemble_gru_scan.py), forward and backward, and of the tanh
-// Elman scan's forward (training/ensemble_scan.py), in one vectorised pass over the members' rows
-// (built on first use by rnnlab/compiled.py).
+// The seed ensembles' Elman, LSTM and GRU scans, forward and backward, compiled whole: member by
+// member, every step's products in vector registers (small_products.h) and its elementwise work
+// in one vectorised pass over the member's rows (built on first use by rnnlab/compiled.py).
 //
-// The Python scan spends a step on one batched product and about a dozen elementwise tensor
-// operations over K·B·4H numbers; on Pascanu's workload (K = 32, B = 20, H = 50) those take
-// most of the time. Here the product stays ATen's (the caller's bmm) and the rest is one pass.
-// The equations are the Python scans' (their docstrings), in their layout: member-major buffers
-// whose step slices are strided (K, B, ·) views; LSTM gates i, f, g, o with the g rows entering
-// doubled, GRU gates r, z, n; tanh x as 2 σ(2x) - 1; padding multiplied by the step's 0/1 mask.
+// Why whole scans: on Pascanu's workload (K = 32, B = 20, H = 50) a step of the Python scans is
+// one batched ATen product, whose MKL kernel packs both operands at every call, and about a dozen
+// elementwise tensor operations. Here a member's weights are packed once and stay in cache over
+// its T steps, and each step's numbers are in cache when the next pass reads them.
+// The equations, layouts and padding rule are the Python scans' (their docstrings:
+// training/ensemble_scan.py, ensemble_lstm_scan.py, ensemble_gru_scan.py): member-major tensors;
+// LSTM gates i, f, g, o with the g rows entering doubled, GRU gates r, z, n; tanh x as
+// 2 σ(2x) - 1 in the gated cells; a padded step's state multiplied by its 0/1 mask. The Python
+// scans are the reference (tests/training/test_ensemble_tiled_scans.py).
 
 #include <torch/extension.h>
 
@@ -27,50 +29,6 @@ namespace {
 
 using rnnlab::sigmoid;
 using rnnlab::tanh_;
-
-// Rows (k, b) of at least this many numbers in all are split between threads.
-constexpr int64_t kParallelGrain = 32768;
-
-// A (K, B, W) view whose rows are contiguous: row (k, b) starts at k·stride(0) + b·stride(1).
-struct Rows {
-  int64_t member, row;
-  int64_t at(int64_t k, int64_t b) const { return k * member + b * row; }
-};
-
-Rows rows_of(const at::Tensor& t, int64_t K, int64_t B, int64_t W, const char* name) {
-  TORCH_CHECK(t.dim() == 3 && t.size(0) == K && t.size(1) == B && t.size(2) == W, name,
-              " must be (K, B, ", W, ")");
-  TORCH_CHECK(t.stride(2) == 1 || W == 1, name, "'s rows must be contiguous");
-  return {t.stride(0), t.stride(1)};
-}
-
-// Every buffer of like's dtype (like is named name); mask: K values of it, contiguous, or absent.
-void check_step(const at::Tensor& like, const char* name,
-                std::initializer_list<const at::Tensor*> buffers,
-                const std::optional<at::Tensor>& mask, int64_t K) {
-  for (const auto* t : buffers) {
-    TORCH_CHECK(t->scalar_type() == like.scalar_type(), "every buffer must have ", name,
-                "'s dtype");
-  }
-  TORCH_CHECK(!mask || (mask->numel() == K && mask->is_contiguous()), "mask must hold K values");
-  TORCH_CHECK(!mask || mask->scalar_type() == like.scalar_type(), "mask must have ", name,
-              "'s dtype");
-}
-
-// row(k, b, m) for every member k and sequence b, m the member's mask value (1 without a mask);
-// rows of width numbers, split between threads.
-template <typename S, typename Row>
-void for_each_row(int64_t K, int64_t B, int64_t width, const std::optional<at::Tensor>& mask,
-                  const Row& row) {
-  const S* m = mask ? mask->data_ptr<S>() : nullptr;
-  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, width));
-  at::parallel_for(0, K * B, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t k = r / B;
-      row(k, r % B, m == nullptr ? S(1) : m[k]);
-    }
-  });
-}
 
 // One member row of the forward step; s is z_t = [h_{t-1}, x_t, 1] [W_hh, W_ih, b]ᵀ (g doubled)
 // and z receives the activations i, f, g, o.
@@ -118,11 +76,11 @@ __attribute__((noinline)) void backward_row(const S* __restrict gates, const S* 
 }
 
 // One member row of the GRU's forward step: a holds x W_ihᵀ + b_ih and receives r, z, n; c is
-// h_{t-1} W_hhᵀ + b_hh; hidden receives c_n; h_prev is the running state, replaced by h_t.
+// h_{t-1} W_hhᵀ + b_hh; hidden receives c_n; h_prev is h_{t-1}, h receives h_t.
 template <typename S>
 __attribute__((noinline)) void gru_forward_row(S* __restrict a, const S* __restrict c,
-                                               S* __restrict hidden, S* __restrict h_now,
-                                               S* __restrict h_tape, S m, int64_t H) {
+                                               S* __restrict hidden, const S* __restrict h_prev,
+                                               S* __restrict h, S m, int64_t H) {
   for (int64_t j = 0; j < 2 * H; ++j) a[j] = sigmoid(a[j] + c[j]);
   const S* __restrict r = a;
   const S* __restrict z = a + H;
@@ -132,27 +90,31 @@ __attribute__((noinline)) void gru_forward_row(S* __restrict a, const S* __restr
     hidden[j] = c_n[j];
     const S v = sigmoid((n[j] + r[j] * c_n[j]) * S(2)) * S(2) - S(1);  // tanh = 2 σ(2x) - 1
     n[j] = v;
-    h_now[j] = h_tape[j] = ((h_now[j] - v) * z[j] + v) * m;  // m = 1 without a mask: exact
+    h[j] = ((h_prev[j] - v) * z[j] + v) * m;  // m = 1 without a mask: exact
   }
 }
 
 // One member row of the GRU's backward step (before the product): δ ← m δ, then
 //   ā_n = δ A_n;  ā_z = δ A_z;  ā_r = ā_n A_r;  c̄_n = ā_n r
-// with A_n = (1 - n²)(1 - z), A_z = (h_{t-1} - n) z (1 - z), A_r = r c_n (1 - r).
+// with A_n = (1 - n²)(1 - z), A_z = (h_{t-1} - n) z (1 - z), A_r = r c_n (1 - r), into
+// g_c = [ā_r, ā_z, c̄_n] (the hidden products' gradients) and g_a = [ā_r, ā_z, ā_n] (the inputs').
 template <typename S>
-__attribute__((noinline)) void gru_backward_row(
-    const S* __restrict r, const S* __restrict z, const S* __restrict n,
-    const S* __restrict c_n, const S* __restrict h_prev, S* __restrict delta,
-    S* __restrict g_r, S* __restrict g_z, S* __restrict g_cn, S* __restrict g_an, S m,
-    int64_t H) {
+__attribute__((noinline)) void gru_backward_row(const S* __restrict gates,
+                                                const S* __restrict c_n,
+                                                const S* __restrict h_prev, S* __restrict delta,
+                                                S* __restrict g_c, S* __restrict g_a, S m,
+                                                int64_t H) {
+  const S *__restrict r = gates, *__restrict z = gates + H, *__restrict n = gates + 2 * H;
   for (int64_t j = 0; j < H; ++j) {
     const S d = delta[j] * m;  // m = 1 without a mask: exact
     const S an = d * ((S(1) - n[j] * n[j]) * (S(1) - z[j]));
+    const S ar = an * ((r[j] * c_n[j]) * (S(1) - r[j]));
+    const S az = d * (((h_prev[j] - n[j]) * z[j]) * (S(1) - z[j]));
     delta[j] = d;
-    g_an[j] = an;
-    g_z[j] = d * (((h_prev[j] - n[j]) * z[j]) * (S(1) - z[j]));
-    g_r[j] = an * ((r[j] * c_n[j]) * (S(1) - r[j]));
-    g_cn[j] = an * r[j];
+    g_c[j] = g_a[j] = ar;
+    g_c[H + j] = g_a[H + j] = az;
+    g_c[2 * H + j] = an * r[j];
+    g_a[2 * H + j] = an;
   }
 }
 
@@ -337,51 +299,153 @@ at::Tensor lstm_backward_scan(at::Tensor weight_hh, at::Tensor gates, at::Tensor
   return grad;
 }
 
-// The GRU's forward step t after the product: a = gates[:, t] (K, B, 3H), c = h_{t-1} W_hhᵀ +
-// b_hh (K, B, 3H), hidden = hidden[:, t] and h_tape = h[:, t+1] (K, B, H views), h_now (K, B, H)
-// the running state (h_{t-1} in, h_t out); mask (K values) the step's 0/1 per member, or absent.
-void gru_forward_step(at::Tensor a, at::Tensor c, at::Tensor hidden, at::Tensor h_now,
-                      at::Tensor h_tape, std::optional<at::Tensor> mask) {
-  TORCH_CHECK(a.dim() == 3 && a.size(2) % 3 == 0, "a must be (K, B, 3H)");
-  const int64_t K = a.size(0), B = a.size(1), H = a.size(2) / 3;
-  const Rows ra = rows_of(a, K, B, 3 * H, "a"), rc = rows_of(c, K, B, 3 * H, "c");
-  const Rows rh = rows_of(hidden, K, B, H, "hidden"), rn = rows_of(h_now, K, B, H, "h_now");
-  const Rows rt = rows_of(h_tape, K, B, H, "h_tape");
-  check_step(a, "a", {&c, &hidden, &h_now, &h_tape}, mask, K);
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "gru_forward_step", [&] {
+// rows (M × n, contiguous) = the vector v (n) in every row
+template <typename S>
+void fill_rows(S* rows, int64_t M, const S* v, int64_t n) {
+  for (int64_t r = 0; r < M; ++r) std::copy(v, v + n, rows + r * n);
+}
+
+// The GRU scan's forward, member by member (ensemble_gru_scan.forward): inputs (K, T, B, I),
+// weight_ih (K, 3H, I), weight_hh (K, 3H, H), bias_ih and bias_hh (K, 3H); gates (K, T, B, 3H),
+// hidden (K, T, B, H) and h (K, T+1, B, H) (h[:, 0] = 0, given) receive the tape; mask (T, K) the
+// 0/1 of each step and member, or absent.
+//   a_t = x_t W_ihᵀ + b_ih,  c_t = h_{t-1} W_hhᵀ + b_hh,  then gru_forward_row
+void gru_forward_scan(at::Tensor inputs, at::Tensor weight_ih, at::Tensor weight_hh,
+                      at::Tensor bias_ih, at::Tensor bias_hh, at::Tensor gates, at::Tensor hidden,
+                      at::Tensor h, std::optional<at::Tensor> mask) {
+  TORCH_CHECK(inputs.dim() == 4 && weight_hh.dim() == 3, "inputs must be (K, T, B, I)");
+  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I = inputs.size(3);
+  const int64_t H3 = weight_hh.size(1), H = H3 / 3;
+  TORCH_CHECK(H3 % 3 == 0 && H > 0, "weight_hh must be (K, 3H, H)");
+  check_tensor(inputs, inputs, "inputs", {K, T, B, I});
+  check_tensor(weight_ih, inputs, "weight_ih", {K, H3, I});
+  check_tensor(weight_hh, inputs, "weight_hh", {K, H3, H});
+  check_tensor(bias_ih, inputs, "bias_ih", {K, H3});
+  check_tensor(bias_hh, inputs, "bias_hh", {K, H3});
+  check_tensor(gates, inputs, "gates", {K, T, B, H3});
+  check_tensor(hidden, inputs, "hidden", {K, T, B, H});
+  check_tensor(h, inputs, "h", {K, T + 1, B, H});
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "gru_forward_scan", [&] {
     using S = scalar_t;
-    S* pa = a.data_ptr<S>();
-    const S* pc = c.data_ptr<S>();
-    S *ph = hidden.data_ptr<S>(), *pn = h_now.data_ptr<S>(), *pt = h_tape.data_ptr<S>();
-    for_each_row<S>(K, B, 3 * H, mask, [&](int64_t k, int64_t b, S m) {
-      gru_forward_row<S>(pa + ra.at(k, b), pc + rc.at(k, b), ph + rh.at(k, b), pn + rn.at(k, b),
-                         pt + rt.at(k, b), m, H);
+    const S *px = inputs.data_ptr<S>(), *pih = weight_ih.data_ptr<S>();
+    const S *phh = weight_hh.data_ptr<S>(), *pbi = bias_ih.data_ptr<S>();
+    const S* pbh = bias_hh.data_ptr<S>();
+    S *pg = gates.data_ptr<S>(), *phid = hidden.data_ptr<S>(), *ph = h.data_ptr<S>();
+    const S* m = mask_values<S>(mask, inputs, T, K);
+    constexpr int64_t L = rnnlab::kLanes<S>;
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<S> ih(rnnlab::panels_of<S>(H3) * I * L), hh(rnnlab::panels_of<S>(H3) * H * L);
+      std::vector<S> c(B * H3);
+      for (int64_t k = k0; k < k1; ++k) {
+        rnnlab::pack_panels<S>({pih + k * H3 * I, 1, I}, I, H3, ih.data());  // W_ihᵀ
+        rnnlab::pack_panels<S>({phh + k * H3 * H, 1, H}, H, H3, hh.data());  // W_hhᵀ
+        for (int64_t t = 0; t < T; ++t) {
+          S* a = pg + (k * T + t) * B * H3;
+          S* h_prev = ph + (k * (T + 1) + t) * B * H;  // h_t follows it
+          fill_rows(a, B, pbi + k * H3, H3);
+          rnnlab::multiply<S, true>({px + (k * T + t) * B * I, I, 1}, B, I, ih.data(), H3, a, H3);
+          fill_rows(c.data(), B, pbh + k * H3, H3);
+          rnnlab::multiply<S, true>({h_prev, H, 1}, B, H, hh.data(), H3, c.data(), H3);
+          const S mk = m == nullptr ? S(1) : m[t * K + k];
+          for (int64_t b = 0; b < B; ++b) {
+            gru_forward_row<S>(a + b * H3, c.data() + b * H3, phid + ((k * T + t) * B + b) * H,
+                               h_prev + b * H, h_prev + (B + b) * H, mk, H);
+          }
+        }
+      }
     });
   });
 }
 
-// The GRU's backward step t before the product: gates = gates[:, t] (K, B, 3H), hidden =
-// hidden[:, t] and h_prev = h[:, t] (K, B, H views); delta (K, B, H) is masked in place; g_c
-// (K, B, 3H view) receives [ā_r, ā_z, c̄_n] and g_an (K, B, H view) ā_n; mask as above.
-void gru_backward_step(at::Tensor gates, at::Tensor hidden, at::Tensor h_prev, at::Tensor delta,
-                       at::Tensor g_c, at::Tensor g_an, std::optional<at::Tensor> mask) {
-  TORCH_CHECK(gates.dim() == 3 && gates.size(2) % 3 == 0, "gates must be (K, B, 3H)");
-  const int64_t K = gates.size(0), B = gates.size(1), H = gates.size(2) / 3;
-  const Rows rg = rows_of(gates, K, B, 3 * H, "gates"), rh = rows_of(hidden, K, B, H, "hidden");
-  const Rows rp = rows_of(h_prev, K, B, H, "h_prev"), rd = rows_of(delta, K, B, H, "delta");
-  const Rows rc = rows_of(g_c, K, B, 3 * H, "g_c"), ra = rows_of(g_an, K, B, H, "g_an");
-  check_step(gates, "gates", {&hidden, &h_prev, &delta, &g_c, &g_an}, mask, K);
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward_step", [&] {
+// The GRU scan's backward, member by member (ensemble_gru_scan.backward): weight_hh (K, 3H, H);
+// the tape's gates, hidden and h as gru_forward_scan left them; inputs as given to it; top
+// (K, B, H) = ∂E/∂h_{T-1}; step_grads (K, T, B, H) or absent; mask as in gru_forward_scan.
+// Returns ∂E/∂W_ih (K, 3H, I), ∂E/∂W_hh (K, 3H, H), ∂E/∂b_ih, ∂E/∂b_hh (K, 3H), added a block of
+// steps at a time while their gradients are in cache:
+//   δ ← δ ⊙ z + g_c W_hh (+ ȳ_{t-1}),  ∂E/∂W_hh = Σ g_cᵀ h_{t-1},  ∂E/∂W_ih = Σ g_aᵀ x_t
+std::vector<at::Tensor> gru_backward_scan(at::Tensor weight_hh, at::Tensor gates,
+                                          at::Tensor hidden, at::Tensor h, at::Tensor inputs,
+                                          at::Tensor top, std::optional<at::Tensor> step_grads,
+                                          std::optional<at::Tensor> mask) {
+  TORCH_CHECK(inputs.dim() == 4 && weight_hh.dim() == 3, "inputs must be (K, T, B, I)");
+  const int64_t K = inputs.size(0), T = inputs.size(1), B = inputs.size(2), I = inputs.size(3);
+  const int64_t H3 = weight_hh.size(1), H = H3 / 3;
+  TORCH_CHECK(H3 % 3 == 0 && H > 0, "weight_hh must be (K, 3H, H)");
+  check_tensor(weight_hh, inputs, "weight_hh", {K, H3, H});
+  check_tensor(gates, inputs, "gates", {K, T, B, H3});
+  check_tensor(hidden, inputs, "hidden", {K, T, B, H});
+  check_tensor(h, inputs, "h", {K, T + 1, B, H});
+  check_tensor(inputs, inputs, "inputs", {K, T, B, I});
+  check_tensor(top, inputs, "top", {K, B, H});
+  if (step_grads) check_tensor(*step_grads, inputs, "step_grads", {K, T, B, H});
+  auto grad_ih = at::zeros({K, H3, I}, inputs.options());
+  auto grad_hh = at::zeros({K, H3, H}, inputs.options());
+  auto grad_bih = at::zeros({K, H3}, inputs.options());
+  auto grad_bhh = at::zeros({K, H3}, inputs.options());
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "gru_backward_scan", [&] {
     using S = scalar_t;
-    const S *pg = gates.data_ptr<S>(), *ph = hidden.data_ptr<S>(), *pp = h_prev.data_ptr<S>();
-    S *pd = delta.data_ptr<S>(), *pc = g_c.data_ptr<S>(), *pa = g_an.data_ptr<S>();
-    for_each_row<S>(K, B, 3 * H, mask, [&](int64_t k, int64_t b, S m) {
-      const S* g = pg + rg.at(k, b);
-      S* gc = pc + rc.at(k, b);
-      gru_backward_row<S>(g, g + H, g + 2 * H, ph + rh.at(k, b), pp + rp.at(k, b),
-                          pd + rd.at(k, b), gc, gc + H, gc + 2 * H, pa + ra.at(k, b), m, H);
+    const S *pw = weight_hh.data_ptr<S>(), *pg = gates.data_ptr<S>();
+    const S *phid = hidden.data_ptr<S>(), *ph = h.data_ptr<S>(), *px = inputs.data_ptr<S>();
+    const S *ptop = top.data_ptr<S>(), *py = step_grads ? step_grads->data_ptr<S>() : nullptr;
+    const S* m = mask_values<S>(mask, inputs, T, K);
+    S *gih = grad_ih.data_ptr<S>(), *ghh = grad_hh.data_ptr<S>();
+    S *gbi = grad_bih.data_ptr<S>(), *gbh = grad_bhh.data_ptr<S>();
+    constexpr int64_t L = rnnlab::kLanes<S>;
+    const int64_t n = std::clamp<int64_t>(kGradientBlock / (B * H3), 1, std::max<int64_t>(T, 1));
+    at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<S> w(rnnlab::panels_of<S>(H) * H3 * L), delta(B * H), spare(B * H);
+      std::vector<S> g_c(n * B * H3), g_a(n * B * H3);
+      std::vector<S> h_panels(rnnlab::panels_of<S>(H) * n * B * L);
+      std::vector<S> x_panels(rnnlab::panels_of<S>(I) * n * B * L);
+      for (int64_t k = k0; k < k1; ++k) {
+        rnnlab::pack_panels<S>({pw + k * H3 * H, H, 1}, H3, H, w.data());  // W_hh
+        std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
+        if (py != nullptr) {
+          const S* last = py + (k * T + T - 1) * B * H;
+          for (int64_t e = 0; e < B * H; ++e) delta[e] += last[e];
+        }
+        for (int64_t t1 = T; t1 > 0; t1 -= n) {
+          const int64_t t0 = std::max<int64_t>(0, t1 - n);
+          for (int64_t t = t1 - 1; t >= t0; --t) {
+            const S mk = m == nullptr ? S(1) : m[t * K + k];
+            S *gc = g_c.data() + (t - t0) * B * H3, *ga = g_a.data() + (t - t0) * B * H3;
+            const S* gate = pg + (k * T + t) * B * H3;
+            for (int64_t b = 0; b < B; ++b) {
+              gru_backward_row<S>(gate + b * H3, phid + ((k * T + t) * B + b) * H,
+                                  ph + ((k * (T + 1) + t) * B + b) * H, delta.data() + b * H,
+                                  gc + b * H3, ga + b * H3, mk, H);
+            }
+            if (t == 0) break;
+            rnnlab::multiply<S, false>({gc, H3, 1}, B, H3, w.data(), H, spare.data(), H);
+            const S* y = py == nullptr ? nullptr : py + (k * T + t - 1) * B * H;
+            for (int64_t b = 0; b < B; ++b) {
+              const S* z = gate + b * H3 + H;
+              for (int64_t j = 0; j < H; ++j) {
+                S& d = delta[b * H + j];
+                d = d * z[j] + spare[b * H + j];
+                if (y != nullptr) d += y[b * H + j];
+              }
+            }
+          }
+          // the block's share: Σ g_cᵀ h_{t-1}, Σ g_aᵀ x_t and the biases' sums
+          const int64_t mB = (t1 - t0) * B;
+          rnnlab::pack_panels<S>({ph + (k * (T + 1) + t0) * B * H, H, 1}, mB, H, h_panels.data());
+          rnnlab::multiply<S, true>({g_c.data(), 1, H3}, H3, mB, h_panels.data(), H,
+                                    ghh + k * H3 * H, H);
+          rnnlab::pack_panels<S>({px + (k * T + t0) * B * I, I, 1}, mB, I, x_panels.data());
+          rnnlab::multiply<S, true>({g_a.data(), 1, H3}, H3, mB, x_panels.data(), I,
+                                    gih + k * H3 * I, I);
+          for (int64_t r = 0; r < mB; ++r) {
+            for (int64_t j = 0; j < H3; ++j) {
+              gbh[k * H3 + j] += g_c[r * H3 + j];
+              gbi[k * H3 + j] += g_a[r * H3 + j];
+            }
+          }
+        }
+      }
     });
   });
+  return {grad_ih, grad_hh, grad_bih, grad_bhh};
 }
 
 // The Elman scan's forward, member by member (ensemble_scan.forward): inputs (K, T, B, I+1) with
@@ -496,8 +560,8 @@ std::vector<at::Tensor> elman_backward_scan(at::Tensor inputs, at::Tensor weight
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward_scan", &lstm_forward_scan, "the ensemble LSTM scan's forward");
   m.def("lstm_backward_scan", &lstm_backward_scan, "the ensemble LSTM scan's backward");
-  m.def("gru_forward_step", &gru_forward_step, "the ensemble GRU scan's forward step");
-  m.def("gru_backward_step", &gru_backward_step, "the ensemble GRU scan's backward step");
+  m.def("gru_forward_scan", &gru_forward_scan, "the ensemble GRU scan's forward");
+  m.def("gru_backward_scan", &gru_backward_scan, "the ensemble GRU scan's backward");
   m.def("elman_forward_scan", &elman_forward_scan, "the ensemble Elman scan's forward");
   m.def("elman_backward_scan", &elman_backward_scan, "the ensemble Elman scan's backward");
 }
