@@ -174,17 +174,15 @@ def test_the_python_lstm_scan_leaves_one_unit_weights_alone(K):
 
 
 def test_suits_only_small_float_scans_on_the_cpu(compiled):
-    tiny = torch.zeros(32, 100, 1, 2)  # Hochreiter's nets, K = 32: 32 · 1 · 4·8 · 8 per step
+    tiny = torch.zeros(8, 100, 1, 2)  # 8 of Hochreiter's nets: 8 · 1 · G·8 · 8 per step
     assert native.suits(tiny, 8, 4) and native.suits(tiny, 8, 3) and native.suits(tiny, 8, 1)
     assert native.suits(tiny.double(), 8, 1)
     assert not native.suits(tiny.half(), 8, 1)
     assert not native.suits(torch.zeros(32, 100, 20, 2), 50, 4)  # Pascanu's: 32 · 20 · 200 · 50
-    assert not native.suits(torch.zeros(33, 100, 4, 2), 24, 1)  # 33 · 4 · 24² > 73,728
-    assert native.suits(torch.zeros(32, 100, 4, 2), 24, 1)  # 32 · 4 · 24² = MAX_STEP_WORK[1]
-    assert native.suits(torch.zeros(32, 100, 4, 2), 16, 4)  # 32 · 4 · 64 · 16 = MAX_STEP_WORK[4]
-    assert not native.suits(torch.zeros(33, 100, 4, 2), 16, 4)
-    assert native.suits(torch.zeros(32, 100, 4, 2), 16, 3)  # 32 · 4 · 48 · 16 = MAX_STEP_WORK[3]
-    assert not native.suits(torch.zeros(33, 100, 4, 2), 16, 3)
+    nine = torch.zeros(9, 100, 1, 2)  # one member past each limit
+    assert not native.suits(nine, 8, 1)  # 9 · 64 > MAX_STEP_WORK[1] = 512 = 8 · 64
+    assert not native.suits(nine, 8, 4)  # 9 · 256 > MAX_STEP_WORK[4] = 2048 = 8 · 256
+    assert not native.suits(nine, 8, 3)  # 9 · 192 > MAX_STEP_WORK[3] = 1536 = 8 · 192
 
 
 def test_the_compiled_scans_can_be_switched_off(monkeypatch):

@@ -168,7 +168,7 @@ def test_the_pass_refuses_what_it_cannot_read(steps):
         steps.lstm_forward_scan(rows, torch.zeros(K, W + 1, 4 * H), gates, c, tanh_c, None)
     with pytest.raises(RuntimeError, match="gates must be contiguous"):
         steps.lstm_forward_scan(rows, weights, gates.mT.contiguous().mT, c, tanh_c, None)
-    with pytest.raises(RuntimeError, match="c must have rows' dtype"):
+    with pytest.raises(RuntimeError, match="c must have the scan's dtype, Float"):
         steps.lstm_forward_scan(rows, weights, gates, c.double(), tanh_c, None)
     with pytest.raises(RuntimeError, match=r"mask must have shape \[3, 2\]"):
         steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, torch.ones(K, T))
@@ -204,7 +204,7 @@ def test_the_pass_refuses_what_it_cannot_read(steps):
         steps.elman_forward_scan(x, w_in, w_hh, real, 4, states)
     with pytest.raises(RuntimeError, match=r"weight_in must have shape \[2, 2, 3\]"):
         steps.elman_forward_scan(x, w_in[..., :2].contiguous(), w_hh, real, 0, states)
-    with pytest.raises(RuntimeError, match="mask must have rows' dtype"):
+    with pytest.raises(RuntimeError, match="mask must have the scan's dtype, Float"):
         steps.elman_forward_scan(x, w_in, w_hh, real.double(), 0, states)
     g_in, g_hh = steps.elman_backward_scan(x, w_hh, states, 1, top, None)
     assert g_in.shape == (K, H, I1) and g_hh.shape == (K, H, H)

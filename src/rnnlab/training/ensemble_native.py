@@ -14,15 +14,15 @@ compiler and ninja are needed, about half a minute once per machine); where it c
 built, or with ``RNNLAB_NATIVE=0``, :func:`compiled` returns None and the Python scans serve.
 
 :func:`suits` decides per scan. The loops' cost grows with the arithmetic of all members,
-``K · B · G·H · H`` multiply-adds of ``h W_hhᵀ`` per step (G = 1 Elman, 3 GRU, 4 LSTM); the
-Python scans' is nearly fixed per step, their number of operations (about 6 for Elman, 20 for
-GRU and LSTM) times a few microseconds, until the products grow large. :data:`MAX_STEP_WORK`
-holds the crossovers of the vectorised loops measured on this project's machine by
+``K · B · G·H · H`` multiply-adds of ``h W_hhᵀ`` per step (G = 1 Elman, 3 GRU, 4 LSTM), one row
+of the minibatch at a time. Beyond the smallest sizes the fused scans' compiled whole scans
+(``ensemble_tiled_scans.cpp``: products in vector registers over all rows of a member's step)
+are faster. :data:`MAX_STEP_WORK` holds the crossovers measured on this project's machine by
 ``benchmarks/crossover.py`` (K = 8–128, B = 1–4, H = 8–32, T = 100, one thread; section
-"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. Up to about four
-times that, the two were within the machine's noise of each other; the Python scans are
-clearly faster only well beyond. The Python scans stay the reference: the tests compare the two
-on every output, and ``benchmarks/ensemble.py`` measures both.
+"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. There they were
+4–12% faster; beyond, the two were within the machine's noise up to about 16 times that, and the
+tiled scans up to twice as fast at the largest sizes. The Python scans stay the reference: the
+tests compare the loops with them on every output, and ``benchmarks/ensemble.py`` measures both.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ __all__ = ["MAX_STEP_WORK", "compiled", "suits"]
 
 #: Per G (gate blocks of ``W_hh``: 1 Elman, 3 GRU, 4 LSTM), the largest ``K · B · G·H · H``
 #: (multiply-adds of all members' recurrent products in one step) for which :func:`suits` takes
-#: the compiled loops: the largest work at which they were faster at every work up to it, in
-#: each of three runs of ``benchmarks/crossover.py`` (2026-12-07; beyond it, up to about four
-#: times as much, the two paths are within the machine's noise of each other).
-MAX_STEP_WORK = {1: 73_728, 3: 98_304, 4: 131_072}
+#: the compiled loops: the largest work at which they were faster than the compiled whole scans
+#: at every work up to it, in each of three runs of ``benchmarks/crossover.py`` (2026-12-07,
+#: 19:46–19:53 UTC).
+MAX_STEP_WORK = {1: 512, 3: 1_536, 4: 2_048}
 
 
 def compiled():

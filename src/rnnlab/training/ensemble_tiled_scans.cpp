@@ -160,18 +160,17 @@ __attribute__((noinline)) void slope_row(int64_t activation, const S* __restrict
   }
 }
 
-}  // namespace
-
-// A contiguous tensor of like's dtype and the given shape.
+// A contiguous tensor on the CPU of like's dtype and the given shape.
 void check_tensor(const at::Tensor& t, const at::Tensor& like, const char* name,
                   std::initializer_list<int64_t> shape) {
   TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name, " must be contiguous, on the CPU");
-  TORCH_CHECK(t.scalar_type() == like.scalar_type(), name, " must have rows' dtype");
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), name, " must have the scan's dtype, ",
+              like.scalar_type());
   TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), name, " must have shape ",
               at::IntArrayRef(shape), ", got ", t.sizes());
 }
 
-// Numbers of z̄ the compiled LSTM backward keeps for one product with their steps' rows (float32:
+// Numbers of gradients a compiled backward keeps for one product with their steps' rows (float32:
 // 128 KiB, in the second-level cache beside the member's packed weights)
 constexpr int64_t kGradientBlock = 32768;
 
@@ -183,6 +182,8 @@ const S* mask_values(const std::optional<at::Tensor>& mask, const at::Tensor& li
   check_tensor(*mask, like, "mask", {T, K});
   return mask->data_ptr<S>();
 }
+
+}  // namespace
 
 // The LSTM scan's forward over all T steps, member by member (ensemble_lstm_scan.forward):
 // rows (K, T+1, B, W), W = H+I+1, holds each step's product rows [h_{t-1}, x_t, 1] (x and 1
