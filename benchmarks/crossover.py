@@ -1,4 +1,4 @@
-"""Where the compiled ensemble scans beat the Python ones: the crossovers behind
+"""Where the tiny nets' compiled loops beat the fused scans: the crossovers behind
 ``training.ensemble_native.MAX_STEP_WORK``.
 
 Run: ``python benchmarks/crossover.py``. Prints a Markdown table and returns it from ``main()``
@@ -8,7 +8,8 @@ For each cell (Elman, GRU, LSTM: G = 1, 3, 4 gate blocks), members K, minibatch 
 size H, ``train_ensemble`` runs a few updates on the adding problem (T = 100, Pascanu's
 variant; the configs of ``benchmarks/ensemble.py`` with one test sequence per member in the
 final evaluation) twice: with its compiled loops (``training/ensemble_scans.cpp``) and with the
-Python scans (``ensemble_native.suits`` patched to refuse). The work per step is
+fused scans (``ensemble_native.suits`` patched to refuse; they run compiled whole,
+``training/ensemble_tiled_scans.cpp``, where that is built). The work per step is
 ``K · B · G·H · H`` multiply-adds of the recurrent products; the table gives both times and
 their ratio, and per cell the largest work at which the compiled loops were faster everywhere
 below it. One intra-op thread (a sweep's worker takes one core); the two paths alternate,
@@ -40,7 +41,7 @@ ROUNDS = 3
 def with_loops(
     cell: str, K: int, B: int, H: int, compiled: bool
 ) -> Callable[[], Callable[[], object]]:
-    """What prepares one timed call: UPDATES updates of K members, compiled loops or Python
+    """What prepares one timed call: UPDATES updates of K members, compiled loops or fused
     scans (one test sequence per member at the end: the timed calls are almost all updates)."""
     task = make("addition", length=100)
     return lambda: patched(
@@ -82,22 +83,22 @@ def _table() -> str:
         below = [work for work, _ in results if not slower or work < min(slower)]
         crossovers[cell] = (max(below) if below else 0, min(slower) if slower else None)
     lines = [
-        f"- {cell} (G = {GATES[cell]}): compiled faster at every work up to {low}"
+        f"- {cell} (G = {GATES[cell]}): loops faster at every work up to {low}"
         + ("" if high is None else f"; not at {high}")
         + f" (MAX_STEP_WORK[{GATES[cell]}] = {ensemble_native.MAX_STEP_WORK[GATES[cell]]})"
         for cell, (low, high) in crossovers.items()
     ]
     return "\n".join(
         [
-            "## Compiled ensemble scans: where they beat the Python scans",
+            "## Tiny nets' compiled loops: where they beat the fused scans",
             "",
             f"Machine: {machine_line()}; load average before the run {load}.",
             f"train_ensemble on addition (T = 100), {UPDATES} updates, clipping at 1, SGD, one "
             "final evaluation of one sequence per member (timed); "
             f"median of {ROUNDS} alternating rounds. Work = K · B · G·H · H multiply-adds of the "
-            "recurrent products per step. Ratio = compiled / Python (below 1: compiled faster).",
+            "recurrent products per step. Ratio = loops / fused scans (below 1: loops faster).",
             "",
-            "| cell | K | B | H | work | compiled ms / update | Python ms / update | ratio |",
+            "| cell | K | B | H | work | loops ms / update | fused scans ms / update | ratio |",
             "|---|---|---|---|---|---|---|---|",
             *rows,
             "",

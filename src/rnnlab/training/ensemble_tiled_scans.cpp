@@ -174,6 +174,22 @@ void check_tensor(const at::Tensor& t, const at::Tensor& like, const char* name,
 // 128 KiB, in the second-level cache beside the member's packed weights)
 constexpr int64_t kGradientBlock = 32768;
 
+// The steps of such a block, of step_numbers gradients each: at least 1, at most T.
+int64_t block_steps(int64_t step_numbers, int64_t T) {
+  return std::clamp<int64_t>(kGradientBlock / step_numbers, 1, std::max<int64_t>(T, 1));
+}
+
+// delta (n numbers) = ∂E/∂h_{T-1} of member k: top[k], plus ȳ_{T-1} = step_grads[k, T-1] when
+// every step is read out (step_grads not null)
+template <typename S>
+void last_state_gradient(const S* top, const S* step_grads, int64_t k, int64_t T, int64_t n,
+                         S* delta) {
+  std::copy(top + k * n, top + (k + 1) * n, delta);
+  if (step_grads == nullptr) return;
+  const S* last = step_grads + (k * T + T - 1) * n;
+  for (int64_t e = 0; e < n; ++e) delta[e] += last[e];
+}
+
 // mask (T, K) of 0/1 per step and member, or absent (every value 1)
 template <typename S>
 const S* mask_values(const std::optional<at::Tensor>& mask, const at::Tensor& like, int64_t T,
@@ -256,19 +272,14 @@ at::Tensor lstm_backward_scan(at::Tensor weight_hh, at::Tensor gates, at::Tensor
     const S* m = mask_values<S>(mask, rows, T, K);
     S* pgrad = grad.data_ptr<S>();
     constexpr int64_t L = rnnlab::kLanes<S>;
-    // z̄ of n steps kept for one product with their rows (about kGradientBlock numbers)
-    const int64_t n = std::clamp<int64_t>(kGradientBlock / (B * H4), 1, std::max<int64_t>(T, 1));
+    const int64_t n = block_steps(B * H4, T);  // z̄ of n steps, one product with their rows
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
       std::vector<S> w_panels(rnnlab::panels_of<S>(H) * H4 * L);
       std::vector<S> row_panels(rnnlab::panels_of<S>(W) * n * B * L);
       std::vector<S> delta(B * H), gamma(B * H), z(n * B * H4);
       for (int64_t k = k0; k < k1; ++k) {
         rnnlab::pack_panels<S>({pw + k * H4 * H, H, 1}, H4, H, w_panels.data());
-        std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
-        if (py != nullptr) {
-          const S* last = py + (k * T + T - 1) * B * H;
-          for (int64_t e = 0; e < B * H; ++e) delta[e] += last[e];
-        }
+        last_state_gradient(ptop, py, k, T, B * H, delta.data());
         std::fill(gamma.begin(), gamma.end(), S(0));
         for (int64_t t1 = T; t1 > 0; t1 -= n) {
           const int64_t t0 = std::max<int64_t>(0, t1 - n);
@@ -392,7 +403,7 @@ std::vector<at::Tensor> gru_backward_scan(at::Tensor weight_hh, at::Tensor gates
     S *gih = grad_ih.data_ptr<S>(), *ghh = grad_hh.data_ptr<S>();
     S *gbi = grad_bih.data_ptr<S>(), *gbh = grad_bhh.data_ptr<S>();
     constexpr int64_t L = rnnlab::kLanes<S>;
-    const int64_t n = std::clamp<int64_t>(kGradientBlock / (B * H3), 1, std::max<int64_t>(T, 1));
+    const int64_t n = block_steps(B * H3, T);
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
       std::vector<S> w(rnnlab::panels_of<S>(H) * H3 * L), delta(B * H), spare(B * H);
       std::vector<S> g_c(n * B * H3), g_a(n * B * H3);
@@ -400,11 +411,7 @@ std::vector<at::Tensor> gru_backward_scan(at::Tensor weight_hh, at::Tensor gates
       std::vector<S> x_panels(rnnlab::panels_of<S>(I) * n * B * L);
       for (int64_t k = k0; k < k1; ++k) {
         rnnlab::pack_panels<S>({pw + k * H3 * H, H, 1}, H3, H, w.data());  // W_hh
-        std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
-        if (py != nullptr) {
-          const S* last = py + (k * T + T - 1) * B * H;
-          for (int64_t e = 0; e < B * H; ++e) delta[e] += last[e];
-        }
+        last_state_gradient(ptop, py, k, T, B * H, delta.data());
         for (int64_t t1 = T; t1 > 0; t1 -= n) {
           const int64_t t0 = std::max<int64_t>(0, t1 - n);
           for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -520,18 +527,14 @@ std::vector<at::Tensor> elman_backward_scan(at::Tensor inputs, at::Tensor weight
     const S* py = step_grads ? step_grads->data_ptr<S>() : nullptr;
     S *gin = grad_in.data_ptr<S>(), *ghh = grad_hh.data_ptr<S>();
     constexpr int64_t L = rnnlab::kLanes<S>;
-    const int64_t n = std::clamp<int64_t>(kGradientBlock / (B * H), 1, std::max<int64_t>(T, 1));
+    const int64_t n = block_steps(B * H, T);
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
       std::vector<S> w(rnnlab::panels_of<S>(H) * H * L), delta(B * H), grad_a(n * B * H);
       std::vector<S> h_panels(rnnlab::panels_of<S>(H) * n * B * L);
       std::vector<S> x_panels(rnnlab::panels_of<S>(I1) * n * B * L);
       for (int64_t k = k0; k < k1; ++k) {
         rnnlab::pack_panels<S>({pw + k * H * H, H, 1}, H, H, w.data());  // W_hh
-        std::copy(ptop + k * B * H, ptop + (k + 1) * B * H, delta.begin());
-        if (py != nullptr) {
-          const S* last = py + (k * T + T - 1) * B * H;
-          for (int64_t e = 0; e < B * H; ++e) delta[e] += last[e];
-        }
+        last_state_gradient(ptop, py, k, T, B * H, delta.data());
         for (int64_t t1 = T; t1 > 0; t1 -= n) {
           const int64_t t0 = std::max<int64_t>(0, t1 - n);
           for (int64_t t = t1 - 1; t >= t0; --t) {
