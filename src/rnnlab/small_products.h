@@ -7,10 +7,11 @@
 // once into panels of kLanes columns (pack_panels: panel p holds B's columns p·kLanes ..
 // (p+1)·kLanes - 1, its D rows of kLanes numbers one after the other, zeros past column N), and
 // A is read in place, A(r, d) = a[r · row + d · col], so that a transposed A costs nothing.
-// A tile of kTileRows rows of C by kTilePanels panels is summed over d in 12 vector registers:
-// per d, kTilePanels loads of B, kTileRows broadcasts of A(r, d) and 12 independent multiply-adds,
-// enough to hide their latency. The terms of each output are added in the order of d; where the
-// build allows fused multiply-adds (the vectorised one), each term is one.
+// A tile of 4 rows of C by kTilePanels = 3 panels (12 or 6 rows by the last one or two panels) is
+// summed over d in 12 vector registers: per d, the panels' loads of B, one broadcast of A(r, d)
+// per row and 12 independent multiply-adds, enough to hide their latency. The terms of each
+// output are added in the order of d; where the build allows fused multiply-adds (the vectorised
+// one), each term is one.
 //
 // Why not ATen's batched product: on the small operands of the seed ensembles' scans
 // ((20 × 53)·(53 × 200) per member and step on Pascanu's workload) MKL packs both operands at

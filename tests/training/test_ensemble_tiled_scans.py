@@ -79,7 +79,8 @@ def test_tiled_scans_equal_the_tensor_operations(
 
 @pytest.mark.parametrize("cell", list(SCANS))
 def test_many_backward_blocks_give_the_same_result(steps, cell, monkeypatch):
-    """Blocks of 2 steps over T = 9, members padded: every block boundary."""
+    """The Python scans' backward in blocks of 2 steps over T = 9, members padded: every block
+    boundary of the reference."""
     K, B, H, I = 3, 2, 4, 2
     module, G, biases = SCANS[cell]
     monkeypatch.setattr(module, "BLOCK_ELEMENTS", 2 * K * B * 7 * H)
@@ -94,6 +95,42 @@ def test_many_backward_blocks_give_the_same_result(steps, cell, monkeypatch):
     _, grads = scan(cell, weights, packed, top, step_grads, True, monkeypatch)
     _, want = scan(cell, weights, packed, top, step_grads, False, monkeypatch)
     for k, (a, b) in enumerate(zip(grads, want, strict=True)):
+        assert_near(a, b, 1e-12, f"gradient {k}")
+
+
+@pytest.mark.parametrize("cell", ["elman", *SCANS])
+def test_the_compiled_backward_in_several_blocks(steps, cell, monkeypatch):
+    """B·G·H numbers per step large enough that the compiled backward adds its weight gradients
+    in several blocks of steps (32,768 numbers each: 8 steps for the LSTM, 10 for the GRU, 32 for
+    the Elman net), members padded, every step read out; float64, to rounding."""
+    lengths, B, H, I = (40, 23, 37), 64, 16, 2
+    K, T = len(lengths), max(lengths)
+    g = torch.Generator().manual_seed(5)
+
+    def r(*shape):
+        return 0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    inputs = [r(L, B, I) for L in lengths]
+    top, step_grads = r(K, B, H), r(K, T, B, H)
+    if cell == "elman":
+        weight_in, weight_hh = r(K, H, I + 1), r(K, H, H) / H**0.5
+
+        def run(compiled):
+            monkeypatch.setattr(elman_scan, "USE_COMPILED", compiled)
+            packed = elman_scan.pack_inputs(inputs, dtype=torch.float64)
+            states = elman_scan.forward(weight_in, weight_hh, packed, "tanh")
+            grads = elman_scan.backward(weight_hh, states, packed, "tanh", top, step_grads)
+            return grads.weight_in, grads.weight_hh
+
+    else:
+        _, G, biases = SCANS[cell]
+        weights = (r(K, G * H, I), r(K, G * H, H), *(r(K, G * H) for _ in range(biases)))
+        packed = lstm_scan.pack_steps(inputs)
+
+        def run(compiled):
+            return scan(cell, weights, packed, top, step_grads, compiled, monkeypatch)[1]
+
+    for k, (a, b) in enumerate(zip(run(True), run(False), strict=True)):
         assert_near(a, b, 1e-12, f"gradient {k}")
 
 

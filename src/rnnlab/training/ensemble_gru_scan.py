@@ -95,9 +95,9 @@ def forward(
     h[:, 0].zero_()
     steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(X.dtype)
+        real = None if packed.real is None else packed.real.to(X.dtype).contiguous()
         w_ih, w_hh, b_ih, b_hh = (t.contiguous() for t in (weight_ih, weight_hh, bias_ih, bias_hh))
-        steps.gru_forward_scan(X, w_ih, w_hh, b_ih, b_hh, gates, hidden, h, real)
+        steps.gru_forward_scan(X.contiguous(), w_ih, w_hh, b_ih, b_hh, gates, hidden, h, real)
         return GRUTape(gates, hidden, h)
     torch.baddbmm(
         bias_ih.unsqueeze(1), X.reshape(K, T * B, I), weight_ih.mT, out=gates.view(K, -1, H3)
@@ -173,11 +173,11 @@ def backward(
     I = X.shape[-1]
     steps = tiled_scans(top)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(top.dtype)
+        real = None if packed.real is None else packed.real.to(top.dtype).contiguous()
         ys = None if step_grads is None else step_grads.contiguous()
         w_hh, top = weight_hh.contiguous(), top.contiguous()
         g_ih, g_hh, g_bih, g_bhh = steps.gru_backward_scan(
-            w_hh, gates, tape.hidden, tape.h, X, top, ys, real
+            w_hh, gates, tape.hidden, tape.h, X.contiguous(), top, ys, real
         )
         return g_ih, g_hh, g_bih, g_bhh
     delta = top.clone()

@@ -115,8 +115,8 @@ class LSTMTape:
         c: (K, T+1, B, H) cell states, ``c[:, 0] = 0``.
         tanh_c: (K, T, B, H) ``tanh c'_t``.
         rows: (K, T+1, B, H+I+1) each step's product's rows ``[h_{t-1}, x_t, 1]`` (``h`` is a
-            view of it); None in tapes of the compiled scans, which :func:`backward` does not
-            take.
+            view of it); None in tapes of the tiny nets' compiled loops
+            (:mod:`rnnlab.training.ensemble_native`), which :func:`backward` does not take.
     """
 
     gates: Tensor
@@ -170,7 +170,7 @@ def forward(
     weights[..., 2 * H : 3 * H].mul_(2.0)
     steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(X.dtype)
+        real = None if packed.real is None else packed.real.to(X.dtype).contiguous()
         steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, real)
         return LSTMTape(gates, h, c, tanh_c, rows)
     # the running row [h_{t-1}, x_t, 1] in a contiguous tensor (the product reads it fast)
@@ -256,7 +256,7 @@ def backward(
     W = tape.rows.shape[-1]  # H + I + 1
     steps = tiled_scans(top)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(top.dtype)
+        real = None if packed.real is None else packed.real.to(top.dtype).contiguous()
         ys = None if step_grads is None else step_grads.contiguous()
         w_hh, top = weight_hh.contiguous(), top.contiguous()
         grad = steps.lstm_backward_scan(w_hh, gates, tape.tanh_c, tape.c, tape.rows, top, ys, real)

@@ -19,9 +19,9 @@ of the minibatch at a time. Beyond the smallest sizes the fused scans' compiled 
 (``ensemble_tiled_scans.cpp``: products in vector registers over all rows of a member's step)
 are faster. :data:`MAX_STEP_WORK` holds the crossovers measured on this project's machine by
 ``benchmarks/crossover.py`` (K = 8–128, B = 1–4, H = 8–32, T = 100, one thread; section
-"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. There they were
-4–12% faster; beyond, the two were within the machine's noise up to about 16 times that, and the
-tiled scans up to twice as fast at the largest sizes. The Python scans stay the reference: the
+"crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. There they were at
+most about 13% faster (in one of four runs not even at the Elman limit); beyond, the tiled scans
+were mostly as fast or faster, up to about twice as fast at the largest sizes. The Python scans stay the reference: the
 tests compare the loops with them on every output, and ``benchmarks/ensemble.py`` measures both.
 """
 

@@ -212,7 +212,8 @@ def forward(
     if steps is not None:  # the whole scan compiled, member by member
         real = packed.real.to(X.dtype).contiguous()
         w_in, w_hh = weight_in.contiguous(), weight_hh.contiguous()
-        steps.elman_forward_scan(X, w_in, w_hh, real, ACTIVATION_CODES[nonlinearity], states)
+        x, code = X.contiguous(), ACTIVATION_CODES[nonlinearity]
+        steps.elman_forward_scan(x, w_in, w_hh, real, code, states)
         return states if keep else states[:, T % 2 : T % 2 + 1]
     whh_t = weight_hh.transpose(1, 2).contiguous()  # (K, H, H): h @ W_hhᵀ
     win_t = weight_in.transpose(1, 2).contiguous()  # (K, I+1, H)
@@ -288,7 +289,8 @@ def backward(
     if steps is not None and omega_bound is None:  # the whole scan compiled, member by member
         ys = None if step_grads is None else step_grads.contiguous()
         code, w_hh = ACTIVATION_CODES[nonlinearity], weight_hh.contiguous()
-        return Gradients(*steps.elman_backward_scan(X, w_hh, states, code, top.contiguous(), ys))
+        x, top = X.contiguous(), top.contiguous()
+        return Gradients(*steps.elman_backward_scan(x, w_hh, states, code, top, ys))
     n = block_length(T, K * B * H)
     g_in_t = X.new_zeros(K, I1, H)  # Σ x̃ᵀ ā, transposed at the end
     g_hh = X.new_zeros(K, H, H)

@@ -170,22 +170,23 @@ void check_tensor(const at::Tensor& t, const at::Tensor& like, const char* name,
               at::IntArrayRef(shape), ", got ", t.sizes());
 }
 
-// Numbers of gradients a compiled backward keeps for one product with their steps' rows (float32:
-// 128 KiB, in the second-level cache beside the member's packed weights)
+// Numbers of gradients a compiled backward keeps for one product with their steps' rows (128 KiB
+// in float32, 256 KiB in float64: in the second-level cache beside the member's packed weights)
 constexpr int64_t kGradientBlock = 32768;
 
 // The steps of such a block, of step_numbers gradients each: at least 1, at most T.
 int64_t block_steps(int64_t step_numbers, int64_t T) {
-  return std::clamp<int64_t>(kGradientBlock / step_numbers, 1, std::max<int64_t>(T, 1));
+  return std::clamp<int64_t>(kGradientBlock / std::max<int64_t>(step_numbers, 1), 1,
+                             std::max<int64_t>(T, 1));
 }
 
 // delta (n numbers) = ∂E/∂h_{T-1} of member k: top[k], plus ȳ_{T-1} = step_grads[k, T-1] when
-// every step is read out (step_grads not null)
+// every step is read out (step_grads not null, T > 0)
 template <typename S>
 void last_state_gradient(const S* top, const S* step_grads, int64_t k, int64_t T, int64_t n,
                          S* delta) {
   std::copy(top + k * n, top + (k + 1) * n, delta);
-  if (step_grads == nullptr) return;
+  if (step_grads == nullptr || T == 0) return;
   const S* last = step_grads + (k * T + T - 1) * n;
   for (int64_t e = 0; e < n; ++e) delta[e] += last[e];
 }
