@@ -21,8 +21,9 @@ are faster. :data:`MAX_STEP_WORK` holds the crossovers measured on this project'
 ``benchmarks/crossover.py`` (K = 8–128, B = 1–4, H = 8–32, T = 100, one thread; section
 "crossover" of ``benchmarks/RESULTS.md``): the loops take a scan up to them. There they were at
 most about 13% faster (in one of four runs not even at the Elman limit); beyond, the tiled scans
-were mostly as fast or faster, up to about twice as fast at the largest sizes. The Python scans stay the reference: the
-tests compare the loops with them on every output, and ``benchmarks/ensemble.py`` measures both.
+were mostly as fast or faster, up to about twice as fast at the largest sizes. The Python scans
+stay the reference: the tests compare the loops with them on every output, and
+``benchmarks/ensemble.py`` measures both.
 """
 
 from __future__ import annotations
