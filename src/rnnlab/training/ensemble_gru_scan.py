@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.training.ensemble_lstm_scan import PackedSteps, masks_of
-from rnnlab.training.ensemble_scan import Workspace, fresh, tiled_scans
+from rnnlab.training.ensemble_scan import Workspace, fresh, step_mask, tiled_scans
 
 __all__ = ["BLOCK_ELEMENTS", "GRUTape", "backward", "forward"]
 
@@ -95,7 +95,7 @@ def forward(
     h[:, 0].zero_()
     steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(X.dtype).contiguous()
+        real = step_mask(packed.real, X.dtype)
         w_ih, w_hh, b_ih, b_hh = (t.contiguous() for t in (weight_ih, weight_hh, bias_ih, bias_hh))
         steps.gru_forward_scan(X.contiguous(), w_ih, w_hh, b_ih, b_hh, gates, hidden, h, real)
         return GRUTape(gates, hidden, h)
@@ -173,7 +173,7 @@ def backward(
     I = X.shape[-1]
     steps = tiled_scans(top)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(top.dtype).contiguous()
+        real = step_mask(packed.real, top.dtype)
         ys = None if step_grads is None else step_grads.contiguous()
         w_hh, top = weight_hh.contiguous(), top.contiguous()
         g_ih, g_hh, g_bih, g_bhh = steps.gru_backward_scan(

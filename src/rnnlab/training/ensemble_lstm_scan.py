@@ -57,7 +57,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnlab.training.ensemble_scan import Workspace, fresh, tiled_scans
+from rnnlab.training.ensemble_scan import Workspace, fresh, step_mask, tiled_scans
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -170,7 +170,7 @@ def forward(
     weights[..., 2 * H : 3 * H].mul_(2.0)
     steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(X.dtype).contiguous()
+        real = step_mask(packed.real, X.dtype)
         steps.lstm_forward_scan(rows, weights, gates, c, tanh_c, real)
         return LSTMTape(gates, h, c, tanh_c, rows)
     # the running row [h_{t-1}, x_t, 1] in a contiguous tensor (the product reads it fast)
@@ -256,7 +256,7 @@ def backward(
     W = tape.rows.shape[-1]  # H + I + 1
     steps = tiled_scans(top)
     if steps is not None:  # the whole scan compiled, member by member
-        real = None if packed.real is None else packed.real.to(top.dtype).contiguous()
+        real = step_mask(packed.real, top.dtype)
         ys = None if step_grads is None else step_grads.contiguous()
         w_hh, top = weight_hh.contiguous(), top.contiguous()
         grad = steps.lstm_backward_scan(w_hh, gates, tape.tanh_c, tape.c, tape.rows, top, ys, real)

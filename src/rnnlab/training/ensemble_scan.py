@@ -82,6 +82,12 @@ def tiled_scans(like: Tensor) -> ModuleType | None:
     return compiled.load_for("ensemble_tiled_scans", like) if USE_COMPILED else None
 
 
+def step_mask(real: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """The (T, K) real-step flags as the compiled scans read them: 0/1 of ``dtype``, contiguous
+    (None stays None: every step real)."""
+    return None if real is None else real.to(dtype).contiguous()
+
+
 @dataclass(frozen=True)
 class PackedInputs:
     """The members' minibatches in one tensor, padded at the front.
@@ -210,7 +216,7 @@ def forward(
     states[:, 0].zero_()
     steps = tiled_scans(X)
     if steps is not None:  # the whole scan compiled, member by member
-        real = packed.real.to(X.dtype).contiguous()
+        real = step_mask(packed.real, X.dtype)
         w_in, w_hh = weight_in.contiguous(), weight_hh.contiguous()
         x, code = X.contiguous(), ACTIVATION_CODES[nonlinearity]
         steps.elman_forward_scan(x, w_in, w_hh, real, code, states)
