@@ -12,18 +12,15 @@ from the member's stream; every run ends with one evaluation on 10 sequences):
   nets trained online: per-operation overhead is everything).
 
 Anchor: ``train(model, task, config)`` of one model, per update. Rows: ``train_ensemble`` with
-K = 32 and 128 members (its default method: the fused scans, compiled where
-``ensemble_native.suits`` takes them); where it does at K = 32, the same with the Python scans;
-where it does not, the Python scans as tensor operations only (the reference twins) instead of
-the scans compiled whole (``ensemble_tiled_scans.cpp``, products in vector registers:
-``small_products.h``);
-the torch.func reference (``method="vmap"``) at K = 32; and for the LSTM the stacked
-alternative a user would write: weights stacked (K, 4H, ·), one ``baddbmm`` per step and
-autograd's backward; for the Elman net on Pascanu's workload the Elman-only
-``training.ElmanEnsemble`` (Pascanu's single bias and inits; its own update loop, no
-evaluation); and these two for the Elman net with Pascanu's Ω (α = 2, MSGD-CR) on every member,
-against one net trained alone with Ω. Per-member ratio = (time per update / K) / anchor time
-per update.
+K = 32 and 128 members (its default method: the fused scans, compiled whole:
+``ensemble_tiled_scans.cpp``, products in vector registers: ``small_products.h``); the same at
+K = 32 with the scans as tensor operations (their reference twins); the torch.func reference
+(``method="vmap"``) at K = 32; and for the LSTM the stacked alternative a user would write:
+weights stacked (K, 4H, ·), one ``baddbmm`` per step and autograd's backward; for the Elman
+net on Pascanu's workload the Elman-only ``training.ElmanEnsemble`` (Pascanu's single bias and
+inits; its own update loop, no evaluation); and these two for the Elman net with Pascanu's Ω
+(α = 2, MSGD-CR) on every member, against one net trained alone with Ω. Per-member ratio =
+(time per update / K) / anchor time per update.
 "% of matmul rate" divides the update's floating-point operations in products (per member, the
 forward pass and the weight gradients T · B · (I + H) · G · H multiply-adds each, the state
 gradients T · B · G · H · H; two operations per multiply-add: 2 · T · B · G · H · (2 (I + H) + H),
@@ -63,7 +60,6 @@ from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
 from rnnlab.training import (
     TrainConfig,
-    ensemble_native,
     ensemble_scan,
     train,
     train_ensemble,
@@ -147,11 +143,6 @@ def patched(run: Callable[[], object], owner: object, name: str, value: object):
             run()
 
     return call
-
-
-def python_scans(task, cell: str, H: int, B: int, U: int, K: int):
-    """``train_ensemble`` with the compiled scans switched off (the Python twins)."""
-    return patched(ensemble(task, cell, H, B, U, K), ensemble_native, "suits", lambda *a: False)
 
 
 def tensor_steps(task, cell: str, H: int, B: int, U: int, K: int):
@@ -288,8 +279,6 @@ def candidate_for(method: str, task, cell: str, H: int, B: int, U: int, K: int, 
         return lambda: stacked_autograd(task, H, B, U, K)
     if method == "elman_ensemble":
         return lambda: elman_ensemble(task, H, B, U, K, omega)
-    if method == "python_scans":
-        return lambda: python_scans(task, cell, H, B, U, K)
     if method == "tensor_steps":
         return lambda: tensor_steps(task, cell, H, B, U, K)
     return lambda: ensemble(task, cell, H, B, U, K, method, omega)
@@ -319,10 +308,7 @@ def _table() -> str:
             flops = 2 * T * B * GATES[cell] * H * (2 * (task.input_size + H) + H)  # per member
             cases = [("train_ensemble", 32, "auto", 0.0), ("train_ensemble", 128, "auto", 0.0)]
             cases.append(("torch.func vmap", 32, "vmap", 0.0))
-            if ensemble_native.suits(torch.zeros(32, T, B, 1), H, GATES[cell]):
-                cases.append(("train_ensemble, Python scans", 32, "python_scans", 0.0))
-            else:
-                cases.append(("train_ensemble, scans as tensor ops", 32, "tensor_steps", 0.0))
+            cases.append(("train_ensemble, scans as tensor ops", 32, "tensor_steps", 0.0))
             if cell == "lstm":
                 cases.append(("stacked baddbmm + autograd", 32, "stacked", 0.0))
             if cell == "elman" and B > 1:

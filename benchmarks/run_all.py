@@ -18,21 +18,17 @@ sys.path.insert(0, str(HERE))
 
 import clockwork  # noqa: E402
 import conv  # noqa: E402
-import crossover  # noqa: E402
 import ensemble  # noqa: E402
 import recurrent  # noqa: E402
 import rnnt  # noqa: E402
 import scan  # noqa: E402
 import sweeps  # noqa: E402
 import tcn  # noqa: E402
-import vectorised  # noqa: E402
 from rnnlab._io import atomic_write  # noqa: E402
 
 BENCHMARKS = {
     "recurrent": recurrent,
     "ensemble": ensemble,
-    "crossover": crossover,
-    "vectorised": vectorised,
     "rnnt": rnnt,
     "scan": scan,
     "clockwork": clockwork,

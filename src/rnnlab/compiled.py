@@ -4,8 +4,6 @@ Where a time loop issues many small tensor operations per step, the Python dispa
 them costs more than their arithmetic. rnnlab keeps such loops in Python, as the reference, and
 ships C++ sources beside them that compute the same with far fewer operations:
 
-- ``ensemble_scans`` (``training/ensemble_scans.cpp``): the seed ensembles' Elman, LSTM and
-  GRU scans for tiny networks (:mod:`rnnlab.training.ensemble_native`);
 - ``lstm_steps`` (``cells/fused/lstm_steps.cpp``): the time loops of the single-model fused LSTM
   (:class:`rnnlab.cells.fused.lstm.LSTMScan`), each step's elementwise work in one vectorised
   pass. (A port of the same loops as the same ATen operations without Python's dispatch saved at
@@ -15,15 +13,13 @@ ships C++ sources beside them that compute the same with far fewer operations:
   :mod:`rnnlab.training.ensemble_lstm_scan`, :mod:`rnnlab.training.ensemble_gru_scan`) compiled
   whole, member by member, their products in vector registers (``small_products.h``).
 
-Sources that profit from wide vector instructions (:data:`VECTORISED`) are built for the widest
-that torch reports on the CPU (``AVX2``: ``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit
-vectors, :data:`ISA_FLAGS`), under a name of their own, so that a build for one CPU is never
+Both are built for the widest vector instructions that torch reports on the CPU (``AVX2``:
+``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit vectors, :data:`ISA_FLAGS`), under a name of
+their own, so that a build for one CPU is never
 loaded on another that lacks its instructions; where that build fails, the plain one is tried
 (:func:`builds_of`). Torch rebuilds a cached module when its source or flags change; a digest of
 the package's headers (``fast_math.h``, ``small_products.h``) is among the flags
-(:func:`headers_digest`), so that a changed header rebuilds too. Those in
-:data:`ROUNDED_AS_WRITTEN` round every product and sum as the source writes it, so their
-vectorised build equals the plain one bit for bit (a test checks).
+(:func:`headers_digest`), so that a changed header rebuilds too.
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -52,18 +48,12 @@ _PACKAGE = Path(__file__).parent
 
 #: name -> the C++ source, relative to the package
 SOURCES = {
-    "ensemble_scans": "training/ensemble_scans.cpp",
     "lstm_steps": "cells/fused/lstm_steps.cpp",
     "ensemble_tiled_scans": "training/ensemble_tiled_scans.cpp",
 }
-#: the sources built for the CPU's vector instructions (:data:`ISA_FLAGS`) where it has them;
-#: -fno-trapping-math lets the compiler vectorise their branch-free float arithmetic (it changes
-#: no result)
-VECTORISED = frozenset({"lstm_steps", "ensemble_tiled_scans", "ensemble_scans"})
-#: the sources whose every product and sum is rounded as written: -ffp-contract=off forbids
-#: fusing ``a * b + c`` into one fused multiply-add (which ``-mfma`` would otherwise allow), so
-#: the vectorised build rounds exactly as the plain one
-ROUNDED_AS_WRITTEN = frozenset({"ensemble_scans"})
+#: the flags of every build: -fno-trapping-math lets the compiler vectorise the sources'
+#: branch-free float arithmetic (it changes no result)
+PLAIN_FLAGS = ("-O3", "-fno-trapping-math")
 #: torch's CPU capability -> the compiler flags that use it (AVX-512 with 512-bit vectors)
 ISA_FLAGS = {
     "avx2": ("-mavx2", "-mfma"),
@@ -110,12 +100,9 @@ def builds_of(name: str) -> list[tuple[str, list[str]]]:
     """The builds :func:`load` tries for source ``name``, in order: ``(module name, compiler
     flags)``; the vectorised build first where the CPU has the instructions, the plain one
     last (the fallback)."""
-    vectorised = name in VECTORISED
-    plain = ["-O3", "-fno-trapping-math"] if vectorised else ["-O3"]
-    if name in ROUNDED_AS_WRITTEN:
-        plain.append("-ffp-contract=off")
+    plain = list(PLAIN_FLAGS)
     builds = [(f"rnnlab_{name}", plain)]
-    isa = _vector_isa() if vectorised else ""
+    isa = _vector_isa()
     if isa:  # tried first; a compiler that refuses its flags falls back to the plain build
         builds.insert(0, (f"rnnlab_{name}_{isa}", [*plain, *ISA_FLAGS[isa]]))
     return builds

@@ -1,12 +1,14 @@
 """The ensemble Elman, LSTM and GRU scans compiled whole (``ensemble_tiled_scans.cpp``) against
 their tensor operations: every tensor of the tape and every weight gradient, with members padded
-at the front, read out at the last step or at every step, in float64 and float32."""
+at the front, read out at the last step or at every step, in float64 and float32; the scans'
+refusals, the switch that turns them off, and the packing of the members' inputs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from rnnlab import compiled
 from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
 from rnnlab.training import ensemble_scan as elman_scan
@@ -190,6 +192,55 @@ def test_the_tensor_operations_serve_where_the_pass_does_not(steps, monkeypatch)
     assert elman_scan.tiled_scans(x.to(torch.bfloat16)) is None
     monkeypatch.setattr(elman_scan, "USE_COMPILED", False)
     assert elman_scan.tiled_scans(x) is None
+
+
+def test_the_compiled_scans_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("RNNLAB_NATIVE", "0")
+    compiled.load.cache_clear()
+    try:
+        assert elman_scan.tiled_scans(torch.zeros(2, 3)) is None
+        assert "RNNLAB_NATIVE=0" in compiled.failure("ensemble_tiled_scans")
+    finally:
+        monkeypatch.delenv("RNNLAB_NATIVE")
+        compiled.load.cache_clear()
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_the_lstm_scan_leaves_one_unit_weights_alone(K):
+    """With H = 1 the transposed W_hh is laid out as W_hh itself: the scan must double the g
+    gate's rows in a copy, never in the member's parameters."""
+    g = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(4, 2, 2, generator=g, dtype=torch.float64) for _ in range(K)]
+    packed = lstm_scan.pack_steps(inputs)
+    shapes = (K, 4, 2), (K, 4, 1), (K, 4)
+    weight_ih, weight_hh, bias = (torch.randn(s, generator=g, dtype=torch.float64) for s in shapes)
+    before = weight_hh.clone()
+    lstm_scan.forward(weight_ih, weight_hh, bias, packed)
+    assert torch.equal(weight_hh, before)
+
+
+def test_packed_inputs_are_padded_at_the_front_in_the_asked_dtype_and_device():
+    """pack_inputs against a loop that writes each member's steps where they belong; members
+    of mixed dtypes are converted, not rounded through the first member's."""
+    g = torch.Generator().manual_seed(5)
+    inputs = [
+        torch.randn(4, 2, 3, generator=g),
+        torch.randn(2, 2, 3, generator=g, dtype=torch.float64),
+        torch.randn(1, 2, 3, generator=g, dtype=torch.float64),
+    ]
+    packed = elman_scan.pack_inputs(inputs, dtype=torch.float64)
+    expected = torch.zeros(3, 4, 2, 4, dtype=torch.float64)
+    for k, x in enumerate(inputs):
+        expected[k, 4 - len(x) :, :, :3] = x.double()
+        expected[k, 4 - len(x) :, :, 3] = 1.0
+    assert torch.equal(packed.inputs, expected)
+    assert packed.start.tolist() == [0, 2, 3]
+    assert torch.equal(packed.real, expected[:, :, 0, 3].t().bool())
+    elsewhere = elman_scan.pack_inputs(
+        [x.to("meta") for x in inputs], dtype=torch.float32, device="meta"
+    )
+    assert elsewhere.inputs.device.type == elsewhere.real.device.type == "meta"
+    assert elsewhere.inputs.dtype == torch.float32
 
 
 def test_the_pass_refuses_what_it_cannot_read(steps):

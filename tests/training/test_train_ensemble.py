@@ -12,8 +12,7 @@ import torch
 
 from rnnlab.models.factory import build_model
 from rnnlab.tasks import make
-from rnnlab.training import TrainConfig, ensemble_fused, train, train_ensemble
-from rnnlab.training import ensemble_native as native
+from rnnlab.training import TrainConfig, ensemble_fused, ensemble_scan, train, train_ensemble
 from rnnlab.training.clipping import ClipConfig
 from rnnlab.training.ensemble_fused import fused_gradients
 from rnnlab.training.ensemble_gradients import LoopGradients, VmapGradients
@@ -102,11 +101,11 @@ def test_float32_members_equal_training_alone_to_1e5(name):
 
 @pytest.fixture(params=["python", "compiled"])
 def scan_path(request, monkeypatch):
-    """The fused scans in Python, or compiled (:mod:`rnnlab.training.ensemble_native`; skipped
-    where no compiler can build them)."""
+    """The fused scans as tensor operations, or compiled whole (``ensemble_tiled_scans.cpp``;
+    skipped where no compiler can build them)."""
     if request.param == "python":
-        monkeypatch.setattr(native, "suits", lambda *args: False)
-    elif native.compiled() is None:
+        monkeypatch.setattr(ensemble_scan, "USE_COMPILED", False)
+    elif ensemble_scan.tiled_scans(torch.zeros(1)) is None:
         pytest.skip("no compiled scans on this machine")
     return request.param
 
@@ -146,8 +145,6 @@ def test_fused_error_rates_equal_evaluate_member_by_member(
     last step (addition, whose lengths are drawn per batch) and at every step (memorization);
     1,100 sequences (two batches of EVAL_BATCH), in groups of two members."""
     monkeypatch.setattr(ensemble_fused, "EVAL_ELEMENTS", 2 * (length + 12) * 1000 * 4 * 5)
-    if scan_path == "compiled":  # evaluations are large: let the compiled scans take them too
-        monkeypatch.setattr(native, "MAX_STEP_WORK", {1: 1 << 30, 3: 1 << 30, 4: 1 << 30})
     options = {"n_values": 2, "n_pos": 2} if task_name == "memorization" else {}
     task = make(task_name, length=length, **options)
     models = build_all(task, "lstm", 5)

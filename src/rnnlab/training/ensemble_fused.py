@@ -18,11 +18,9 @@ step (or of every step), the task's loss ``E_k`` and ``ȳ = ∂E_k/∂ŷ`` come 
 :func:`loss_gradients`; then ``∂E/∂W_y = Σ ȳᵀ h``, ``∂E/∂b_y = Σ ȳ``, and ``ȳ W_y`` enters the
 scan's backward at the steps read out. The Elman and LSTM scans sum a cell's two biases into
 one (``b_ih + b_hh``; both receive its gradient), so results equal the single-model path up to
-rounding.
-
-For tiny networks each scan runs as compiled loops instead (:mod:`rnnlab.training.ensemble_native`,
-where :func:`~rnnlab.training.ensemble_native.suits` says so): the same equations and tapes,
-without the per-operation overhead of the Python steps.
+rounding. On the CPU in float32 and float64 the scans run compiled whole
+(``ensemble_tiled_scans.cpp``, :func:`rnnlab.training.ensemble_scan.tiled_scans`); their
+tensor operations stay as the reference.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ from rnnlab.models.sequence import SequenceModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.training import ensemble_gru_scan as gru_scan
 from rnnlab.training import ensemble_lstm_scan as lstm_scan
-from rnnlab.training import ensemble_native as native
 from rnnlab.training import ensemble_scan as elman_scan
 from rnnlab.training.ensemble_gradients import Stacked
 from rnnlab.training.loop import EVAL_BATCH
@@ -51,15 +48,6 @@ __all__ = ["FusedGradients", "fused_gradients", "loss_gradients"]
 CELL = "layer.cell."
 #: Numbers of scan state (T·B·G·H per member) that one batched evaluation holds at most.
 EVAL_ELEMENTS = 1 << 24
-
-
-def _contiguous(*tensors: Tensor) -> list[Tensor]:
-    return [t.contiguous() for t in tensors]
-
-
-def _step_grads(step_grads: Tensor | None, like: Tensor) -> Tensor:
-    """The compiled scans' step gradients: the tensor, or an empty one when none."""
-    return like.new_empty(0) if step_grads is None else step_grads.contiguous()
 
 
 def loss_gradients(
@@ -213,48 +201,26 @@ class ElmanFused(FusedGradients):
         bias = params[CELL + "bias_ih"] + params[CELL + "bias_hh"]
         weight_in = torch.cat([params[CELL + "weight_ih"], bias.unsqueeze(-1)], dim=-1)
         packed = elman_scan.pack_inputs(inputs, dtype=weight_in.dtype)
-        weight_hh = params[CELL + "weight_hh"]
-        compiled = native.suits(packed.inputs, weight_hh.shape[-1], 1)
-        if compiled:
-            states = native.compiled().elman_forward(
-                packed.inputs,
-                *_contiguous(weight_in, weight_hh),
-                packed.start,
-                elman_scan.ACTIVATION_CODES[self.nonlinearity],
-            )
-        else:
-            states = elman_scan.forward(weight_in, weight_hh, packed, self.nonlinearity)
-        return states[:, 1:], packed.start, (packed, states, compiled)
+        states = elman_scan.forward(
+            weight_in, params[CELL + "weight_hh"], packed, self.nonlinearity
+        )
+        return states[:, 1:], packed.start, (packed, states)
 
     omega = True
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
-        packed, states, compiled = tape
+        packed, states = tape
         use_omega = alphas is not None and bool((alphas > 0).any())
-        weight_hh = params[CELL + "weight_hh"]
-        if compiled and not use_omega:
-            grads = elman_scan.Gradients(
-                *native.compiled().elman_backward(
-                    packed.inputs,
-                    weight_hh.contiguous(),
-                    states,
-                    packed.start,
-                    elman_scan.ACTIVATION_CODES[self.nonlinearity],
-                    top.contiguous(),
-                    _step_grads(step_grads, top),
-                )
-            )
-        else:  # the Python scan, which also gives Ω
-            grads = elman_scan.backward(
-                weight_hh,
-                states,
-                packed,
-                self.nonlinearity,
-                top,
-                step_grads,
-                omega_bound=BOUND if use_omega else None,
-                workspace=self.workspace,
-            )
+        grads = elman_scan.backward(
+            params[CELL + "weight_hh"],
+            states,
+            packed,
+            self.nonlinearity,
+            top,
+            step_grads,
+            omega_bound=BOUND if use_omega else None,
+            workspace=self.workspace,
+        )
         I = params[CELL + "weight_ih"].shape[-1]
         bias = grads.weight_in[..., I]
         g_hh = grads.weight_hh
@@ -278,36 +244,14 @@ class LSTMFused(FusedGradients):
         packed = lstm_scan.pack_steps(inputs)
         weights = params[CELL + "weight_ih"], params[CELL + "weight_hh"]
         bias = params[CELL + "bias_ih"] + params[CELL + "bias_hh"]
-        compiled = native.suits(packed.inputs, weights[1].shape[-1], 4)
-        if compiled:
-            tape = lstm_scan.LSTMTape(
-                *native.compiled().lstm_forward(
-                    packed.inputs, *_contiguous(*weights, bias), packed.start
-                )
-            )
-        else:
-            tape = lstm_scan.forward(*weights, bias, packed, self.workspace)
-        return tape.h[:, 1:], packed.start, (packed, tape, compiled)
+        tape = lstm_scan.forward(*weights, bias, packed, self.workspace)
+        return tape.h[:, 1:], packed.start, (packed, tape)
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
-        packed, lstm_tape, compiled = tape
-        weight_hh = params[CELL + "weight_hh"]
-        if compiled:
-            g_ih, g_hh, g_b = native.compiled().lstm_backward(
-                packed.inputs,
-                weight_hh.contiguous(),
-                lstm_tape.gates,
-                lstm_tape.h,
-                lstm_tape.c,
-                lstm_tape.tanh_c,
-                packed.start,
-                top.contiguous(),
-                _step_grads(step_grads, top),
-            )
-        else:
-            g_ih, g_hh, g_b = lstm_scan.backward(
-                weight_hh, lstm_tape, packed, top, step_grads, self.workspace
-            )
+        packed, lstm_tape = tape
+        g_ih, g_hh, g_b = lstm_scan.backward(
+            params[CELL + "weight_hh"], lstm_tape, packed, top, step_grads, self.workspace
+        )
         return {
             CELL + "weight_ih": g_ih,
             CELL + "weight_hh": g_hh,
@@ -322,33 +266,14 @@ class GRUFused(FusedGradients):
     def scan(self, params, inputs):
         packed = lstm_scan.pack_steps(inputs)
         weights = [params[CELL + n] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        compiled = native.suits(packed.inputs, weights[1].shape[-1], 3)
-        if compiled:
-            tape = gru_scan.GRUTape(
-                *native.compiled().gru_forward(packed.inputs, *_contiguous(*weights), packed.start)
-            )
-        else:
-            tape = gru_scan.forward(*weights, packed, self.workspace)
-        return tape.h[:, 1:], packed.start, (packed, tape, compiled)
+        tape = gru_scan.forward(*weights, packed, self.workspace)
+        return tape.h[:, 1:], packed.start, (packed, tape)
 
     def scan_backward(self, params, tape, top, step_grads, alphas=None):
-        packed, gru_tape, compiled = tape
-        weight_hh = params[CELL + "weight_hh"]
-        if compiled:
-            g_ih, g_hh, g_bih, g_bhh = native.compiled().gru_backward(
-                packed.inputs,
-                weight_hh.contiguous(),
-                gru_tape.gates,
-                gru_tape.hidden,
-                gru_tape.h,
-                packed.start,
-                top.contiguous(),
-                _step_grads(step_grads, top),
-            )
-        else:
-            g_ih, g_hh, g_bih, g_bhh = gru_scan.backward(
-                weight_hh, gru_tape, packed, top, step_grads, self.workspace
-            )
+        packed, gru_tape = tape
+        g_ih, g_hh, g_bih, g_bhh = gru_scan.backward(
+            params[CELL + "weight_hh"], gru_tape, packed, top, step_grads, self.workspace
+        )
         return {
             CELL + "weight_ih": g_ih,
             CELL + "weight_hh": g_hh,

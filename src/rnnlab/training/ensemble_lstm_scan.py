@@ -115,15 +115,14 @@ class LSTMTape:
         c: (K, T+1, B, H) cell states, ``c[:, 0] = 0``.
         tanh_c: (K, T, B, H) ``tanh c'_t``.
         rows: (K, T+1, B, H+I+1) each step's product's rows ``[h_{t-1}, x_t, 1]`` (``h`` is a
-            view of it); None in tapes of the tiny nets' compiled loops
-            (:mod:`rnnlab.training.ensemble_native`), which :func:`backward` does not take.
+            view of it).
     """
 
     gates: Tensor
     h: Tensor
     c: Tensor
     tanh_c: Tensor
-    rows: Tensor | None = None
+    rows: Tensor
 
 
 def masks_of(packed: PackedSteps, dtype: torch.dtype) -> list[Tensor] | None:
@@ -248,8 +247,6 @@ def backward(
     Returns:
         ``∂E/∂W_ih`` (K, 4H, I), ``∂E/∂W_hh`` (K, 4H, H), ``∂E/∂b`` (K, 4H).
     """
-    if tape.rows is None:
-        raise ValueError("tape must come from this module's forward (it keeps the rows)")
     gates = tape.gates
     K, T, B, H4 = gates.shape
     H = H4 // 4

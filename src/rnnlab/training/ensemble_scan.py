@@ -162,8 +162,7 @@ def block_length(T: int, step_elements: int) -> int:
     return max(1, min(T, BLOCK_ELEMENTS // max(1, step_elements)))
 
 
-#: The nonlinearities' numbers in the compiled scans (``ensemble_tiled_scans.cpp``,
-#: ``ensemble_scans.cpp``)
+#: The nonlinearities' numbers in the compiled scans (``ensemble_tiled_scans.cpp``)
 ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 
 _ACTIVATE = {
