@@ -11,15 +11,17 @@ ships C++ sources beside them that compute the same with far fewer operations:
 - ``ensemble_tiled_scans`` (``training/ensemble_tiled_scans.cpp``): the seed ensembles' Elman,
   LSTM and GRU scans (:mod:`rnnlab.training.ensemble_scan`,
   :mod:`rnnlab.training.ensemble_lstm_scan`, :mod:`rnnlab.training.ensemble_gru_scan`) compiled
-  whole, member by member, their products in vector registers (``small_products.h``).
+  whole, member by member, their products in vector registers (``small_products.h``);
+- ``stream_draws`` (``tasks/stream_draws.cpp``): draws from many generators in one call
+  (:mod:`rnnlab.tasks.stream_draws`), for the seed ensembles' minibatches.
 
-Both are built for the widest vector instructions that torch reports on the CPU (``AVX2``:
-``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit vectors, :data:`ISA_FLAGS`), under a name of
-their own, so that a build for one CPU is never
-loaded on another that lacks its instructions; where that build fails, the plain one is tried
-(:func:`builds_of`). Torch rebuilds a cached module when its source or flags change; a digest of
-the package's headers (``fast_math.h``, ``small_products.h``) is among the flags
-(:func:`headers_digest`), so that a changed header rebuilds too.
+All are built for the widest vector instructions that torch reports on the CPU
+(``AVX2``: ``-mavx2 -mfma``; ``AVX512``: AVX-512 with 512-bit vectors, :data:`ISA_FLAGS`), under a
+name of their own, so that a build for one CPU is never loaded on another that lacks its
+instructions; where that build fails, the plain one is tried (:func:`builds_of`). Torch rebuilds a
+cached module when its source or flags change; a digest of the package's headers (``fast_math.h``,
+``small_products.h``) is among the flags (:func:`headers_digest`), so that a changed header
+rebuilds too.
 
 :func:`load` builds one with ``torch.utils.cpp_extension.load`` the first time it is asked for
 (a C++ compiler and ninja are needed; about half a minute each, once per machine: torch caches
@@ -50,6 +52,7 @@ _PACKAGE = Path(__file__).parent
 SOURCES = {
     "lstm_steps": "cells/fused/lstm_steps.cpp",
     "ensemble_tiled_scans": "training/ensemble_tiled_scans.cpp",
+    "stream_draws": "tasks/stream_draws.cpp",
 }
 #: the flags of every build: -fno-trapping-math lets the compiler vectorise the sources'
 #: branch-free float arithmetic (it changes no result)

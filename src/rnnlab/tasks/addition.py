@@ -22,6 +22,7 @@ from rnnlab.tasks.base import (
     squared_error_each,
     uniform,
 )
+from rnnlab.tasks.stream_draws import integers, uniform_blocks
 
 
 class _MarkedPairs(Task):
@@ -52,41 +53,48 @@ class _MarkedPairs(Task):
             self.criterion, self.threshold = "squared", 0.04
 
     # ------------------------------------------------------------------ layouts
-    # A layout makes one stream's draws, in the published order, into the int64 buffers it is
-    # given: the length L (returned; drawn into ``once`` (1,) by the variants that draw it), X1's
-    # position p0 (B,) and the draw r (B,) that places X2; _second_position turns r into X2's
-    # position p1 by elementwise arithmetic, so that sample_each does it for all streams at
-    # once. ``buffer.random_(0, high)`` draws what ``torch.randint(high, buffer.shape)`` draws
-    # (torch makes randint so), without a new tensor per draw: sample_each gives each stream
-    # rows of one buffer.
+    # A layout makes every stream's draws of the positions, in the published order: the length
+    # L_k (returned; drawn once per minibatch by the variants that draw it), X1's position p0
+    # (K, B) and the draw r (K, B) that places X2, each for all streams at once (a stream's
+    # draws keep their order; the streams are independent). _second_position turns r into X2's
+    # position p1 by elementwise arithmetic. ``integers(rows, highs, streams)`` draws what
+    # ``torch.randint(high_k, row.shape)`` draws from each stream.
     @staticmethod
     def _pascanu_layout(
-        T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
-    ) -> int:
-        L = T + int(once.random_(0, int(T * 0.1), generator=g))  # once per minibatch: [T, 1.1 T)
-        p0.random_(0, int(L * 0.1), generator=g)  # [0, 0.1 L)
-        r.random_(0, int(L * 0.4), generator=g)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
-        return L
+        Ts: list[int], streams: list[torch.Generator], p0: Tensor, r: Tensor
+    ) -> list[int]:
+        once = integers(
+            torch.empty(len(Ts), 1, dtype=torch.long), [int(T * 0.1) for T in Ts], streams
+        )
+        Ls = [T + extra for T, extra in zip(Ts, once.view(-1).tolist(), strict=True)]  # [T, 1.1 T)
+        integers(p0, [int(L * 0.1) for L in Ls], streams)  # [0, 0.1 L)
+        integers(r, [int(L * 0.4) for L in Ls], streams)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
+        return Ls
 
     @staticmethod
     def _hochreiter_layout(
-        T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
-    ) -> int:
-        L = T + int(once.random_(0, T // 10 + 1, generator=g))  # once per minibatch: [T, T + T/10]
-        p0.random_(0, 10, generator=g)  # one of the first ten pairs
-        r.random_(0, T // 2 - 1, generator=g)  # X2 at the r-th of the first T/2 - 1 unmarked pairs
-        return L
+        Ts: list[int], streams: list[torch.Generator], p0: Tensor, r: Tensor
+    ) -> list[int]:
+        once = integers(
+            torch.empty(len(Ts), 1, dtype=torch.long), [T // 10 + 1 for T in Ts], streams
+        )
+        Ls = [T + extra for T, extra in zip(Ts, once.view(-1).tolist(), strict=True)]  # [T, 1.1 T]
+        integers(p0, [10] * len(Ts), streams)  # one of the first ten pairs
+        integers(r, [T // 2 - 1 for T in Ts], streams)  # X2: the r-th of the first T/2 - 1 unmarked
+        return Ls
 
     @staticmethod
     def _arjovsky_layout(
-        T: int, g: torch.Generator | None, once: Tensor, p0: Tensor, r: Tensor
-    ) -> int:
-        p0.random_(0, T // 2, generator=g)  # [0, T/2)
-        r.random_(0, T - T // 2, generator=g)  # p1 = T/2 + r: [T/2, T)
-        return T
+        Ts: list[int], streams: list[torch.Generator], p0: Tensor, r: Tensor
+    ) -> list[int]:
+        integers(p0, [T // 2 for T in Ts], streams)  # [0, T/2)
+        integers(r, [T - T // 2 for T in Ts], streams)  # p1 = T/2 + r: [T/2, T)
+        return list(Ts)
 
-    def _layout(self) -> Callable[[int, torch.Generator | None, Tensor, Tensor, Tensor], int]:
-        """This variant's layout: ``(T, generator, once, p0, r) -> L``."""
+    def _layout(
+        self,
+    ) -> Callable[[list[int], list[torch.Generator], Tensor, Tensor], list[int]]:
+        """This variant's layout: ``(Ts, streams, p0, r) -> Ls``."""
         return {
             "pascanu": self._pascanu_layout,
             "hochreiter97": self._hochreiter_layout,
@@ -108,8 +116,10 @@ class _MarkedPairs(Task):
 
     def _sample(self, batch_size: int, length: int, generator: torch.Generator | None) -> Batch:
         B = batch_size
-        p0, r = torch.empty(2, B, dtype=torch.long)
-        L = self._layout()(length, generator, torch.empty(1, dtype=torch.long), p0, r)
+        stream = torch.default_generator if generator is None else generator
+        p0, r = torch.empty(2, 1, B, dtype=torch.long)
+        (L,) = self._layout()([length], [stream], p0, r)
+        p0, r = p0[0], r[0]
         p1 = self._second_position(torch.tensor(L), torch.tensor(length), p0, r)
         values = uniform(self._low(), 1.0, (L, B), generator)  # (L, B)
         markers = torch.zeros(L, B)
@@ -128,24 +138,18 @@ class _MarkedPairs(Task):
     ) -> list[Batch]:
         """What ``_sample`` draws for each generator, with the per-stream work cut to the draws.
 
-        Each stream makes the draws of ``_sample`` in its order (the layout, then the values);
-        the batches are then assembled at once in one buffer of ``ΣL_k`` steps, member k's rows
-        ``offset_k .. offset_k + L_k - 1`` (its batch's inputs are a view of them).
+        Each stream makes the draws of ``_sample`` in its order (the layout, then the values as
+        ``torch.rand((L, B))``), all streams in one call per draw (:mod:`~rnnlab.tasks.
+        stream_draws`); the batches are then assembled at once in one buffer of ``ΣL_k`` steps,
+        member k's rows ``offset_k .. offset_k + L_k - 1`` (its batch's inputs are a view of
+        them).
         """
-        B, K = batch_size, len(generators)
-        layout = self._layout()
-        once = torch.empty(K, 1, dtype=torch.long).unbind(0)
-        p0, r = torch.empty(2, K, B, dtype=torch.long)  # (K, B) each, a row per stream
-        first, second = p0.unbind(0), r.unbind(0)
-        steps = [
-            layout(T, g, once[k], first[k], second[k])
-            for k, (T, g) in enumerate(zip(lengths, generators, strict=True))
-        ]
-        draws = torch.empty(sum(steps), B)  # then each stream's values, as torch.rand((L, B))
-        for g, rows in zip(generators, draws.split(steps), strict=True):
-            rows.uniform_(generator=g)
+        B = batch_size
+        p0, r = torch.empty(2, len(generators), B, dtype=torch.long)  # (K, B) each
+        steps = self._layout()(lengths, generators, p0, r)
+        draws = uniform_blocks(torch.empty(sum(steps), B), steps, generators)  # (ΣL, B)
         low = self._low()
-        values = low + (1.0 - low) * draws  # (ΣL, B), as uniform(low, 1, ...)
+        values = low + (1.0 - low) * draws  # as uniform(low, 1, ...)
         markers = torch.zeros_like(values)
         sizes = torch.tensor(steps)
         ends = sizes.cumsum(0)
