@@ -1,6 +1,6 @@
 """rnnlab.tasks.stream_draws: the compiled draws from many generators against torch's own calls
 on each stream (``Tensor.random_`` and ``Tensor.uniform_``, bit for bit), and the reference
-loop beside them."""
+(one torch call per stream) beside them: the same numbers, the same refusals."""
 
 from __future__ import annotations
 
@@ -67,15 +67,30 @@ def test_the_global_generator_is_one_of_the_streams(path):
         torch.random.set_rng_state(state)
 
 
-def test_rows_the_compiled_loop_cannot_take_go_to_the_reference(compiled_module):
+def test_tensors_the_compiled_loop_cannot_take_go_to_the_reference(compiled_module):
     compiled_module("stream_draws")
     rows = torch.empty(3, 2, dtype=torch.long).t()  # (2, 3), not contiguous
     stream_draws.integers(rows, [5, 6], streams(2))
-    expected = [
-        torch.empty(3, dtype=torch.long).random_(0, h, generator=g)
-        for h, g in zip([5, 6], streams(2), strict=True)
-    ]
-    assert torch.equal(rows, torch.stack(expected))
+    expected = stream_draws.integers_by_calls(
+        torch.empty(2, 3, dtype=torch.long), [5, 6], streams(2)
+    )
+    assert torch.equal(rows, expected)
+    halves = stream_draws.uniform_blocks(torch.empty(4, 2, dtype=torch.float16), [1, 3], streams(2))
+    expected = stream_draws.uniform_blocks_by_calls(
+        torch.empty(4, 2, dtype=torch.float16), [1, 3], streams(2)
+    )
+    assert torch.equal(halves, expected)
+
+
+def test_nothing_to_draw(path):
+    g = streams(2)
+    before = [x.get_state() for x in g]
+    stream_draws.integers(torch.empty(2, 0, dtype=torch.long), [3, 4], g)
+    assert stream_draws.integers(torch.empty(0, 3, dtype=torch.long), [], []).shape == (0, 3)
+    stream_draws.uniform_blocks(torch.empty(0, 3), [], [])
+    stream_draws.uniform_blocks(torch.empty(5, 0), [2, 3], g)
+    stream_draws.uniform_blocks(torch.empty(0, 3), [0, 0], g)
+    assert all(torch.equal(x.get_state(), b) for x, b in zip(g, before, strict=True))
 
 
 def test_bad_arguments_are_refused(path):
@@ -83,11 +98,15 @@ def test_bad_arguments_are_refused(path):
         stream_draws.integers(torch.empty(2, 1, dtype=torch.long), [3], streams(2))
     with pytest.raises(ValueError, match=r"rows must have one entry per generator \(2\), got 3"):
         stream_draws.integers(torch.empty(3, 1, dtype=torch.long), [3, 3], streams(2))
-    with pytest.raises(ValueError, match=r"sizes must have one entry per generator \(2\), got 1"):
-        stream_draws.uniform_blocks(torch.empty(4), [4], streams(2))
+    with pytest.raises(ValueError, match=r"rows must be \(K, n\), got shape \(2,\)"):
+        stream_draws.integers(torch.empty(2, dtype=torch.long), [3, 3], streams(2))
     with pytest.raises(ValueError, match=r"highs must be >= 1 \(draws from \[0, high\)\), got 0"):
         stream_draws.integers(torch.empty(1, 1, dtype=torch.long), [0], streams(1))
-    with pytest.raises(
-        ValueError, match=r"sum to at most buffer's first dimension \(4\), got \[3, 2\]"
-    ):
+    with pytest.raises(TypeError, match=r"generators\[1\] must be a torch.Generator, got NoneType"):
+        stream_draws.integers(torch.empty(2, 1, dtype=torch.long), [3, 3], [streams(1)[0], None])
+    with pytest.raises(ValueError, match=r"sizes must have one entry per generator \(2\), got 1"):
+        stream_draws.uniform_blocks(torch.empty(4), [4], streams(2))
+    with pytest.raises(ValueError, match=r"first dimension \(4\), got \[3, 2\]"):
         stream_draws.uniform_blocks(torch.empty(4), [3, 2], streams(2))
+    with pytest.raises(ValueError, match="buffer must have at least one dimension"):
+        stream_draws.uniform_blocks(torch.tensor(0.0), [], [])

@@ -273,6 +273,60 @@ def test_marked_pairs_assemble_every_stream_at_once_bit_for_bit(name, variant, B
         assert any(bool((b.inputs[0, :, 0] == 1).any()) for b in got)  # step 0 was marked
 
 
+def published_adding_batch(variant: str, T: int, B: int, g: torch.Generator | None):
+    """The adding problem's batch written out from its definition (``Addition``'s docstring),
+    one torch call per draw, in the published order: the oracle of ``sample``'s draws."""
+    if variant == "pascanu":
+        L = T + int(torch.randint(int(T * 0.1), (1,), generator=g))
+        p0 = torch.randint(int(L * 0.1), (B,), generator=g)
+        p1 = int(L * 0.1) + torch.randint(int(L * 0.4), (B,), generator=g)
+        values = torch.rand(L, B, generator=g)
+    elif variant == "hochreiter97":
+        L = T + int(torch.randint(T // 10 + 1, (1,), generator=g))
+        p0 = torch.randint(10, (B,), generator=g)
+        r = torch.randint(T // 2 - 1, (B,), generator=g)
+        p1 = torch.where(r >= p0, r + 1, r)  # the r-th pair not marked by X1
+        values = -1.0 + 2.0 * torch.rand(L, B, generator=g)
+    else:
+        L = T
+        p0 = torch.randint(T // 2, (B,), generator=g)
+        p1 = T // 2 + torch.randint(T - T // 2, (B,), generator=g)
+        values = torch.rand(L, B, generator=g)
+    markers = torch.zeros(L, B)
+    for b in range(B):
+        if variant == "hochreiter97":
+            markers[0, b] = markers[L - 1, b] = -1.0
+            if 0 in (p0[b], p1[b]):
+                values[0, b] = 0.0  # "X1 := 0"
+        markers[p0[b], b] = markers[p1[b], b] = 1.0
+    a, c = values[p0, torch.arange(B)], values[p1, torch.arange(B)]
+    targets = {"pascanu": (a + c) / 2, "hochreiter97": 0.5 + (a + c) / 4, "arjovsky16": a + c}
+    return torch.stack([markers, values], dim=-1), targets[variant]
+
+
+@pytest.mark.parametrize("variant", ["pascanu", "hochreiter97", "arjovsky16"])
+@pytest.mark.parametrize("stream", ["own", "global"])
+def test_the_adding_problem_draws_what_its_definition_draws(variant, stream):
+    """``sample`` (and so ``sample_each``, which the test above holds to it) against the
+    definition written out with torch's own calls, from a generator and from the global RNG;
+    60 batches, so that step 0 is marked in Hochreiter's form."""
+    task = make("addition", length=30, variant=variant)
+    state = torch.random.get_rng_state()
+    try:
+        mine, oracle = (gen(7), gen(7)) if stream == "own" else (None, None)
+        for i in range(60):
+            if stream == "global":
+                torch.manual_seed(i)
+            batch = task.sample(3, generator=mine)
+            if stream == "global":
+                torch.manual_seed(i)
+            inputs, targets = published_adding_batch(variant, 30, 3, oracle)
+            assert torch.equal(batch.inputs, inputs)
+            assert torch.equal(batch.targets, targets)
+    finally:
+        torch.random.set_rng_state(state)
+
+
 def test_loss_each_equals_the_loss_member_by_member(task):
     """Stacked over 4 members (each its own batch), ``loss_each`` and its gradient equal
     ``loss`` called member by member; tasks with a batched closed form override it."""

@@ -22,7 +22,10 @@ from rnnlab.tasks.base import (
     squared_error_each,
     uniform,
 )
-from rnnlab.tasks.stream_draws import integers, uniform_blocks
+from rnnlab.tasks.stream_draws import integers, integers_by_calls, uniform_blocks
+
+#: draws ``randint(highs[k], rows[k].shape)`` from each stream into ``rows``
+Draw = Callable[[Tensor, list[int], list[torch.Generator]], Tensor]
 
 
 class _MarkedPairs(Task):
@@ -57,44 +60,37 @@ class _MarkedPairs(Task):
     # L_k (returned; drawn once per minibatch by the variants that draw it), X1's position p0
     # (K, B) and the draw r (K, B) that places X2, each for all streams at once (a stream's
     # draws keep their order; the streams are independent). _second_position turns r into X2's
-    # position p1 by elementwise arithmetic. ``integers(rows, highs, streams)`` draws what
-    # ``torch.randint(high_k, row.shape)`` draws from each stream.
+    # position p1 by elementwise arithmetic. ``draw(rows, highs, streams)`` draws what
+    # ``torch.randint(high_k, row.shape)`` draws from each stream: stream_draws.integers (all
+    # streams in one call) or stream_draws.integers_by_calls (a torch call per stream).
     @staticmethod
-    def _pascanu_layout(
-        Ts: list[int], streams: list[torch.Generator], p0: Tensor, r: Tensor
-    ) -> list[int]:
-        once = integers(
-            torch.empty(len(Ts), 1, dtype=torch.long), [int(T * 0.1) for T in Ts], streams
-        )
-        Ls = [T + extra for T, extra in zip(Ts, once.view(-1).tolist(), strict=True)]  # [T, 1.1 T)
-        integers(p0, [int(L * 0.1) for L in Ls], streams)  # [0, 0.1 L)
-        integers(r, [int(L * 0.4) for L in Ls], streams)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
+    def _lengths(Ts: list[int], extra: list[int], streams: list[torch.Generator], draw: Draw):
+        """``L_k = T_k + randint(extra_k)``, drawn once per minibatch."""
+        once = draw(torch.empty(len(Ts), 1, dtype=torch.long), extra, streams)
+        return [T + e for T, e in zip(Ts, once.view(-1).tolist(), strict=True)]
+
+    @classmethod
+    def _pascanu_layout(cls, Ts, streams, p0: Tensor, r: Tensor, draw: Draw) -> list[int]:
+        Ls = cls._lengths(Ts, [int(T * 0.1) for T in Ts], streams, draw)  # [T, 1.1 T)
+        draw(p0, [int(L * 0.1) for L in Ls], streams)  # [0, 0.1 L)
+        draw(r, [int(L * 0.4) for L in Ls], streams)  # p1 = r + int(0.1 L): [0.1 L, 0.5 L)
+        return Ls
+
+    @classmethod
+    def _hochreiter_layout(cls, Ts, streams, p0: Tensor, r: Tensor, draw: Draw) -> list[int]:
+        Ls = cls._lengths(Ts, [T // 10 + 1 for T in Ts], streams, draw)  # [T, T + T/10]
+        draw(p0, [10] * len(Ts), streams)  # one of the first ten pairs
+        draw(r, [T // 2 - 1 for T in Ts], streams)  # X2: the r-th of the first T/2 - 1 unmarked
         return Ls
 
     @staticmethod
-    def _hochreiter_layout(
-        Ts: list[int], streams: list[torch.Generator], p0: Tensor, r: Tensor
-    ) -> list[int]:
-        once = integers(
-            torch.empty(len(Ts), 1, dtype=torch.long), [T // 10 + 1 for T in Ts], streams
-        )
-        Ls = [T + extra for T, extra in zip(Ts, once.view(-1).tolist(), strict=True)]  # [T, 1.1 T]
-        integers(p0, [10] * len(Ts), streams)  # one of the first ten pairs
-        integers(r, [T // 2 - 1 for T in Ts], streams)  # X2: the r-th of the first T/2 - 1 unmarked
-        return Ls
-
-    @staticmethod
-    def _arjovsky_layout(
-        Ts: list[int], streams: list[torch.Generator], p0: Tensor, r: Tensor
-    ) -> list[int]:
-        integers(p0, [T // 2 for T in Ts], streams)  # [0, T/2)
-        integers(r, [T - T // 2 for T in Ts], streams)  # p1 = T/2 + r: [T/2, T)
+    def _arjovsky_layout(Ts, streams, p0: Tensor, r: Tensor, draw: Draw) -> list[int]:
+        draw(p0, [T // 2 for T in Ts], streams)  # [0, T/2)
+        draw(r, [T - T // 2 for T in Ts], streams)  # p1 = T/2 + r: [T/2, T)
         return list(Ts)
 
-    def _layout(
-        self,
-    ) -> Callable[[list[int], list[torch.Generator], Tensor, Tensor], list[int]]:
-        """This variant's layout: ``(Ts, streams, p0, r) -> Ls``."""
+    def _layout(self) -> Callable[..., list[int]]:
+        """This variant's layout: ``(Ts, streams, p0, r, draw) -> Ls``."""
         return {
             "pascanu": self._pascanu_layout,
             "hochreiter97": self._hochreiter_layout,
@@ -118,7 +114,7 @@ class _MarkedPairs(Task):
         B = batch_size
         stream = torch.default_generator if generator is None else generator
         p0, r = torch.empty(2, 1, B, dtype=torch.long)
-        (L,) = self._layout()([length], [stream], p0, r)
+        (L,) = self._layout()([length], [stream], p0, r, integers_by_calls)
         p0, r = p0[0], r[0]
         p1 = self._second_position(torch.tensor(L), torch.tensor(length), p0, r)
         values = uniform(self._low(), 1.0, (L, B), generator)  # (L, B)
@@ -146,7 +142,7 @@ class _MarkedPairs(Task):
         """
         B = batch_size
         p0, r = torch.empty(2, len(generators), B, dtype=torch.long)  # (K, B) each
-        steps = self._layout()(lengths, generators, p0, r)
+        steps = self._layout()(lengths, generators, p0, r, integers)
         draws = uniform_blocks(torch.empty(sum(steps), B), steps, generators)  # (ΣL, B)
         low = self._low()
         values = low + (1.0 - low) * draws  # as uniform(low, 1, ...)

@@ -4,7 +4,7 @@
 // torch draws from one generator per call, and a call costs about two microseconds (a tensor
 // iterator is set up each time) whatever it draws. The seed ensembles draw each member's
 // minibatch from the member's own stream: for one sequence of Hochreiter's adding problem that
-// is four calls drawing five numbers. Here each stream's numbers come from the distributions
+// is four calls (the length, two positions, the values). Here each stream's numbers come from the distributions
 // torch's CPU kernels use (ATen/core/DistributionsHelper.h: `Tensor.random_(0, high)` and
 // `Tensor.uniform_(0, 1)`), from the stream's generator under its lock, in the order the
 // kernels draw them (element by element): the same numbers, bit for bit, as the Python calls
@@ -68,7 +68,8 @@ void uniform_blocks(at::Tensor buffer, const std::vector<int64_t>& sizes,
                   (buffer.scalar_type() == at::kFloat || buffer.scalar_type() == at::kDouble),
               "buffer must be a contiguous float32 or float64 CPU tensor of at least one dimension");
   check_streams("sizes", static_cast<int64_t>(sizes.size()), generators.size());
-  const int64_t row = buffer.dim() == 1 ? 1 : buffer.numel() / buffer.size(0);
+  if (buffer.numel() == 0) return;  // nothing to draw (and no row size to divide by)
+  const int64_t row = buffer.numel() / buffer.size(0);
   int64_t start = 0;
   for (size_t k = 0; k < generators.size(); ++k) {
     TORCH_CHECK(sizes[k] >= 0 && start + sizes[k] <= buffer.size(0), "sizes must be >= 0 and sum ",
