@@ -131,8 +131,7 @@ MEASURED: dict[tuple[str, str], str] = {
     ("generalization", "quick"): "16 s (2 workers)",
     ("generalization", "medium"): "1 h 54 min (2 workers, beside other work)",
     ("hochreiter1997", "quick"): "45 s (2 workers)",
-    ("hochreiter1997", "medium"): "50 min (2 workers, beside other work; the Elman units at T = "
-    "100 and 500 reused from an earlier run, about 11 min more)",
+    ("hochreiter1997", "medium"): "47 min (2 workers, 10 seeds, solved members stopping)",
     ("vanishing", "quick"): "1 min 36 s (2 workers)",
     ("bahdanau2014", "quick"): "6 min (2 workers)",
     ("bahdanau2014", "medium"): "1 h 18 min (2 workers at lower priority, beside two other runs)",
