@@ -64,7 +64,9 @@ class _MarkedPairs(Task):
     # ``torch.randint(high_k, row.shape)`` draws from each stream: stream_draws.integers (all
     # streams in one call) or stream_draws.integers_by_calls (a torch call per stream).
     @staticmethod
-    def _lengths(Ts: list[int], extra: list[int], streams: list[torch.Generator], draw: Draw):
+    def _lengths(
+        Ts: list[int], extra: list[int], streams: list[torch.Generator], draw: Draw
+    ) -> list[int]:
         """``L_k = T_k + randint(extra_k)``, drawn once per minibatch."""
         once = draw(torch.empty(len(Ts), 1, dtype=torch.long), extra, streams)
         return [T + e for T, e in zip(Ts, once.view(-1).tolist(), strict=True)]
@@ -135,10 +137,10 @@ class _MarkedPairs(Task):
         """What ``_sample`` draws for each generator, with the per-stream work cut to the draws.
 
         Each stream makes the draws of ``_sample`` in its order (the layout, then the values as
-        ``torch.rand((L, B))``), all streams in one call per draw (:mod:`~rnnlab.tasks.
-        stream_draws`); the batches are then assembled at once in one buffer of ``ΣL_k`` steps,
-        member k's rows ``offset_k .. offset_k + L_k - 1`` (its batch's inputs are a view of
-        them).
+        ``torch.rand((L, B))``), all streams in one call per draw
+        (:mod:`rnnlab.tasks.stream_draws`); the batches are then assembled at once in one buffer
+        of ``ΣL_k`` steps, member k's rows ``offset_k .. offset_k + L_k - 1`` (its batch's inputs
+        are a view of them).
         """
         B = batch_size
         p0, r = torch.empty(2, len(generators), B, dtype=torch.long)  # (K, B) each
