@@ -40,11 +40,14 @@ def _compiled(like: Tensor) -> ModuleType | None:
     return compiled.load("stream_draws")
 
 
-def _check_streams(name: str, count: int, generators: Sequence[torch.Generator]) -> None:
-    if count != len(generators):
-        raise ValueError(
-            f"{name} must have one entry per generator ({len(generators)}), got {count}"
-        )
+def _check_streams(generators: Sequence[torch.Generator], **counts: int) -> None:
+    """Each of ``counts`` (name -> its number of entries) is one per generator; every generator
+    is a ``torch.Generator``."""
+    for name, count in counts.items():
+        if count != len(generators):
+            raise ValueError(
+                f"{name} must have one entry per generator ({len(generators)}), got {count}"
+            )
     for k, generator in enumerate(generators):
         if not isinstance(generator, torch.Generator):
             raise TypeError(
@@ -57,8 +60,7 @@ def integers(rows: Tensor, highs: Sequence[int], generators: Sequence[torch.Gene
     generator=generators[k])`` draws it, for every k; returns ``rows``."""
     if rows.dim() != 2:
         raise ValueError(f"rows must be (K, n), got shape {tuple(rows.shape)}")
-    _check_streams("rows", len(rows), generators)
-    _check_streams("highs", len(highs), generators)
+    _check_streams(generators, rows=len(rows), highs=len(highs))
     if highs and min(highs) < 1:
         raise ValueError(f"highs must be >= 1 (draws from [0, high)), got {min(highs)}")
     module = _compiled(rows) if rows.dtype == torch.long else None
@@ -85,7 +87,7 @@ def uniform_blocks(
     left alone; returns ``buffer``."""
     if buffer.dim() < 1:
         raise ValueError("buffer must have at least one dimension")
-    _check_streams("sizes", len(sizes), generators)
+    _check_streams(generators, sizes=len(sizes))
     if sizes and (min(sizes) < 0 or sum(sizes) > len(buffer)):
         raise ValueError(
             f"sizes must be >= 0 and sum to at most buffer's first dimension ({len(buffer)}), "
